@@ -1,0 +1,134 @@
+"""Per-replica capacity under latency SLOs, from a step-time model (analytic or profiled).
+
+Steady state of a continuous-batching replica holding ``B`` running sequences, mean prompt
+``L_in`` and output ``L_out`` tokens (chunked prefill mixed into decode steps, as vLLM v1 does):
+
+    prefill tokens per step  p(B) = B x L_in / L_out           (each finished request is replaced)
+    step time                s(B) = step(p(B), B, B x (L_in + L_out / 2))   -> TPOT (mean)
+    TTFT(B)                 = (ceil(L_in_p99 / (chunk - B)) + 1) x step(min(chunk - B, L_in_p99), B, ...)
+    request rate            lam(B) = B / ((L_out + ceil(L_in / (chunk - B))) x s(B))    (Little's law)
+
+The batch at the SLO is the largest ``B`` with TPOT <= SLO, TTFT <= SLO, ``p(B) <= chunk - B`` and
+KV for ``B`` sequences of ``L_in + L_out`` tokens fitting the engine budget. A replica is loaded to at
+most ``MAX_UTILISATION`` of lam(B) at peak so queues stay bounded. Mean-value arithmetic: the
+simulator (``--simulate``) replaces lam with the simulated p99-SLO rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.workload import Workload
+
+MAX_UTILISATION = 0.8  # Kingman/M/G/1: waits grow as rho/(1-rho); rho = 0.8 keeps them ~4x service (design choice)
+MAX_NUM_SEQS_CAP = 1024  # largest --max-num-seqs considered (vLLM default is 256; raised when memory allows)
+CHUNK_TOKENS = 8192  # --max-num-batched-tokens assumed for chunked prefill (vLLM v1 server default)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What one replica sustains at the workload's SLOs. Seconds, requests/s, tokens/s."""
+
+    feasible: bool
+    batch: int = 0  # concurrent sequences at the SLO (-> --max-num-seqs)
+    tpot_s: float = math.nan  # mean time per output token at that batch
+    ttft_s: float = math.nan  # p99-length prompt's time to first token (no queueing)
+    requests_per_s: float = 0.0  # sustainable per replica, utilisation cap applied
+    tokens_out_per_s: float = 0.0
+    max_batch_memory: int = 0  # sequences of L_in + L_out tokens that fit the KV budget
+    kv_capacity_tokens: int = 0
+    limited_by: str = ""  # tpot | ttft | memory | prefill | max_num_seqs
+    reason: str = ""  # why infeasible, saying what would help
+
+
+def _lengths(w: Workload) -> tuple[float, float, float]:
+    return w.mean_input_tokens, w.mean_output_tokens, w.input_tokens_p99
+
+
+def _prefill_steps(l_in: float, b: int) -> int:
+    return math.ceil(l_in / max(CHUNK_TOKENS - b, 1))
+
+
+def _tpot(step, b: int, l_in: float, l_out: float) -> float | None:
+    p = b * l_in / l_out
+    if p > CHUNK_TOKENS - b:
+        return None  # cannot keep up with prefill at this concurrency
+    return step(round(p), b, int(b * (l_in + l_out / 2)))
+
+
+def _ttft(step, b: int, l_in: float, l_out: float, l_in99: float) -> float:
+    chunk = min(CHUNK_TOKENS - b, l_in99)
+    return (_prefill_steps(l_in99, b) + 1) * step(int(chunk), b, int(b * (l_in + l_out / 2) + chunk))
+
+
+def _ok(step, b: int, w: Workload) -> tuple[bool, str]:
+    l_in, l_out, l_in99 = _lengths(w)
+    tpot = _tpot(step, b, l_in, l_out)
+    if tpot is None:
+        return False, "prefill"
+    if tpot > w.tpot_p99_s:
+        return False, "tpot"
+    if _ttft(step, b, l_in, l_out, l_in99) > w.ttft_p99_s:
+        return False, "ttft"
+    return True, ""
+
+
+def replica_capacity(step, workload: Workload) -> Capacity:
+    """Largest SLO-meeting batch and the request rate one replica sustains with it.
+
+    `step` is a step-time model with ``step(prefill_tokens, decode_seqs, context_tokens) -> s``,
+    ``max_batch(context)`` and ``kv_capacity_tokens()`` (planner.step_model).
+    """
+    l_in, l_out, l_in99 = _lengths(workload)
+    b_mem = step.max_batch(int(math.ceil(l_in + l_out)))
+    if b_mem < 1:
+        return Capacity(False, limited_by="memory", reason=f"no room in the KV cache for one {l_in + l_out:.0f}-"
+                        "token sequence beside the weights; use more TP, a smaller quant or a larger GPU")
+    cap = min(b_mem, MAX_NUM_SEQS_CAP)
+    ok1, why1 = _ok(step, 1, workload)
+    if not ok1:
+        return Capacity(False, max_batch_memory=b_mem, limited_by=why1, reason=_why_not(step, workload, why1))
+    lo, hi = 1, cap  # invariant: lo passes; find the largest passing batch (monotone in B)
+    limited = "memory" if b_mem <= MAX_NUM_SEQS_CAP else "max_num_seqs"
+    ok_hi, why_hi = _ok(step, hi, workload)
+    if ok_hi:
+        lo = hi
+    else:
+        limited = why_hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            ok, why = _ok(step, mid, workload)
+            lo, hi, limited = (mid, hi, limited) if ok else (lo, mid, why)
+    b = lo
+    tpot = _tpot(step, b, l_in, l_out)
+    lam = b / ((l_out + _prefill_steps(l_in, b)) * tpot)
+    return Capacity(True, batch=b, tpot_s=tpot, ttft_s=_ttft(step, b, l_in, l_out, l_in99),
+                    requests_per_s=lam * MAX_UTILISATION, tokens_out_per_s=lam * MAX_UTILISATION * l_out,
+                    max_batch_memory=b_mem, kv_capacity_tokens=step.kv_capacity_tokens(), limited_by=limited)
+
+
+def _why_not(step, w: Workload, why: str) -> str:
+    l_in, l_out, l_in99 = _lengths(w)
+    if why == "tpot":
+        t = step(0, 1, int(l_in + l_out / 2))
+        return (f"even one sequence decodes at {t * 1e3:.1f} ms/token, above the TPOT p99 target of "
+                f"{w.tpot_p99_s * 1e3:.0f} ms; a faster GPU, more TP or a smaller quant would help")
+    if why == "ttft":
+        t = _ttft(step, 1, l_in, l_out, l_in99)
+        return (f"a {l_in99:.0f}-token prompt alone takes {t:.2f} s to its first token, above the TTFT p99 "
+                f"target of {w.ttft_p99_s:.2f} s; more TP or a faster GPU would help")
+    return "prompts are too long for the prefill budget at this batch"
+
+
+def replicas_needed(capacity: Capacity, peak_requests_per_s: float) -> int:
+    """Replicas that serve the peak rate, each at most MAX_UTILISATION loaded (at least one)."""
+    if not capacity.feasible or capacity.requests_per_s <= 0:
+        raise ValueError("replicas_needed on an infeasible capacity")
+    return max(1, math.ceil(peak_requests_per_s / capacity.requests_per_s - 1e-12))
+
+
+def utilisation(capacity: Capacity, replicas: int, mean_requests_per_s: float) -> float:
+    """Mean load / full (uncapped) capacity of the replicas."""
+    full = capacity.requests_per_s / MAX_UTILISATION * replicas
+    return mean_requests_per_s / full if full else math.nan

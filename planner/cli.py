@@ -1,0 +1,47 @@
+"""The `inferplan` console script: the planner's commands plus the profiler's sub-app.
+
+This is the one place where domain errors become messages and exit codes: any
+:class:`profiler.errors.InferplanError` raised below a command is printed as ``error: ...`` on
+stderr and exits with status 1 (2 for usage errors, as click does) — never a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from profiler.cli import app as profiler_app
+from profiler.errors import InferplanError
+
+
+class ErrorBoundary(TyperGroup):
+    """Turns domain errors into one readable line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InferplanError as exc:
+            typer.secho(f"error: {exc}", err=True, fg="red")
+            raise typer.Exit(code=exc.exit_code) from None
+        except OSError as exc:  # unreadable / unwritable files named by the user
+            typer.secho(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True, fg="red")
+            raise typer.Exit(code=1) from None
+
+
+app = typer.Typer(
+    cls=ErrorBoundary,
+    help="inferplan: what it takes, and what it costs, to serve an LLM — and whether to self-host at all.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(profiler_app)
+
+from planner import commands  # noqa: E402  (registers plan, compare, crossover, simulate on `app`)
+
+commands.register(app)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()

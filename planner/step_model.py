@@ -1,0 +1,118 @@
+"""Engine-step time and memory limits of one replica, from a profile.
+
+The planner never times anything itself: it reads a profile. Two sources give the same interface
+(``step_time_s(prefill_tokens, decode_seqs, context_tokens) -> s``, the simulator's StepTimeModel):
+
+- :class:`AnalyticStep`: the profiler's analytic roofline (``profiler.analytic.timing.mixed_step``),
+  i.e. an analytic profile evaluated at exactly the points the planner needs.
+- :class:`ProfileStep`: a measured or calibrated Profile table (``--profile FILE``), interpolated:
+  decode latency bilinearly in (batch, context) on log axes, plus prefill time per token from the
+  prefill rows for the chunked-prefill tokens of a mixed step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from profiler.analytic import memory, timing
+from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec, QuantScheme
+from planner.errors import PlannerError
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One candidate replica: model on `tp` GPUs of one type at a quant and KV dtype."""
+
+    model: ModelSpec
+    gpu: GpuSpec
+    quant: QuantScheme
+    kv_dtype: KvDtype
+    tp: int
+    eff: Efficiency
+
+
+@dataclass(frozen=True)
+class AnalyticStep:
+    """Step times from the analytic roofline, memoised per call signature."""
+
+    dep: Deployment
+    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def step_time_s(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
+        key = (prefill_tokens, decode_seqs, context_tokens)
+        if key not in self._cache:
+            d = self.dep
+            self._cache[key] = timing.mixed_step(d.model, d.gpu, d.quant, d.kv_dtype, d.tp, d.eff,
+                                                 prefill_tokens, decode_seqs, context_tokens).latency_s
+        return self._cache[key]
+
+    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
+        return self.step_time_s(prefill_tokens, decode_seqs, context_tokens)
+
+    def kv_capacity_tokens(self) -> int:
+        return _budget(self.dep).kv_capacity_tokens
+
+    def max_batch(self, context: int) -> int:
+        d = self.dep
+        return memory.max_concurrent_sequences(_budget(d), d.model, d.kv_dtype, d.tp, context)
+
+
+@lru_cache(maxsize=1024)
+def _budget(dep: Deployment) -> memory.MemoryBudget:
+    return memory.memory_budget(dep.model, dep.gpu, dep.quant, dep.kv_dtype, dep.tp, dep.eff)
+
+
+class ProfileStep:
+    """Step times interpolated from a measured/calibrated profile for one (gpu, quant, kv, tp)."""
+
+    def __init__(self, profile: pd.DataFrame, dep: Deployment):
+        sel = profile[(profile["gpu"] == dep.gpu.id) & (profile["quant"] == dep.quant.id)
+                      & (profile["kv_dtype"] == dep.kv_dtype.value) & (profile["tp"] == dep.tp)
+                      & (profile["status"] == "ok")]
+        dec = sel[sel["phase"] == "decode"]
+        pre = sel[sel["phase"] == "prefill"]
+        if dec.empty or pre.empty:
+            raise PlannerError(
+                f"the profile has no ok decode and prefill rows for {dep.gpu.id}/{dep.quant.id}/"
+                f"kv {dep.kv_dtype.value}/TP {dep.tp}; profile that configuration or drop --profile")
+        self.dep = dep
+        self._grid = dec.pivot_table(index="batch", columns="context", values="latency_ms", aggfunc="median")
+        self._grid = self._grid.interpolate(axis=0, limit_direction="both").interpolate(axis=1, limit_direction="both")
+        per_tok = pre["latency_ms"].to_numpy() / (pre["batch"] * pre["context"]).to_numpy()
+        self._prefill_ms_per_token = float(np.median(per_tok))
+        caps = sel["kv_capacity_tokens"].dropna()
+        self._capacity = int(caps.max()) if len(caps) else _budget(dep).kv_capacity_tokens
+        self._max_batch = sel.groupby("context")["max_batch"].max().dropna()
+
+    def _decode_ms(self, batch: int, context: float) -> float:
+        b = np.log(np.asarray(self._grid.index, dtype=float))
+        c = np.log(np.asarray(self._grid.columns, dtype=float))
+        lb, lc = math.log(max(batch, 1)), math.log(max(context, 1.0))
+        by_batch = [np.interp(lc, c, self._grid.iloc[i].to_numpy()) for i in range(len(b))]
+        return float(np.interp(lb, b, by_batch))
+
+    def step_time_s(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
+        ms = 0.0
+        if decode_seqs:
+            ms += self._decode_ms(decode_seqs, context_tokens / decode_seqs)
+        ms += prefill_tokens * self._prefill_ms_per_token
+        return ms / 1e3
+
+    __call__ = step_time_s
+
+    def kv_capacity_tokens(self) -> int:
+        return self._capacity
+
+    def max_batch(self, context: int) -> int:
+        if self._max_batch.empty:
+            return AnalyticStep(self.dep).max_batch(context)
+        ctxs = self._max_batch.index.to_numpy(dtype=float)
+        # fewer sequences fit at longer contexts: scale by the nearest profiled context, conservatively
+        nearest = ctxs[ctxs >= context].min() if (ctxs >= context).any() else ctxs.max()
+        base = int(self._max_batch.loc[int(nearest)])
+        return int(base * nearest / context) if context > nearest else base

@@ -1,0 +1,229 @@
+"""THE contract between the profiler and the planner: the Profile table and its metadata.
+
+A profile is a pandas DataFrame with exactly the columns of :data:`PROFILE_COLUMNS`, analytic
+(``source == "analytic"``), measured (``"measured"``) or calibrated (``"calibrated"``): the planner
+cannot tell them apart and never needs to. Byte and token counts are **per GPU** (a TP shard).
+
+Rows are one (model, gpu, quant, kv_dtype, tp, phase, batch, context) point:
+
+- ``phase == "prefill"``: ``batch`` prompts of ``context`` tokens processed at once;
+  ``latency_ms`` is the time to the first token, ``tokens_per_s`` = batch × context / latency.
+- ``phase == "decode"``: one engine step generating one token for each of ``batch`` sequences that
+  each attend over ``context`` tokens; ``tokens_per_s`` = batch / latency.
+
+``status`` is ``ok``, ``oom`` (the point does not fit: a boundary, not an error) or
+``unsupported`` (the quant/GPU/stack cannot run it; ``note`` says why). Numeric columns of a
+non-``ok`` row may be empty (NaN); :func:`validate` rejects an ``ok`` row with a missing value
+instead of letting a zero stand in for it.
+
+Written as CSV (the table) plus JSON (metadata: tool version, catalogue hashes, environment, date,
+efficiency used, command line) beside it, or as one JSON document holding both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from profiler.errors import ProfilerError
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype
+    unit: str
+    meaning: str
+    required: bool = True  # must be present (non-NaN) on status == "ok" rows
+
+
+PROFILE_COLUMNS: tuple[Column, ...] = (
+    Column("model", "string", "", "catalogue id of the model"),
+    Column("gpu", "string", "", "catalogue id of the GPU"),
+    Column("quant", "string", "", "weight quantisation scheme id (bf16, fp8, int8, int4, mxfp4)"),
+    Column("kv_dtype", "string", "", "KV-cache dtype (bf16, fp8)"),
+    Column("tp", "int64", "GPUs", "tensor-parallel degree; byte counts are per GPU"),
+    Column("phase", "string", "", "prefill or decode"),
+    Column("batch", "int64", "sequences", "sequences processed together"),
+    Column("context", "int64", "tokens", "prompt length (prefill) or attended context (decode)"),
+    Column("latency_ms", "float64", "ms", "prefill: time to first token; decode: one step"),
+    Column("tokens_per_s", "float64", "tokens/s", "prefill: batch·context/latency; decode: batch/latency"),
+    Column("weights_bytes", "int64", "B", "resident weight bytes per GPU, quantisation metadata included"),
+    Column("kv_bytes_per_token", "int64", "B", "KV bytes one token adds per GPU, all layers, bf16/fp8"),
+    Column("peak_bytes", "int64", "B", "peak device memory per GPU for this point"),
+    Column("kv_capacity_tokens", "int64", "tokens", "KV tokens the engine budget holds per replica"),
+    Column("max_batch", "int64", "sequences", "most sequences of this context that fit"),
+    Column("mbu", "float64", "fraction", "bytes moved / latency / datasheet HBM bandwidth"),
+    Column("mfu", "float64", "fraction", "FLOPs / latency / datasheet dense FLOP/s"),
+    Column("source", "string", "", "analytic, measured or calibrated"),
+    Column("status", "string", "", "ok, oom or unsupported"),
+    Column("note", "string", "", "why a point is oom/unsupported; harness details", required=False),
+    Column("latency_ms_spread", "float64", "ms", "measured: IQR of repeats; analytic: error band",
+           required=False),
+    Column("power_w", "float64", "W", "mean board power while measuring (NVML)", required=False),
+    Column("energy_j_per_token", "float64", "J/token", "energy / tokens produced", required=False),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in PROFILE_COLUMNS)
+KEY_COLUMNS: tuple[str, ...] = ("model", "gpu", "quant", "kv_dtype", "tp", "phase", "batch", "context")
+PHASES = ("prefill", "decode")
+STATUSES = ("ok", "oom", "unsupported")
+SOURCES = ("analytic", "measured", "calibrated")
+
+
+class SchemaError(ProfilerError):
+    """A profile table that breaks the contract."""
+
+
+@dataclass(frozen=True)
+class ProfileMeta:
+    """What a profile file carries beside its rows."""
+
+    tool_version: str
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    catalogues: dict[str, str] = field(default_factory=dict)  # file name -> sha256 prefix
+    environment: dict[str, Any] = field(default_factory=dict)  # GPU, driver, CUDA, torch, ...
+    efficiency: dict[str, Any] = field(default_factory=dict)  # Efficiency used, per (gpu, quant)
+    command: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProfileMeta:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def empty_profile() -> pd.DataFrame:
+    return pd.DataFrame({c.name: pd.Series(dtype=_nullable(c.dtype)) for c in PROFILE_COLUMNS})
+
+
+def _nullable(dtype: str) -> str:
+    return {"int64": "Int64", "float64": "float64", "string": "string"}[dtype]
+
+
+def normalise(rows: pd.DataFrame | list[dict[str, Any]]) -> pd.DataFrame:
+    """Return a DataFrame with every schema column, in order, with the schema's (nullable) dtypes."""
+    df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    for col in PROFILE_COLUMNS:
+        if col.name not in df.columns:
+            df[col.name] = pd.NA
+    extra = [c for c in df.columns if c not in COLUMN_NAMES]
+    if extra:
+        raise SchemaError(f"profile has columns outside the schema: {', '.join(map(str, extra))}")
+    df = df[list(COLUMN_NAMES)]
+    for col in PROFILE_COLUMNS:
+        target = _nullable(col.dtype)
+        try:
+            if target == "Int64":
+                df[col.name] = pd.to_numeric(df[col.name]).round().astype("Int64")
+            elif target == "float64":
+                df[col.name] = pd.to_numeric(df[col.name]).astype("float64")
+            else:
+                df[col.name] = df[col.name].astype("string")
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"column '{col.name}' cannot be read as {col.dtype}: {exc}") from exc
+    return df.reset_index(drop=True)
+
+
+def validate(df: pd.DataFrame) -> pd.DataFrame:
+    """Check the contract; return the normalised table. Raises SchemaError naming row and column."""
+    df = normalise(df)
+    for name, allowed in (("phase", PHASES), ("status", STATUSES), ("source", SOURCES)):
+        bad = df[~df[name].isin(allowed)]
+        if len(bad):
+            raise SchemaError(f"row {bad.index[0]}: {name} '{bad[name].iloc[0]}' not one of {allowed}")
+    ok = df["status"] == "ok"
+    for col in PROFILE_COLUMNS:
+        if not col.required:
+            continue
+        missing = df[ok & df[col.name].isna()]
+        if len(missing):
+            raise SchemaError(f"row {missing.index[0]}: column '{col.name}' is missing on an ok row "
+                              "(a missing measurement is recorded with status, never as zero)")
+    for name in ("batch", "context", "tp"):
+        bad = df[df[name] < 1]
+        if len(bad):
+            raise SchemaError(f"row {bad.index[0]}: {name} must be >= 1")
+    return df
+
+
+# ------------------------------------------------------------------------------------------------
+# Files. Writes are atomic (temp file + rename) so an interrupted run never leaves half a file.
+# ------------------------------------------------------------------------------------------------
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def meta_path(csv_path: str | os.PathLike[str]) -> Path:
+    """Where the metadata of a CSV profile lives: ``profile.csv`` -> ``profile.meta.json``."""
+    p = Path(csv_path)
+    return p.with_name(p.stem + ".meta.json")
+
+
+def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain JSON-able dicts (NaN -> None)."""
+    out = []
+    for rec in normalise(df).astype(object).to_dict(orient="records"):
+        out.append({k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v)
+                    for k, v in rec.items()})
+    return out
+
+
+def write_profile(df: pd.DataFrame, path: str | os.PathLike[str], meta: ProfileMeta) -> None:
+    """Write ``.csv`` (+ ``.meta.json`` beside it) or ``.json`` (rows and metadata in one document)."""
+    df = validate(df)
+    path = Path(path)
+    if path.suffix == ".json":
+        doc = {"meta": asdict(meta), "columns": [asdict(c) for c in PROFILE_COLUMNS], "rows": to_records(df)}
+        atomic_write_text(path, json.dumps(doc, indent=1, default=str))
+    elif path.suffix == ".csv":
+        atomic_write_text(path, df.to_csv(index=False))
+        atomic_write_text(meta_path(path), json.dumps(asdict(meta), indent=1, default=str))
+    else:
+        raise SchemaError(f"{path}: profile files are .csv or .json")
+
+
+def read_profile(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, ProfileMeta | None]:
+    """Read a profile written by :func:`write_profile` (or any CSV with the schema's columns)."""
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: no such profile file")
+    try:
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return validate(pd.DataFrame(doc["rows"])), ProfileMeta.from_dict(doc.get("meta", {}))
+        df = pd.read_csv(path)
+    except (json.JSONDecodeError, KeyError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: not a profile file ({exc})") from exc
+    mp = meta_path(path)
+    meta = ProfileMeta.from_dict(json.loads(mp.read_text(encoding="utf-8"))) if mp.exists() else None
+    try:
+        return validate(df), meta
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc}") from exc
+
+
+def schema_markdown() -> str:
+    """The column table for docs/profile_schema.md (generated, never hand-edited)."""
+    lines = ["| column | dtype | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.unit} | {c.meaning} |" for c in PROFILE_COLUMNS]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,222 @@
+"""Frozen records that describe what is profiled: a model, a GPU, a quantisation scheme, efficiencies.
+
+Every modelling function in :mod:`profiler.analytic` is a pure function of these records.
+They are inert: no I/O, no defaults read from files. :mod:`profiler.catalogue` builds them.
+
+Units are in the field names (``_bytes``, ``_per_s``, ``_s``); byte counts are exact integers,
+fractional bytes (4-bit weights) are carried as bits and rounded only at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from typing import Any
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+
+
+class LayerType(str, Enum):
+    """How a decoder layer's attention sees the past (transformers ``config.layer_types`` names)."""
+
+    FULL = "full_attention"
+    SLIDING = "sliding_attention"
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """Attention shape of one decoder layer.
+
+    GQA/MQA/MHA: ``num_heads`` query heads of ``head_dim``, ``num_kv_heads`` key/value heads.
+    MLA (DeepSeek-V2/V3): ``kv_lora_rank`` > 0; the serving engine caches one latent of
+    ``kv_lora_rank + qk_rope_head_dim`` values per token per layer; queries go through a
+    ``q_lora_rank`` bottleneck when it is set.
+    Sliding window: ``sliding_window`` tokens for layers whose ``layer_types`` entry is SLIDING.
+    """
+
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: bool = False  # per-head RMSNorm on q and k (Qwen3): 2 × head_dim weights per layer
+    sinks: bool = False  # learned per-head attention sink logits (gpt-oss): num_heads weights per layer
+    # MLA (0 = not MLA)
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0  # 0 = queries projected directly from the hidden state
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    # sliding window
+    sliding_window: int | None = None
+    layer_types: tuple[LayerType, ...] = ()  # empty = every layer FULL
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def qk_head_dim(self) -> int:
+        """Width of one query/key head (MLA: nope + rope part)."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim if self.is_mla else self.head_dim
+
+    @property
+    def v_dim(self) -> int:
+        """Width of one value head."""
+        return self.v_head_dim if self.is_mla else self.head_dim
+
+    def layer_type(self, layer: int) -> LayerType:
+        return self.layer_types[layer] if self.layer_types else LayerType.FULL
+
+
+@dataclass(frozen=True)
+class MoeSpec:
+    """Mixture-of-experts feed-forward.
+
+    ``num_experts`` routed experts of width ``expert_intermediate``, ``top_k`` chosen per token,
+    ``num_shared_experts`` always-on experts of width ``shared_intermediate`` (DeepSeek), and the
+    first ``first_dense_layers`` layers using a dense MLP of the model's ``intermediate_size``.
+    """
+
+    num_experts: int
+    top_k: int
+    expert_intermediate: int
+    num_shared_experts: int = 0
+    shared_intermediate: int = 0
+    first_dense_layers: int = 0
+    router_bias: bool = False  # a bias on the router linear (gpt-oss)
+    router_score_bias: bool = False  # an E-vector correction bias stored as a parameter (DeepSeek-V3)
+    expert_bias: bool = False  # biases on the expert projections (gpt-oss)
+    shared_expert_gate: bool = False  # a 1-wide sigmoid gate on the shared expert (Qwen2-MoE)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model's architecture: the only description of a model in inferplan.
+
+    Field names follow Hugging Face ``config.json`` where one exists. ``hf_config`` keeps the raw
+    config fields the entry was read from, so the measured profiler can rebuild the transformers
+    model exactly; the analytic model never reads it.
+    """
+
+    name: str
+    model_type: str  # transformers model_type: llama, qwen2, gemma2, deepseek_v3, gpt_oss, ...
+    hidden_size: int
+    num_layers: int
+    intermediate_size: int  # dense MLP width (MoE: the dense-layer width, if any)
+    vocab_size: int
+    attention: AttentionSpec
+    moe: MoeSpec | None = None
+    tie_word_embeddings: bool = False
+    mlp_bias: bool = False
+    gated_mlp: bool = True  # SwiGLU/GeGLU: gate, up, down (3 matrices); False = up, down
+    norms_per_layer: int = 2  # RMSNorm/LayerNorm weight vectors of width hidden per layer
+    norm_bias: bool = False  # LayerNorm with bias
+    max_context: int = 4096
+    source: str = ""
+    hf_config: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    def layer_is_moe(self, layer: int) -> bool:
+        return self.moe is not None and layer >= self.moe.first_dense_layers
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One accelerator, per GPU. ``tflops`` maps a compute dtype (bf16, fp8, int8, fp4) to dense TFLOP/s."""
+
+    id: str
+    name: str
+    hbm_bytes: int
+    hbm_bandwidth_bytes_per_s: float
+    tflops: dict[str, float] = field(hash=False)
+    interconnect_bytes_per_s: float  # per direction, GPU to GPU inside a node (NVLink, or PCIe without it)
+    interconnect: str
+    tdp_w: float
+    gpus_per_node: int = 8
+    vendor: str = "nvidia"
+    source: str = ""
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense FLOP/s for a compute dtype; falls back to bf16 when the GPU has no faster path."""
+        return self.tflops.get(dtype, self.tflops["bf16"]) * 1e12
+
+    def supports(self, dtype: str) -> bool:
+        return dtype in self.tflops
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantisation
+# ---------------------------------------------------------------------------------------------
+
+
+class KvDtype(str, Enum):
+    BF16 = "bf16"
+    FP8 = "fp8"
+
+    @property
+    def bytes(self) -> int:
+        return {KvDtype.BF16: 2, KvDtype.FP8: 1}[self]
+
+
+@dataclass(frozen=True)
+class QuantScheme:
+    """How weights are stored.
+
+    A quantised matrix of ``rows × cols`` (out × in features) holds ``weight_bits`` per value plus,
+    per group of ``group_size`` values along the input dimension (``0`` = one group per row,
+    i.e. per-channel), ``scale_bits`` and ``zero_bits``. Tensors whose kind is in ``keep`` stay
+    in ``unquantised_bits`` (bf16). ``compute_dtype`` is the GEMM dtype used for the FLOP roofline.
+    """
+
+    id: str
+    weight_bits: int
+    group_size: int = 0
+    scale_bits: int = 0
+    zero_bits: int = 0
+    keep: frozenset[str] = frozenset()
+    unquantised_bits: int = 16
+    compute_dtype: str = "bf16"
+    requires: str = ""  # GPU compute dtype the scheme needs natively ("" = any GPU), e.g. fp8
+    vllm_quantization: str = ""  # value for vLLM --quantization ("" = none)
+    source: str = ""
+
+    def bits_per_weight(self, cols: int) -> Fraction:
+        """Average stored bits per value of a quantised row of ``cols`` inputs, metadata included."""
+        if self.weight_bits >= self.unquantised_bits:
+            return Fraction(self.weight_bits)
+        group = self.group_size or cols
+        groups = -(-cols // group)  # ceil
+        return Fraction(self.weight_bits) + Fraction(groups * (self.scale_bits + self.zero_bits), cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Efficiency
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achievable fractions of datasheet peaks and fixed overheads for one (GPU, quant).
+
+    Defaults and their sources live in :mod:`profiler.analytic.efficiency`; a calibration fit
+    replaces them and names its file in ``source``.
+    """
+
+    bandwidth: float  # achieved / datasheet HBM bandwidth on weight + KV streaming
+    compute: float  # achieved / datasheet dense FLOP/s on prefill GEMMs
+    step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
+    interconnect: float = 0.7  # achieved / datasheet link bandwidth for all-reduce
+    gpu_memory_utilization: float = 0.9  # vLLM default --gpu-memory-utilization
+    source: str = ""

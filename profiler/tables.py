@@ -1,0 +1,49 @@
+"""Catalogue summaries as DataFrames (what `inferplan models` and `inferplan gpus` list).
+
+models_table columns: name, model_type, attention (gqa | mla | +sliding), moe (experts/top-k or ""),
+layers, hidden, params_total, params_active (experts at top-k, embeddings included),
+kv_bytes_per_token (bf16 KV, all layers, one token inside every window, TP=1, as vLLM pages it), max_context, source.
+gpus_table columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, interconnect, interconnect_gb_s,
+tdp_w, source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from profiler.analytic.memory import kv_bytes_per_token
+from profiler.analytic.params import param_counts
+from profiler.specs import GpuSpec, KvDtype, ModelSpec
+
+
+def _attention_kind(m: ModelSpec) -> str:
+    kind = "mla" if m.attention.is_mla else ("mha" if m.attention.num_kv_heads == m.attention.num_heads else "gqa")
+    if m.attention.sliding_window and m.attention.layer_types:
+        kind += f"+sliding({m.attention.sliding_window})"
+    return kind
+
+
+def models_table(models: Mapping[str, ModelSpec]) -> pd.DataFrame:
+    rows = []
+    for name, m in models.items():
+        counts = param_counts(m)
+        rows.append({
+            "name": name, "model_type": m.model_type, "attention": _attention_kind(m),
+            "moe": f"{m.moe.num_experts}x top-{m.moe.top_k}" if m.moe else "",
+            "layers": m.num_layers, "hidden": m.hidden_size,
+            "params_total": counts.total, "params_active": counts.active,
+            "kv_bytes_per_token": kv_bytes_per_token(m, KvDtype.BF16, 1),
+            "max_context": m.max_context, "source": m.source,
+        })
+    return pd.DataFrame(rows)
+
+
+def gpus_table(gpus: Mapping[str, GpuSpec]) -> pd.DataFrame:
+    rows = [{
+        "id": g.id, "name": g.name, "memory_bytes": g.hbm_bytes, "hbm_tb_s": g.hbm_bandwidth_bytes_per_s / 1e12,
+        "bf16_tflops": g.tflops.get("bf16"), "fp8_tflops": g.tflops.get("fp8"), "interconnect": g.interconnect,
+        "interconnect_gb_s": g.interconnect_bytes_per_s / 1e9, "tdp_w": g.tdp_w, "source": g.source,
+    } for g in gpus.values()]
+    return pd.DataFrame(rows)
