@@ -1,0 +1,117 @@
+"""The main job: workload -> cheapest SLO-meeting deployment -> full bill, APIs, crossover, verdict.
+
+``make_plan`` composes the pure pieces (search, redundancy, tco, api_costs, crossover, verdict,
+vllm_args) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
+
+- ``deployment``: the chosen Candidates row (gpu, quant, kv_dtype, tp, batch, replicas, ...).
+- ``redundancy``: DataFrame ``line, replicas, basis`` — N at peak, and each spare policy as its own line.
+- ``line_items``: LineItems DataFrame ``item, category, monthly_usd, basis, source`` (planner.tco).
+- ``api``: DataFrame of the same workload on every catalogue API (planner.api_costs) plus
+  ``crossover_tokens_per_day`` per API.
+- ``curve``: cost-vs-volume table (planner.crossover.cost_curve).
+- ``alternatives``: the top-N Candidates (planner.search).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from planner import api_costs as api_mod
+from planner import crossover as cross_mod
+from planner import verdict as verdict_mod
+from planner.errors import InfeasibleError
+from planner.search import HOURS_PER_MONTH, SearchSpace, best, infeasible_summary, search, size
+from planner.step_model import Deployment
+from planner.vllm_args import vllm_args
+from planner.workload import Workload
+from profiler.analytic.efficiency import efficiency_for
+from profiler.specs import KvDtype, ModelSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: str
+    workload: Workload
+    deployment: dict  # the chosen Candidates row
+    redundancy: pd.DataFrame
+    line_items: pd.DataFrame
+    monthly_gpu_cost: float  # primary replicas' GPUs (the seed's "raw GPU cost")
+    monthly_total_cost: float
+    tco_multiplier: float
+    api: pd.DataFrame
+    crossover_tokens_per_day: float | None  # vs the reference API (see reference_api)
+    reference_api: str
+    curve: pd.DataFrame
+    verdict: verdict_mod.Verdict
+    vllm_args: list[str]
+    alternatives: pd.DataFrame
+    simulated: dict | None = None
+
+
+def _self_host_cost_fn(model: ModelSpec, chosen: pd.Series, workload: Workload, space: SearchSpace, cat, profile):
+    """Monthly full TCO (and replicas) of the chosen configuration at another daily token volume."""
+    quant, gpu = cat.quants[chosen["quant"]], cat.gpus[chosen["gpu"]]
+    dep = Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
+                     efficiency_for(gpu.id, quant.id, cat.calibration))
+    one = space.pricing[:1] if chosen.get("pricing") is None else (chosen["pricing"],)
+    sub = replace(space, gpus=(gpu.id,), quants=(quant.id,), tps=(dep.tp,), kv_dtypes=(dep.kv_dtype,),
+                  pricing=one)
+
+    def cost(tokens_per_day: float) -> tuple[float, int]:
+        w = workload.scaled_to(tokens_per_day)
+        df = search(model, w, sub, {gpu.id: gpu}, {quant.id: quant}, cat.gpu_prices, cat.tco_defaults, profile,
+                    cat.calibration)
+        row = best(df)
+        if row is None:
+            return float("inf"), 0
+        return float(row["monthly_total_cost"]), int(row["replicas"] + row["spare_replicas"])
+
+    return cost
+
+
+def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
+              top_n: int = 10) -> Plan:
+    """Search, pick the cheapest feasible deployment, and price it against every API."""
+    candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
+                        cat.calibration)
+    chosen = best(candidates)
+    if chosen is None:
+        raise InfeasibleError(
+            f"no configuration of {model.name} meets TTFT p99 {workload.ttft_p99_s:g} s and TPOT p99 "
+            f"{workload.tpot_p99_s * 1e3:g} ms within the search space. Why: {infeasible_summary(candidates)}. "
+            "Relax the SLOs, allow more GPU types (--gpu), quants (--quant) or TP degrees, or a pricing model "
+            "that has offers for these GPUs.")
+    gpu, quant = cat.gpus[chosen["gpu"]], cat.quants[chosen["quant"]]
+    dep = Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
+                     efficiency_for(gpu.id, quant.id, cat.calibration))
+    sized = size(dep, workload, space.redundancy, profile)
+    from planner import tco as tco_mod
+
+    primary = sized.replicas * dep.tp
+    items = tco_mod.tco_line_items(chosen["usd_per_gpu_hour"] * HOURS_PER_MONTH * primary, primary,
+                                   sized.redundancy.spare_replicas * dep.tp, sized.replicas, workload,
+                                   defaults=cat.tco_defaults, existing_infra=space.existing_infra)
+    total, mult = tco_mod.tco_summary(items)
+    api = api_mod.api_costs(workload, cat.api_prices)
+    cost_fn = _self_host_cost_fn(model, chosen, workload, space, cat, profile)
+    cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
+    api = api.merge(cross, on=["provider", "model"], how="left")
+    ref = api_mod.reference_api(api, model.name)
+    curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices)
+    verdict = verdict_mod.decide(total, api, workload, model.name)
+    longest = workload.input_tokens_p99 + workload.output_tokens_p99
+    return Plan(
+        model=model.name, workload=workload, deployment=chosen.to_dict(), redundancy=sized.redundancy.lines,
+        line_items=items, monthly_gpu_cost=float(chosen["monthly_gpu_cost"]), monthly_total_cost=total,
+        tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
+        curve=curve, verdict=verdict, vllm_args=vllm_args(dep, sized.capacity, longest),
+        alternatives=candidates.head(top_n))
+
+
+def _crossover_of(api: pd.DataFrame, ref: str) -> float | None:
+    rows = api[(api["provider"] + " / " + api["model"]) == ref]
+    if rows.empty or pd.isna(rows["crossover_tokens_per_day"].iloc[0]):
+        return None
+    return float(rows["crossover_tokens_per_day"].iloc[0])

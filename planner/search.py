@@ -1,0 +1,171 @@
+"""Search: the cheapest configuration meeting the SLOs over GPU x quant x TP x pricing model.
+
+``search(...)`` returns the Candidates table, one row per (gpu, quant, kv_dtype, tp, pricing):
+
+    gpu, quant, kv_dtype, tp, feasible, reason          what was tried; why not, if not
+    batch, tpot_ms, ttft_s, replica_rps                 per replica at the SLO (planner.capacity)
+    limited_by                                          tpot | ttft | memory | prefill | max_num_seqs
+    replicas, spare_replicas, gpus_total, utilisation   at peak; spares from the redundancy policy
+    pricing, provider, usd_per_gpu_hour                 the cheapest offer for that GPU and pricing model
+    monthly_gpu_cost                                    primary replicas' GPUs x $/GPU-h x 730 h
+    monthly_total_cost, tco_multiplier                  full line-item bill (planner.tco)
+
+sorted cheapest first (infeasible rows last). Sizing one candidate is :func:`size`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planner import prices as prices_mod
+from planner import redundancy as red_mod
+from planner import tco as tco_mod
+from planner.capacity import Capacity, replica_capacity, replicas_needed, utilisation
+from planner.errors import PlannerError
+from planner.step_model import AnalyticStep, Deployment, ProfileStep
+from planner.workload import Workload
+from profiler.analytic.efficiency import efficiency_for
+from profiler.errors import InvalidValueError, UnsupportedQuantError
+from profiler.analytic.memory import check_tp
+from profiler.analytic.timing import compute_dtype
+from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
+
+HOURS_PER_MONTH = 730  # the seed write-up's convention: hourly rate x 730 hours/month
+DEFAULT_QUANTS = ("bf16", "fp8", "int8", "int4")
+DEFAULT_TPS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What to try. Empty tuples mean "every catalogue entry" (quants: DEFAULT_QUANTS)."""
+
+    gpus: tuple[str, ...] = ()
+    quants: tuple[str, ...] = ()
+    kv_dtypes: tuple[KvDtype, ...] = (KvDtype.BF16,)
+    tps: tuple[int, ...] = DEFAULT_TPS
+    pricing: tuple[str, ...] = ("reserved-1y",)
+    provider: str | None = None
+    redundancy: red_mod.RedundancyPolicy = field(default_factory=red_mod.RedundancyPolicy)
+    existing_infra: bool = False
+
+
+@dataclass(frozen=True)
+class Sized:
+    """One candidate sized for the workload (a Candidates row, with its records kept)."""
+
+    dep: Deployment
+    capacity: Capacity
+    replicas: int
+    redundancy: red_mod.Redundancy
+    utilisation: float
+
+
+def step_model(dep: Deployment, profile: pd.DataFrame | None):
+    return ProfileStep(profile, dep) if profile is not None else AnalyticStep(dep)
+
+
+def size(dep: Deployment, workload: Workload, policy: red_mod.RedundancyPolicy,
+         profile: pd.DataFrame | None = None, capacity: Capacity | None = None) -> Sized | None:
+    """Replicas at peak and spares for one deployment; None when it cannot meet the SLOs."""
+    cap = capacity or replica_capacity(step_model(dep, profile), workload)
+    if not cap.feasible:
+        return None
+    n = replicas_needed(cap, workload.requests_per_s_peak)
+    red = red_mod.plan_redundancy(n, workload.availability, policy, gpus_per_replica=dep.tp,
+                                  gpus_per_node=dep.gpu.gpus_per_node)
+    return Sized(dep, cap, n, red, utilisation(cap, n, workload.requests_per_s_mean))
+
+
+def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[str, QuantScheme],
+                 space: SearchSpace, calibration=None):
+    for gpu in gpus.values():
+        for quant in quants.values():
+            try:
+                compute_dtype(gpu, quant)
+            except UnsupportedQuantError as exc:
+                yield (gpu, quant, None, str(exc))
+                continue
+            eff = efficiency_for(gpu.id, quant.id, calibration)
+            for kv in space.kv_dtypes:
+                for tp in space.tps:
+                    if tp > gpu.gpus_per_node:
+                        continue
+                    try:
+                        check_tp(model, tp)
+                    except InvalidValueError as exc:
+                        yield (gpu, quant, None, str(exc))
+                        continue
+                    yield (gpu, quant, Deployment(model, gpu, quant, kv, tp, eff), "")
+
+
+def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_prices: pd.DataFrame,
+         provider: str | None, workload: Workload, tco_defaults, existing_infra: bool) -> dict:
+    row = {"gpu": dep.gpu.id, "quant": dep.quant.id, "kv_dtype": dep.kv_dtype.value, "tp": dep.tp,
+           "pricing": pricing, "feasible": sized is not None, "reason": cap.reason, "limited_by": cap.limited_by,
+           "batch": cap.batch, "tpot_ms": cap.tpot_s * 1e3, "ttft_s": cap.ttft_s, "replica_rps": cap.requests_per_s}
+    if sized is None:
+        return row
+    try:
+        usd, offer = prices_mod.gpu_hour_price(gpu_prices, dep.gpu.id, pricing, provider)
+    except PlannerError as exc:
+        row.update(feasible=False, reason=str(exc))
+        return row
+    primary = sized.replicas * dep.tp
+    spare = sized.redundancy.spare_replicas * dep.tp
+    items = tco_mod.tco_line_items(usd * HOURS_PER_MONTH * primary, primary, spare, sized.replicas, workload,
+                                   defaults=tco_defaults, existing_infra=existing_infra)
+    total, mult = tco_mod.tco_summary(items)
+    row.update(replicas=sized.replicas, spare_replicas=sized.redundancy.spare_replicas,
+               gpus_total=primary + spare, utilisation=sized.utilisation, provider=offer["provider"],
+               usd_per_gpu_hour=usd, monthly_gpu_cost=usd * HOURS_PER_MONTH * primary,
+               monthly_total_cost=total, tco_multiplier=mult)
+    return row
+
+
+def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mapping[str, GpuSpec],
+           quants: Mapping[str, QuantScheme], gpu_prices: pd.DataFrame, tco_defaults=None,
+           profile: pd.DataFrame | None = None, calibration=None) -> pd.DataFrame:
+    """Every candidate sized and priced; cheapest feasible first."""
+    gpus = {k: v for k, v in gpus.items() if not space.gpus or k in space.gpus}
+    quants = {k: v for k, v in quants.items() if k in (space.quants or DEFAULT_QUANTS)}
+    if not gpus or not quants:
+        raise InvalidValueError("nothing to search: no GPU or quant matches the request")
+    tco_defaults = tco_defaults if tco_defaults is not None else tco_mod.load_tco_defaults()
+    rows = []
+    for gpu, quant, dep, why in _deployments(model, gpus, quants, space, calibration):
+        if dep is None:
+            rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why})
+            continue
+        try:
+            cap = replica_capacity(step_model(dep, profile), workload)
+        except PlannerError as exc:  # a profile that lacks this configuration
+            rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
+            continue
+        sized = size(dep, workload, space.redundancy, capacity=cap)
+        for pricing in space.pricing:
+            rows.append(_row(dep, sized, cap, pricing, gpu_prices, space.provider, workload, tco_defaults,
+                             space.existing_infra))
+    df = pd.DataFrame(rows)
+    df["monthly_total_cost"] = df.get("monthly_total_cost", pd.Series(math.nan, index=df.index))
+    df = df.sort_values(["feasible", "monthly_total_cost", "gpus_total" if "gpus_total" in df else "tp"],
+                        ascending=[False, True, True], na_position="last")
+    return df.reset_index(drop=True)
+
+
+def best(candidates: pd.DataFrame) -> pd.Series | None:
+    ok = candidates[candidates["feasible"] & candidates["monthly_total_cost"].notna()]
+    return ok.iloc[0] if len(ok) else None
+
+
+def infeasible_summary(candidates: pd.DataFrame, limit: int = 6) -> str:
+    """The distinct reasons nothing worked, most common first."""
+    reasons = candidates["reason"].dropna()
+    reasons = reasons[reasons != ""].value_counts()
+    return "; ".join(f"{r} ({n}x)" for r, n in reasons.head(limit).items())
+
+
+__all__ = ["SearchSpace", "Sized", "best", "infeasible_summary", "search", "size", "HOURS_PER_MONTH"]

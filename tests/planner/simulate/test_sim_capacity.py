@@ -1,0 +1,141 @@
+"""SLO capacity search: bracket, bisection, what limits it, and the cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import planner.simulate.slo_capacity as cap
+from planner.simulate import (
+    CapacityCache,
+    CapacitySearch,
+    EngineConfig,
+    Fixed,
+    FixedStepTime,
+    LogNormal,
+    Poisson,
+    Requests,
+    RooflineStepTime,
+    SloTargets,
+    WorkloadShape,
+    find_slo_capacity,
+    rate_upper_bound,
+    simulate_workload,
+)
+from profiler.errors import InvalidValueError
+
+# Llama-3.1-8B-like on an H100-like GPU, as in test_sim_engine.py (sources there).
+LLAMA8B_H100 = RooflineStepTime(overhead_s=50e-6, weight_bytes=15.01e9, kv_bytes_per_token=131072,
+                                flops_per_token=15.0e9, attn_flops_per_context_token=524288,
+                                bandwidth_bytes_per_s=3.35e12 * 0.8, flops_per_s=989e12 * 0.6)
+CFG = EngineConfig(kv_blocks=28_000, max_num_seqs=1024, max_num_batched_tokens=8192)
+CHAT = WorkloadShape(Poisson(1.0), LogNormal(1000, 1.0), LogNormal(250, 1.0))
+FAST = CapacitySearch(n_requests=1500)
+
+
+def _probe(rate, slo, shape=CHAT, cfg=CFG, step=LLAMA8B_H100, search=FAST):
+    scaled = WorkloadShape(Poisson(rate), shape.input_tokens, shape.output_tokens)
+    return simulate_workload(scaled, cfg, step, slo=slo, n_requests=search.n_requests, seed=search.seed)[1]
+
+
+def test_capacity_meets_the_slo_and_a_little_more_does_not():
+    slo = SloTargets(ttft_p99_s=1.0, tpot_p99_s=0.04)
+    res = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST)
+    assert 0 < res.rate_per_s < res.upper_bound_rate_per_s
+    assert res.ttft_p99_s <= 1.0 and res.tpot_p99_s <= 0.04
+    assert res.limited_by in {"ttft", "tpot", "stability"}
+    assert res.infeasible_rate_per_s <= res.rate_per_s * (1 + FAST.rel_tol) + 1e-12
+    at = _probe(res.rate_per_s, slo)
+    assert at.meets() and at.ttft.p99 == pytest.approx(res.ttft_p99_s)
+    assert not _probe(res.infeasible_rate_per_s, slo).meets() or res.limited_by == "stability"
+    assert res.probes <= 15
+
+
+def test_looser_slos_give_more_capacity():
+    tight = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, SloTargets(0.5, 0.025), search=FAST)
+    loose = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, SloTargets(2.0, 0.05), search=FAST)
+    assert loose.rate_per_s > tight.rate_per_s * 1.1
+
+
+def test_batch_of_one_capacity_is_below_the_service_rate():
+    """One request at a time, 50 ms each: capacity < 20 req/s, and a loose TTFT SLO lets ρ go high."""
+    step = FixedStepTime(prefill_s_per_token=1e-4, decode_s=0.01)
+    cfg = EngineConfig(kv_blocks=100, max_num_seqs=1, max_num_batched_tokens=512)
+    shape = WorkloadShape(Poisson(1.0), Fixed(100), Fixed(5))  # service = 0.01 + 4 × 0.01 s
+    res = find_slo_capacity(shape, cfg, step, SloTargets(ttft_p99_s=1.0),
+                            search=CapacitySearch(n_requests=3000))
+    assert res.upper_bound_rate_per_s == pytest.approx(1 / (4 * 0.01))  # B = 1: 1 / ((O − 1) · decode_s)
+    assert 0.75 * 20 < res.rate_per_s < 20
+
+
+def test_unreachable_slo_gives_zero():
+    res = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, SloTargets(ttft_p99_s=0.001), search=FAST)
+    assert res.rate_per_s == 0.0 and res.limited_by == "ttft"
+    assert res.ttft_p99_s > 0.001
+
+
+def test_trace_shaped_capacity():
+    rng = np.random.default_rng(1)
+    n = 1500
+    trace = Requests(np.cumsum(rng.gamma(0.25, 4.0, n)), rng.integers(200, 2000, n), rng.integers(20, 400, n))
+    res = find_slo_capacity(trace, CFG, LLAMA8B_H100, SloTargets(1.0, 0.04), search=FAST)
+    assert 0 < res.rate_per_s < res.upper_bound_rate_per_s
+
+
+def test_upper_bound_formula():
+    step = FixedStepTime(prefill_s_per_token=1e-4, decode_s=0.02)
+    cfg = EngineConfig(kv_blocks=1000, max_num_seqs=64, max_num_batched_tokens=2048)
+    shape = WorkloadShape(Poisson(1.0), Fixed(100), Fixed(11))
+    # decode: B = min(64, 16000 // 101) = 64 → 64 / (10 × 0.02) = 320; prefill: 2048 / (100 × 0.2048) = 100
+    assert rate_upper_bound(shape, cfg, step) == pytest.approx(100.0)
+
+
+def test_memory_cache_skips_the_search(monkeypatch):
+    cache = CapacityCache()
+    slo = SloTargets(1.0, 0.04)
+    first = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST, cache=cache, labels={"model": "m"})
+    monkeypatch.setattr(cap, "simulate", lambda *a, **k: pytest.fail("cache miss"))
+    again = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST, cache=cache, labels={"model": "m"})
+    assert again == first and len(cache) == 1 and first.key.startswith("model=m|")
+    with pytest.raises(pytest.fail.Exception):  # another SLO is another key
+        find_slo_capacity(CHAT, CFG, LLAMA8B_H100, SloTargets(1.0, 0.05), search=FAST, cache=cache,
+                          labels={"model": "m"})
+
+
+def test_disk_cache_survives_a_new_process_view(tmp_path, monkeypatch):
+    path = tmp_path / "cache" / "capacity.json"
+    slo = SloTargets(1.0, 0.04)
+    labels = {"model": "llama-3.1-8b", "gpu": "h100", "quant": "bf16", "tp": 1}
+    first = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST, cache=CapacityCache(path),
+                              labels=labels)
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 1 and first.key in doc["entries"]
+    assert not list(path.parent.glob(".*.tmp"))  # atomic write left no temporary behind
+    monkeypatch.setattr(cap, "simulate", lambda *a, **k: pytest.fail("cache miss"))
+    again = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST, cache=CapacityCache(path),
+                              labels=labels)
+    assert again == first
+
+
+def test_lru_evicts_the_oldest():
+    cache = CapacityCache(maxsize=2)
+    rec = cap.SloCapacity(1.0, 0.1, 0.01, 1.0, 0.1, 3.0, 5.0, 1.1, "ttft", 5, "k")
+    for key in ("a", "b", "c"):
+        cache.put(key, rec)
+    assert cache.get("a") is None and cache.get("c") == rec and len(cache) == 2
+
+
+def test_corrupt_cache_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "capacity.json"
+    path.write_text("{not json")
+    with pytest.raises(InvalidValueError, match="delete the file"):
+        CapacityCache(path).get("anything")
+
+
+def test_bad_search_inputs():
+    with pytest.raises(InvalidValueError, match="at least one SLO"):
+        find_slo_capacity(CHAT, CFG, LLAMA8B_H100, SloTargets())
+    with pytest.raises(InvalidValueError, match="n_requests"):
+        CapacitySearch(n_requests=10)

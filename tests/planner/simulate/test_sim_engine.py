@@ -1,0 +1,260 @@
+"""The continuous-batching engine: vLLM v1 scheduling rules, KV paging, preemption, closed form.
+
+The strongest check is differential: a naive simulator below, written straight from the vLLM v1
+scheduler's rules (loops over every running request every step), must give the fast engine's
+results request by request, with and without preemption.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+
+from planner.simulate import (
+    EngineConfig,
+    FixedStepTime,
+    LogNormal,
+    Poisson,
+    Requests,
+    RooflineStepTime,
+    SloTargets,
+    Uniform,
+    WorkloadShape,
+    make_requests,
+    simulate,
+    summarize,
+    vllm_default_limits,
+)
+from profiler.errors import InvalidValueError
+
+# Llama-3.1-8B-like step on an H100-like GPU (numbers from shared/reference/measurement.md §6.3–6.7:
+# 15.01 GB weights read per step, 128 KiB KV per token, 2 × 7.5e9 FLOP per token, 4·32·32·128
+# attention FLOP per query per context token, 3.35 TB/s × 0.8, 989 TFLOP/s × 0.6, 50 µs overhead).
+LLAMA8B_H100 = RooflineStepTime(overhead_s=50e-6, weight_bytes=15.01e9, kv_bytes_per_token=131072,
+                                flops_per_token=15.0e9, attn_flops_per_context_token=524288,
+                                bandwidth_bytes_per_s=3.35e12 * 0.8, flops_per_s=989e12 * 0.6)
+
+
+def naive_simulate(req: Requests, cfg: EngineConfig, step_time, rejected) -> dict[str, np.ndarray]:
+    """Reference: every step loops over every running request, exactly as vLLM's scheduler does."""
+    arrival, plen, olen = req.arrival_s.tolist(), req.input_tokens.tolist(), req.output_tokens.tolist()
+    bs = 16
+    n = len(arrival)
+    computed, out, blocks, npre = [0] * n, [0] * n, [0] * n, [0] * n
+    first, finish, sched = [np.nan] * n, [np.nan] * n, [np.nan] * n
+    waiting: deque[int] = deque()
+    running: list[int] = []
+    free, t, nxt, steps = cfg.kv_blocks, 0.0, 0, 0
+    while True:
+        while nxt < n and arrival[nxt] <= t:
+            if not rejected[nxt]:
+                waiting.append(nxt)
+            nxt += 1
+        if not running and not waiting:
+            if nxt >= n:
+                break
+            t = arrival[nxt]
+            continue
+        budget, scheduled, preempted, idx = cfg.max_num_batched_tokens, [], False, 0
+        while idx < len(running) and budget > 0:  # running requests, oldest first
+            r = running[idx]
+            num = min(plen[r] + out[r] - computed[r], budget)
+            while True:
+                new = -(-(computed[r] + num) // bs) - blocks[r]
+                if new <= free:
+                    free -= new
+                    blocks[r] += new
+                    break
+                victim = running.pop()  # preempt the newest, by recompute
+                free += blocks[victim]
+                blocks[victim] = computed[victim] = 0
+                npre[victim] += 1
+                waiting.appendleft(victim)
+                preempted = True
+                if victim == r:
+                    num = None
+                    break
+            if num is None:
+                break
+            scheduled.append((r, num))
+            budget -= num
+            idx += 1
+        while not preempted and waiting and budget > 0 and len(running) < cfg.max_num_seqs:  # FCFS
+            r = waiting[0]
+            num = min(plen[r] + out[r], budget)
+            if -(-num // bs) > free:
+                break
+            waiting.popleft()
+            free -= -(-num // bs)
+            blocks[r] = -(-num // bs)
+            running.append(r)
+            scheduled.append((r, num))
+            budget -= num
+            sched[r] = t if np.isnan(sched[r]) else sched[r]
+        decodes = {r for r, num in scheduled if out[r] >= 1 and computed[r] == plen[r] + out[r] - 1}
+        prefill = sum(num for r, num in scheduled if r not in decodes)
+        t_end = t + step_time(prefill, len(decodes), sum(computed[r] + num for r, num in scheduled))
+        for r, num in scheduled:
+            computed[r] += num
+            if computed[r] == plen[r] + out[r]:  # a token comes out
+                out[r] += 1
+                first[r] = t_end if out[r] == 1 else first[r]
+                if out[r] == olen[r]:
+                    finish[r] = t_end
+                    free += blocks[r]
+                    blocks[r] = 0
+                    running.remove(r)
+        t, steps = t_end, steps + 1
+    return {"first": np.array(first), "finish": np.array(finish), "sched": np.array(sched),
+            "preemptions": np.array(npre), "steps": steps}
+
+
+CASES = {  # name: (kv_blocks, max_num_seqs, max_num_batched_tokens, rate/s, requests)
+    "roomy": (4000, 64, 2048, 4.0, 250),
+    "tight_kv_preempts": (300, 64, 512, 6.0, 250),
+    "chunked_long_prompts": (2000, 16, 256, 2.0, 150),
+    "tiny_budget": (600, 8, 16, 3.0, 120),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("model", ["roofline", "plain_callable"])
+def test_engine_matches_naive_reference(name, model):
+    kv_blocks, seqs, tokens, rate, n = CASES[name]
+    cfg = EngineConfig(kv_blocks=kv_blocks, max_num_seqs=seqs, max_num_batched_tokens=tokens)
+    shape = WorkloadShape(Poisson(rate), LogNormal(400, 1.0, max_tokens=3000), Uniform(1, 300))
+    req = make_requests(shape, n_requests=n, seed=11)
+    step_time = LLAMA8B_H100 if model == "roofline" else (lambda p, d, c: LLAMA8B_H100(p, d, c))
+    run = simulate(req, cfg, step_time)
+    ref = naive_simulate(req, cfg, LLAMA8B_H100, run.rejected)
+    ok = ~run.rejected
+    np.testing.assert_allclose(run.first_token_s[ok], ref["first"][ok], rtol=1e-9)
+    np.testing.assert_allclose(run.finish_s[ok], ref["finish"][ok], rtol=1e-9)
+    np.testing.assert_allclose(run.first_scheduled_s[ok], ref["sched"][ok], rtol=1e-9)
+    np.testing.assert_array_equal(run.preemptions, ref["preemptions"])
+    assert run.n_steps == ref["steps"]
+    if name == "tight_kv_preempts":
+        assert run.preemptions.sum() > 0  # the case really exercises preemption
+
+
+def test_closed_form_stretches_equal_step_by_step():
+    """A model with ``decode_affine`` (closed-form decode runs) and the same model as a plain function."""
+    cfg = EngineConfig(kv_blocks=3000, max_num_seqs=256, max_num_batched_tokens=2048)
+    req = make_requests(WorkloadShape(Poisson(3.0), LogNormal(1000, 1.0), LogNormal(250, 1.0)),
+                        n_requests=1500, seed=5)
+    fast = simulate(req, cfg, LLAMA8B_H100)
+    slow = simulate(req, cfg, lambda p, d, c: LLAMA8B_H100(p, d, c))
+    assert len(fast.seg_steps) < len(slow.seg_steps) / 3  # most steps went through closed-form runs
+    assert fast.n_steps == slow.n_steps
+    np.testing.assert_allclose(fast.finish_s, slow.finish_s, rtol=1e-9)
+    np.testing.assert_array_equal(fast.preemptions, slow.preemptions)
+    a, b = fast.steps(), slow.steps()
+    np.testing.assert_allclose(a["dt_s"], b["dt_s"], rtol=1e-9)
+    np.testing.assert_array_equal(a["decode_seqs"], b["decode_seqs"])
+    assert (a["kv_blocks"] - b["kv_blocks"]).abs().max() <= 256  # interpolated inside a run: < 1 block/seq
+
+
+def test_kv_never_over_capacity_and_every_accepted_request_finishes():
+    cfg = EngineConfig(kv_blocks=500, max_num_seqs=128, max_num_batched_tokens=1024)
+    req = make_requests(WorkloadShape(Poisson(8.0), LogNormal(600, 1.0), LogNormal(200, 1.0)),
+                        n_requests=1500, seed=2)
+    run = simulate(req, cfg, LLAMA8B_H100)
+    ok = ~run.rejected
+    assert run.rejected.sum() > 0  # the lognormal tail has prompts longer than 8000 tokens
+    assert np.isfinite(run.finish_s[ok]).all() and np.isnan(run.finish_s[~ok]).all()
+    assert (run.kv_last <= cfg.kv_blocks).all() and (run.kv_first <= run.kv_last).all()
+    assert (run.first_token_s[ok] >= req.arrival_s[ok]).all()
+    assert (run.finish_s[ok] >= run.first_token_s[ok]).all()
+    # every output token is emitted exactly once: steps' tokens out add up to the outputs
+    assert int((run.tokens_out * run.seg_steps).sum()) == int(req.output_tokens[ok].sum())
+
+
+def test_low_load_ttft_is_the_prefill_time_and_tpot_the_decode_step():
+    p, o = 512, 64
+    cfg = EngineConfig(kv_blocks=10_000, max_num_seqs=64, max_num_batched_tokens=2048)
+    req = make_requests(WorkloadShape(Poisson(0.05), Uniform(p, p), Uniform(o, o)), n_requests=200, seed=1)
+    m = summarize(simulate(req, cfg, LLAMA8B_H100), SloTargets())
+    prefill = LLAMA8B_H100(p, 0, p)
+    steps = [LLAMA8B_H100(0, 1, p + 1 + j) for j in range(o - 1)]
+    assert m.ttft.p50 == pytest.approx(prefill, rel=1e-9)  # alone: TTFT is exactly one prefill step
+    assert m.tpot.p50 == pytest.approx(np.mean(steps), rel=1e-9)  # and TPOT the mean decode step
+    # at 2 % load a few arrivals find a request decoding: they wait for its step, then share one
+    assert m.ttft.p99 <= LLAMA8B_H100(p, 1, p + p + o) + max(steps)
+
+
+def test_small_kv_cache_preempts_and_blows_up_ttft():
+    shape = WorkloadShape(Poisson(6.0), LogNormal(1000, 0.5), LogNormal(400, 0.5))
+    req = make_requests(shape, n_requests=2000, seed=4)
+    big = summarize(simulate(req, EngineConfig(kv_blocks=30_000, max_num_seqs=256,
+                                                max_num_batched_tokens=4096), LLAMA8B_H100))
+    small_run = simulate(req, EngineConfig(kv_blocks=700, max_num_seqs=256, max_num_batched_tokens=4096),
+                         LLAMA8B_H100)
+    small = summarize(small_run)
+    assert big.preemptions == 0 and small.preemptions > 50
+    assert small.ttft.p99 > 10 * big.ttft.p99
+    assert small.kv_util_max > 0.95
+    assert len(small_run.resume_gap_s) > 0 and small.itl.p99 >= big.itl.p99
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    cfg = EngineConfig(kv_blocks=2000)
+    shape = WorkloadShape(Poisson(5.0), LogNormal(800, 1.0), LogNormal(200, 1.0))
+    a = simulate(make_requests(shape, n_requests=500, seed=9), cfg, LLAMA8B_H100)
+    b = simulate(make_requests(shape, n_requests=500, seed=9), cfg, LLAMA8B_H100)
+    c = simulate(make_requests(shape, n_requests=500, seed=10), cfg, LLAMA8B_H100)
+    np.testing.assert_array_equal(a.finish_s, b.finish_s)
+    np.testing.assert_array_equal(a.seg_dt_s, b.seg_dt_s)
+    assert not np.array_equal(a.finish_s, c.finish_s)
+
+
+def test_fixed_step_time_single_request_service_time():
+    req = Requests(np.array([0.0]), np.array([100]), np.array([11]))
+    run = simulate(req, EngineConfig(kv_blocks=100, max_num_seqs=1, max_num_batched_tokens=128),
+                   FixedStepTime(prefill_s_per_token=1e-3, decode_s=0.02))
+    assert run.first_token_s[0] == pytest.approx(0.1)
+    assert run.finish_s[0] == pytest.approx(0.1 + 10 * 0.02)
+
+
+def test_long_prompt_is_chunked_by_the_token_budget():
+    req = Requests(np.array([0.0]), np.array([1000]), np.array([1]))
+    run = simulate(req, EngineConfig(kv_blocks=100, max_num_seqs=4, max_num_batched_tokens=256),
+                   FixedStepTime(prefill_s_per_token=1e-3, decode_s=0.01))
+    assert run.prefill_tokens.tolist() == [256, 256, 256, 232]
+    assert run.first_token_s[0] == pytest.approx(1.0)
+
+
+def test_bad_inputs_raise_domain_errors():
+    with pytest.raises(InvalidValueError, match="max_num_batched_tokens"):
+        EngineConfig(kv_blocks=10, max_num_seqs=512, max_num_batched_tokens=256)
+    with pytest.raises(InvalidValueError, match="kv_blocks"):
+        EngineConfig(kv_blocks=0)
+    req = Requests(np.array([0.0]), np.array([10]), np.array([5]))
+    with pytest.raises(InvalidValueError, match="step-time model returned"):
+        simulate(req, EngineConfig(kv_blocks=10), lambda p, d, c: float("nan"))
+    with pytest.raises(InvalidValueError, match="callable"):
+        simulate(req, EngineConfig(kv_blocks=10), 0.01)  # type: ignore[arg-type]
+
+
+def test_vllm_default_limits():
+    assert vllm_default_limits(80 * 1024**3, "NVIDIA H100 80GB HBM3") == (1024, 8192)
+    assert vllm_default_limits(80 * 1024**3, "NVIDIA A100-SXM4-80GB") == (256, 2048)
+    assert vllm_default_limits(24 * 1024**3, "NVIDIA L4") == (256, 2048)
+
+
+def test_closed_form_follows_the_memory_to_compute_kink():
+    """Attention-heavy toy model: decode steps turn compute-bound as contexts grow within a run."""
+    kinky = RooflineStepTime(overhead_s=0.0, weight_bytes=1e10, kv_bytes_per_token=1e3, flops_per_token=1e9,
+                             attn_flops_per_context_token=1e6, bandwidth_bytes_per_s=1e12, flops_per_s=1e13)
+    cfg = EngineConfig(kv_blocks=20_000, max_num_seqs=64, max_num_batched_tokens=4096)
+    req = make_requests(WorkloadShape(Poisson(0.5), LogNormal(3000, 0.3), LogNormal(3000, 0.3)),
+                        n_requests=150, seed=1)
+    fast = simulate(req, cfg, kinky)
+    slow = simulate(req, cfg, lambda p, d, c: kinky(p, d, c))
+    np.testing.assert_allclose(fast.finish_s, slow.finish_s, rtol=1e-9)
+    runs = fast.seg_steps > 1
+    slope_per_seq = fast.seg_ddt_s[runs] / fast.decode_seqs[runs]
+    memory_side = np.isclose(slope_per_seq, 1e3 / 1e12)  # kv bytes / bandwidth per step per sequence
+    compute_side = np.isclose(slope_per_seq, 1e6 / 1e13)  # attention FLOPs / FLOP rate
+    assert memory_side.any() and compute_side.any() and (memory_side | compute_side).all()

@@ -1,0 +1,74 @@
+"""Step-time models: the roofline equation, its closed form for decode runs, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.simulate import FixedStepTime, RooflineStepTime, StepTimeModel
+from profiler.errors import InvalidValueError
+
+ROOF = RooflineStepTime(overhead_s=1e-4, weight_bytes=16e9, kv_bytes_per_token=131072, flops_per_token=16e9,
+                        attn_flops_per_context_token=524288, bandwidth_bytes_per_s=2.68e12, flops_per_s=6e14)
+
+
+def test_decode_step_is_memory_bound_weights_plus_kv():
+    # 64 sequences of 1000 tokens: (16e9 + 64 000 × 131072) B / 2.68e12 B/s + 0.1 ms
+    expected = 1e-4 + (16e9 + 64_000 * 131072) / 2.68e12
+    assert ROOF(0, 64, 64_000) == pytest.approx(expected, rel=1e-12)
+
+
+def test_prefill_step_is_compute_bound_dense_plus_attention():
+    # one 4096-token chunk from an empty cache: dense 4096 × 16e9, attention 524288 × 4096 × 4096
+    flops = 4096 * 16e9 + 524288 * 4096 * 4096
+    assert ROOF(4096, 0, 4096) == pytest.approx(1e-4 + flops / 6e14, rel=1e-12)
+    assert flops / 6e14 > (16e9 + 4096 * 131072) / 2.68e12  # compute side wins
+
+
+def test_mixed_step_attention_uses_the_mean_context():
+    # 10 decodes at 1000 + a 90-token chunk: queries 100, sequences 11, context 10 090
+    flops = 100 * 16e9 + 524288 * 10_090 * (100 / 11)
+    memory = (16e9 + 10_090 * 131072) / 2.68e12
+    assert ROOF(90, 10, 10_090) == pytest.approx(1e-4 + max(memory, flops / 6e14), rel=1e-12)
+
+
+COMPUTE_BOUND_DECODE = RooflineStepTime(0.0, 1e6, 1e3, 1e12, 1e9, 1e12, 1e13)
+
+
+@pytest.mark.parametrize("model", [ROOF, FixedStepTime(prefill_s_per_token=1e-4, decode_s=0.012),
+                                   COMPUTE_BOUND_DECODE])
+def test_decode_affine_agrees_with_the_call(model):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, ctx0, j = int(rng.integers(1, 512)), int(rng.integers(1, 10**6)), int(rng.integers(0, 5000))
+        o, a1, b1, a2, b2 = model.decode_affine(n, ctx0)
+        assert b1 >= 0 and b2 >= 0
+        assert o + max(a1 + b1 * j, a2 + b2 * j) == pytest.approx(model(0, n, ctx0 + n * j), rel=1e-9)
+
+
+def test_fixed_step_time():
+    m = FixedStepTime(prefill_s_per_token=1e-3, decode_s=0.02)
+    assert m(100, 0, 100) == pytest.approx(0.1)
+    assert m(100, 7, 5000) == pytest.approx(0.12)
+    assert m(0, 7, 5000) == 0.02
+
+
+def test_models_are_step_time_models_and_plain_functions_too():
+    assert isinstance(ROOF, StepTimeModel) and isinstance(FixedStepTime(1e-4, 0.01), StepTimeModel)
+    assert isinstance(lambda p, d, c: 0.01, StepTimeModel)
+
+
+@pytest.mark.parametrize("kwargs", [dict(bandwidth_bytes_per_s=0.0), dict(weight_bytes=-1.0),
+                                    dict(flops_per_s=float("nan"))])
+def test_bad_roofline_numbers(kwargs):
+    base = dict(overhead_s=0.0, weight_bytes=1.0, kv_bytes_per_token=1.0, flops_per_token=1.0,
+                attn_flops_per_context_token=1.0, bandwidth_bytes_per_s=1.0, flops_per_s=1.0)
+    with pytest.raises(InvalidValueError):
+        RooflineStepTime(**{**base, **kwargs})
+
+
+def test_bad_fixed_numbers():
+    with pytest.raises(InvalidValueError):
+        FixedStepTime(prefill_s_per_token=-1.0, decode_s=0.01)
+    with pytest.raises(InvalidValueError):
+        FixedStepTime(prefill_s_per_token=0.0, decode_s=0.0)
