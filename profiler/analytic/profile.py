@@ -145,12 +145,16 @@ def does_not_fit_message(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv:
             f"(one {context}-token sequence needs "
             f"{memory.kv_bytes_per_sequence(model, kv, tp, context) / GIB:.2f} GiB).")
     same_gpu = [f"{q} at TP={t}" for g, q, t in options if g == gpu.id]
-    other = sorted({f"{g} ({q}, TP={t})" for g, q, t in options if g != gpu.id})
+    others: dict[str, list[tuple[int, str]]] = {}
+    for g, q, t in options:
+        if g != gpu.id:
+            others.setdefault(g, []).append((t, q))
+    other = [f"{g} ({', '.join(f'{q} TP={t}' for t, q in sorted(opts)[:3])})" for g, opts in others.items()]
     hints = []
     if same_gpu:
         hints.append(f"On {gpu.id} it fits as: {', '.join(same_gpu)}.")
     if other:
-        hints.append(f"Other GPUs that fit within one node: {', '.join(other[:8])}.")
+        hints.append(f"Other GPUs, within one node: {'; '.join(other)}.")
     if not options:
         hints.append("No catalogue GPU holds it within one 8-GPU node; it needs multi-node serving, "
                      "which inferplan does not model.")

@@ -1,0 +1,219 @@
+"""What people type, turned into numbers: token counts, durations, rates, percentages; YAML with line numbers.
+
+Every parser accepts a plain number (int/float, already in the base unit) or a string, and raises
+:class:`profiler.errors.InvalidValueError` naming the field and showing accepted forms on anything
+else. Base units: tokens, seconds, requests per second, fractions in [0, 1].
+
+===========  ===============================================  ===============
+parser       accepts                                          returns
+===========  ===============================================  ===============
+tokens       ``5M``, ``1.2B``, ``500k``, ``2e6``, ``1,000,000``  tokens (float)
+duration     ``2s``, ``50ms``, ``1.5m``, ``1h``, ``250us``; bare seconds
+rate         ``5/s``, ``300/min``, ``2000/h``, ``100/day``    per second
+fraction     ``99.9%``, ``99.9``, ``0.999``                   fraction
+===========  ===============================================  ===============
+
+A percentage without ``%`` is read as a percentage when it is above 1 (``99.9`` → 0.999) and as a
+fraction otherwise (``0.999``); ``1`` means 100 %.
+
+Calendar conventions (declared once here, imported everywhere else):
+``HOURS_PER_MONTH = 730`` for GPU time and ``DAYS_PER_MONTH = 30`` for traffic and API bills —
+both the seed write-up's conventions (shared/reference/seed_cost_model.md §1 and §2).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from profiler.errors import CatalogueError, InvalidValueError
+
+SECONDS_PER_DAY = 86_400
+HOURS_PER_MONTH = 730  # seed §1: "hourly rate x 730 hours/month" (8,760 h / 12)
+DAYS_PER_MONTH = 30  # seed §2: "monthly = 30 x daily"
+
+_MULTIPLIERS = {"": 1.0, "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6,
+                "b": 1e9, "bn": 1e9, "billion": 1e9, "t": 1e12, "trillion": 1e12}
+_SECONDS = {"us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0,
+            "seconds": 1.0, "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+            "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+            "d": 86_400.0, "day": 86_400.0, "days": 86_400.0}
+_NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_COUNT_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<suffix>[a-zA-Z]*)\s*(?:tokens?|tok|requests?|req)?\s*$")
+_DURATION_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<unit>[a-zA-Zµμ]*)\s*$")
+_RATE_RE = re.compile(r"^\s*(?P<count>[^/]+?)\s*(?:/|\bper\b)\s*(?P<unit>[a-zA-Z]+)\s*$")
+
+
+def _plain_number(value: Any, name: str, forms: str) -> float | None:
+    """A non-bool int/float as float (finite), or None when `value` is a string to parse."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidValueError(f"{name}: expected {forms}, got {value!r}.")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise InvalidValueError(f"{name}: must be a finite number, got {value!r}.")
+        return float(value)
+    if not isinstance(value, str):
+        raise InvalidValueError(f"{name}: expected {forms}, got {type(value).__name__} {value!r}.")
+    return None
+
+
+def _to_float(text: str, name: str, forms: str, original: Any) -> float:
+    if not text or text in "+-." or not re.search(r"\d", text):
+        raise InvalidValueError(f"{name}: cannot read {original!r}; use {forms}.")
+    x = float(text.replace(",", ""))
+    if not math.isfinite(x):
+        raise InvalidValueError(f"{name}: must be a finite number, got {original!r}.")
+    return x
+
+
+def _non_negative(x: float, name: str, original: Any) -> float:
+    if x < 0:
+        raise InvalidValueError(f"{name}: must not be negative, got {original!r}.")
+    return x
+
+
+def parse_tokens(value: Any, name: str = "token count") -> float:
+    """Token (or request) count: ``5M``, ``1.2B``, ``500k``, ``2e6``, ``1,000,000`` → float tokens, ≥ 0."""
+    forms = "a count such as 5M, 1.2B, 500k, 2e6 or 1,000,000"
+    x = _plain_number(value, name, forms)
+    if x is not None:
+        return _non_negative(x, name, value)
+    m = _COUNT_RE.match(value)
+    suffix = m.group("suffix").lower() if m else None
+    if m is None or suffix not in _MULTIPLIERS:
+        raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms} (suffixes k, M, B, T).")
+    return _non_negative(_to_float(m.group("num"), name, forms, value) * _MULTIPLIERS[suffix], name, value)
+
+
+def parse_duration_s(value: Any, name: str = "duration", *, allow_zero: bool = False) -> float:
+    """Duration in seconds: ``2s``, ``50ms``, ``1.5m``, ``1h``, ``250us``; a bare number is seconds. > 0."""
+    forms = "a duration such as 2s, 50ms, 250us, 1.5m or 1h (a bare number is seconds)"
+    x = _plain_number(value, name, forms)
+    if x is None:
+        m = _DURATION_RE.match(value)
+        unit = m.group("unit").lower() if m else None
+        if m is None or (unit and unit not in _SECONDS):
+            raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms}.")
+        x = _to_float(m.group("num"), name, forms, value) * _SECONDS[unit or "s"]
+    if x < 0 or (x == 0 and not allow_zero):
+        raise InvalidValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
+    return x
+
+
+def parse_rate_per_s(value: Any, name: str = "rate") -> float:
+    """Events per second: ``5/s``, ``300/min``, ``2000/h``, ``100/day``, ``2k per hour``; bare = per second. > 0."""
+    forms = "a rate such as 5/s, 300/min, 2000/h or 100/day (a bare number is per second)"
+    x = _plain_number(value, name, forms)
+    if x is None:
+        m = _RATE_RE.match(value)
+        unit = m.group("unit").lower() if m else None
+        if m is None or unit not in _SECONDS or unit in ("us", "ms"):
+            raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms}.")
+        x = parse_tokens(m.group("count"), name) / _SECONDS[unit]
+    if x <= 0:
+        raise InvalidValueError(f"{name}: must be > 0, got {value!r}.")
+    return x
+
+
+def parse_fraction(value: Any, name: str = "fraction", *, allow_one: bool = True, allow_zero: bool = True) -> float:
+    """Fraction in [0, 1] from ``99.9%``, ``99.9`` (read as percent, > 1) or ``0.999``."""
+    forms = "a percentage such as 99.9% or 99.9, or a fraction such as 0.999"
+    x = _plain_number(value, name, forms)
+    percent = False
+    if x is None:
+        text = value.strip()
+        percent = text.endswith("%")
+        x = _to_float(text.rstrip("%").strip(), name, forms, value)
+    if percent or x > 1:
+        x = x / 100.0
+    if x < 0 or x > 1:
+        raise InvalidValueError(f"{name}: must lie between 0% and 100%, got {value!r}.")
+    if (x == 1 and not allow_one) or (x == 0 and not allow_zero):
+        raise InvalidValueError(f"{name}: must lie strictly between 0% and 100%, got {value!r}.")
+    return x
+
+
+def fmt_tokens(n: float) -> str:
+    """``5e6`` → ``5M``, ``1.25e9`` → ``1.25B``, ``500`` → ``500``."""
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}"
+    return f"{n:.3g}"
+
+
+def fmt_usd(x: float) -> str:
+    """``13275`` → ``$13,275``; below $100 two decimals (``$22.50``)."""
+    if not math.isfinite(x):
+        return "n/a"
+    return f"${x:,.2f}" if abs(x) < 100 else f"${x:,.0f}"
+
+
+# ------------------------------------------------------------------------------------------
+# YAML with line numbers (user files and catalogues), so errors can say file:line, entry, field
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class YamlDoc:
+    """Parsed YAML plus the 1-based line of every mapping key / sequence item, keyed by path tuple."""
+
+    data: Any
+    file: str
+    lines: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def line(self, *path) -> int | None:
+        """Line of the deepest known prefix of `path` (the entry itself when a field is absent)."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return None
+
+    def error(self, message: str, *path, entry: str | None = None, field: str | None = None) -> CatalogueError:
+        return CatalogueError(message, file=self.file, line=self.line(*path), entry=entry, field=field)
+
+
+def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, val in node.value:
+            k = key.value
+            if k in seen:
+                raise CatalogueError(f"duplicate key '{k}'", file=file, line=key.start_mark.line + 1)
+            seen.add(k)
+            lines[path + (k,)] = key.start_mark.line + 1
+            _index_lines(val, path + (k,), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = item.start_mark.line + 1
+            _index_lines(item, path + (i,), lines, file)
+
+
+def parse_yaml(text: str, file: str = "<string>") -> YamlDoc:
+    """Safe-load `text`; a syntax error or a duplicate key becomes a CatalogueError with file and line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogueError(f"not valid YAML: {problem}", file=file,
+                             line=mark.line + 1 if mark else None) from None
+    lines: dict = {}
+    if node is not None:
+        _index_lines(node, (), lines, file)
+    return YamlDoc(data, file, lines)
+
+
+def read_yaml(path: str | Path) -> YamlDoc:
+    """Read and parse a YAML file (OSError for a missing file is left to the CLI boundary)."""
+    p = Path(path)
+    return parse_yaml(p.read_text(encoding="utf-8"), str(p))
+
+
+__all__ = ["SECONDS_PER_DAY", "HOURS_PER_MONTH", "DAYS_PER_MONTH", "parse_tokens", "parse_duration_s",
+           "parse_rate_per_s", "parse_fraction", "fmt_tokens", "fmt_usd", "YamlDoc", "parse_yaml", "read_yaml"]

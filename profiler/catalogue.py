@@ -1,0 +1,305 @@
+"""Catalogues: YAML files (and a local config.json) read into frozen specs, checked on the way in.
+
+    load_models(extra) / get_model(name, models_file, config_path) -> ModelSpec   (catalogues/models.yaml)
+    load_gpus(extra)   / get_gpu(id)                               -> GpuSpec     (catalogues/gpus.yaml)
+    load_quants(extra) / get_quant(id)                             -> QuantScheme (catalogues/quants.yaml)
+    catalogue_hashes()                                             -> {file name: sha256[:12]}
+
+The packaged files live in ``profiler/catalogues/`` and are read with importlib.resources, so an
+installed wheel finds them. A user file (``--models FILE``) has the same layout (a ``models:``,
+``gpus:`` or ``quants:`` mapping, or the entries at the top level); its entries add to the catalogue or
+replace an entry of the same id whole. Every error is a CatalogueError naming file, line, entry and
+field; an unknown id is an UnknownNameError with the closest names. YAML is read with the safe loader
+only, and nothing here touches the network. The Hugging Face config -> ModelSpec mapping is in
+:mod:`profiler.hf_mapping` (re-exported here as ``spec_from_hf_config``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from profiler.analytic.params import TENSOR_KINDS
+from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
+from profiler.hf_mapping import Fields, located, spec_from_hf_config
+from profiler.specs import GpuSpec, ModelSpec, QuantScheme
+
+__all__ = ["load_models", "get_model", "model_from_config", "spec_from_hf_config", "load_gpus", "get_gpu",
+           "load_quants", "get_quant", "load_file", "catalogue_hashes", "CATALOGUE_FILES"]
+
+SCHEMA_VERSION = 1  # the `schema_version:` these loaders read
+CATALOGUE_FILES = {"models": "models.yaml", "gpus": "gpus.yaml", "quants": "quants.yaml"}
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present; both are safe loaders
+
+
+# ------------------------------------------------------------------------------------------------
+# YAML with line numbers
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """A parsed YAML file and the line (1-based) of every mapping key, by key path."""
+
+    file: str
+    data: Any
+    lines: Mapping[tuple[str, ...], int]
+
+    def line(self, *path: str) -> int | None:
+        """Line of the deepest key of `path` that exists (the entry's line when its field is absent)."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+
+def _index(node: yaml.Node, path: tuple[str, ...], lines: dict, file: str) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen = set()
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise CatalogueError(f"duplicate key '{key}' (YAML would silently keep only the last one)",
+                                 file=file, line=line)
+        seen.add(key)
+        lines[(*path, key)] = line
+        _index(value_node, (*path, key), lines, file)
+
+
+def _parse(text: str, file: str) -> _Doc:
+    """Safe-load YAML keeping line numbers; malformed YAML is a CatalogueError at the problem's line."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.SafeLoader("").construct_document(node) if node is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start:
+            problem += f" ({context} that starts at line {start.line + 1})"
+        raise CatalogueError(f"not valid YAML: {problem}", file=file,
+                             line=mark.line + 1 if mark else None) from None
+    lines: dict[tuple[str, ...], int] = {}
+    if node is not None:
+        _index(node, (), lines, file)
+    return _Doc(file, data, lines)
+
+
+def _entries(doc: _Doc, section: str) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """The id -> fields mapping under `section:` (or at the top level), and its key path."""
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise CatalogueError(f"expected a mapping of {section} at the top level", file=doc.file, line=1)
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise CatalogueError(f"schema_version {version!r} is not supported; this inferplan reads {SCHEMA_VERSION}",
+                             file=doc.file, line=doc.line("schema_version"))
+    if section in data:
+        other = sorted(set(data) - {section, "schema_version"})
+        if other:
+            raise CatalogueError(f"unexpected top-level key '{other[0]}'; a {section} file holds "
+                                 f"'schema_version' and '{section}'", file=doc.file, line=doc.line(str(other[0])))
+        entries, prefix = data[section], (section,)
+    else:
+        entries, prefix = {k: v for k, v in data.items() if k != "schema_version"}, ()
+    if not isinstance(entries, dict):
+        raise CatalogueError(f"'{section}' must be a mapping from id to fields", file=doc.file,
+                             line=doc.line(*prefix))
+    for key, fields in entries.items():
+        if not isinstance(key, str) or not isinstance(fields, dict):
+            raise CatalogueError("each entry must be an id (a string) mapped to its fields", file=doc.file,
+                                 line=doc.line(*prefix, str(key)), entry=str(key))
+    return entries, prefix
+
+
+Builder = Callable[[str, dict, str], Any]
+
+
+def _build(doc: _Doc, section: str, make: Builder, packaged: bool) -> dict[str, Any]:
+    entries, prefix = _entries(doc, section)
+    out = {}
+    for key, fields in entries.items():
+        try:
+            if packaged and not fields.get("source"):
+                raise Fields(key, fields).error("source", "every catalogue entry names its source")
+            out[key] = make(key, fields, fields.get("source") or f"user file {doc.file}")
+        except CatalogueError as exc:
+            raise located(exc, doc.file, doc.line(*prefix, key, *(exc.field or "").split(".")[:2])) from None
+    return out
+
+
+@lru_cache(maxsize=32)
+def _load_text(section: str, text: str, file: str, packaged: bool) -> dict[str, Any]:
+    return _build(_parse(text, file), section, _BUILDERS[section], packaged)
+
+
+def _packaged_bytes(section: str) -> bytes:
+    return resources.files("profiler").joinpath("catalogues", CATALOGUE_FILES[section]).read_bytes()
+
+
+def _packaged_text(section: str) -> tuple[str, str]:
+    return _packaged_bytes(section).decode("utf-8"), f"profiler/catalogues/{CATALOGUE_FILES[section]}"
+
+
+def _read_user(path: str | Path) -> tuple[str, str]:
+    p = Path(path).expanduser()
+    try:
+        return p.read_text(encoding="utf-8"), str(p)
+    except OSError as exc:
+        raise CatalogueError(f"cannot read the file: {exc.strerror}; give the path of a YAML file",
+                             file=str(p)) from None
+
+
+def load_file(section: str, path: str | Path) -> dict[str, Any]:
+    """The entries of ONE user file in catalogue layout (`section`: models, gpus or quants), checked."""
+    if section not in CATALOGUE_FILES:
+        raise InvalidValueError(f"unknown catalogue '{section}'; use one of {', '.join(CATALOGUE_FILES)}")
+    return dict(_load_text(section, *_read_user(path), False))
+
+
+def _load(section: str, extra: str | Path | None) -> dict[str, Any]:
+    """Packaged catalogue plus an optional user file (adds entries or replaces whole entries)."""
+    out = dict(_load_text(section, *_packaged_text(section), True))
+    if extra is not None:
+        out.update(load_file(section, extra))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Models
+# ------------------------------------------------------------------------------------------------
+
+
+def load_models(extra: str | Path | None = None) -> dict[str, ModelSpec]:
+    """Every catalogue model by id, plus those of the user file `extra`. Treat hf_config as read-only."""
+    return _load("models", extra)
+
+
+def get_model(name: str, models_file: str | Path | None = None, config_path: str | Path | None = None) -> ModelSpec:
+    """A model by catalogue id, or from a local config.json / model folder when `config_path` is given."""
+    if config_path is not None:
+        return model_from_config(config_path, name)
+    models = load_models(models_file)
+    if name not in models:
+        raise UnknownNameError("model", name, models)
+    return models[name]
+
+
+def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
+    """A ModelSpec from a Hugging Face config.json (or a folder holding one); never downloads."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / "config.json"
+    text, file = _read_user(p)
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogueError(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno) from None
+    if not isinstance(cfg, dict):
+        raise CatalogueError("a config.json holds one JSON object", file=file, line=1)
+    name = name or p.parent.name or "model"
+    try:
+        return spec_from_hf_config(name, cfg, f"config.json at {file}")
+    except CatalogueError as exc:
+        found = re.search(rf'"{re.escape(exc.field or "")}"\s*:', text) if exc.field else None
+        raise located(exc, file, text.count("\n", 0, found.start()) + 1 if found else None) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# GPUs and quantisation schemes
+# ------------------------------------------------------------------------------------------------
+
+_GPU_FIELDS = ("name", "memory_gb", "memory_gib", "hbm_bandwidth_tb_s", "tflops", "interconnect",
+               "interconnect_gb_s", "tdp_w", "gpus_per_node", "vendor", "source")
+
+
+def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
+    f = Fields(gpu_id, data)
+    f.only(_GPU_FIELDS)
+    gb, gib = f.number("memory_gb", None), f.number("memory_gib", None)
+    if (gb is None) == (gib is None):
+        raise f.error("memory_gb", "give exactly one of memory_gb (10^9 bytes) or memory_gib (2^30 bytes)")
+    tflops = f.numbers("tflops")
+    if "bf16" not in tflops:
+        raise f.error("tflops", "needs a bf16 entry (used for dtypes the GPU has no faster path for)")
+    optional = {k: v for k, v in (("gpus_per_node", f.int("gpus_per_node", None)),
+                                  ("vendor", f.str("vendor", None))) if v is not None}
+    return GpuSpec(
+        id=gpu_id, name=f.str("name"),
+        hbm_bytes=round(gb * 1e9) if gb is not None else round(gib * 2**30),  # decimal GB or binary GiB
+        hbm_bandwidth_bytes_per_s=f.number("hbm_bandwidth_tb_s") * 1e12,  # TB/s -> bytes/s
+        tflops=tflops, interconnect=f.str("interconnect"),
+        interconnect_bytes_per_s=f.number("interconnect_gb_s") * 1e9,  # GB/s per direction -> bytes/s
+        tdp_w=f.number("tdp_w"), source=source, **optional,
+    )
+
+
+_QUANT_FIELDS = ("weight_bits", "group_size", "scale_bits", "zero_bits", "keep", "unquantised_bits",
+                 "compute_dtype", "requires", "vllm_quantization", "source")
+
+
+def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
+    f = Fields(quant_id, data)
+    f.only(_QUANT_FIELDS)
+    keep = f.strs("keep", [])
+    unknown = [k for k in keep if k not in TENSOR_KINDS]
+    if unknown:
+        raise f.error("keep", f"unknown tensor kind '{unknown[0]}'; kinds are {', '.join(TENSOR_KINDS)}")
+    optional = {k: v for k, v in (
+        ("group_size", f.int("group_size", None, minimum=0)), ("scale_bits", f.int("scale_bits", None, minimum=0)),
+        ("zero_bits", f.int("zero_bits", None, minimum=0)), ("unquantised_bits", f.int("unquantised_bits", None)),
+        ("compute_dtype", f.str("compute_dtype", None)), ("requires", f.str("requires", None, empty=True)),
+        ("vllm_quantization", f.str("vllm_quantization", None, empty=True)),
+    ) if v is not None}
+    bits = f.int("weight_bits")
+    if bits > 32:
+        raise f.error("weight_bits", f"must be at most 32, got {bits}")
+    return QuantScheme(id=quant_id, weight_bits=bits, keep=frozenset(keep), source=source, **optional)
+
+
+_BUILDERS: dict[str, Builder] = {"models": spec_from_hf_config, "gpus": _gpu, "quants": _quant}
+
+
+def load_gpus(extra: str | Path | None = None) -> dict[str, GpuSpec]:
+    """Every catalogue GPU by id, plus those of the user file `extra`."""
+    return _load("gpus", extra)
+
+
+def load_quants(extra: str | Path | None = None) -> dict[str, QuantScheme]:
+    """Every quantisation scheme by id, plus those of the user file `extra`."""
+    return _load("quants", extra)
+
+
+def get_gpu(gpu_id: str, gpus_file: str | Path | None = None) -> GpuSpec:
+    gpus = load_gpus(gpus_file)
+    if gpu_id not in gpus:
+        raise UnknownNameError("GPU", gpu_id, gpus)
+    return gpus[gpu_id]
+
+
+def get_quant(quant_id: str, quants_file: str | Path | None = None) -> QuantScheme:
+    quants = load_quants(quants_file)
+    if quant_id not in quants:
+        raise UnknownNameError("quant", quant_id, quants)
+    return quants[quant_id]
+
+
+def catalogue_hashes(*extra: str | Path) -> dict[str, str]:
+    """sha256[:12] of each packaged catalogue file (and of any user files given), for profile metadata."""
+    out = {name: hashlib.sha256(_packaged_bytes(section)).hexdigest()[:12]
+           for section, name in CATALOGUE_FILES.items()}
+    for path in extra:
+        text, file = _read_user(path)
+        out[file] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return out

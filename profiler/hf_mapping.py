@@ -1,0 +1,283 @@
+"""Hugging Face config.json fields -> ModelSpec: the one mapping, for catalogue entries and user configs alike.
+
+Each supported ``model_type`` is a :class:`_Family` row saying what transformers builds for it (which
+projections carry biases, q/k norms, sinks, norms per layer, which layers slide, where the MoE fields
+are). The rows were read from transformers' ``models/<type>/modeling_<type>.py`` and
+``configuration_<type>.py``; tests/profiler/test_params_exact.py checks every catalogue model against
+the model transformers builds from the same fields. Defaults for absent fields are transformers' own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from profiler.errors import CatalogueError
+from profiler.specs import AttentionSpec, LayerType, ModelSpec, MoeSpec
+
+_MISSING: Any = object()
+NOT_HF_FIELDS = ("source", "note")  # inferplan's own keys in a catalogue entry, kept out of hf_config
+
+
+def located(exc: CatalogueError, file: str, line: int | None) -> CatalogueError:
+    """The same error, now naming the file and line."""
+    detail = getattr(exc, "detail", str(exc))
+    new = CatalogueError(detail, file=file, line=line, entry=exc.entry, field=exc.field)
+    new.detail = detail
+    return new
+
+
+class Fields:
+    """Typed reads of one entry's fields; a wrong value raises a CatalogueError naming entry and field."""
+
+    def __init__(self, entry: str, data: dict):
+        self.entry, self.data = entry, data
+
+    def error(self, key: str, message: str) -> CatalogueError:
+        exc = CatalogueError(message, entry=self.entry, field=key)
+        exc.detail = message
+        return exc
+
+    def _get(self, key: str, default: Any, aliases: Iterable[str] = ()) -> tuple[str, Any]:
+        for k in (key, *aliases):
+            if k in self.data and self.data[k] is not None:
+                return k, self.data[k]
+        if default is _MISSING:
+            raise self.error(key, "required field is missing")
+        return key, default
+
+    def int(self, key: str, default: Any = _MISSING, *, minimum: int = 1, aliases: Iterable[str] = ()) -> Any:
+        k, v = self._get(key, default, aliases)
+        if v is default:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise self.error(k, f"must be an integer >= {minimum}, got {v!r}")
+        return v
+
+    def number(self, key: str, default: Any = _MISSING) -> Any:
+        k, v = self._get(key, default)
+        if v is default:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise self.error(k, f"must be a positive number, got {v!r}")
+        return float(v)
+
+    def bool(self, key: str, default: Any = _MISSING) -> Any:
+        k, v = self._get(key, default)
+        if not isinstance(v, bool):
+            raise self.error(k, f"must be true or false, got {v!r}")
+        return v
+
+    def str(self, key: str, default: Any = _MISSING, empty: bool = False) -> Any:
+        k, v = self._get(key, default)
+        if v is default:
+            return v
+        if not isinstance(v, str) or not (v or empty):
+            raise self.error(k, f"must be a non-empty string, got {v!r}")
+        return v
+
+    def strs(self, key: str, default: Any = _MISSING) -> list[str]:
+        k, v = self._get(key, default)
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.error(k, f"must be a list of strings, got {v!r}")
+        return v
+
+    def ints(self, key: str, default: Any = _MISSING) -> list[int]:
+        k, v = self._get(key, default)
+        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise self.error(k, f"must be a list of integers, got {v!r}")
+        return v
+
+    def numbers(self, key: str) -> dict[str, float]:
+        _, v = self._get(key, _MISSING)
+        if not isinstance(v, dict) or not v:
+            raise self.error(key, f"must be a mapping such as {{bf16: 989, fp8: 1978}}, got {v!r}")
+        for name, x in v.items():
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0:
+                raise self.error(f"{key}.{name}", f"must be a positive number, got {x!r}")
+        return {str(name): float(x) for name, x in v.items()}
+
+    def only(self, allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        for key in self.data:
+            if key not in allowed:
+                raise self.error(str(key), f"unknown field; known fields: {', '.join(allowed)}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Sliding-window layouts and MoE layouts, per family
+# ------------------------------------------------------------------------------------------------
+
+
+def _window_none(f: Fields, n: int) -> tuple[int | None, tuple[LayerType, ...]]:
+    return None, ()
+
+
+def window_all_layers(f: Fields, n: int) -> tuple[int | None, tuple[LayerType, ...]]:
+    """Mistral, Mixtral, Phi-3: `sliding_window` (when set) applies to every layer."""
+    window = f.int("sliding_window", None)
+    return window, (LayerType.SLIDING,) * n if window else ()
+
+
+def _window_alternate(default: int) -> Callable[[Fields, int], tuple[int | None, tuple[LayerType, ...]]]:
+    """Gemma-2, gpt-oss: even layers (0, 2, ...) slide, odd ones are global (transformers' layer_types)."""
+    def rule(f: Fields, n: int) -> tuple[int | None, tuple[LayerType, ...]]:
+        window = f.int("sliding_window", None) if "sliding_window" in f.data else default
+        types = tuple(LayerType.SLIDING if i % 2 == 0 else LayerType.FULL for i in range(n))
+        return window, types if window else ()
+    return rule
+
+
+def _window_qwen(f: Fields, n: int) -> tuple[int | None, tuple[LayerType, ...]]:
+    """Qwen2/Qwen3: only with use_sliding_window, and then on layers >= max_window_layers."""
+    window = f.int("sliding_window", None)
+    if not f.bool("use_sliding_window", False) or not window:
+        return None, ()
+    first = f.int("max_window_layers", 28, minimum=0)  # Qwen2Config default
+    types = tuple(LayerType.SLIDING if i >= first else LayerType.FULL for i in range(n))
+    return (window, types) if LayerType.SLIDING in types else (None, ())
+
+
+def _explicit_layer_types(f: Fields, n: int) -> tuple[LayerType, ...]:
+    names = f.strs("layer_types")
+    known = {t.value: t for t in LayerType}
+    if len(names) != n or any(x not in known for x in names):
+        raise f.error("layer_types", f"must list {n} entries (one per layer), each one of {', '.join(known)}")
+    return tuple(known[x] for x in names)
+
+
+def _moe_mixtral(f: Fields, n: int) -> MoeSpec:
+    return MoeSpec(num_experts=f.int("num_local_experts", aliases=("num_experts",)),
+                   top_k=f.int("num_experts_per_tok"), expert_intermediate=f.int("intermediate_size"))
+
+
+def _moe_qwen3(f: Fields, n: int) -> MoeSpec | None:
+    """Qwen3MoeDecoderLayer: MoE where layer not in mlp_only_layers and (layer + 1) % decoder_sparse_step == 0."""
+    experts = f.int("num_experts", 128, minimum=0, aliases=("num_local_experts",))
+    if experts == 0:
+        return None
+    step, dense_only = f.int("decoder_sparse_step", 1), set(f.ints("mlp_only_layers", []))
+    sparse = [i for i in range(n) if i not in dense_only and (i + 1) % step == 0]
+    first = n - len(sparse)
+    if sparse != list(range(first, n)):
+        raise f.error("mlp_only_layers", "inferplan models MoE stacks as dense layers first, then MoE layers; "
+                      "this decoder_sparse_step / mlp_only_layers interleaves them")
+    return MoeSpec(num_experts=experts, top_k=f.int("num_experts_per_tok"),
+                   expert_intermediate=f.int("moe_intermediate_size"), first_dense_layers=first)
+
+
+def _moe_deepseek(f: Fields, n: int) -> MoeSpec:
+    if f.int("moe_layer_freq", 1) != 1:
+        raise f.error("moe_layer_freq", "only 1 (every layer after the dense ones is MoE) is supported")
+    return MoeSpec(
+        num_experts=f.int("n_routed_experts", aliases=("num_local_experts",)), top_k=f.int("num_experts_per_tok"),
+        expert_intermediate=f.int("moe_intermediate_size"), num_shared_experts=f.int("n_shared_experts", 0, minimum=0),
+        shared_intermediate=f.int("moe_intermediate_size"),  # HF: shared MLP width = moe_intermediate x n_shared
+        first_dense_layers=f.int("first_k_dense_replace", 0, minimum=0),
+        router_score_bias=False,  # e_score_correction_bias is a buffer (nn.Buffer) in transformers, not a parameter
+    )
+
+
+def _moe_gpt_oss(f: Fields, n: int) -> MoeSpec:
+    return MoeSpec(num_experts=f.int("num_local_experts", aliases=("num_experts",)),
+                   top_k=f.int("num_experts_per_tok", aliases=("experts_per_token",)),
+                   expert_intermediate=f.int("intermediate_size"), router_bias=True, expert_bias=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Families
+# ------------------------------------------------------------------------------------------------
+
+WindowRule = Callable[[Fields, int], tuple[int | None, tuple[LayerType, ...]]]
+
+
+@dataclass(frozen=True)
+class _Family:
+    """What transformers builds for one model_type (from its modeling_<type>.py)."""
+
+    bias: str = "config"  # "config": attention_bias on q/k/v/o; "qkv": q/k/v always, o never; "none"
+    attention_bias: bool = False  # default of attention_bias when the config omits it
+    head_dim: int | None = None  # default head_dim (None: hidden_size / num_attention_heads)
+    tie: bool = False  # default of tie_word_embeddings
+    mlp_bias: bool = False  # reads config.mlp_bias (Llama)
+    qk_norm: bool = False
+    sinks: bool = False
+    norms_per_layer: int = 2
+    window: WindowRule = _window_none
+    moe: Callable[[Fields, int], MoeSpec | None] | None = None
+    mla: bool = False
+
+
+FAMILIES: dict[str, _Family] = {
+    "llama": _Family(mlp_bias=True),
+    "mistral": _Family(bias="none", window=window_all_layers),
+    "mixtral": _Family(bias="none", window=window_all_layers, moe=_moe_mixtral),
+    "qwen2": _Family(bias="qkv", window=_window_qwen),  # Qwen2Attention: bias=True on q/k/v, False on o
+    "qwen3": _Family(head_dim=128, qk_norm=True, window=_window_qwen),
+    "qwen3_moe": _Family(qk_norm=True, window=_window_qwen, moe=_moe_qwen3),
+    "gemma2": _Family(head_dim=256, tie=True, norms_per_layer=4, window=_window_alternate(4096)),
+    "phi3": _Family(bias="none", window=window_all_layers),  # fused qkv_proj / gate_up_proj, no biases
+    "deepseek_v3": _Family(moe=_moe_deepseek, mla=True),  # attention_bias on q_a, kv_a and o only
+    "gpt_oss": _Family(attention_bias=True, head_dim=64, sinks=True, window=_window_alternate(128), moe=_moe_gpt_oss),
+}
+_MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size")
+
+
+def _attention(f: Fields, fam: _Family, hidden: int, n: int) -> AttentionSpec:
+    heads = f.int("num_attention_heads")
+    kv = f.int("num_key_value_heads", heads)
+    if heads % kv:
+        raise f.error("num_key_value_heads", f"{kv} does not divide num_attention_heads ({heads})")
+    if f.data.get("head_dim") is not None or fam.head_dim:
+        head_dim = f.int("head_dim", fam.head_dim)
+    elif hidden % heads:
+        raise f.error("head_dim", f"required: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+    else:
+        head_dim = hidden // heads
+    bias = {"config": f.bool("attention_bias", fam.attention_bias), "qkv": True, "none": False}[fam.bias]
+    window, types = fam.window(f, n)
+    if "layer_types" in f.data and f.data["layer_types"] is not None:
+        types = _explicit_layer_types(f, n)
+        window = f.int("sliding_window") if LayerType.SLIDING in types else None
+    mla = {}
+    if fam.mla:
+        mla = dict(kv_lora_rank=f.int("kv_lora_rank"), q_lora_rank=f.int("q_lora_rank", 0, minimum=0),
+                   qk_nope_head_dim=f.int("qk_nope_head_dim"), qk_rope_head_dim=f.int("qk_rope_head_dim"),
+                   v_head_dim=f.int("v_head_dim"))
+        head_dim = mla["v_head_dim"]  # nominal for MLA; the spec's qk_head_dim / v_dim are what count
+    return AttentionSpec(num_heads=heads, num_kv_heads=kv, head_dim=head_dim, qkv_bias=bias,
+                         o_bias=bias and fam.bias == "config", qk_norm=fam.qk_norm, sinks=fam.sinks,
+                         sliding_window=window, layer_types=types if LayerType.SLIDING in types else (), **mla)
+
+
+def spec_from_hf_config(name: str, cfg: dict, source: str = "") -> ModelSpec:
+    """The ModelSpec of a Hugging Face config (a catalogue entry or a config.json), checked field by field."""
+    f = Fields(name, cfg)
+    model_type = f.str("model_type")
+    fam = FAMILIES.get(model_type)
+    if fam is None:
+        if any(k in cfg for k in _MOE_KEYS):
+            raise f.error("model_type", f"'{model_type}' is a mixture-of-experts type inferplan does not know; "
+                          f"known: {', '.join(FAMILIES)}. Write the entry with the closest of those model_types.")
+        fam = FAMILIES["llama"]
+        source += (f" [note: model_type '{model_type}' is not one inferplan knows; read as a llama-like decoder: "
+                   "GQA attention, gated MLP, 2 norms per layer, biases only where attention_bias/mlp_bias say]")
+    hidden, n = f.int("hidden_size"), f.int("num_hidden_layers")
+    moe = fam.moe(f, n) if fam.moe else None
+    if moe is not None:
+        if moe.top_k > moe.num_experts:
+            raise f.error("num_experts_per_tok", f"{moe.top_k} is more than the {moe.num_experts} experts")
+        if moe.first_dense_layers > n:
+            raise f.error("first_k_dense_replace", f"{moe.first_dense_layers} is more than the {n} layers")
+    optional = {"max_context": f.int("max_position_embeddings", None)}
+    return ModelSpec(
+        name=name, model_type=model_type, hidden_size=hidden, num_layers=n,
+        intermediate_size=f.int("intermediate_size"), vocab_size=f.int("vocab_size"),
+        attention=_attention(f, fam, hidden, n), moe=moe,
+        tie_word_embeddings=f.bool("tie_word_embeddings", fam.tie),
+        mlp_bias=f.bool("mlp_bias", False) if fam.mlp_bias else False,
+        norms_per_layer=fam.norms_per_layer, source=source,
+        hf_config={k: v for k, v in cfg.items() if k not in NOT_HF_FIELDS},
+        **{k: v for k, v in optional.items() if v is not None},
+    )
