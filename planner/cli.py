@@ -38,9 +38,9 @@ app = typer.Typer(
 )
 app.add_typer(profiler_app)
 
-from planner import commands  # noqa: E402  (registers plan, compare, crossover, simulate on `app`)
+from planner.cmd_plan import register_all  # noqa: E402  (plan, compare, crossover, simulate)
 
-commands.register(app)
+register_all(app)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

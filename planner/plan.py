@@ -15,6 +15,7 @@ vllm_args) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,12 +23,33 @@ from planner import api_costs as api_mod
 from planner import crossover as cross_mod
 from planner import verdict as verdict_mod
 from planner.errors import InfeasibleError
-from planner.search import HOURS_PER_MONTH, SearchSpace, best, infeasible_summary, search, size
+from planner.search import HOURS_PER_MONTH, SearchSpace, best, infeasible_summary, search, size, step_model
 from planner.step_model import Deployment
 from planner.vllm_args import vllm_args
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
 from profiler.specs import KvDtype, ModelSpec
+
+
+@dataclass(frozen=True)
+class Catalogues:
+    """Everything a plan reads: specs and price tables (catalogue defaults, user overrides applied)."""
+
+    gpus: dict
+    quants: dict
+    gpu_prices: pd.DataFrame
+    api_prices: pd.DataFrame
+    tco_defaults: object
+    calibration: Path | None = None
+
+
+def load_catalogues(gpu_prices: Path | None = None, api_prices: Path | None = None, tco: Path | None = None,
+                    calibration: Path | None = None) -> Catalogues:
+    from planner import prices, tco as tco_mod
+    from profiler import catalogue
+
+    return Catalogues(catalogue.load_gpus(), catalogue.load_quants(), prices.load_gpu_prices(gpu_prices),
+                      prices.load_api_prices(api_prices), tco_mod.load_tco_defaults(tco), calibration)
 
 
 @dataclass(frozen=True)
@@ -72,10 +94,10 @@ def _self_host_cost_fn(model: ModelSpec, chosen: pd.Series, workload: Workload, 
 
 
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
-              top_n: int = 10) -> Plan:
+              top_n: int = 10, capacity_fn=None) -> Plan:
     """Search, pick the cheapest feasible deployment, and price it against every API."""
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
-                        cat.calibration)
+                        cat.calibration, capacity_fn)
     chosen = best(candidates)
     if chosen is None:
         raise InfeasibleError(
@@ -86,7 +108,8 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     gpu, quant = cat.gpus[chosen["gpu"]], cat.quants[chosen["quant"]]
     dep = Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
                      efficiency_for(gpu.id, quant.id, cat.calibration))
-    sized = size(dep, workload, space.redundancy, profile)
+    cap = capacity_fn(dep, step_model(dep, profile)) if capacity_fn else None
+    sized = size(dep, workload, space.redundancy, profile, capacity=cap)
     from planner import tco as tco_mod
 
     primary = sized.replicas * dep.tp

@@ -141,3 +141,103 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> None:
 PROFILE_TABLE_COLUMNS = ("quant", "kv_dtype", "tp", "phase", "batch", "context", "latency_ms", "tokens_per_s",
                          "weights_bytes", "kv_bytes_per_token", "peak_bytes", "max_batch", "mbu", "mfu",
                          "source", "status")
+
+
+# ------------------------------------------------------------------------------------------------
+# Plans
+# ------------------------------------------------------------------------------------------------
+
+
+def plan_dict(plan: Any) -> dict[str, Any]:
+    """The plan as plain JSON: the documented top-level keys first, then the detail tables."""
+    d = plan.deployment
+    api_cols = [c for c in ("provider", "model", "daily_cost", "monthly_cost", "usd_per_mtok_blended", "serves",
+                            "crossover_tokens_per_day") if c in plan.api.columns]
+    return {
+        "model": plan.model, "gpu": d["gpu"], "quant": d["quant"], "kv_dtype": d["kv_dtype"], "tp": int(d["tp"]),
+        "replicas": int(d["replicas"]), "spare_replicas": int(d["spare_replicas"]),
+        "gpus_total": int(d["gpus_total"]), "pricing": d["pricing"], "provider": d.get("provider"),
+        "usd_per_gpu_hour": d["usd_per_gpu_hour"], "monthly_gpu_cost": plan.monthly_gpu_cost,
+        "monthly_total_cost": plan.monthly_total_cost, "tco_multiplier": plan.tco_multiplier,
+        "line_items": [{"name": r["item"], "monthly_cost": r["monthly_usd"], "category": r.get("category"),
+                        "basis": r.get("basis")} for r in jsonable(plan.line_items)],
+        "api": jsonable(plan.api[api_cols]),
+        "crossover_tokens_per_day": plan.crossover_tokens_per_day, "crossover_reference_api": plan.reference_api,
+        "verdict": plan.verdict.decision, "verdict_reasons": list(plan.verdict.reasons),
+        "per_replica": {"batch": int(d["batch"]), "tpot_ms": d["tpot_ms"], "ttft_s": d["ttft_s"],
+                        "requests_per_s": d["replica_rps"], "limited_by": d["limited_by"],
+                        "utilisation_at_mean": d["utilisation"]},
+        "redundancy": jsonable(plan.redundancy), "vllm_args": plan.vllm_args,
+        "workload": jsonable(plan.workload), "simulated": plan.simulated,
+        "alternatives": jsonable(plan.alternatives),
+    }
+
+
+def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
+    if fmt == "json":
+        print(dumps(plan_dict(plan)))
+        return
+    if fmt == "csv":
+        sys.stdout.write(plan.line_items.to_csv(index=False))
+        return
+    c = out or console()
+    d, w = plan.deployment, plan.workload
+    c.print(f"[bold]{plan.model}[/]: {w.tokens_in_per_day:,.0f} input + {w.tokens_out_per_day:,.0f} output tokens/day, "
+            f"TTFT p99 {w.ttft_p99_s:g} s, TPOT p99 {w.tpot_p99_s * 1e3:g} ms, availability {w.availability:.3%}")
+    c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "
+            f"({d['quant']}, KV {d['kv_dtype']}) = {d['gpus_total']} GPUs, {d['pricing']} at "
+            f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({d.get('provider')}); per replica batch {d['batch']}, "
+            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s; utilisation at mean load {d['utilisation']:.0%}")
+    c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
+    c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
+    c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "
+            f"(${plan.monthly_gpu_cost:,.0f})")
+    cols = ["provider", "model", "daily_cost", "monthly_cost", "crossover_tokens_per_day"]
+    c.print(rich_table(plan.api.sort_values("monthly_cost"), "Same workload on APIs", cols))
+    if plan.crossover_tokens_per_day:
+        c.print(f"Break-even vs {plan.reference_api}: {plan.crossover_tokens_per_day:,.0f} tokens/day")
+    if plan.simulated:
+        s = plan.simulated
+        c.print(f"Simulated per replica: {s['rate_per_replica_rps']:.2f} req/s at p99 TTFT {s['ttft_p99_s']:.2f} s, "
+                f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms (mean-value model: {s['analytic_rate_per_replica_rps']:.2f})")
+    c.print(f"[bold]Verdict: {plan.verdict.decision}[/]")
+    for r in plan.verdict.reasons:
+        c.print(f"  - {r}")
+    c.print("vLLM: " + " ".join(plan.vllm_args))
+    alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
+    c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
+
+
+def write_plan(plan: Any, path: str | Path) -> None:
+    """A plan file: .json (everything), .csv (line items), .xlsx (one sheet per table) or .md (a report)."""
+    from profiler.schema import atomic_write_text
+
+    path = Path(path)
+    tables = {"line_items": plan.line_items, "redundancy": plan.redundancy, "api": plan.api,
+              "alternatives": plan.alternatives, "cost_curve": plan.curve}
+    if path.suffix == ".json":
+        atomic_write_text(path, dumps(plan_dict(plan)))
+    elif path.suffix == ".csv":
+        atomic_write_text(path, plan.line_items.to_csv(index=False))
+    elif path.suffix == ".xlsx":
+        summary = pd.DataFrame([{k: v for k, v in plan_dict(plan).items() if not isinstance(v, (list, dict))}])
+        write_xlsx(path, {"summary": summary, **tables})
+    elif path.suffix == ".md":
+        atomic_write_text(path, plan_markdown(plan, tables))
+    else:
+        from profiler.errors import InvalidValueError
+
+        raise InvalidValueError(f"{path}: plan files are .json, .csv, .xlsx or .md")
+
+
+def plan_markdown(plan: Any, tables: Mapping[str, pd.DataFrame]) -> str:
+    d = plan_dict(plan)
+    parts = [f"# Plan: {plan.model}\n", f"**Verdict: {d['verdict']}**\n"]
+    parts += [f"- {r}" for r in d["verdict_reasons"]]
+    parts.append(f"\n{d['replicas']} + {d['spare_replicas']} spare replica(s) of {d['tp']}x {d['gpu']} "
+                 f"({d['quant']}); ${d['monthly_total_cost']:,.0f}/month ({d['tco_multiplier']:.2f}x GPU cost).\n")
+    for name, df in tables.items():
+        if name != "cost_curve":
+            parts += [f"\n## {name.replace('_', ' ')}\n", markdown_table(df)]
+    parts.append("\n```\n" + " ".join(plan.vllm_args) + "\n```\n")
+    return "\n".join(parts)

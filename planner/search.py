@@ -128,8 +128,11 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
 
 def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mapping[str, GpuSpec],
            quants: Mapping[str, QuantScheme], gpu_prices: pd.DataFrame, tco_defaults=None,
-           profile: pd.DataFrame | None = None, calibration=None) -> pd.DataFrame:
-    """Every candidate sized and priced; cheapest feasible first."""
+           profile: pd.DataFrame | None = None, calibration=None, capacity_fn=None) -> pd.DataFrame:
+    """Every candidate sized and priced; cheapest feasible first.
+
+    `capacity_fn(dep, step) -> Capacity` replaces the mean-value capacity model (the simulator uses it).
+    """
     gpus = {k: v for k, v in gpus.items() if not space.gpus or k in space.gpus}
     quants = {k: v for k, v in quants.items() if k in (space.quants or DEFAULT_QUANTS)}
     if not gpus or not quants:
@@ -141,7 +144,8 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
             rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why})
             continue
         try:
-            cap = replica_capacity(step_model(dep, profile), workload)
+            step = step_model(dep, profile)
+            cap = capacity_fn(dep, step) if capacity_fn else replica_capacity(step, workload)
         except PlannerError as exc:  # a profile that lacks this configuration
             rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
             continue

@@ -116,3 +116,25 @@ class ProfileStep:
         nearest = ctxs[ctxs >= context].min() if (ctxs >= context).any() else ctxs.max()
         base = int(self._max_batch.loc[int(nearest)])
         return int(base * nearest / context) if context > nearest else base
+
+
+def roofline_step(dep: Deployment, batch_hint: int = 64):
+    """The analytic roofline as the simulator's RooflineStepTime (closed-form decode stretches).
+
+    MoE expert traffic and the TP all-reduce depend on the batch; they are evaluated once at
+    `batch_hint` sequences (the all-reduce folded into the per-step overhead).
+    """
+    from planner.simulate import RooflineStepTime
+
+    d, m = dep, dep.model
+    body, head = timing.matmul_params_per_token(m, d.tp)
+    dtype = timing.compute_dtype(d.gpu, d.quant)
+    return RooflineStepTime(
+        overhead_s=d.eff.step_overhead_s + timing.allreduce_s(m, d.gpu, d.eff, d.tp, batch_hint),
+        weight_bytes=timing.weight_bytes_read(m, d.quant, d.tp, batch_hint),
+        kv_bytes_per_token=float(memory.kv_bytes_per_token(m, d.kv_dtype, d.tp)),
+        flops_per_token=2.0 * (body + head),
+        attn_flops_per_context_token=timing.attention_flops_per_context_token(m, d.tp) * m.num_layers,
+        bandwidth_bytes_per_s=d.gpu.hbm_bandwidth_bytes_per_s * d.eff.bandwidth,
+        flops_per_s=d.gpu.peak_flops(dtype) * d.eff.compute,
+    )

@@ -103,13 +103,14 @@ def _entries(doc: _Doc, section: str) -> tuple[dict[str, dict], tuple[str, ...]]
         raise CatalogueError(f"expected a mapping of {section} at the top level", file=doc.file, line=1)
     version = data.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
-        raise CatalogueError(f"schema_version {version!r} is not supported; this inferplan reads {SCHEMA_VERSION}",
-                             file=doc.file, line=doc.line("schema_version"))
+        raise CatalogueError(f"schema_version {version!r} is not supported; this inferplan reads "
+                             f"{SCHEMA_VERSION}", file=doc.file, line=doc.line("schema_version"))
     if section in data:
         other = sorted(set(data) - {section, "schema_version"})
         if other:
             raise CatalogueError(f"unexpected top-level key '{other[0]}'; a {section} file holds "
-                                 f"'schema_version' and '{section}'", file=doc.file, line=doc.line(str(other[0])))
+                                 f"'schema_version' and '{section}'", file=doc.file,
+                                 line=doc.line(str(other[0])))
         entries, prefix = data[section], (section,)
     else:
         entries, prefix = {k: v for k, v in data.items() if k != "schema_version"}, ()
@@ -152,13 +153,15 @@ def _packaged_text(section: str) -> tuple[str, str]:
     return _packaged_bytes(section).decode("utf-8"), f"profiler/catalogues/{CATALOGUE_FILES[section]}"
 
 
-def _read_user(path: str | Path) -> tuple[str, str]:
+def _read_user(path: str | Path, what: str = "a YAML file") -> tuple[str, str]:
     p = Path(path).expanduser()
     try:
         return p.read_text(encoding="utf-8"), str(p)
     except OSError as exc:
-        raise CatalogueError(f"cannot read the file: {exc.strerror}; give the path of a YAML file",
+        raise CatalogueError(f"cannot read the file ({exc.strerror}); give the path of {what}",
                              file=str(p)) from None
+    except UnicodeDecodeError:
+        raise CatalogueError(f"not UTF-8 text; give the path of {what}", file=str(p)) from None
 
 
 def load_file(section: str, path: str | Path) -> dict[str, Any]:
@@ -186,7 +189,8 @@ def load_models(extra: str | Path | None = None) -> dict[str, ModelSpec]:
     return _load("models", extra)
 
 
-def get_model(name: str, models_file: str | Path | None = None, config_path: str | Path | None = None) -> ModelSpec:
+def get_model(name: str, models_file: str | Path | None = None,
+              config_path: str | Path | None = None) -> ModelSpec:
     """A model by catalogue id, or from a local config.json / model folder when `config_path` is given."""
     if config_path is not None:
         return model_from_config(config_path, name)
@@ -201,7 +205,7 @@ def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
     p = Path(path).expanduser()
     if p.is_dir():
         p = p / "config.json"
-    text, file = _read_user(p)
+    text, file = _read_user(p, "a Hugging Face config.json or a model folder holding one")
     try:
         cfg = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -257,9 +261,12 @@ def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
     if unknown:
         raise f.error("keep", f"unknown tensor kind '{unknown[0]}'; kinds are {', '.join(TENSOR_KINDS)}")
     optional = {k: v for k, v in (
-        ("group_size", f.int("group_size", None, minimum=0)), ("scale_bits", f.int("scale_bits", None, minimum=0)),
-        ("zero_bits", f.int("zero_bits", None, minimum=0)), ("unquantised_bits", f.int("unquantised_bits", None)),
-        ("compute_dtype", f.str("compute_dtype", None)), ("requires", f.str("requires", None, empty=True)),
+        ("group_size", f.int("group_size", None, minimum=0)),
+        ("scale_bits", f.int("scale_bits", None, minimum=0)),
+        ("zero_bits", f.int("zero_bits", None, minimum=0)),
+        ("unquantised_bits", f.int("unquantised_bits", None)),
+        ("compute_dtype", f.str("compute_dtype", None)),
+        ("requires", f.str("requires", None, empty=True)),
         ("vllm_quantization", f.str("vllm_quantization", None, empty=True)),
     ) if v is not None}
     bits = f.int("weight_bits")

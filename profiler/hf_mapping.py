@@ -1,4 +1,4 @@
-"""Hugging Face config.json fields -> ModelSpec: the one mapping, for catalogue entries and user configs alike.
+"""Hugging Face config.json fields -> ModelSpec: one mapping for catalogue entries and user configs alike.
 
 Each supported ``model_type`` is a :class:`_Family` row saying what transformers builds for it (which
 projections carry biases, q/k norms, sinks, norms per layer, which layers slide, where the MoE fields
@@ -153,7 +153,7 @@ def _moe_mixtral(f: Fields, n: int) -> MoeSpec:
 
 
 def _moe_qwen3(f: Fields, n: int) -> MoeSpec | None:
-    """Qwen3MoeDecoderLayer: MoE where layer not in mlp_only_layers and (layer + 1) % decoder_sparse_step == 0."""
+    """Qwen3MoeDecoderLayer: MoE where i not in mlp_only_layers and (i + 1) % decoder_sparse_step == 0."""
     experts = f.int("num_experts", 128, minimum=0, aliases=("num_local_experts",))
     if experts == 0:
         return None
@@ -161,8 +161,8 @@ def _moe_qwen3(f: Fields, n: int) -> MoeSpec | None:
     sparse = [i for i in range(n) if i not in dense_only and (i + 1) % step == 0]
     first = n - len(sparse)
     if sparse != list(range(first, n)):
-        raise f.error("mlp_only_layers", "inferplan models MoE stacks as dense layers first, then MoE layers; "
-                      "this decoder_sparse_step / mlp_only_layers interleaves them")
+        raise f.error("mlp_only_layers", "inferplan models MoE stacks as dense layers first, then MoE "
+                      "layers; this decoder_sparse_step / mlp_only_layers interleaves them")
     return MoeSpec(num_experts=experts, top_k=f.int("num_experts_per_tok"),
                    expert_intermediate=f.int("moe_intermediate_size"), first_dense_layers=first)
 
@@ -171,11 +171,13 @@ def _moe_deepseek(f: Fields, n: int) -> MoeSpec:
     if f.int("moe_layer_freq", 1) != 1:
         raise f.error("moe_layer_freq", "only 1 (every layer after the dense ones is MoE) is supported")
     return MoeSpec(
-        num_experts=f.int("n_routed_experts", aliases=("num_local_experts",)), top_k=f.int("num_experts_per_tok"),
-        expert_intermediate=f.int("moe_intermediate_size"), num_shared_experts=f.int("n_shared_experts", 0, minimum=0),
-        shared_intermediate=f.int("moe_intermediate_size"),  # HF: shared MLP width = moe_intermediate x n_shared
+        num_experts=f.int("n_routed_experts", aliases=("num_local_experts",)),
+        top_k=f.int("num_experts_per_tok"),
+        expert_intermediate=f.int("moe_intermediate_size"),
+        num_shared_experts=f.int("n_shared_experts", 0, minimum=0),
+        shared_intermediate=f.int("moe_intermediate_size"),  # HF: one shared MLP, moe_intermediate x n_shared
         first_dense_layers=f.int("first_k_dense_replace", 0, minimum=0),
-        router_score_bias=False,  # e_score_correction_bias is a buffer (nn.Buffer) in transformers, not a parameter
+        router_score_bias=False,  # e_score_correction_bias is a buffer in transformers, not a parameter
     )
 
 
@@ -219,7 +221,8 @@ FAMILIES: dict[str, _Family] = {
     "gemma2": _Family(head_dim=256, tie=True, norms_per_layer=4, window=_window_alternate(4096)),
     "phi3": _Family(bias="none", window=window_all_layers),  # fused qkv_proj / gate_up_proj, no biases
     "deepseek_v3": _Family(moe=_moe_deepseek, mla=True),  # attention_bias on q_a, kv_a and o only
-    "gpt_oss": _Family(attention_bias=True, head_dim=64, sinks=True, window=_window_alternate(128), moe=_moe_gpt_oss),
+    "gpt_oss": _Family(attention_bias=True, head_dim=64, sinks=True, window=_window_alternate(128),
+                       moe=_moe_gpt_oss),
 }
 _MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size")
 
@@ -232,7 +235,8 @@ def _attention(f: Fields, fam: _Family, hidden: int, n: int) -> AttentionSpec:
     if f.data.get("head_dim") is not None or fam.head_dim:
         head_dim = f.int("head_dim", fam.head_dim)
     elif hidden % heads:
-        raise f.error("head_dim", f"required: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+        raise f.error("head_dim", f"required: hidden_size {hidden} is not a multiple of "
+                      f"num_attention_heads {heads}")
     else:
         head_dim = hidden // heads
     bias = {"config": f.bool("attention_bias", fam.attention_bias), "qkv": True, "none": False}[fam.bias]
@@ -246,9 +250,10 @@ def _attention(f: Fields, fam: _Family, hidden: int, n: int) -> AttentionSpec:
                    qk_nope_head_dim=f.int("qk_nope_head_dim"), qk_rope_head_dim=f.int("qk_rope_head_dim"),
                    v_head_dim=f.int("v_head_dim"))
         head_dim = mla["v_head_dim"]  # nominal for MLA; the spec's qk_head_dim / v_dim are what count
+    types = types if LayerType.SLIDING in types else ()  # all-full is written as "no layer types"
     return AttentionSpec(num_heads=heads, num_kv_heads=kv, head_dim=head_dim, qkv_bias=bias,
                          o_bias=bias and fam.bias == "config", qk_norm=fam.qk_norm, sinks=fam.sinks,
-                         sliding_window=window, layer_types=types if LayerType.SLIDING in types else (), **mla)
+                         sliding_window=window, layer_types=types, **mla)
 
 
 def spec_from_hf_config(name: str, cfg: dict, source: str = "") -> ModelSpec:
@@ -258,11 +263,12 @@ def spec_from_hf_config(name: str, cfg: dict, source: str = "") -> ModelSpec:
     fam = FAMILIES.get(model_type)
     if fam is None:
         if any(k in cfg for k in _MOE_KEYS):
-            raise f.error("model_type", f"'{model_type}' is a mixture-of-experts type inferplan does not know; "
-                          f"known: {', '.join(FAMILIES)}. Write the entry with the closest of those model_types.")
+            raise f.error("model_type", f"'{model_type}' is a mixture-of-experts type inferplan does not "
+                          f"know; known: {', '.join(FAMILIES)}. Write the entry with the closest of those.")
         fam = FAMILIES["llama"]
-        source += (f" [note: model_type '{model_type}' is not one inferplan knows; read as a llama-like decoder: "
-                   "GQA attention, gated MLP, 2 norms per layer, biases only where attention_bias/mlp_bias say]")
+        source += (f" [note: model_type '{model_type}' is not one inferplan knows; read as a llama-like "
+                   "decoder: GQA attention, gated MLP, 2 norms per layer, biases only where "
+                   "attention_bias/mlp_bias say]")
     hidden, n = f.int("hidden_size"), f.int("num_hidden_layers")
     moe = fam.moe(f, n) if fam.moe else None
     if moe is not None:

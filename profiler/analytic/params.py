@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from profiler.specs import ModelSpec
 
-TENSOR_KINDS = ("embedding", "lm_head", "attention", "mlp", "expert", "shared_expert", "router", "norm", "bias",
-                "sink")
+TENSOR_KINDS = ("embedding", "lm_head", "attention", "mlp", "expert", "shared_expert", "router", "norm",
+                "bias", "sink")
 TP_SPLITS = ("col", "row", "kv", "vocab", "replicate")
 
 
@@ -131,7 +131,8 @@ def _mla(spec: ModelSpec) -> list[TensorGroup]:
     ]
 
 
-def _mlp(prefix: str, kind: str, width: int, hidden: int, count: int, gated: bool, bias: bool) -> list[TensorGroup]:
+def _mlp(prefix: str, kind: str, width: int, hidden: int, count: int, gated: bool,
+         bias: bool) -> list[TensorGroup]:
     """A (Swi/Ge)GLU MLP: gate and up (hidden -> width, column-parallel), down (width -> hidden, row)."""
     ins = ("gate_proj", "up_proj") if gated else ("up_proj",)
     groups = [g for name in ins for g in _linear(f"{prefix}.{name}", kind, width, hidden, count, "col", bias)]
@@ -144,7 +145,8 @@ def _feed_forward(spec: ModelSpec) -> list[TensorGroup]:
     dense_layers = spec.num_layers if moe is None else moe.first_dense_layers
     groups = []
     if dense_layers:
-        groups += _mlp("layers.mlp", "mlp", spec.intermediate_size, h, dense_layers, spec.gated_mlp, spec.mlp_bias)
+        groups += _mlp("layers.mlp", "mlp", spec.intermediate_size, h, dense_layers, spec.gated_mlp,
+                       spec.mlp_bias)
     if moe is None:
         return groups
     n_moe = spec.num_layers - moe.first_dense_layers
@@ -169,7 +171,8 @@ def _norms(spec: ModelSpec) -> list[TensorGroup]:
     per_layer = spec.num_layers * spec.norms_per_layer
     names = ["weight", "bias"] if spec.norm_bias else ["weight"]
     layer = [_vector(f"layers.layernorms.{w}", "norm", spec.hidden_size, per_layer) for w in names]
-    final = [TensorGroup(f"norm.{w}", "norm", (spec.hidden_size,), 1, False, "replicate", False) for w in names]
+    final = [TensorGroup(f"norm.{w}", "norm", (spec.hidden_size,), 1, False, "replicate", False)
+             for w in names]
     return layer + final
 
 
@@ -207,6 +210,7 @@ def param_counts(spec: ModelSpec) -> ParamCounts:
     total = sum(by_kind.values())
     idle = 0  # routed experts a token does not visit: (E - top_k) per MoE layer
     if spec.moe is not None:
-        idle = (spec.moe.num_experts - spec.moe.top_k) * expert_params_per_expert_layer(spec) * moe_layers(spec)
+        unvisited = spec.moe.num_experts - spec.moe.top_k
+        idle = unvisited * expert_params_per_expert_layer(spec) * moe_layers(spec)
     return ParamCounts(total=total, active=total - idle, embedding=by_kind["embedding"],
                        lm_head=by_kind["lm_head"], by_kind=by_kind)

@@ -60,8 +60,9 @@ def _moe(spec: ModelSpec) -> dict[str, Any]:
                 "decoder_sparse_step": 1, "mlp_only_layers": list(range(moe.first_dense_layers))}
     if mt == "deepseek_v3":
         groups = {} if moe.num_experts % 8 == 0 else {"n_group": 1, "topk_group": 1}  # default n_group is 8
-        return {**k, **groups, "n_routed_experts": moe.num_experts, "moe_intermediate_size": moe.expert_intermediate,
-                "n_shared_experts": moe.num_shared_experts, "first_k_dense_replace": moe.first_dense_layers}
+        return {**k, **groups, "n_routed_experts": moe.num_experts,
+                "moe_intermediate_size": moe.expert_intermediate, "n_shared_experts": moe.num_shared_experts,
+                "first_k_dense_replace": moe.first_dense_layers}
     raise ProfilerError(f"{spec.name}: transformers' {mt} has no mixture-of-experts layers; "
                         "use model_type mixtral, qwen3_moe, deepseek_v3 or gpt_oss")
 
@@ -72,7 +73,8 @@ def synthesised_fields(spec: ModelSpec) -> dict[str, Any]:
     fam = FAMILIES[mt]
     fields: dict[str, Any] = {
         "model_type": mt, "hidden_size": spec.hidden_size, "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": att.num_heads, "num_key_value_heads": att.num_kv_heads, "head_dim": att.head_dim,
+        "num_attention_heads": att.num_heads, "num_key_value_heads": att.num_kv_heads,
+        "head_dim": att.head_dim,
         "intermediate_size": spec.intermediate_size, "vocab_size": spec.vocab_size,
         "tie_word_embeddings": spec.tie_word_embeddings, "max_position_embeddings": spec.max_context,
     }
@@ -95,12 +97,12 @@ def hf_fields(spec: ModelSpec) -> dict[str, Any]:
     fields = {**raw, **synthesised_fields(spec)}
     if not _same(spec, fields):
         raise ProfilerError(f"{spec.name}: this spec cannot be written as a transformers "
-                            f"'{fields['model_type']}' config (a feature of the spec has no config field there)")
+                            f"'{fields['model_type']}' config (a feature of the spec has no config field)")
     return fields
 
 
 def to_transformers_config(spec: ModelSpec, **overrides: Any):
-    """A transformers PretrainedConfig for `spec`; `overrides` are extra config fields (e.g. attn_implementation)."""
+    """A transformers PretrainedConfig for `spec`; `overrides` are extra fields (e.g. attn_implementation)."""
     from transformers import AutoConfig  # lazy: torch and transformers live only in profiler.measure
 
     fields = {**hf_fields(spec), **overrides}

@@ -201,7 +201,8 @@ def test_config_json_errors_name_file_and_line(write_file):
     wrong = write_file("b/config.json", json.dumps(tiny_cfg(num_hidden_layers=-1), indent=1))
     with pytest.raises(CatalogueError) as err:
         catalogue.get_model("", config_path=wrong)
-    assert err.value.field == "num_hidden_layers" and err.value.line == 4  # "{", model_type, hidden_size, here
+    assert err.value.field == "num_hidden_layers"
+    assert err.value.line == 4  # "{", model_type, hidden_size, then this field
     with pytest.raises(CatalogueError, match="cannot read"):
         catalogue.get_model("", config_path=wrong.parent.parent / "nowhere")
 
@@ -230,7 +231,8 @@ def test_family_defaults_follow_transformers():
     assert q2.attention.qkv_bias and not q2.attention.o_bias  # Qwen2Attention ignores attention_bias
     oss = catalogue.spec_from_hf_config("o", tiny_cfg(model_type="gpt_oss", num_local_experts=4,
                                                       experts_per_token=2), "")
-    assert oss.attention.qkv_bias and oss.attention.o_bias and oss.attention.sinks and oss.attention.head_dim == 64
+    assert oss.attention.qkv_bias and oss.attention.o_bias and oss.attention.sinks
+    assert oss.attention.head_dim == 64
     assert oss.moe.top_k == 2 and oss.moe.router_bias and oss.moe.expert_bias
     ll = catalogue.spec_from_hf_config("l", tiny_cfg(mlp_bias=True, attention_bias=True), "")
     assert ll.mlp_bias and ll.attention.qkv_bias and ll.attention.o_bias
@@ -239,8 +241,9 @@ def test_family_defaults_follow_transformers():
 def test_sliding_window_layouts():
     m = catalogue.spec_from_hf_config("m", tiny_cfg(model_type="mistral", sliding_window=4096), "")
     assert m.attention.layer_types == (LayerType.SLIDING,) * 2
-    q = catalogue.spec_from_hf_config("q", tiny_cfg(model_type="qwen2", num_hidden_layers=4, sliding_window=512,
-                                                    use_sliding_window=True, max_window_layers=3), "")
+    cfg = tiny_cfg(model_type="qwen2", num_hidden_layers=4, sliding_window=512, use_sliding_window=True,
+                   max_window_layers=3)
+    q = catalogue.spec_from_hf_config("q", cfg, "")
     assert q.attention.layer_types == (LayerType.FULL,) * 3 + (LayerType.SLIDING,)
     explicit = ["full_attention", "sliding_attention"]
     e = catalogue.spec_from_hf_config("e", tiny_cfg(layer_types=explicit, sliding_window=64), "")
@@ -264,7 +267,8 @@ def test_moe_layouts():
         moe_intermediate_size=16, first_k_dense_replace=1, q_lora_rank=None, kv_lora_rank=32,
         qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16), "")
     assert ds.attention.q_lora_rank == 0 and ds.attention.qk_head_dim == 24
-    assert ds.moe.shared_intermediate == 16 and ds.moe.num_shared_experts == 2 and not ds.moe.router_score_bias
+    assert ds.moe.shared_intermediate == 16 and ds.moe.num_shared_experts == 2
+    assert not ds.moe.router_score_bias
 
 
 # ------------------------------------------------------------------------------------------------
@@ -301,7 +305,8 @@ def test_gpu_file_maps_units_to_bytes(write_file):
     fast, small = gpus["fast"], gpus["small"]
     assert fast.hbm_bytes == 80 * 2**30 and small.hbm_bytes == 24_000_000_000
     assert fast.hbm_bandwidth_bytes_per_s == pytest.approx(3.35e12)
-    assert fast.interconnect_bytes_per_s == pytest.approx(450e9) and fast.peak_flops("fp8") == pytest.approx(1978e12)
+    assert fast.interconnect_bytes_per_s == pytest.approx(450e9)
+    assert fast.peak_flops("fp8") == pytest.approx(1978e12)
     assert fast.gpus_per_node == 8 and small.gpus_per_node == 4 and small.vendor == "other"
     assert fast.source == "test" and "user file" in small.source
 
@@ -339,7 +344,7 @@ def test_quant_file(write_file):
     with pytest.raises(CatalogueError, match="unknown tensor kind 'lmhead'"):
         catalogue.load_file("quants", write_file("b.yaml", QUANTS.replace("lm_head]", "lmhead]")))
     with pytest.raises(CatalogueError, match="at most 32"):
-        catalogue.load_file("quants", write_file("c.yaml", QUANTS.replace("weight_bits: 4", "weight_bits: 64")))
+        catalogue.load_file("quants", write_file("c.yaml", QUANTS.replace("bits: 4", "bits: 64")))
 
 
 def test_get_gpu_and_quant_unknown_names():

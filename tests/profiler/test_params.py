@@ -55,7 +55,8 @@ def test_tied_embedding_is_one_tensor():
 
 def test_mha_kv_heads_add_key_and_value_rows():
     mha = tiny(attention=AttentionSpec(num_heads=4, num_kv_heads=4, head_dim=16))
-    assert param_counts(mha).total == TINY_TOTAL + 2 * (2 * 32 * 64)  # k and v grow by 2 heads x 16 x 64, 2 layers
+    # k and v each grow by 2 heads x 16 x 64, in 2 layers
+    assert param_counts(mha).total == TINY_TOTAL + 2 * (2 * 32 * 64)
 
 
 def test_biases_norms_and_mlp_variants():
@@ -64,7 +65,7 @@ def test_biases_norms_and_mlp_variants():
     qkvo = replace(qkv, o_bias=True)
     assert param_counts(tiny(attention=qkvo)).by_kind["bias"] == 2 * (64 + 32 + 32 + 64)
     qk_norm = AttentionSpec(num_heads=4, num_kv_heads=2, head_dim=16, qk_norm=True)
-    assert param_counts(tiny(attention=qk_norm)).total == TINY_TOTAL + 2 * 2 * 16  # q_norm + k_norm of head_dim
+    assert param_counts(tiny(attention=qk_norm)).total == TINY_TOTAL + 2 * 2 * 16  # q_norm, k_norm: head_dim
     assert param_counts(tiny(norms_per_layer=4)).total == TINY_TOTAL + 2 * 2 * 64  # Gemma2: 4 norms per layer
     assert param_counts(tiny(norm_bias=True)).total == TINY_TOTAL + 2 * 128 + 64  # every norm gets a bias
     assert param_counts(tiny(gated_mlp=False)).total == TINY_TOTAL - 2 * 64 * 128  # no gate projection
@@ -81,8 +82,8 @@ def test_moe_with_dense_first_layer_and_shared_expert():
     #                + shared 3x64x32 = 6,144 + norms 128                      = 43,392
     #   total = 36,992 + 2 x 43,392 + final norm 64 + embedding and lm_head 2 x 6,400 = 136,640
     #   one expert = 3 x 64 x 32 = 6,144; idle per token = (4 - 2) x 6,144 x 2 layers = 24,576
-    moe = MoeSpec(num_experts=4, top_k=2, expert_intermediate=32, num_shared_experts=1, shared_intermediate=32,
-                  first_dense_layers=1)
+    moe = MoeSpec(num_experts=4, top_k=2, expert_intermediate=32, num_shared_experts=1,
+                  shared_intermediate=32, first_dense_layers=1)
     spec = tiny(num_layers=3, moe=moe)
     c = param_counts(spec)
     assert c.total == 136_640 and c.active == 136_640 - 24_576
@@ -119,7 +120,8 @@ def test_mla_by_hand():
     c = param_counts(spec)
     assert c.total == 50_416 and c.by_kind["attention"] == 12_848 - 48
     # without the query bottleneck: q_proj (4 x 24) x 64 = 6,144 replaces 2,048 + 32 + 3,072
-    assert param_counts(tiny(attention=replace(att, q_lora_rank=0), num_layers=1)).total == 50_416 + 6_144 - 5_152
+    direct = tiny(attention=replace(att, q_lora_rank=0), num_layers=1)
+    assert param_counts(direct).total == 50_416 + 6_144 - 5_152
     splits = {g.name.split(".")[-2]: g.tp_split for g in tensor_inventory(spec) if g.name.endswith(".weight")}
     assert splits["q_a_proj"] == splits["kv_a_proj_with_mqa"] == "replicate"
     assert splits["q_b_proj"] == splits["kv_b_proj"] == "col" and splits["o_proj"] == "row"
@@ -145,7 +147,8 @@ def test_inventory_is_well_formed_for_every_catalogue_model():
     ("llama-3.1-8b", 8_030_261_248, 8_030_261_248),
     ("llama-3.3-70b", 70_553_706_496, 70_553_706_496),
     # Mixtral-8x7B: per layer attention 41,943,040 + router 8 x 4,096 + 8 experts x 3 x 4,096 x 14,336
-    # (176,160,768 each) + norms 8,192 = 1,451,270,144; x 32 + final norm + 2 x 32,000 x 4,096 = 46,702,792,704.
+    # (176,160,768 each) + norms 8,192 = 1,451,270,144; x 32 + final norm + 2 x 32,000 x 4,096
+    # = 46,702,792,704.
     # Active: minus 6 idle experts x 176,160,768 x 32 layers = 33,822,867,456 -> 12,879,925,248 (~12.9B).
     ("mixtral-8x7b", 46_702_792_704, 12_879_925_248),
     # Qwen3-30B-A3B: per layer attention 2 x 4,096 x 2,048 + 2 x 512 x 2,048 = 18,874,368, q/k norms 256,

@@ -1,0 +1,71 @@
+"""Library entry point behind `inferplan plan` and `crossover`: names in, a Plan out. No printing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from planner.plan import Plan, load_catalogues, make_plan
+from planner.redundancy import SEED_POLICY, RedundancyPolicy
+from planner.search import DEFAULT_TPS, SearchSpace
+from planner.workload import DEFAULT_WORKLOAD, Workload
+from profiler import catalogue
+from profiler.errors import InvalidValueError
+from profiler.schema import read_profile
+from profiler.specs import KvDtype
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    model: str = "llama-3.3-70b"
+    workload: Workload = DEFAULT_WORKLOAD
+    gpus: tuple[str, ...] = ()
+    quants: tuple[str, ...] = ()
+    tps: tuple[int, ...] = ()
+    kv_dtypes: tuple[str, ...] = ("bf16",)
+    pricing: tuple[str, ...] = ("reserved-1y",)
+    provider: str | None = None
+    spares: int | None = None
+    hot_standby: float | None = None  # None: the seed bill's 50% hot standby
+    zones: int | None = None
+    tco: Path | None = None
+    api_prices: Path | None = None
+    gpu_prices: Path | None = None
+    profile: Path | None = None
+    simulate: bool = False
+    models_file: Path | None = None
+    top: int = 8
+
+
+def policy_for(req: PlanRequest) -> RedundancyPolicy:
+    pol = SEED_POLICY
+    if req.hot_standby is not None:
+        pol = replace(pol, hot_standby_fraction=req.hot_standby)
+    if req.spares is not None:
+        pol = replace(pol, spares=req.spares)
+    if req.zones is not None:
+        pol = replace(pol, zones=req.zones)
+    return pol
+
+
+def plan(req: PlanRequest) -> Plan:
+    """Resolve names, check them, search, and assemble the plan."""
+    model = catalogue.get_model(req.model, models_file=req.models_file)
+    cat = load_catalogues(req.gpu_prices, req.api_prices, req.tco)
+    for g in req.gpus:
+        catalogue.get_gpu(g)  # unknown ids fail here with close-name suggestions
+    for q in req.quants:
+        catalogue.get_quant(q)
+    bad_kv = [k for k in req.kv_dtypes if k not in ("bf16", "fp8")]
+    if bad_kv:
+        raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not {', '.join(bad_kv)}")
+    space = SearchSpace(gpus=req.gpus, quants=req.quants, kv_dtypes=tuple(KvDtype(k) for k in req.kv_dtypes),
+                        tps=req.tps or DEFAULT_TPS, pricing=req.pricing or ("reserved-1y",), provider=req.provider,
+                        redundancy=policy_for(req), existing_infra=req.workload.existing_infra)
+    profile = read_profile(req.profile)[0] if req.profile else None
+    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top)
+    if req.simulate:
+        from planner.simulated import attach_simulation
+
+        result = attach_simulation(result, model, req.workload, space, cat, profile)
+    return result

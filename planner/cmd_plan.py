@@ -1,0 +1,160 @@
+"""`inferplan plan`, `compare` and `crossover`: parse -> one library call -> render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from planner.workload import DEFAULT_WORKLOAD, Workload, build_workload, load_workload
+
+DEFAULT_MODEL = "llama-3.3-70b"  # the seed scenario (seed_cost_model.md §1-2)
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
+In = Annotated[str | None, typer.Option("--tokens-per-day-in", help="input tokens per day, e.g. 5M")]
+Out = Annotated[str | None, typer.Option("--tokens-per-day-out", help="output tokens per day, e.g. 1M")]
+Reqs = Annotated[str | None, typer.Option("--requests-per-day", help="requests per day (with mean lengths)")]
+InLen = Annotated[str | None, typer.Option("--input-tokens", help="mean prompt length per request")]
+OutLen = Annotated[str | None, typer.Option("--output-tokens", help="mean output length per request")]
+Peak = Annotated[str | None, typer.Option("--peak-to-average", help="peak / mean request rate (default 2)")]
+Ttft = Annotated[str | None, typer.Option("--ttft-p99", help="time-to-first-token p99 target, e.g. 2s")]
+Tpot = Annotated[str | None, typer.Option("--tpot-p99", help="time-per-output-token p99 target, e.g. 50ms")]
+Avail = Annotated[str | None, typer.Option("--availability", help="availability target, e.g. 99.9")]
+Cached = Annotated[str | None, typer.Option("--cached-input", help="share of input billed as cached by APIs")]
+Resid = Annotated[bool, typer.Option("--residency", help="data residency forbids third-party APIs")]
+Infra = Annotated[bool, typer.Option("--existing-infra", help="GPU platform, MLOps and monitoring already exist")]
+WorkloadFile = Annotated[Path | None, typer.Option("--workload", help="workload YAML (flags override it)")]
+ApiPrices = Annotated[Path | None, typer.Option("--api-prices", help="API price YAML (adds/overrides rows)")]
+GpuPrices = Annotated[Path | None, typer.Option("--gpu-prices", help="GPU price YAML (adds/overrides rows)")]
+
+
+def workload_from(workload_file: Path | None, flags: dict[str, Any]) -> Workload:
+    base = load_workload(workload_file) if workload_file else DEFAULT_WORKLOAD
+    given = {k: v for k, v in flags.items() if v is not None and v is not False}
+    return build_workload(given, base=base) if given else base
+
+
+def _flags(tin, tout, reqs, inlen, outlen, peak, ttft, tpot, avail, cached, resid, infra) -> dict[str, Any]:
+    return {"tokens_in_per_day": tin, "tokens_out_per_day": tout, "requests_per_day": reqs,
+            "mean_input_tokens": inlen, "mean_output_tokens": outlen, "peak_to_average": peak,
+            "ttft_p99_s": ttft, "tpot_p99_s": tpot, "availability": avail, "cached_input_fraction": cached,
+            "data_residency": resid, "existing_infra": infra}
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip()) if text else ()
+
+
+def plan_cmd(
+    model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
+    tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
+    input_tokens: InLen = None, output_tokens: OutLen = None, peak_to_average: Peak = None,
+    ttft_p99: Ttft = None, tpot_p99: Tpot = None, availability: Avail = None, cached_input: Cached = None,
+    residency: Resid = False, existing_infra: Infra = False, workload: WorkloadFile = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
+    quant: Annotated[str | None, typer.Option(help="quant id(s) (default: bf16,fp8,int8,int4)")] = None,
+    tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
+    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")] = "bf16",
+    pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot")]
+    = "reserved-1y",
+    provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
+    spares: Annotated[int | None, typer.Option(help="explicit N+k spare replicas")] = None,
+    hot_standby: Annotated[float | None, typer.Option("--hot-standby", help="hot-standby fraction (seed: 0.5)")]
+    = None,
+    zones: Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")] = None,
+    tco: Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")] = None,
+    api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
+    profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile instead of the analytic model")]
+    = None,
+    simulate: Annotated[bool, typer.Option(help="size replicas with the continuous-batching simulator")] = False,
+    models_file: Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML")] = None,
+    top: Annotated[int, typer.Option(help="alternatives to list")] = 8,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write .json, .csv, .xlsx or .md")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day with API lines")] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Plan serving MODEL: GPUs, replicas, redundancy, the full monthly bill, APIs, crossover and verdict.
+
+    With no arguments: the built-in default scenario (llama-3.3-70b, 5M in + 1M out tokens/day, 99.9%).
+    """
+    from planner import render
+    from planner.api import PlanRequest, plan
+
+    w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
+                                       output_tokens, peak_to_average, ttft_p99, tpot_p99, availability,
+                                       cached_input, residency, existing_infra))
+    req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant),
+                      tps=tuple(int(t) for t in _split(tp)) if tp else (), kv_dtypes=_split(kv_dtype),
+                      pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
+                      zones=zones, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices, profile=profile,
+                      simulate=simulate, models_file=models_file, top=top)
+    result = plan(req)
+    render.emit_plan(result, fmt)
+    if output:
+        render.write_plan(result, output)
+    if plot:
+        from planner.plots import cost_vs_volume
+
+        cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot,
+                       f"{result.model}: self-hosted vs APIs")
+    if fmt == "table":
+        for path in (output, plot):
+            if path:
+                render.console().print(f"wrote {path}")
+
+
+def compare_cmd(
+    tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
+    input_tokens: InLen = None, output_tokens: OutLen = None, cached_input: Cached = None,
+    workload: WorkloadFile = None, api_prices: ApiPrices = None, fmt: FormatOpt = "table",
+) -> None:
+    """The workload priced on every API in the catalogue: daily and monthly cost, $/M tokens."""
+    from planner import render
+    from planner.api_costs import api_costs
+    from planner.prices import load_api_prices
+
+    w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
+                                       output_tokens, None, None, None, None, cached_input, False, False))
+    df = api_costs(w, load_api_prices(api_prices))
+    render.emit(df, fmt, f"{w.tokens_in_per_day:,.0f} input + {w.tokens_out_per_day:,.0f} output tokens/day")
+
+
+def crossover_cmd(
+    model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
+    tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
+    input_tokens: InLen = None, output_tokens: OutLen = None, ttft_p99: Ttft = None, tpot_p99: Tpot = None,
+    availability: Avail = None, existing_infra: Infra = False, workload: WorkloadFile = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU id(s) (default: all)")] = None,
+    quant: Annotated[str | None, typer.Option(help="quant id(s)")] = None,
+    pricing: Annotated[str, typer.Option(help="pricing model")] = "reserved-1y",
+    api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day")] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Daily token volume at which self-hosting MODEL (full TCO, redundancy) breaks even with each API."""
+    from planner import render
+    from planner.api import PlanRequest, plan
+
+    w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
+                                       output_tokens, None, ttft_p99, tpot_p99, availability, None, False,
+                                       existing_infra))
+    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant),
+                              pricing=_split(pricing), api_prices=api_prices, gpu_prices=gpu_prices))
+    cols = ["provider", "model", "monthly_cost", "crossover_tokens_per_day"]
+    render.emit(result.api[[c for c in cols if c in result.api.columns]], fmt,
+                f"{model}: break-even daily volume vs each API (self-hosted on {result.deployment['gpu']})")
+    if plot:
+        from planner.plots import cost_vs_volume
+
+        cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot, f"{model}: crossover")
+
+
+def register_all(app: typer.Typer) -> None:
+    from planner.cmd_simulate import simulate_cmd
+
+    app.command("plan")(plan_cmd)
+    app.command("compare")(compare_cmd)
+    app.command("crossover")(crossover_cmd)
+    app.command("simulate")(simulate_cmd)
+
