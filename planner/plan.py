@@ -45,7 +45,8 @@ class Catalogues:
 
 def load_catalogues(gpu_prices: Path | None = None, api_prices: Path | None = None, tco: Path | None = None,
                     calibration: Path | None = None) -> Catalogues:
-    from planner import prices, tco as tco_mod
+    from planner import prices
+    from planner import tco as tco_mod
     from profiler import catalogue
 
     return Catalogues(catalogue.load_gpus(), catalogue.load_quants(), prices.load_gpu_prices(gpu_prices),

@@ -187,7 +187,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "
             f"({d['quant']}, KV {d['kv_dtype']}) = {d['gpus_total']} GPUs, {d['pricing']} at "
             f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({d.get('provider')}); per replica batch {d['batch']}, "
-            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s; utilisation at mean load {d['utilisation']:.0%}")
+            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s; "
+            f"utilisation at mean load {d['utilisation']:.0%}")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
     c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "

@@ -29,9 +29,9 @@ from planner.errors import PlannerError
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
-from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.analytic.memory import check_tp
 from profiler.analytic.timing import compute_dtype
+from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 
 HOURS_PER_MONTH = 730  # the seed write-up's convention: hourly rate x 730 hours/month

@@ -111,7 +111,8 @@ def run_simulation(req: SimRequest) -> SimResult:
         run, metrics = sim.simulate_workload(shape, config, step, slo=slo)
     else:
         arrival = sim.Poisson(req.rate_per_s) if req.cv == 1.0 else sim.Gamma(req.rate_per_s, cv=req.cv)
-        shape = sim.WorkloadShape(arrival, _lengths(req.input_tokens, req.sigma), _lengths(req.output_tokens, req.sigma))
+        lengths = _lengths(req.input_tokens, req.sigma), _lengths(req.output_tokens, req.sigma)
+        shape = sim.WorkloadShape(arrival, *lengths)
         run, metrics = sim.simulate_workload(shape, config, step, slo=slo, duration_s=req.duration_s, seed=req.seed)
     engine = {"kv_blocks": config.kv_blocks, "kv_tokens": config.kv_tokens, "max_num_seqs": config.max_num_seqs,
               "max_num_batched_tokens": config.max_num_batched_tokens,

@@ -19,9 +19,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from planner.errors import PlannerError
 from profiler.analytic import memory, timing
 from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec, QuantScheme
-from planner.errors import PlannerError
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def profile_cmd(
     config: ConfigOpt = None,
     measure: Annotated[bool, typer.Option(help="measure on this machine instead of the analytic model")] = False,
     device: Annotated[str, typer.Option(help="with --measure: cuda or cpu")] = "cuda",
-    weights: Annotated[Path | None, typer.Option(help="with --measure: load real weights from this local folder")] = None,
+    weights: Annotated[Path | None, typer.Option(help="with --measure: real weights from this local folder")] = None,
     calibration: Annotated[Path | None, typer.Option(help="calibration file to use (default: the user file)")] = None,
 ) -> None:
     """Profile MODEL: weights, KV bytes per token, peak memory, prefill/decode latency, max batch, MBU/MFU."""

@@ -7,7 +7,16 @@ import pytest
 from profiler.analytic import memory
 from profiler.analytic.params import param_counts
 from profiler.errors import InvalidValueError
-from profiler.specs import AttentionSpec, Efficiency, GpuSpec, KvDtype, LayerType, ModelSpec, MoeSpec, QuantScheme
+from profiler.specs import (
+    AttentionSpec,
+    Efficiency,
+    GpuSpec,
+    KvDtype,
+    LayerType,
+    ModelSpec,
+    MoeSpec,
+    QuantScheme,
+)
 
 BF16 = QuantScheme("bf16", weight_bits=16)
 INT4 = QuantScheme("int4", weight_bits=4, group_size=128, scale_bits=16, zero_bits=16,

@@ -5,7 +5,7 @@ import pytest
 from profiler.analytic import memory, timing
 from profiler.analytic.params import param_counts
 from profiler.errors import InvalidValueError, UnsupportedQuantError
-from profiler.specs import AttentionSpec, Efficiency, GpuSpec, KvDtype, ModelSpec, MoeSpec, QuantScheme
+from profiler.specs import AttentionSpec, Efficiency, GpuSpec, KvDtype, ModelSpec, MoeSpec
 
 from .test_memory import BF16, EFF, FP8, H100, llama8b
 
