@@ -45,3 +45,7 @@ register_all(app)
 
 def main() -> None:  # pragma: no cover - console-script shim
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

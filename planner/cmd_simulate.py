@@ -41,10 +41,12 @@ def simulate_cmd(
         raise InvalidValueError("give exactly one of --rate (e.g. 5/s) or --trace FILE")
     req = SimRequest(
         model=model, gpu=gpu, quant=quant, tp=tp, kv_dtype=kv_dtype,
-        rate_per_s=units.parse_rate(rate) if rate else None, trace=trace,
-        duration_s=units.parse_duration(duration), input_tokens=units.parse_tokens(input_tokens),
-        output_tokens=units.parse_tokens(output_tokens), sigma=sigma, cv=cv,
-        ttft_p99_s=units.parse_duration(ttft_p99), tpot_p99_s=units.parse_duration(tpot_p99),
+        rate_per_s=units.parse_rate_per_s(rate, "--rate") if rate else None, trace=trace,
+        duration_s=units.parse_duration_s(duration, "--duration"),
+        input_tokens=units.parse_tokens(input_tokens, "--input-tokens"),
+        output_tokens=units.parse_tokens(output_tokens, "--output-tokens"), sigma=sigma, cv=cv,
+        ttft_p99_s=units.parse_duration_s(ttft_p99, "--ttft-p99"),
+        tpot_p99_s=units.parse_duration_s(tpot_p99, "--tpot-p99"),
         profile=profile, seed=seed)
     result = run_simulation(req)
     if fmt == "json":

@@ -224,7 +224,8 @@ def load_gpu_prices(extra: PathArg = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(GPU_PRICE_COLUMNS))
 
 
-def gpu_hour_price(prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None = None) -> tuple[float, pd.Series]:
+def gpu_hour_price(prices: pd.DataFrame, gpu: str, pricing: str,
+                   provider: str | None = None) -> tuple[float, pd.Series]:
     """$/GPU-hour for `gpu` under `pricing` (cheapest provider unless `provider`), and its row.
 
     Raises NoOfferError listing what does exist for that GPU.
@@ -344,12 +345,12 @@ def buy_offers(tdp_w: Mapping[str, float], extra: PathArg = None) -> pd.DataFram
         if r["gpu"] not in tdp_w:
             continue
         c = buy_monthly_cost_per_gpu(r["usd_per_gpu"], tdp_w[r["gpu"]], params, r["server_factor"])
-        rows.append({"provider": "self-owned", "gpu": r["gpu"], "pricing": "buy", "usd_per_gpu_hour": c.usd_per_gpu_hour,
-                     "gpus_per_instance": math.nan, "instance": "", "region": "", "as_of": r["as_of"],
-                     "source": (f"derived: ${r['usd_per_gpu']:,.0f} chip, {params.amortisation_years:g}-yr amortisation "
-                                f"${c.amortisation:,.0f}/mo + energy ${c.energy:,.0f}/mo + colocation "
-                                f"${c.hosting:,.0f}/mo, / 730 h; chip: {r['source']}"),
-                     "derived": True})
+        source = (f"derived: ${r['usd_per_gpu']:,.0f} chip, {params.amortisation_years:g}-yr amortisation "
+                  f"${c.amortisation:,.0f}/mo + energy ${c.energy:,.0f}/mo + colocation ${c.hosting:,.0f}/mo, "
+                  f"/ {HOURS_PER_MONTH} h; chip: {r['source']}")
+        rows.append({"provider": "self-owned", "gpu": r["gpu"], "pricing": "buy",
+                     "usd_per_gpu_hour": c.usd_per_gpu_hour, "gpus_per_instance": math.nan, "instance": "",
+                     "region": "", "as_of": r["as_of"], "source": source, "derived": True})
     return pd.DataFrame(rows, columns=list(GPU_PRICE_COLUMNS))
 
 

@@ -173,6 +173,9 @@ def plan_dict(plan: Any) -> dict[str, Any]:
     }
 
 
+_INT_FIELDS = ("replicas", "spare_replicas", "gpus_total", "tp", "batch")
+
+
 def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     if fmt == "json":
         print(dumps(plan_dict(plan)))
@@ -181,7 +184,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         sys.stdout.write(plan.line_items.to_csv(index=False))
         return
     c = out or console()
-    d, w = plan.deployment, plan.workload
+    w = plan.workload
+    d = {k: (int(v) if k in _INT_FIELDS and v == v else v) for k, v in plan.deployment.items()}
     c.print(f"[bold]{plan.model}[/]: {w.tokens_in_per_day:,.0f} input + {w.tokens_out_per_day:,.0f} output tokens/day, "
             f"TTFT p99 {w.ttft_p99_s:g} s, TPOT p99 {w.tpot_p99_s * 1e3:g} ms, availability {w.availability:.3%}")
     c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "

@@ -37,6 +37,7 @@ from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 HOURS_PER_MONTH = 730  # the seed write-up's convention: hourly rate x 730 hours/month
 DEFAULT_QUANTS = ("bf16", "fp8", "int8", "int4")
 DEFAULT_TPS = (1, 2, 4, 8)
+QUALITY_ORDER = ("bf16", "fp16", "fp8", "int8", "mxfp4", "int4")  # tie-break: least lossy weights first
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,11 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
                              space.existing_infra))
     df = pd.DataFrame(rows)
     df["monthly_total_cost"] = df.get("monthly_total_cost", pd.Series(math.nan, index=df.index))
-    df = df.sort_values(["feasible", "monthly_total_cost", "gpus_total" if "gpus_total" in df else "tp"],
-                        ascending=[False, True, True], na_position="last")
+    # Cheapest first; on a tie prefer the higher-fidelity quant, then more headroom per replica.
+    df["_quality"] = df["quant"].map({q: i for i, q in enumerate(QUALITY_ORDER)}).fillna(len(QUALITY_ORDER))
+    df["_rps"] = -df.get("replica_rps", pd.Series(0.0, index=df.index)).fillna(0.0)
+    df = df.sort_values(["feasible", "monthly_total_cost", "_quality", "_rps"],
+                        ascending=[False, True, True, True], na_position="last").drop(columns=["_quality", "_rps"])
     return df.reset_index(drop=True)
 
 

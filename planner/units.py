@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ _SECONDS = {"us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1
             "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
             "d": 86_400.0, "day": 86_400.0, "days": 86_400.0}
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][-+]?\d+)?"
-_COUNT_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<suffix>[a-zA-Z]*)\s*(?:tokens?|tok|requests?|req)?\s*$")
+_SUFFIX = "|".join(sorted(_MULTIPLIERS, key=len, reverse=True)[:-1])  # longest first; "" handled by the "?"
+_COUNT_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<suffix>{_SUFFIX})?\s*(?:tokens?|tok|requests?|req)?\s*$",
+                       re.IGNORECASE)
 _DURATION_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<unit>[a-zA-Zµμ]*)\s*$")
 _RATE_RE = re.compile(r"^\s*(?P<count>[^/]+?)\s*(?:/|\bper\b)\s*(?P<unit>[a-zA-Z]+)\s*$")
 
@@ -84,7 +87,7 @@ def parse_tokens(value: Any, name: str = "token count") -> float:
     if x is not None:
         return _non_negative(x, name, value)
     m = _COUNT_RE.match(value)
-    suffix = m.group("suffix").lower() if m else None
+    suffix = (m.group("suffix") or "").lower() if m else None
     if m is None or suffix not in _MULTIPLIERS:
         raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms} (suffixes k, M, B, T).")
     return _non_negative(_to_float(m.group("num"), name, forms, value) * _MULTIPLIERS[suffix], name, value)
@@ -112,9 +115,12 @@ def parse_rate_per_s(value: Any, name: str = "rate") -> float:
     if x is None:
         m = _RATE_RE.match(value)
         unit = m.group("unit").lower() if m else None
-        if m is None or unit not in _SECONDS or unit in ("us", "ms"):
+        if m is None and "/" not in value and " per " not in value:
+            x = parse_tokens(value, name)  # a bare number: per second
+        elif m is None or unit not in _SECONDS or unit in ("us", "ms"):
             raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms}.")
-        x = parse_tokens(m.group("count"), name) / _SECONDS[unit]
+        else:
+            x = parse_tokens(m.group("count"), name) / _SECONDS[unit]
     if x <= 0:
         raise InvalidValueError(f"{name}: must be > 0, got {value!r}.")
     return x
@@ -130,7 +136,7 @@ def parse_fraction(value: Any, name: str = "fraction", *, allow_one: bool = True
         percent = text.endswith("%")
         x = _to_float(text.rstrip("%").strip(), name, forms, value)
     if percent or x > 1:
-        x = x / 100.0
+        x = float(Decimal(repr(x)) / 100)  # decimal, so "99.9" gives exactly the float 0.999
     if x < 0 or x > 1:
         raise InvalidValueError(f"{name}: must lie between 0% and 100%, got {value!r}.")
     if (x == 1 and not allow_one) or (x == 0 and not allow_zero):

@@ -28,10 +28,9 @@ from typing import Any
 
 import yaml
 
-from profiler.analytic.params import TENSOR_KINDS
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.hf_mapping import Fields, located, spec_from_hf_config
-from profiler.specs import GpuSpec, ModelSpec, QuantScheme
+from profiler.specs import TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
 
 __all__ = ["load_models", "get_model", "model_from_config", "spec_from_hf_config", "load_gpus", "get_gpu",
            "load_quants", "get_quant", "load_file", "catalogue_hashes", "CATALOGUE_FILES"]

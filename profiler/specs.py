@@ -19,6 +19,10 @@ from typing import Any
 # ---------------------------------------------------------------------------------------------
 
 
+# Kinds of weight tensor, used to say which ones a quant scheme keeps in bf16 (quants.yaml `keep`).
+TENSOR_KINDS = ("embedding", "lm_head", "attention", "mlp", "expert", "shared_expert", "router", "norm", "bias", "sink")
+
+
 class LayerType(str, Enum):
     """How a decoder layer's attention sees the past (transformers ``config.layer_types`` names)."""
 

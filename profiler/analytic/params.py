@@ -23,10 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from profiler.specs import ModelSpec
+from profiler.specs import TENSOR_KINDS, ModelSpec
 
-TENSOR_KINDS = ("embedding", "lm_head", "attention", "mlp", "expert", "shared_expert", "router", "norm",
-                "bias", "sink")
 TP_SPLITS = ("col", "row", "kv", "vocab", "replicate")
 
 

@@ -1,0 +1,186 @@
+"""Break-even volume between self-hosting and each API, and the cost-versus-volume curve.
+
+The self-hosting side is a callable the caller supplies (the planner passes full TCO with redundancy at
+that volume, keeping the workload's input/output mix and request lengths)::
+
+    cost_fn(tokens_per_day) -> monthly_usd            or   -> (monthly_usd, replicas)
+
+It is a non-decreasing step function of the volume (replicas step up; a few line items grow with
+traffic); ``inf`` (or an InfeasibleError) means "cannot serve that volume". The API side is linear:
+``A(v) = s x v`` with ``s`` from :func:`planner.api_costs.monthly_usd_per_token_per_day`.
+
+Break-even for one API with margin m (1 = equal cost; the seed framework's "API >= 2x TCO" is m = 2):
+the smallest v with ``A(v) >= m x S(v)``, found by scanning a log grid (``points_per_decade`` per
+decade from ``min_tokens_per_day``) for the first point where it holds and bisecting geometrically
+between it and the grid point before to a relative width of ``rel_tol``. A crossing that opens and
+closes again between two grid points is below the grid's resolution. None if it never holds up to
+``max_tokens_per_day``. Self-host costs are memoised, so every API shares the grid evaluations.
+
+Tables:
+
+- :func:`crossover_table`: ``provider, model, slope_usd_per_month_per_tok_day,
+  crossover_tokens_per_day, crossover_monthly_usd, crossover_margin_tokens_per_day`` (NaN = never).
+- :func:`cost_curve`: wide, ``tokens_per_day, self_host_monthly, self_host_replicas, replica_step`` and
+  one column per API label (monthly USD); rows at each located replica step are added (``replica_step``
+  True on the first volume with the new count).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from planner.api_costs import current_rows, monthly_usd_per_token_per_day
+from planner.errors import InfeasibleError, PlannerError
+from planner.workload import Workload
+
+CostFn = Callable[[float], "float | tuple[float, int]"]
+MIN_TOKENS_PER_DAY = 1e4
+MAX_TOKENS_PER_DAY = 1e12  # ~ 12M tokens/s: beyond any single deployment this planner sizes
+POINTS_PER_DECADE = 8
+REL_TOL = 1e-3
+
+
+class MemoCost:
+    """Memoised cost_fn: v -> (monthly_usd, replicas or None). Pass one instance to both
+    :func:`crossover_table` and :func:`cost_curve` to share evaluations."""
+
+    def __init__(self, cost_fn: CostFn):
+        self.fn, self.cache = cost_fn, {}
+
+    def __call__(self, v: float) -> tuple[float, int | None]:
+        if v not in self.cache:
+            try:
+                out = self.fn(v)
+            except InfeasibleError:
+                out = (math.inf, None)
+            cost, reps = out if isinstance(out, tuple) else (out, None)
+            cost = float(cost)
+            if math.isnan(cost) or cost < 0:
+                raise PlannerError(f"the self-host cost function returned {cost!r} at {v:g} tokens/day; "
+                                   "it must return a cost >= 0 (inf when infeasible)")
+            self.cache[v] = (cost, None if reps is None else int(reps))
+        return self.cache[v]
+
+
+def log_grid(lo: float, hi: float, points_per_decade: int = POINTS_PER_DECADE) -> np.ndarray:
+    """Log-spaced volumes from lo to hi inclusive [tokens/day]."""
+    if not (0 < lo < hi) or points_per_decade < 1:
+        raise PlannerError(f"need 0 < lo < hi and points_per_decade >= 1, got {lo}, {hi}, {points_per_decade}")
+    n = max(2, int(math.ceil(math.log10(hi / lo) * points_per_decade)) + 1)
+    return np.geomspace(lo, hi, n)
+
+
+def breakeven_tokens_per_day(cost: Callable[[float], tuple[float, int | None]], slope: float, *,
+                             margin: float = 1.0, min_tokens_per_day: float = MIN_TOKENS_PER_DAY,
+                             max_tokens_per_day: float = MAX_TOKENS_PER_DAY,
+                             points_per_decade: int = POINTS_PER_DECADE, rel_tol: float = REL_TOL) -> float | None:
+    """Smallest daily volume where ``slope x v >= margin x cost(v)[0]`` (module docstring); None if never."""
+    if slope <= 0:
+        return None
+
+    def ok(v: float) -> bool:
+        return slope * v >= margin * cost(v)[0]
+
+    prev = None
+    for v in log_grid(min_tokens_per_day, max_tokens_per_day, points_per_decade):
+        if ok(v):
+            if prev is None:
+                return float(v)
+            lo, hi = prev, float(v)
+            while hi / lo > 1 + rel_tol:
+                mid = math.sqrt(lo * hi)
+                lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+            return hi
+        prev = float(v)
+    return None
+
+
+def crossover_table(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *, margin: float = 2.0,
+                    min_tokens_per_day: float = MIN_TOKENS_PER_DAY, max_tokens_per_day: float = MAX_TOKENS_PER_DAY,
+                    points_per_decade: int = POINTS_PER_DECADE) -> pd.DataFrame:
+    """Per API: break-even volume (API = self-host) and the volume where API >= `margin` x self-host."""
+    memo = cost_fn if isinstance(cost_fn, MemoCost) else MemoCost(cost_fn)
+    slopes = monthly_usd_per_token_per_day(workload, api_prices)
+    kw = dict(min_tokens_per_day=min_tokens_per_day, max_tokens_per_day=max_tokens_per_day,
+              points_per_decade=points_per_decade)
+    rows = []
+    for (_, r), s in zip(api_prices.iterrows(), slopes, strict=True):
+        v1 = breakeven_tokens_per_day(memo, s, **kw)
+        vm = breakeven_tokens_per_day(memo, s, margin=margin, **kw)
+        rows.append({"provider": r["provider"], "model": r["model"],
+                     "slope_usd_per_month_per_tok_day": float(s),
+                     "crossover_tokens_per_day": math.nan if v1 is None else v1,
+                     "crossover_monthly_usd": math.nan if v1 is None else s * v1,
+                     "crossover_margin_tokens_per_day": math.nan if vm is None else vm})
+    return pd.DataFrame(rows)
+
+
+def _steps(memo: MemoCost, lo: float, hi: float, budget: list[int], rel_tol: float) -> list[float]:
+    """First volumes with a new replica count inside (lo, hi], located by bisection, up to budget[0]."""
+    out: list[float] = []
+    r_lo, r_hi = memo(lo)[1], memo(hi)[1]
+    while r_lo is not None and r_hi is not None and r_hi != r_lo and budget[0] > 0:
+        a, b = lo, hi
+        while b / a > 1 + rel_tol:
+            mid = math.sqrt(a * b)
+            a, b = (a, mid) if memo(mid)[1] != r_lo else (mid, b)
+        out.append(b)
+        budget[0] -= 1
+        lo, r_lo = b, memo(b)[1]
+    return out
+
+
+def cost_curve(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *,
+               tokens_per_day: Sequence[float] | None = None, min_tokens_per_day: float | None = None,
+               max_tokens_per_day: float | None = None, points_per_decade: int = POINTS_PER_DECADE,
+               apis: Sequence[str] | None = None, max_steps: int = 24, rel_tol: float = REL_TOL) -> pd.DataFrame:
+    """Self-host and API monthly cost over a volume grid (module docstring).
+
+    Default grid: from min(1M, volume / 10) to max(10B, volume x 100) tokens/day. `apis`: labels
+    ("provider / model") to include; default every current API row. Up to `max_steps` replica steps are
+    located exactly (about log2(grid ratio / rel_tol) cost evaluations each).
+    """
+    memo = cost_fn if isinstance(cost_fn, MemoCost) else MemoCost(cost_fn)
+    v0 = workload.tokens_per_day
+    grid = (np.asarray(tokens_per_day, dtype=float) if tokens_per_day is not None else
+            log_grid(min_tokens_per_day or min(1e6, v0 / 10), max_tokens_per_day or max(1e10, v0 * 100),
+                     points_per_decade))
+    if grid.ndim != 1 or len(grid) == 0 or np.any(grid <= 0):
+        raise PlannerError("tokens_per_day must be a non-empty list of volumes > 0")
+    grid = np.unique(grid)
+    budget = [max_steps]
+    steps = [s for lo, hi in zip(grid[:-1], grid[1:], strict=True) for s in _steps(memo, lo, hi, budget, rel_tol)]
+    vols = np.unique(np.concatenate([grid, np.asarray(steps, dtype=float)]))
+    costs = [memo(v) for v in vols]
+    df = pd.DataFrame({"tokens_per_day": vols, "self_host_monthly": [c for c, _ in costs],
+                       "self_host_replicas": pd.array([r for _, r in costs], dtype="Int64")})
+    df["replica_step"] = np.isin(vols, steps)
+    rows = current_rows(api_prices) if apis is None else _select(api_prices, apis)
+    slopes = monthly_usd_per_token_per_day(workload, rows)
+    for (_, r), s in zip(rows.iterrows(), slopes, strict=True):
+        df[f"{r['provider']} / {r['model']}"] = s * vols
+    return df
+
+
+def _select(api_prices: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    have = api_prices["provider"] + " / " + api_prices["model"]
+    missing = [lab for lab in labels if lab not in set(have)]
+    if missing:
+        raise PlannerError(f"unknown API '{missing[0]}'; use 'provider / model' labels such as {have.iloc[0]!r}")
+    return api_prices[have.isin(labels)]
+
+
+def step_volumes(curve: pd.DataFrame) -> pd.DataFrame:
+    """The located replica steps of a :func:`cost_curve`: ``tokens_per_day, replicas_before, replicas_after``."""
+    prev = curve["self_host_replicas"].shift(1)
+    steps = curve[curve["replica_step"]]
+    return pd.DataFrame({"tokens_per_day": steps["tokens_per_day"], "replicas_before": prev[steps.index],
+                         "replicas_after": steps["self_host_replicas"]}).reset_index(drop=True)
+
+
+__all__ = ["CostFn", "MemoCost", "log_grid", "breakeven_tokens_per_day", "crossover_table", "cost_curve",
+           "step_volumes"]
