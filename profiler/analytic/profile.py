@@ -57,14 +57,16 @@ def _point(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv: KvDtype, tp: 
     max_batch = memory.max_concurrent_sequences(budget, model, kv, tp, context)
     row["max_batch"] = max_batch
     tokens = batch * context if phase == "prefill" else batch
-    act = memory.activation_bytes(model, tp, chunk_tokens=tokens, max_num_seqs=batch)
+    # the engine prefills in chunks of at most max_num_batched_tokens, so activations peak at one chunk
+    act = memory.activation_bytes(model, tp, chunk_tokens=min(tokens, memory.DEFAULT_CHUNK_TOKENS),
+                                  max_num_seqs=batch)
     kv_bytes = batch * memory.kv_bytes_per_sequence(model, kv, tp, context)
     fixed = budget.reserves["cuda_context"] + budget.reserves["nccl"]
     row["peak_bytes"] = budget.weights_bytes + fixed + act + kv_bytes
     if context > model.max_context:
         row.update(status="unsupported", note=f"context {context} exceeds the model's {model.max_context}")
         return row
-    if batch > max_batch:
+    if batch > max_batch or row["peak_bytes"] > gpu.hbm_bytes:
         row.update(status="oom", note=f"needs {kv_bytes / GIB:.1f} GiB of KV; the engine budget holds "
                                       f"{max(budget.kv_budget_bytes, 0) / GIB:.1f} GiB ({max_batch} sequences)")
         return row

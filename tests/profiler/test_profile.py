@@ -72,3 +72,13 @@ def test_bad_grid_values_are_clear_errors(cat):
     _, _, quants = cat
     with pytest.raises(InvalidValueError, match="batches"):
         Grid(quants=(quants["bf16"],), batches=(0,))
+
+
+def test_no_ok_row_needs_more_memory_than_the_gpu_has(cat):
+    models, gpus, quants = cat
+    grid = Grid(quants=(quants["bf16"], quants["int4"]), batches=(1, 16, 64, 256), contexts=(512, 8192, 32768))
+    for model in ("llama-3.1-8b", "qwen3-30b-a3b", "gemma-2-9b"):
+        df = analytic_profile(models[model], gpus["h100-sxm"], grid, eff)
+        ok = df[df["status"] == "ok"]
+        assert len(ok) and (ok["peak_bytes"] <= gpus["h100-sxm"].hbm_bytes).all()
+        assert (ok["batch"] <= ok["max_batch"]).all()
