@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from planner.errors import InfeasibleError, PlannerError
@@ -92,9 +93,20 @@ class Redundancy:
         return self.total_replicas * self.gpus_per_replica
 
 
-def _log_binom_pmf(n: int, k: int, a: float) -> float:
-    log_c = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-    return log_c + k * math.log(a) + (n - k) * math.log1p(-a)
+def _p_at_most_failures(n: int, failures: int, a: float) -> float:
+    """P(at most `failures` of `n` replicas down) = sum_{j=0}^{failures} C(n, j) (1 - a)^j a^(n - j).
+
+    Log-space, vectorised: log pmf(j + 1) = log pmf(j) + log((n - j) / (j + 1)) + log((1 - a) / a),
+    summed with the log-sum-exp trick, so fleets of millions of replicas stay finite and fast. Terms
+    beyond mean + 40 standard deviations (+ 40) are below 1e-300 of the total and are not summed.
+    """
+    q = 1 - a
+    failures = min(failures, math.ceil(n * q + 40 * math.sqrt(n * q * a) + 40))
+    j = np.arange(failures, dtype=float)
+    steps = np.log((n - j) / (j + 1)) + math.log((1 - a) / a)
+    log_pmf = n * math.log(a) + np.concatenate(([0.0], np.cumsum(steps)))
+    top = float(log_pmf.max())
+    return min(1.0, math.exp(top) * float(np.exp(log_pmf - top).sum()))
 
 
 def prob_at_least(n: int, needed: int, a: float) -> float:
@@ -103,20 +115,37 @@ def prob_at_least(n: int, needed: int, a: float) -> float:
         return 1.0
     if needed > n:
         return 0.0
-    return min(1.0, sum(math.exp(_log_binom_pmf(n, k, a)) for k in range(needed, n + 1)))
+    return _p_at_most_failures(n, n - needed, a)
 
 
 def availability_total(n_peak: int, target: float, a: float) -> int:
-    """Smallest n >= N with P(at least N of n up) >= target (binomial, independent failures)."""
+    """Smallest n >= N with P(at least N of n up) >= target (binomial, independent failures).
+
+    P grows with n, so the spare count is found by doubling, then bisection.
+    """
     _check_n(n_peak)
     if not 0 < target < 1:
         raise InvalidValueError(f"availability target must lie strictly between 0 and 1, got {target!r}")
     limit = MAX_TOTAL_FACTOR * n_peak + 100
-    for n in range(n_peak, limit + 1):
-        if prob_at_least(n, n_peak, a) >= target:
-            return n
-    raise InfeasibleError(f"{limit} replicas of availability {a:g} cannot reach {target:.6g} for N = {n_peak}; "
-                          "raise the per-replica availability or lower the target")
+
+    def ok(spares: int) -> bool:
+        return prob_at_least(n_peak + spares, n_peak, a) >= target
+
+    if ok(0):
+        return n_peak
+    lo, hi = 0, 1  # invariant: ok(hi) once found, not ok(lo)
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            if ok(limit):
+                hi = limit
+                break
+            raise InfeasibleError(f"{n_peak + limit} replicas of availability {a:g} cannot reach {target:.6g} for "
+                                  f"N = {n_peak}; raise the per-replica availability or lower the target")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return n_peak + hi
 
 
 def hot_standby_total(n_peak: int, fraction: float) -> int:

@@ -214,8 +214,13 @@ KNOWN_KEYS = tuple(sorted(set(_VOLUME_KEYS) | set(_SIMPLE) | set(_ALIASES)))
 
 
 def _number(v: Any, key: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InvalidValueError(f"{key}: expected a number, got {v!r}")
+    if isinstance(v, str):  # a CLI flag
+        try:
+            v = float(v.strip().rstrip("xX"))  # "2.5" or "2.5x"
+        except ValueError:
+            raise InvalidValueError(f"{key}: expected a number such as 2.5, got {v!r}") from None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise InvalidValueError(f"{key}: expected a finite number, got {v!r}")
     return float(v)
 
 

@@ -70,7 +70,8 @@ def test_derived_reserved_rows_follow_the_epoch_discounts(gpu_prices):
 def test_gpu_hour_price_cheapest_and_by_provider(gpu_prices):
     sub = gpu_prices[(gpu_prices.gpu == "h100-sxm") & (gpu_prices.pricing == "on-demand")]
     usd, row = gpu_hour_price(gpu_prices, "h100-sxm", "on-demand")
-    assert usd == sub["usd_per_gpu_hour"].min() and row["provider"] == sub.loc[sub.usd_per_gpu_hour.idxmin(), "provider"]
+    assert usd == sub["usd_per_gpu_hour"].min()
+    assert row["provider"] == sub.loc[sub.usd_per_gpu_hour.idxmin(), "provider"]
     usd, row = gpu_hour_price(gpu_prices, "h100-sxm", "on-demand", provider="aws")
     assert (usd, row["provider"]) == (6.88, "aws")
 

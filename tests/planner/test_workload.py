@@ -8,7 +8,7 @@ import pytest
 
 from planner.errors import WorkloadError
 from planner.workload import DEFAULT_WORKLOAD, LengthDist, Workload, build_workload, load_workload
-from profiler.errors import CatalogueError
+from profiler.errors import CatalogueError, InvalidValueError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 Z99 = 2.3263478740408408  # standard normal 99th percentile
@@ -121,6 +121,9 @@ def test_build_human_units_and_aliases():
     assert w.cached_input_fraction == pytest.approx(0.2) and w.data_residency
     with pytest.raises(WorkloadError, match="Did you mean 'availability'"):
         build_workload({"availabilty": "99%"})
+    assert build_workload({"peak_to_average": "2.5x"}).peak_to_average == 2.5  # CLI flags arrive as text
+    with pytest.raises(InvalidValueError, match="peak_to_average: expected a number"):
+        build_workload({"peak_to_average": "high"})
 
 
 def test_load_example_file():

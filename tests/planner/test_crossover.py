@@ -1,0 +1,130 @@
+"""Break-even volumes against step-function self-host costs, and the cost-versus-volume curve."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from planner.crossover import (
+    MemoCost,
+    breakeven_tokens_per_day,
+    cost_curve,
+    crossover_table,
+    log_grid,
+    step_volumes,
+)
+from planner.errors import InfeasibleError, PlannerError
+from planner.prices import load_api_prices
+from planner.workload import DEFAULT_WORKLOAD
+
+
+def flat(cost: float):
+    return MemoCost(lambda v: cost)
+
+
+def stepped(fixed: float, per_replica: float, tokens_per_replica: float):
+    """A replica-step cost: fixed + per_replica x ceil(v / tokens_per_replica), with the replica count."""
+    def fn(v):
+        n = max(1, math.ceil(v / tokens_per_replica))
+        return fixed + per_replica * n, n
+    return fn
+
+
+def test_flat_cost_crosses_at_cost_over_slope():
+    slope = 1e-4  # USD/month per token/day
+    v = breakeven_tokens_per_day(flat(10_000), slope)
+    assert v == pytest.approx(1e8, rel=1e-3) and slope * v >= 10_000
+    v2 = breakeven_tokens_per_day(flat(10_000), slope, margin=2.0)
+    assert v2 == pytest.approx(2e8, rel=1e-3)
+
+
+def test_smallest_crossing_is_returned_when_steps_reopen_the_gap():
+    def cost(v):  # self-host jumps above the API line after the first crossing
+        return (10_000.0, 1) if v <= 1e8 else (30_000.0, 3)
+
+    v = breakeven_tokens_per_day(MemoCost(cost), 1.2e-4)
+    assert v == pytest.approx(10_000 / 1.2e-4, rel=1e-3)  # 8.33e7, not the later 2.5e8
+
+
+def test_crossing_inside_a_step():
+    # S = 5,000 + 1,000 x ceil(v / 1e7); the API line 2.1e-4 x v first reaches S on the (4e7, 5e7] step,
+    # where S = 10,000: at v = 10,000 / 2.1e-4 = 4.76e7
+    fn = MemoCost(stepped(5_000, 1_000, 1e7))
+    slope = 2.1e-4
+    v = breakeven_tokens_per_day(fn, slope)
+    expected = next(x for x in (i * 1e4 for i in range(1, 100_000)) if slope * x >= 5_000 + 1_000 * math.ceil(x / 1e7))
+    assert expected == pytest.approx(10_000 / slope, rel=1e-3)
+    assert v == pytest.approx(expected, rel=2e-3)
+    assert slope * v >= fn(v)[0]
+
+
+def test_never_and_immediately():
+    assert breakeven_tokens_per_day(flat(1e9), 1e-9, max_tokens_per_day=1e12) is None
+    assert breakeven_tokens_per_day(flat(1.0), 1.0) == 1e4  # already at the smallest volume searched
+    assert breakeven_tokens_per_day(flat(1.0), 0.0) is None
+
+
+def test_infeasible_volumes_never_cross():
+    def cost(v):
+        if v > 1e9:
+            raise InfeasibleError("too big")
+        return 1e12  # never cheaper within the feasible range
+    assert breakeven_tokens_per_day(MemoCost(cost), 1e-4) is None
+    assert breakeven_tokens_per_day(MemoCost(lambda v: math.inf), 1.0) is None
+
+
+def test_bad_cost_function():
+    with pytest.raises(PlannerError, match="returned -1"):
+        breakeven_tokens_per_day(MemoCost(lambda v: -1.0), 1.0)
+    with pytest.raises(PlannerError, match="lo < hi"):
+        log_grid(10, 1)
+
+
+def test_crossover_table_for_the_catalogue():
+    calls = []
+
+    def fn(v):
+        calls.append(v)
+        return stepped(10_000, 3_000, 25e6)(v)
+
+    api = load_api_prices()
+    memo = MemoCost(fn)
+    table = crossover_table(memo, DEFAULT_WORKLOAD, api)
+    assert list(table.columns) == ["provider", "model", "slope_usd_per_month_per_tok_day", "crossover_tokens_per_day",
+                                   "crossover_monthly_usd", "crossover_margin_tokens_per_day"]
+    assert len(table) == len(api)
+    opus = table[table.model == "claude-opus-4-1-20250805"].iloc[0]
+    assert opus["slope_usd_per_month_per_tok_day"] == pytest.approx(150 * 30 / 6e6)
+    assert len(set(calls)) == len(calls) < 400  # memoised, shared across APIs
+    v = opus["crossover_tokens_per_day"]
+    assert opus["crossover_monthly_usd"] >= fn(v)[0] and opus["crossover_margin_tokens_per_day"] > v
+    cheap = table[table.model == "gemini-2.5-flash-lite"].iloc[0]
+    # $0.15/Mtok x 25M tokens/day x 30 = $112.50/month per replica's volume, far below its $3,000: never
+    assert math.isnan(cheap["crossover_tokens_per_day"])
+
+
+def test_cost_curve_locates_replica_steps():
+    memo = MemoCost(stepped(10_000, 3_000, 25e6))
+    curve = cost_curve(memo, DEFAULT_WORKLOAD, load_api_prices(), apis=["openai / gpt-4o"],
+                       min_tokens_per_day=1e6, max_tokens_per_day=1e8)
+    assert list(curve.columns) == ["tokens_per_day", "self_host_monthly", "self_host_replicas", "replica_step",
+                                   "openai / gpt-4o"]
+    assert curve["tokens_per_day"].is_monotonic_increasing
+    assert curve["openai / gpt-4o"].to_numpy() == pytest.approx(curve["tokens_per_day"].to_numpy() * 675 / 6e6)
+    steps = step_volumes(curve)
+    assert list(steps["replicas_after"]) == [2, 3, 4]
+    assert list(steps["replicas_before"]) == [1, 2, 3]
+    for (_, s), edge in zip(steps.iterrows(), (25e6, 50e6, 75e6), strict=True):
+        assert s["tokens_per_day"] == pytest.approx(edge, rel=2e-3) and s["tokens_per_day"] > edge
+
+
+def test_cost_curve_defaults_and_errors():
+    curve = cost_curve(lambda v: 5_000.0, DEFAULT_WORKLOAD, load_api_prices())
+    assert curve["tokens_per_day"].iloc[0] == pytest.approx(6e5) and curve["tokens_per_day"].iloc[-1] == 1e10
+    assert curve["self_host_replicas"].isna().all() and not curve["replica_step"].any()
+    assert "together / Llama-3.3-70B-Instruct-Turbo@seed" not in curve.columns  # stale seed quote left out
+    with pytest.raises(PlannerError, match="unknown API 'nobody / nothing'"):
+        cost_curve(lambda v: 1.0, DEFAULT_WORKLOAD, load_api_prices(), apis=["nobody / nothing"])
+    with pytest.raises(PlannerError, match="volumes > 0"):
+        cost_curve(lambda v: 1.0, DEFAULT_WORKLOAD, load_api_prices(), tokens_per_day=[0, 1])
+    assert isinstance(curve, pd.DataFrame)
