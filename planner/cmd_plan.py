@@ -56,7 +56,7 @@ def plan_cmd(
     quant: Annotated[str | None, typer.Option(help="quant id(s) (default: bf16,fp8,int8,int4)")] = None,
     tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")] = "bf16",
-    pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot")]
+    pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot, buy")]
     = "reserved-1y",
     provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
     spares: Annotated[int | None, typer.Option(help="explicit N+k spare replicas")] = None,

@@ -49,8 +49,12 @@ def load_catalogues(gpu_prices: Path | None = None, api_prices: Path | None = No
     from planner import tco as tco_mod
     from profiler import catalogue
 
-    return Catalogues(catalogue.load_gpus(), catalogue.load_quants(), prices.load_gpu_prices(gpu_prices),
-                      prices.load_api_prices(api_prices), tco_mod.load_tco_defaults(tco), calibration)
+    gpus = catalogue.load_gpus()
+    # renting offers plus owning (pricing "buy": purchase amortised + power x PUE + hosting, planner.prices)
+    offers = pd.concat([prices.load_gpu_prices(gpu_prices), prices.buy_offers({g.id: g.tdp_w for g in gpus.values()})],
+                       ignore_index=True)
+    return Catalogues(gpus, catalogue.load_quants(), offers, prices.load_api_prices(api_prices),
+                      tco_mod.load_tco_defaults(tco), calibration)
 
 
 @dataclass(frozen=True)
@@ -119,12 +123,12 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
                                    defaults=cat.tco_defaults, existing_infra=space.existing_infra)
     total, mult = tco_mod.tco_summary(items)
     api = api_mod.api_costs(workload, cat.api_prices)
-    cost_fn = _self_host_cost_fn(model, chosen, workload, space, cat, profile)
+    cost_fn = cross_mod.MemoCost(_self_host_cost_fn(model, chosen, workload, space, cat, profile))
     cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
     api = api.merge(cross, on=["provider", "model"], how="left")
     ref = api_mod.reference_api(api, model.name)
     curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices)
-    verdict = verdict_mod.decide(total, api, workload, model.name)
+    verdict = verdict_mod.decide(total, api, workload, model.name, gpu_monthly=float(chosen["monthly_gpu_cost"]))
     longest = workload.input_tokens_p99 + workload.output_tokens_p99
     return Plan(
         model=model.name, workload=workload, deployment=chosen.to_dict(), redundancy=sized.redundancy.lines,

@@ -26,6 +26,7 @@ from planner import redundancy as red_mod
 from planner import tco as tco_mod
 from planner.capacity import Capacity, replica_capacity, replicas_needed, utilisation
 from planner.errors import PlannerError
+from planner.units import HOURS_PER_MONTH
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
@@ -34,7 +35,6 @@ from profiler.analytic.timing import compute_dtype
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 
-HOURS_PER_MONTH = 730  # the seed write-up's convention: hourly rate x 730 hours/month
 DEFAULT_QUANTS = ("bf16", "fp8", "int8", "int4")
 DEFAULT_TPS = (1, 2, 4, 8)
 QUALITY_ORDER = ("bf16", "fp16", "fp8", "int8", "mxfp4", "int4")  # tie-break: least lossy weights first

@@ -21,7 +21,7 @@ from planner.workload import Workload
 
 def _lengths(dist, mean: float):
     if dist.kind == "lognormal" and dist.sigma > 0:
-        return sim.LogNormal(mean=mean, sigma=dist.sigma)
+        return sim.LogNormal(mean=mean, sigma=dist.sigma, max_tokens=dist.max_tokens)
     return sim.Fixed(max(1, int(round(mean))))
 
 
