@@ -26,8 +26,8 @@ from planner import redundancy as red_mod
 from planner import tco as tco_mod
 from planner.capacity import Capacity, replica_capacity, replicas_needed, utilisation
 from planner.errors import PlannerError
-from planner.units import HOURS_PER_MONTH
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
+from planner.units import HOURS_PER_MONTH
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.memory import check_tp
