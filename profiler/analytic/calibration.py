@@ -60,7 +60,7 @@ class Fit:
     extrapolation_band: float  # hold-out median abs error (fit on small batches, scored on large)
 
 
-def _times(rows: pd.DataFrame) -> pd.DataFrame:
+def analytic_times(rows: pd.DataFrame) -> pd.DataFrame:
     """Add columns m (memory s), c (compute s) and t (measured s) from the analytic twin."""
     from profiler import catalogue
 
@@ -120,7 +120,7 @@ def fit_efficiency(measured: pd.DataFrame) -> dict[tuple[str, str], Fit]:
         raise ProfilerError("the profile has no ok rows with a latency to calibrate against")
     fits = {}
     for (gpu, quant), rows in ok.groupby(["gpu", "quant"]):
-        df = _times(rows)
+        df = analytic_times(rows)
         if df.empty:
             raise ProfilerError(f"no rows for {gpu}/{quant} have a catalogue model and GPU to compare with; "
                                 "calibration needs a catalogue GPU (not a CPU run)")

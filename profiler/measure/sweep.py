@@ -123,6 +123,27 @@ def _predicted_bytes(spec: ModelSpec, kv: KvDtype, weights: int, batch: int, len
     return weights + batch * length * amem.kv_bytes_per_token(spec, kv, 1) + act
 
 
+def _graphed(fn: Callable[[], object]) -> tuple[Callable[[], object], str]:
+    """Capture `fn` (static shapes, static cache) in a CUDA graph so the Python harness is not the bottleneck
+    (gpt-fast / measurement.md §7 item 6); fall back to eager, saying why, when capture fails."""
+    import torch
+
+    try:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        return graph.replay, "cuda-graph"
+    except Exception as exc:  # noqa: BLE001 - any capture failure means eager timing, recorded in the note
+        torch.cuda.synchronize()
+        return fn, f"eager (CUDA-graph capture failed: {type(exc).__name__})"
+
+
 class Point:
     """One (batch, context) measurement on a built model."""
 
@@ -156,9 +177,10 @@ class Point:
 
         with torch.inference_mode():
             pre = time_call(prefill, self.device, warmup=1, min_reps=3)
-            dec = time_call(decode, self.device)
+            step, mode = _graphed(decode) if cuda else (decode, "eager (CPU)")
+            dec = time_call(step, self.device)
         peak = torch.cuda.max_memory_allocated() if cuda else self.weights + _cache_bytes(cache)
-        return {"prefill": pre, "decode": dec, "peak_bytes": peak}
+        return {"prefill": pre, "decode": dec, "peak_bytes": peak, "decode_mode": mode}
 
     def fits(self, batch: int, context: int) -> bool:
         """One decode step at this batch and context without OOM (bounded search probe)."""
@@ -211,8 +233,6 @@ def _measure_config(point: Point, spec, gpu, quant, kv, base, batches, contexts,
         for batch in batches:
             if ("prefill", batch, context) in done and ("decode", batch, context) in done:
                 continue
-            common = {"max_batch": max_b, "note": f"{base['note']}; decode attends {context + 1} cached tokens; "
-                                                  f"max_batch searched up to {upper}"}
             try:
                 with power() as pw:
                     res = point.run(batch, context)
@@ -223,6 +243,8 @@ def _measure_config(point: Point, spec, gpu, quant, kv, base, batches, contexts,
                 for phase in ("prefill", "decode"):
                     emit(_row(base, phase, batch, context, status="oom", note=f"OOM: {exc}"[:300], max_batch=max_b))
                 continue
+            common = {"max_batch": max_b, "note": f"{base['note']}; decode attends {context + 1} cached tokens"
+                                                  f" ({res['decode_mode']}); max_batch searched up to {upper}"}
             for phase, tokens in (("prefill", batch * context), ("decode", batch)):
                 if (phase, batch, context) in done:
                     continue  # resumed: this half of the pair was written before the interruption
