@@ -1,8 +1,30 @@
 """The measured profiler: the only code in inferplan that imports torch, transformers, torchao or pynvml.
 
-Everything here is imported lazily (``import profiler.measure`` is cheap). Entry point:
-:func:`profiler.measure.sweep.run_measured_profile`; ``inferplan profile MODEL --measure [--device cpu]``.
-Modules: ``build`` (config -> model on device, torchao quantisation), ``hf_config`` (ModelSpec ->
-transformers config), ``timers`` (events, warm-ups, median/IQR), ``power`` (NVML sampler),
-``environment`` (versions, driver, clocks), ``sweep`` (the grid, OOM boundaries, atomic resume).
+Every heavy import is inside a function, so ``import profiler.measure`` (and any module below) is cheap.
+
+Entry point: :func:`profiler.measure.sweep.run_measured_profile` (``inferplan profile MODEL --measure
+[--device cpu|cuda]``). Modules, in the order a sweep uses them:
+
+    device       which device, offline hub, OOM detection, freeing memory
+    environment  versions, driver, clocks -> ProfileMeta.environment; the CPU's measured "datasheet"
+    hf_config    ModelSpec -> transformers config (helper H1)
+    build        config -> model on the device in bf16, random weights, no downloads; or local safetensors
+    quantise     torchao weight quantisation per catalogue scheme; unsupported levels say why
+    steps        static KV cache: KV bytes per token, prefill, decode step (CUDA graph on GPU), fit probe
+    timers       warm-ups, repeats until a minimum time and count, CUDA events, median and IQR
+    memory       byte census of tensors, allocator peaks, non-torch (context) memory, live-tensor census on CPU
+    power        NVML sampler thread: mean watts, joules (energy counter), clocks, throttle reasons
+    maxbatch     largest batch that fits: analytic bracket, then binary search over real OOMs
+    journal      one JSON line per finished point + the profile CSV rewritten atomically; resume by key
+    sweep        the grid, rows in the profile schema (source="measured")
 """
+
+# An HF StaticCache attends over its whole allocated length (transformers StaticLayer.get_mask_sizes returns
+# max_cache_len). Decode points use max_cache_len = context + STATIC_CACHE_EXTRA_SLOTS and replay the step at
+# position `context`, so each measured decode step attends context + 1 tokens; the analytic twin (and
+# calibration) is called with attended = context + STATIC_CACHE_EXTRA_SLOTS (measurement.md §2.5, §7 item 5).
+STATIC_CACHE_EXTRA_SLOTS = 1
+
+# GPU id of rows measured on the CPU (smoke path): not a catalogue GPU; its "datasheet" is measured
+# (environment.cpu_spec) and stored in ProfileMeta.environment["machine_spec"].
+CPU_GPU_ID = "cpu"

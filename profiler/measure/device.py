@@ -1,0 +1,87 @@
+"""Which device a measurement runs on, and the few device-wide actions every module needs.
+
+    prepare_process()     offline hub, allocator settings: call before the first transformers/CUDA use
+    resolve_device(name)  "cpu" | "cuda" | "cuda:N" -> torch.device, or a ProfilerError saying what works
+    synchronize(dev), free_memory(dev), is_oom(exc)
+    MeasuredOOM           an injected memory budget was exceeded (same path as a CUDA OOM)
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+from profiler.errors import InvalidValueError, ProfilerError
+
+# measurement.md §1.5: expandable segments cut fragmentation so the max-batch search measures capacity, not luck.
+# torch >= 2.9 reads PYTORCH_ALLOC_CONF; PYTORCH_CUDA_ALLOC_CONF is the older alias (set both, verify after).
+ALLOC_CONF = "expandable_segments:True"
+
+
+class MeasuredOOM(RuntimeError):
+    """The point needs more memory than the (injected or emulated) budget: handled exactly like a CUDA OOM."""
+
+
+def prepare_process() -> None:
+    """Never reach a model hub, and set the allocator before CUDA initialises (both idempotent)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    for var in ("PYTORCH_ALLOC_CONF", "PYTORCH_CUDA_ALLOC_CONF"):
+        os.environ.setdefault(var, ALLOC_CONF)
+    import sys
+
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:  # imported before us: its offline flag was read at import time
+        hub.HF_HUB_OFFLINE = True
+
+
+def resolve_device(name: str):
+    """The torch.device for "cpu", "cuda" or "cuda:N"; a clear error when CUDA is asked for but absent."""
+    import torch
+
+    if name == "cpu":
+        return torch.device("cpu")
+    if not (name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
+        raise InvalidValueError(f"--device must be cpu, cuda or cuda:N, not '{name}'")
+    if not torch.cuda.is_available():
+        raise ProfilerError(
+            f"--measure on {name} needs a CUDA GPU and a CUDA build of torch; none is visible here "
+            f"(torch {torch.__version__}). Use --device cpu to exercise the measured path on a small model, "
+            "or drop --measure for the analytic profile.")
+    dev = torch.device(name)
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    if index >= torch.cuda.device_count():
+        raise InvalidValueError(f"{name}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def is_cuda(dev) -> bool:
+    return getattr(dev, "type", str(dev).split(":")[0]) == "cuda"
+
+
+def synchronize(dev) -> None:
+    if is_cuda(dev):
+        import torch
+
+        torch.cuda.synchronize(dev)
+
+
+def free_memory(dev) -> None:
+    """Drop garbage and hand cached blocks back, so the next point starts from the same floor."""
+    gc.collect()
+    if is_cuda(dev):
+        import torch
+
+        torch.cuda.synchronize(dev)
+        torch.cuda.empty_cache()
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for a CUDA out-of-memory error or an exceeded injected budget (nothing else is a boundary)."""
+    if isinstance(exc, MeasuredOOM):
+        return True
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(exc, oom)
