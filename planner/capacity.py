@@ -32,8 +32,8 @@ class Capacity:
 
     feasible: bool
     batch: int = 0  # concurrent sequences at the SLO (-> --max-num-seqs)
-    tpot_s: float = math.nan  # mean time per output token at that batch
-    ttft_s: float = math.nan  # p99-length prompt's time to first token (no queueing)
+    tpot_s: float = math.nan  # mean time per output token at that batch (infeasible: at one sequence)
+    ttft_s: float = math.nan  # p99-length prompt's time to first token, no queueing (infeasible: at one sequence)
     requests_per_s: float = 0.0  # sustainable per replica, utilisation cap applied
     tokens_out_per_s: float = 0.0
     max_batch_memory: int = 0  # sequences of L_in + L_out tokens that fit the KV budget
@@ -87,8 +87,10 @@ def replica_capacity(step, workload: Workload) -> Capacity:
                         "token sequence beside the weights; use more TP, a smaller quant or a larger GPU")
     cap = min(b_mem, MAX_NUM_SEQS_CAP)
     ok1, why1 = _ok(step, 1, workload)
-    if not ok1:
-        return Capacity(False, max_batch_memory=b_mem, limited_by=why1, reason=_why_not(step, workload, why1))
+    if not ok1:  # tpot_s / ttft_s: one sequence alone, the closest this replica gets to the SLOs
+        tpot1 = _tpot(step, 1, l_in, l_out)
+        return Capacity(False, tpot_s=math.nan if tpot1 is None else tpot1, ttft_s=_ttft(step, 1, l_in, l_out, l_in99),
+                        max_batch_memory=b_mem, limited_by=why1, reason=_why_not(step, workload, why1))
     lo, hi = 1, cap  # invariant: lo passes; find the largest passing batch (monotone in B)
     limited = "memory" if b_mem <= MAX_NUM_SEQS_CAP else "max_num_seqs"
     ok_hi, why_hi = _ok(step, hi, workload)
@@ -110,10 +112,10 @@ def replica_capacity(step, workload: Workload) -> Capacity:
 
 def _why_not(step, w: Workload, why: str) -> str:
     l_in, l_out, l_in99 = _lengths(w)
-    if why == "tpot":
-        t = step(0, 1, int(l_in + l_out / 2))
+    if why == "tpot":  # the value _ok compared: decode plus this sequence's share of prefill chunks
+        t = _tpot(step, 1, l_in, l_out)
         return (f"even one sequence decodes at {t * 1e3:.1f} ms/token, above the TPOT p99 target of "
-                f"{w.tpot_p99_s * 1e3:.0f} ms; a faster GPU, more TP or a smaller quant would help")
+                f"{w.tpot_p99_s * 1e3:g} ms; a faster GPU, more TP or a smaller quant would help")
     if why == "ttft":
         t = _ttft(step, 1, l_in, l_out, l_in99)
         return (f"a {l_in99:.0f}-token prompt alone takes {t:.2f} s to its first token, above the TTFT p99 "

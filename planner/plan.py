@@ -15,15 +15,18 @@ vllm_args) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from planner import api_costs as api_mod
 from planner import crossover as cross_mod
+from planner import prices as prices_mod
 from planner import verdict as verdict_mod
-from planner.errors import InfeasibleError
-from planner.search import HOURS_PER_MONTH, SearchSpace, best, infeasible_summary, search, size, step_model
+from planner.capacity import replica_capacity
+from planner.errors import InfeasibleError, PlannerError
+from planner.search import SearchSpace, best, bill, closest_to_slos, infeasible_summary, search, size, step_model
 from planner.step_model import Deployment
 from planner.vllm_args import vllm_args
 from planner.workload import Workload
@@ -45,15 +48,30 @@ class Catalogues:
 
 def load_catalogues(gpu_prices: Path | None = None, api_prices: Path | None = None, tco: Path | None = None,
                     calibration: Path | None = None) -> Catalogues:
-    from planner import prices
+    """The catalogues with the user's files over them. With no user file, one shared read-only instance
+    per process (the packaged YAML does not change at run time; parsing it is most of a small plan)."""
+    if gpu_prices is None and api_prices is None and tco is None:
+        return replace(_packaged_catalogues(), calibration=calibration)
+    return _read_catalogues(gpu_prices, api_prices, tco, calibration)
+
+
+@lru_cache(maxsize=1)
+def _packaged_catalogues() -> Catalogues:
+    return _read_catalogues(None, None, None, None)
+
+
+def _read_catalogues(gpu_prices: Path | None, api_prices: Path | None, tco: Path | None,
+                     calibration: Path | None) -> Catalogues:
     from planner import tco as tco_mod
     from profiler import catalogue
 
     gpus = catalogue.load_gpus()
-    # renting offers plus owning (pricing "buy": purchase amortised + power x PUE + hosting, planner.prices)
-    offers = pd.concat([prices.load_gpu_prices(gpu_prices), prices.buy_offers({g.id: g.tdp_w for g in gpus.values()})],
+    # renting offers plus owning (pricing "buy": purchase amortised + power x PUE + hosting, planner.prices);
+    # a --gpu-prices file may override either (its `offers:` and its `purchase:` sections)
+    offers = pd.concat([prices_mod.load_gpu_prices(gpu_prices),
+                        prices_mod.buy_offers({g.id: g.tdp_w for g in gpus.values()}, gpu_prices)],
                        ignore_index=True)
-    return Catalogues(gpus, catalogue.load_quants(), offers, prices.load_api_prices(api_prices),
+    return Catalogues(gpus, catalogue.load_quants(), offers, prices_mod.load_api_prices(api_prices),
                       tco_mod.load_tco_defaults(tco), calibration)
 
 
@@ -77,23 +95,36 @@ class Plan:
     simulated: dict | None = None
 
 
-def _self_host_cost_fn(model: ModelSpec, chosen: pd.Series, workload: Workload, space: SearchSpace, cat, profile):
-    """Monthly full TCO (and replicas) of the chosen configuration at another daily token volume."""
+def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
     quant, gpu = cat.quants[chosen["quant"]], cat.gpus[chosen["gpu"]]
-    dep = Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
-                     efficiency_for(gpu.id, quant.id, cat.calibration))
-    one = space.pricing[:1] if chosen.get("pricing") is None else (chosen["pricing"],)
-    sub = replace(space, gpus=(gpu.id,), quants=(quant.id,), tps=(dep.tp,), kv_dtypes=(dep.kv_dtype,),
-                  pricing=one)
+    return Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
+                      efficiency_for(gpu.id, quant.id, cat.calibration))
+
+
+def _self_host_cost_fn(model: ModelSpec, chosen: pd.Series, workload: Workload, space: SearchSpace, cat, profile):
+    """Monthly full TCO (and replicas) of the chosen configuration at another daily token volume.
+
+    The same numbers as re-running :func:`search` restricted to that one configuration and pricing
+    model at each volume, without the re-search: ``Workload.scaled_to`` keeps the request lengths and
+    SLOs, so the per-replica capacity and the $/GPU-hour are volume-invariant and are computed once;
+    each volume then only recounts replicas, spares (memoised per count) and the line-item bill.
+    """
+    dep = _deployment(model, chosen, cat)
+    cap = replica_capacity(step_model(dep, profile), workload)
+    pricing = space.pricing[0] if chosen.get("pricing") is None else chosen["pricing"]
+    try:
+        usd = prices_mod.gpu_hour_price(cat.gpu_prices, dep.gpu.id, pricing, space.provider)[0]
+    except PlannerError:
+        usd = None
+    redundancy_memo: dict = {}
 
     def cost(tokens_per_day: float) -> tuple[float, int]:
-        w = workload.scaled_to(tokens_per_day)
-        df = search(model, w, sub, {gpu.id: gpu}, {quant.id: quant}, cat.gpu_prices, cat.tco_defaults, profile,
-                    cat.calibration)
-        row = best(df)
-        if row is None:
+        if usd is None or not cap.feasible:
             return float("inf"), 0
-        return float(row["monthly_total_cost"]), int(row["replicas"] + row["spare_replicas"])
+        w = workload.scaled_to(tokens_per_day)
+        sized = size(dep, w, space.redundancy, capacity=cap, redundancy_memo=redundancy_memo)
+        total = bill(sized, usd, w, cat.tco_defaults, space.existing_infra)[1]
+        return float(total), int(sized.replicas + sized.redundancy.spare_replicas)
 
     return cost
 
@@ -108,20 +139,13 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         raise InfeasibleError(
             f"no configuration of {model.name} meets TTFT p99 {workload.ttft_p99_s:g} s and TPOT p99 "
             f"{workload.tpot_p99_s * 1e3:g} ms within the search space. Why: {infeasible_summary(candidates)}. "
-            "Relax the SLOs, allow more GPU types (--gpu), quants (--quant) or TP degrees, or a pricing model "
-            "that has offers for these GPUs.")
-    gpu, quant = cat.gpus[chosen["gpu"]], cat.quants[chosen["quant"]]
-    dep = Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
-                     efficiency_for(gpu.id, quant.id, cat.calibration))
+            f"{closest_to_slos(candidates, workload)}Relax the SLOs, allow more GPU types (--gpu), quants (--quant) "
+            "or TP degrees, or a pricing model that has offers for these GPUs.")
+    dep = _deployment(model, chosen, cat)
     cap = capacity_fn(dep, step_model(dep, profile)) if capacity_fn else None
     sized = size(dep, workload, space.redundancy, profile, capacity=cap)
-    from planner import tco as tco_mod
-
-    primary = sized.replicas * dep.tp
-    items = tco_mod.tco_line_items(chosen["usd_per_gpu_hour"] * HOURS_PER_MONTH * primary, primary,
-                                   sized.redundancy.spare_replicas * dep.tp, sized.replicas, workload,
-                                   defaults=cat.tco_defaults, existing_infra=space.existing_infra)
-    total, mult = tco_mod.tco_summary(items)
+    items, total, mult = bill(sized, float(chosen["usd_per_gpu_hour"]), workload, cat.tco_defaults,
+                              space.existing_infra)
     api = api_mod.api_costs(workload, cat.api_prices)
     cost_fn = cross_mod.MemoCost(_self_host_cost_fn(model, chosen, workload, space, cat, profile))
     cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)

@@ -70,15 +70,37 @@ def step_model(dep: Deployment, profile: pd.DataFrame | None):
 
 
 def size(dep: Deployment, workload: Workload, policy: red_mod.RedundancyPolicy,
-         profile: pd.DataFrame | None = None, capacity: Capacity | None = None) -> Sized | None:
-    """Replicas at peak and spares for one deployment; None when it cannot meet the SLOs."""
+         profile: pd.DataFrame | None = None, capacity: Capacity | None = None,
+         redundancy_memo: dict | None = None) -> Sized | None:
+    """Replicas at peak and spares for one deployment; None when it cannot meet the SLOs.
+
+    `redundancy_memo`: a dict shared by calls that size many deployments or volumes (search, the
+    crossover cost function), so each (replicas, availability, policy, GPUs per replica, per node)
+    requirement table is built once.
+    """
     cap = capacity or replica_capacity(step_model(dep, profile), workload)
     if not cap.feasible:
         return None
     n = replicas_needed(cap, workload.requests_per_s_peak)
-    red = red_mod.plan_redundancy(n, workload.availability, policy, gpus_per_replica=dep.tp,
-                                  gpus_per_node=dep.gpu.gpus_per_node)
+    key = (n, workload.availability, policy, dep.tp, dep.gpu.gpus_per_node)
+    red = redundancy_memo.get(key) if redundancy_memo is not None else None
+    if red is None:
+        red = red_mod.plan_redundancy(n, workload.availability, policy, gpus_per_replica=dep.tp,
+                                      gpus_per_node=dep.gpu.gpus_per_node)
+        if redundancy_memo is not None:
+            redundancy_memo[key] = red
     return Sized(dep, cap, n, red, utilisation(cap, n, workload.requests_per_s_mean))
+
+
+def bill(sized: Sized, usd_per_gpu_hour: float, workload: Workload, tco_defaults,
+         existing_infra: bool) -> tuple[pd.DataFrame, float, float]:
+    """LineItems of a sized deployment at a $/GPU-hour, its monthly total and TCO multiplier (planner.tco)."""
+    primary = sized.replicas * sized.dep.tp
+    spare = sized.redundancy.spare_replicas * sized.dep.tp
+    items = tco_mod.tco_line_items(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, sized.replicas,
+                                   workload, defaults=tco_defaults, existing_infra=existing_infra)
+    total, mult = tco_mod.tco_summary(items)
+    return items, total, mult
 
 
 def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[str, QuantScheme],
@@ -103,25 +125,39 @@ def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[
                     yield (gpu, quant, Deployment(model, gpu, quant, kv, tp, eff), "")
 
 
+def _offer(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, memo: dict):
+    """(usd_per_gpu_hour, provider) or the PlannerError saying why there is none; memoised per search."""
+    key = (gpu, pricing, provider)
+    if key not in memo:
+        try:
+            usd, offer = prices_mod.gpu_hour_price(gpu_prices, gpu, pricing, provider)
+            memo[key] = (usd, offer["provider"])
+        except PlannerError as exc:
+            memo[key] = exc
+    return memo[key]
+
+
 def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_prices: pd.DataFrame,
-         provider: str | None, workload: Workload, tco_defaults, existing_infra: bool) -> dict:
+         provider: str | None, workload: Workload, tco_defaults, existing_infra: bool, memo: dict) -> dict:
     row = {"gpu": dep.gpu.id, "quant": dep.quant.id, "kv_dtype": dep.kv_dtype.value, "tp": dep.tp,
            "pricing": pricing, "feasible": sized is not None, "reason": cap.reason, "limited_by": cap.limited_by,
            "batch": cap.batch, "tpot_ms": cap.tpot_s * 1e3, "ttft_s": cap.ttft_s, "replica_rps": cap.requests_per_s}
     if sized is None:
         return row
-    try:
-        usd, offer = prices_mod.gpu_hour_price(gpu_prices, dep.gpu.id, pricing, provider)
-    except PlannerError as exc:
-        row.update(feasible=False, reason=str(exc))
+    offer = _offer(gpu_prices, dep.gpu.id, pricing, provider, memo.setdefault("offers", {}))
+    if isinstance(offer, PlannerError):
+        row.update(feasible=False, reason=str(offer))
         return row
+    usd, offer_provider = offer
     primary = sized.replicas * dep.tp
     spare = sized.redundancy.spare_replicas * dep.tp
-    items = tco_mod.tco_line_items(usd * HOURS_PER_MONTH * primary, primary, spare, sized.replicas, workload,
-                                   defaults=tco_defaults, existing_infra=existing_infra)
-    total, mult = tco_mod.tco_summary(items)
+    bills = memo.setdefault("bills", {})  # many candidates share a bill: same price, GPUs and replicas
+    key = (usd, primary, spare, sized.replicas)
+    if key not in bills:
+        bills[key] = bill(sized, usd, workload, tco_defaults, existing_infra)[1:]
+    total, mult = bills[key]
     row.update(replicas=sized.replicas, spare_replicas=sized.redundancy.spare_replicas,
-               gpus_total=primary + spare, utilisation=sized.utilisation, provider=offer["provider"],
+               gpus_total=primary + spare, utilisation=sized.utilisation, provider=offer_provider,
                usd_per_gpu_hour=usd, monthly_gpu_cost=usd * HOURS_PER_MONTH * primary,
                monthly_total_cost=total, tco_multiplier=mult)
     return row
@@ -140,6 +176,7 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
         raise InvalidValueError("nothing to search: no GPU or quant matches the request")
     tco_defaults = tco_defaults if tco_defaults is not None else tco_mod.load_tco_defaults()
     rows = []
+    memo: dict = {}  # offers, bills and redundancy tables shared by the candidates of this one search
     for gpu, quant, dep, why in _deployments(model, gpus, quants, space, calibration):
         if dep is None:
             rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why})
@@ -150,10 +187,10 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
         except PlannerError as exc:  # a profile that lacks this configuration
             rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
             continue
-        sized = size(dep, workload, space.redundancy, capacity=cap)
+        sized = size(dep, workload, space.redundancy, capacity=cap, redundancy_memo=memo.setdefault("red", {}))
         for pricing in space.pricing:
             rows.append(_row(dep, sized, cap, pricing, gpu_prices, space.provider, workload, tco_defaults,
-                             space.existing_infra))
+                             space.existing_infra, memo))
     df = pd.DataFrame(rows)
     df["monthly_total_cost"] = df.get("monthly_total_cost", pd.Series(math.nan, index=df.index))
     # Cheapest first; on a tie prefer the higher-fidelity quant, then more headroom per replica.
@@ -169,11 +206,49 @@ def best(candidates: pd.DataFrame) -> pd.Series | None:
     return ok.iloc[0] if len(ok) else None
 
 
-def infeasible_summary(candidates: pd.DataFrame, limit: int = 6) -> str:
-    """The distinct reasons nothing worked, most common first."""
-    reasons = candidates["reason"].dropna()
-    reasons = reasons[reasons != ""].value_counts()
-    return "; ".join(f"{r} ({n}x)" for r, n in reasons.head(limit).items())
+def _col(df: pd.DataFrame, name: str, default=math.nan) -> pd.Series:
+    return df[name] if name in df else pd.Series(default, index=df.index)
 
 
-__all__ = ["SearchSpace", "Sized", "best", "infeasible_summary", "search", "size", "HOURS_PER_MONTH"]
+def _capacity_limited(df: pd.DataFrame) -> pd.Series:
+    """Rows whose replica cannot meet the SLOs even alone (batch 0 with a limit), not a price or support issue."""
+    kind = _col(df, "limited_by", "").fillna("")
+    return ~df["feasible"].astype(bool) & kind.ne("") & _col(df, "batch", 0.0).fillna(0).eq(0)
+
+
+def infeasible_summary(candidates: pd.DataFrame, limit: int = 5) -> str:
+    """Why nothing worked: each kind of limit with how many configurations hit it, most common first.
+
+    Rows with a capacity limit (``limited_by``) are grouped by it and shown by the example closest to
+    the SLOs (lowest TPOT, then TTFT); other reasons (unsupported quant or TP, no price) as they are.
+    """
+    bad = candidates[~candidates["feasible"].astype(bool) & candidates["reason"].fillna("").ne("")]
+    kind = _col(bad, "limited_by", "").where(_capacity_limited(bad), bad["reason"])
+    order = bad.assign(_kind=kind, _tpot=_col(bad, "tpot_ms"), _ttft=_col(bad, "ttft_s"))
+    order = order.sort_values(["_tpot", "_ttft"], na_position="last")
+    groups = sorted(order.groupby("_kind", sort=False), key=lambda kv: -len(kv[1]))
+    return "; ".join(f"{g['reason'].iloc[0]} ({len(g)}x)" for _, g in groups[:limit])
+
+
+def closest_to_slos(candidates: pd.DataFrame, workload: Workload) -> str:
+    """The SLO targets the nearest configuration would meet, from its one-sequence TPOT and TTFT.
+
+    Nearest = the least relative relaxation: min over the candidates that fit in memory of
+    max(TPOT_1 / TPOT target, TTFT_1 / TTFT target). Empty when no candidate has those timings.
+    """
+    rows = candidates[_capacity_limited(candidates)]
+    rows = rows[_col(rows, "tpot_ms").notna() & _col(rows, "ttft_s").notna()]
+    if rows.empty:
+        return ""
+    need = pd.concat([rows["tpot_ms"] / 1e3 / workload.tpot_p99_s, rows["ttft_s"] / workload.ttft_p99_s], axis=1)
+    r = rows.loc[need.max(axis=1).idxmin()]
+    tpot_ms = max(r["tpot_ms"], workload.tpot_p99_s * 1e3)
+    ttft_s = max(r["ttft_s"], workload.ttft_p99_s)
+    return (f"The nearest, {r['gpu']} {r['quant']} TP{int(r['tp'])}, serves one sequence at {r['tpot_ms']:.1f} "
+            f"ms/token and the p99 prompt's first token in {r['ttft_s']:.2f} s: TPOT p99 >= "
+            f"{math.ceil(tpot_ms * 10) / 10:g} ms with TTFT p99 >= {math.ceil(ttft_s * 100) / 100:g} s would be "
+            "feasible there. ")
+
+
+__all__ = ["SearchSpace", "Sized", "best", "bill", "closest_to_slos", "infeasible_summary", "search", "size",
+           "HOURS_PER_MONTH"]

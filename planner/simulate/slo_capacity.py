@@ -140,7 +140,12 @@ def find_slo_capacity(shape: ShapeOrTrace, config: EngineConfig, step_time: Step
                       search: CapacitySearch = CapacitySearch(), cache: CapacityCache | None = None,
                       labels: Mapping[str, object] | None = None) -> SloCapacity:
     """Highest arrival rate of ``shape`` (a workload shape or a trace to replay faster or slower)
-    at which one replica meets ``slo`` (module docstring). Cached in ``cache`` when given."""
+    at which one replica meets ``slo`` (module docstring). Cached in ``cache`` when given.
+
+    Each probe simulates ``search.n_requests`` requests, i.e. minutes of traffic: with a
+    :class:`~planner.simulate.arrivals.Diurnal` shape it sees only the hours after ``start_hour``.
+    To size a replica for the busiest hour, search with ``Poisson`` (or ``Gamma``) at the peak.
+    """
     if slo.ttft_p99_s is None and slo.tpot_p99_s is None:
         raise InvalidValueError("Give at least one SLO (ttft_p99_s or tpot_p99_s) to search against.")
     key = capacity_key(shape, config, step_time, slo, search, labels or {})

@@ -1,28 +1,36 @@
 """Fit the analytic model's efficiency factors to a measured profile, store them, read them back.
 
-For every measured ``ok`` row the analytic model gives, at unit efficiency and no overhead, the
-memory time ``m = bytes / BW`` and compute time ``c = flops / F`` of that step (same model, GPU,
-quant, KV dtype, TP, batch and context). The measured latency is modelled as::
+For each measured ``ok`` row the analytic twin (:mod:`profiler.analytic.timing`, same model, GPU, quant,
+KV dtype, TP, batch and context; decode rows attend ``context + STATIC_CACHE_EXTRA_SLOTS`` tokens, as
+the measured HF static cache does) gives the step's memory time ``m = bytes / BW`` and compute time
+``c = FLOPs / F`` at datasheet peaks, and its TP communication time. Per (gpu, quant) the measured
+latency is fitted by least squares on the relative error to::
 
-    t = overhead + max(m / eta_bw, c / eta_c)
+    t = overhead + max(m / eta_bw, c / eta_c) + t_comm                                    [s]
 
-Per (gpu, quant): decode rows that are memory-bound fix ``overhead`` and ``eta_bw`` by least squares
-on ``t = overhead + m x (1 / eta_bw)``; prefill rows then fix ``eta_c`` as the median of
-``c / (t - overhead)``. The report gives the median and max absolute % error per phase before (the
-defaults) and after the fit, and an extrapolation band: the same fit on the smaller half of the
-batches, scored on the larger half (how far the model carries beyond what was measured).
-
-The fit is written to a user file (``$INFERPLAN_HOME/calibration.yaml``, INFERPLAN_HOME defaulting to
-``~/.config/inferplan``) that :func:`load_calibration` reads, so every later analytic profile for that
-GPU and quant uses it. Pure numpy/pandas: no torch.
+A global start comes from a log grid over (eta_bw, eta_c) with the overhead solved in closed form for
+each pair. Then each row is assigned to the term that bounds it (starting from the phase: decode rows ->
+eta_bw and overhead, prefill rows -> eta_c; and from the grid's and the defaults' bounds); with the
+assignment fixed the model is linear in (overhead, 1/eta_bw, 1/eta_c) and solved by weighted least squares
+(weights 1/t), rows are reassigned by the fitted max and the fit repeated until the assignment is stable.
+The candidate with the smallest relative squared error wins, the overhead kept within [0, shortest
+latency]; the defaults win when nothing beats them. The report gives the median and max
+absolute % error per phase before (the published defaults, :mod:`profiler.analytic.efficiency`) and after,
+and an extrapolation band: the fit repeated on the small points only (batch and context at or below their
+medians) and scored on the others, p90 of the absolute % error, as ± % (leave-one-out when too few points
+are small). The fits are merged atomically into a user file, ``$INFERPLAN_HOME/calibration.yaml``
+(INFERPLAN_HOME defaults to ``~/.config/inferplan``), which :func:`load_calibration` reads for every later
+analytic profile of that GPU and quant. Pure numpy/pandas/yaml: no torch.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,160 +38,357 @@ import yaml
 
 from profiler.analytic import timing
 from profiler.analytic.efficiency import default_efficiency
-from profiler.errors import ProfilerError
+from profiler.errors import CatalogueError, ProfilerError
 from profiler.schema import atomic_write_text
-from profiler.specs import Efficiency, KvDtype
+from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec
 
+STATIC_CACHE_EXTRA_SLOTS = 1  # = profiler.measure.STATIC_CACHE_EXTRA_SLOTS (not imported: keeps this torch-free
+#   even if profiler.measure ever imports torch at package level); tests/profiler/test_calibration.py checks equality
+MIN_DECODE_POINTS = 2  # overhead and bandwidth efficiency need two decode points of different size
+ETA_RANGE = (0.01, 2.0)  # accepted fitted efficiencies; above 1 only with L2-resident toy models (measurement §7.7)
+MAX_ITERATIONS = 50
+GRID_POINTS = 80  # per efficiency axis of the global start (log-spaced over ETA_RANGE: ~7 % steps)
+FILE_VERSION = 1
 UNIT = Efficiency(bandwidth=1.0, compute=1.0, step_overhead_s=0.0, interconnect=1.0)
-MIN_POINTS = 2  # decode points needed to fit a line (overhead and bandwidth)
 
 
 def calibration_path(path: str | Path | None = None) -> Path:
+    """`path`, or $INFERPLAN_HOME/calibration.yaml (INFERPLAN_HOME defaults to ~/.config/inferplan)."""
     if path:
-        return Path(path)
+        return Path(path).expanduser()
     home = os.environ.get("INFERPLAN_HOME") or Path.home() / ".config" / "inferplan"
-    return Path(home) / "calibration.yaml"
+    return Path(home).expanduser() / "calibration.yaml"
 
 
 @dataclass(frozen=True)
 class Fit:
+    """One (gpu, quant) fit. Errors are fractions (0.05 = 5 %); NaN where a phase has no rows."""
+
     gpu: str
     quant: str
     efficiency: Efficiency
+    fitted: tuple[str, ...]  # which of bandwidth, compute, step_overhead_s were fitted (others: defaults)
     decode_points: int
     prefill_points: int
-    decode_error_before: float  # median |pred - meas| / meas, defaults
+    decode_error_before: float  # median |pred - measured| / measured with the defaults
     decode_error_after: float
+    decode_error_max_before: float
+    decode_error_max_after: float
     prefill_error_before: float
     prefill_error_after: float
-    decode_error_max_after: float
-    extrapolation_band: float  # hold-out median abs error (fit on small batches, scored on large)
+    prefill_error_max_before: float
+    prefill_error_max_after: float
+    extrapolation_band: float  # p90 abs error of points held out of the fit
+    extrapolation_method: str
+    models: tuple[str, ...]
 
 
-def analytic_times(rows: pd.DataFrame) -> pd.DataFrame:
-    """Add columns m (memory s), c (compute s) and t (measured s) from the analytic twin."""
+# ------------------------------------------------------------------------------------------------
+# The analytic terms of measured rows
+# ------------------------------------------------------------------------------------------------
+
+
+def _machine(gpu_id: str, gpus: Mapping[str, GpuSpec], meta: Any) -> GpuSpec:
+    if gpu_id in gpus:
+        return gpus[gpu_id]
+    env = getattr(meta, "environment", meta) or {}
+    spec = env.get("machine_spec") if isinstance(env, dict) else None
+    if spec and spec.get("id") == gpu_id:
+        fields = {k: v for k, v in spec.items() if k in GpuSpec.__dataclass_fields__}
+        return GpuSpec(**{**fields, "tdp_w": fields.get("tdp_w") or float("nan")})
+    raise ProfilerError(f"GPU '{gpu_id}' is not in the catalogue and the profile's metadata does not describe it "
+                        "(environment.machine_spec); calibrate with the .meta.json written beside the profile")
+
+
+def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | None = None,
+                   gpus: Mapping[str, GpuSpec] | None = None, meta: Any = None,
+                   attended_extra: int = STATIC_CACHE_EXTRA_SLOTS) -> pd.DataFrame:
+    """Per ok row: gpu, quant, phase, batch, context, m, c, comm (analytic s at unit efficiency), t (measured s)."""
     from profiler import catalogue
 
-    gpus, quants = catalogue.load_gpus(), catalogue.load_quants()
-    models = catalogue.load_models()
-    out = []
-    for r in rows.itertuples(index=False):
-        if r.model not in models or r.gpu not in gpus or r.quant not in quants:
-            continue  # a model given by --config, or a CPU run, has no catalogue twin
-        args = (models[r.model], gpus[r.gpu], quants[r.quant], KvDtype(r.kv_dtype), int(r.tp), int(r.batch),
-                int(r.context), UNIT)
-        est = timing.prefill(*args) if r.phase == "prefill" else timing.decode_step(*args)
-        out.append({"phase": r.phase, "batch": int(r.batch), "m": est.t_memory_s, "c": est.t_compute_s,
-                    "comm": est.t_comm_s, "t": float(r.latency_ms) / 1e3})
-    return pd.DataFrame(out, columns=["phase", "batch", "m", "c", "comm", "t"])
-
-
-def predict(df: pd.DataFrame, eff: Efficiency) -> np.ndarray:
-    return eff.step_overhead_s + np.maximum(df["m"] / eff.bandwidth, df["c"] / eff.compute) + df["comm"]
-
-
-def _err(df: pd.DataFrame, eff: Efficiency) -> tuple[float, float]:
-    if df.empty:
-        return float("nan"), float("nan")
-    e = np.abs(predict(df, eff) - df["t"]) / df["t"]
-    return float(np.median(e)), float(np.max(e))
-
-
-def _fit_one(df: pd.DataFrame, base: Efficiency) -> Efficiency:
-    dec, pre = df[df["phase"] == "decode"], df[df["phase"] == "prefill"]
-    mem = dec[dec["m"] / base.bandwidth >= dec["c"] / base.compute]
-    if len(mem) < MIN_POINTS:
-        raise ProfilerError(f"calibration needs at least {MIN_POINTS} memory-bound decode points per GPU and "
-                            f"quant; got {len(mem)}. Measure more batch sizes or contexts.")
-    comm = mem["t"] - mem["comm"]
-    if mem["m"].nunique() > 1:
-        slope, intercept = np.polyfit(mem["m"], comm, 1)
-    else:
-        slope, intercept = float(np.median(comm / mem["m"])), 0.0
-    overhead = max(float(intercept), 0.0)
-    if intercept < 0:  # no negative overhead: refit the slope through the origin
-        slope = float(np.sum(mem["m"] * comm) / np.sum(mem["m"] ** 2))
-    bw = float(np.clip(1.0 / slope, 0.01, 1.0)) if slope > 0 else base.bandwidth
-    compute = base.compute
-    if not pre.empty:
-        busy = pre["t"] - overhead - pre["comm"]
-        ok = busy > 0
-        if ok.any():
-            compute = float(np.clip(np.median(pre.loc[ok, "c"] / busy[ok]), 0.01, 1.0))
-    return replace(base, bandwidth=bw, compute=compute, step_overhead_s=overhead)
-
-
-def fit_efficiency(measured: pd.DataFrame) -> dict[tuple[str, str], Fit]:
-    """One Fit per (gpu, quant) in a measured profile (rows with status ok)."""
+    models = models if models is not None else catalogue.load_models()
+    gpus = gpus if gpus is not None else catalogue.load_gpus()
+    quants = catalogue.load_quants()
     ok = measured[(measured["status"] == "ok") & measured["latency_ms"].notna()]
-    if ok.empty:
+    out = []
+    for r in ok.itertuples(index=False):
+        if r.model not in models:
+            raise ProfilerError(f"model '{r.model}' of the measured profile is not in the catalogue; pass its "
+                                "catalogue file (--models) so the analytic twin can be computed")
+        args = (models[r.model], _machine(r.gpu, gpus, meta), quants[r.quant], KvDtype(r.kv_dtype), int(r.tp),
+                int(r.batch), int(r.context), UNIT)
+        if r.phase == "prefill":
+            est = timing.prefill(*args)
+        else:
+            extra = attended_extra if r.source == "measured" else 0
+            est = timing.decode_step(*args, attended=int(r.context) + extra)
+        out.append({"gpu": r.gpu, "quant": r.quant, "model": r.model, "phase": r.phase, "batch": int(r.batch),
+                    "context": int(r.context), "m": est.t_memory_s, "c": est.t_compute_s, "comm": est.t_comm_s,
+                    "t": float(r.latency_ms) / 1e3})
+    return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "m", "c", "comm", "t"])
+
+
+def predict(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
+    """Modelled latency (s) of each row of `terms` under `eff`."""
+    return (eff.step_overhead_s + np.maximum(terms["m"] / eff.bandwidth, terms["c"] / eff.compute)
+            + terms["comm"]).to_numpy(dtype=float)
+
+
+def phase_errors(terms: pd.DataFrame, eff: Efficiency, phase: str) -> tuple[float, float]:
+    """(median, max) absolute relative error of `phase` rows; NaN when there are none."""
+    rows = terms[terms["phase"] == phase]
+    if rows.empty:
+        return float("nan"), float("nan")
+    err = np.abs(predict(rows, eff) - rows["t"].to_numpy()) / rows["t"].to_numpy()
+    return float(np.median(err)), float(np.max(err))
+
+
+# ------------------------------------------------------------------------------------------------
+# The fit
+# ------------------------------------------------------------------------------------------------
+
+
+def _solve(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
+    """Weighted least squares of t - comm on [1, m if memory-bound, c if compute-bound], the assignment fixed.
+    A term no row is assigned to keeps its default; a negative overhead is refitted as 0 (constrained)."""
+    y = (terms["t"] - terms["comm"]).to_numpy(dtype=float)
+    w = 1.0 / terms["t"].to_numpy(dtype=float)
+    cols = {"step_overhead_s": np.ones(len(y)), "bandwidth": np.where(memory, terms["m"], 0.0),
+            "compute": np.where(~memory, terms["c"], 0.0)}
+    use = [n for n, col in cols.items() if np.any(col)]
+    values = _lstsq(cols, use, y, w)
+    if values["step_overhead_s"] < 0:
+        values = {**_lstsq(cols, [n for n in use if n != "step_overhead_s"], y, w), "step_overhead_s": 0.0}
+    eff = replace(base, step_overhead_s=float(values["step_overhead_s"]), source="")
+    for n in ("bandwidth", "compute"):
+        if values.get(n, 0.0) > 0:  # the fitted slope is 1 / efficiency
+            eff = replace(eff, **{n: float(np.clip(1.0 / values[n], *ETA_RANGE))})
+    return eff, tuple(n for n in ("bandwidth", "compute", "step_overhead_s") if n in use)
+
+
+def _lstsq(cols: dict[str, np.ndarray], use: list[str], y: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    a = np.column_stack([cols[n] for n in use]) * w[:, None]
+    coef, *_ = np.linalg.lstsq(a, y * w, rcond=None)
+    return {"step_overhead_s": 0.0, **dict(zip(use, map(float, coef), strict=True))}
+
+
+def _objective(terms: pd.DataFrame, eff: Efficiency) -> float:
+    return float(np.sum(((predict(terms, eff) - terms["t"]) / terms["t"]) ** 2))
+
+
+def _grid_start(terms: pd.DataFrame, base: Efficiency) -> Efficiency:
+    """Global search over (eta_bw, eta_c) on a log grid, the overhead solved in closed form for each pair
+    (weighted mean of the residual, clipped to [0, shortest latency]): a start the local fit cannot miss."""
+    etas = np.geomspace(*ETA_RANGE, GRID_POINTS)
+    t = terms["t"].to_numpy(dtype=float)
+    r = t - terms["comm"].to_numpy(dtype=float)
+    mem = terms["m"].to_numpy(dtype=float)[None, None, :] / etas[:, None, None]
+    comp = terms["c"].to_numpy(dtype=float)[None, None, :] / etas[None, :, None]
+    busy = np.maximum(mem, comp)  # [eta_bw, eta_c, row]
+    w2 = 1.0 / t**2
+    overhead = np.clip(((r - busy) * w2).sum(-1) / w2.sum(), 0.0, t.min())
+    score = ((((overhead[..., None] + busy) - r) / t) ** 2).sum(-1)
+    i, j = np.unravel_index(np.argmin(score), score.shape)
+    return replace(base, bandwidth=float(etas[i]), compute=float(etas[j]), step_overhead_s=float(overhead[i, j]),
+                   source="")
+
+
+def _polish(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
+    """Alternate: least squares with the bound of each row fixed, then reassign rows by the fitted max."""
+    best: tuple[float, Efficiency, tuple[str, ...]] | None = None
+    for _ in range(MAX_ITERATIONS):
+        eff, fitted = _solve(terms, memory, base)
+        score = _objective(terms, eff)
+        if best is None or score < best[0]:
+            best = (score, eff, fitted)
+        again = (terms["m"] / eff.bandwidth >= terms["c"] / eff.compute).to_numpy()
+        if np.array_equal(again, memory):
+            break
+        memory = again
+    return best[1], best[2]
+
+
+def _bound_by(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
+    return (terms["m"] / eff.bandwidth >= terms["c"] / eff.compute).to_numpy()
+
+
+def fit_terms(terms: pd.DataFrame, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
+    """The fit of one (gpu, quant) group (see the module docstring): the best, by relative squared error, of
+    a global grid start and of local least-squares fits started from the phase, from the grid and from the
+    defaults; the defaults themselves win when nothing beats them (then nothing is reported as fitted)."""
+    decode = terms[terms["phase"] == "decode"]
+    if len(decode) < MIN_DECODE_POINTS or decode["m"].nunique() < MIN_DECODE_POINTS:
+        raise ProfilerError(f"calibration needs at least {MIN_DECODE_POINTS} memory-bound decode points of "
+                            f"different sizes per GPU and quant (got {len(decode)}); measure more batch sizes or "
+                            "contexts")
+    grid = _grid_start(terms, base)
+    starts = ((terms["phase"] == "decode").to_numpy(), _bound_by(terms, grid), _bound_by(terms, base))
+    candidates = [(grid, _fitted_by(terms, grid)), *(_polish(terms, s, base) for s in starts)]
+    t_min = float(terms["t"].min())
+    candidates = [c for c in candidates if 0.0 <= c[0].step_overhead_s <= t_min]
+    eff, fitted = min(candidates, key=lambda c: _objective(terms, c[0]))
+    if _objective(terms, eff) >= _objective(terms, base):
+        return replace(base, source=""), ()
+    for name in ("bandwidth", "compute"):  # a factor no row is bound by keeps its default when that is as good
+        if name not in fitted:
+            kept = replace(eff, **{name: getattr(base, name)})
+            if _objective(terms, kept) <= _objective(terms, eff) * (1 + 1e-12):
+                eff = kept
+    return eff, fitted
+
+
+def _fitted_by(terms: pd.DataFrame, eff: Efficiency) -> tuple[str, ...]:
+    memory = _bound_by(terms, eff)
+    names = ("bandwidth",) * bool(memory.any()) + ("compute",) * bool((~memory).any())
+    return (*names, "step_overhead_s")
+
+
+def _holdout(terms: pd.DataFrame, base: Efficiency) -> tuple[float, str]:
+    """p90 abs error on points held out of the fit: fit on small (batch and context <= medians), score the rest."""
+    small = (terms["batch"] <= terms["batch"].median()) & (terms["context"] <= terms["context"].median())
+    try:
+        if (~small).sum() == 0:
+            raise ProfilerError("nothing to hold out")
+        eff, _ = fit_terms(terms[small], base)
+        held = terms[~small]
+        method = f"fit on {int(small.sum())} points with batch <= {terms['batch'].median():g} and context <= " \
+                 f"{terms['context'].median():g}, scored on the other {len(held)}"
+        err = np.abs(predict(held, eff) - held["t"].to_numpy()) / held["t"].to_numpy()
+        return float(np.percentile(err, 90)), method
+    except ProfilerError:
+        errs = []
+        for i in range(len(terms)):
+            try:
+                eff, _ = fit_terms(terms.drop(terms.index[i]), base)
+            except ProfilerError:
+                continue
+            row = terms.iloc[[i]]
+            errs.append(abs(predict(row, eff)[0] - row["t"].iloc[0]) / row["t"].iloc[0])
+        if not errs:
+            return float("nan"), "too few points to hold any out"
+        return float(np.percentile(errs, 90)), f"leave-one-out over {len(errs)} points"
+
+
+def fit_group(gpu: str, quant: str, terms: pd.DataFrame) -> Fit:
+    base = default_efficiency(gpu, quant)
+    eff, fitted = fit_terms(terms, base)
+    band, method = _holdout(terms, base)
+    before = {ph: phase_errors(terms, base, ph) for ph in ("decode", "prefill")}
+    after = {ph: phase_errors(terms, eff, ph) for ph in ("decode", "prefill")}
+    return Fit(gpu, quant, eff, fitted, int((terms["phase"] == "decode").sum()),
+               int((terms["phase"] == "prefill").sum()), before["decode"][0], after["decode"][0],
+               before["decode"][1], after["decode"][1], before["prefill"][0], after["prefill"][0],
+               before["prefill"][1], after["prefill"][1], band, method, tuple(sorted(terms["model"].unique())))
+
+
+def fit_efficiency(measured: pd.DataFrame, meta: Any = None, models: Mapping[str, ModelSpec] | None = None,
+                   gpus: Mapping[str, GpuSpec] | None = None,
+                   attended_extra: int = STATIC_CACHE_EXTRA_SLOTS) -> dict[tuple[str, str], Fit]:
+    """One Fit per (gpu, quant) of a measured profile's ok rows. `meta` (ProfileMeta or its environment dict)
+    describes a non-catalogue machine such as a CPU run; `models` adds models outside the catalogue."""
+    terms = analytic_terms(measured, models, gpus, meta, attended_extra)
+    if terms.empty:
         raise ProfilerError("the profile has no ok rows with a latency to calibrate against")
-    fits = {}
-    for (gpu, quant), rows in ok.groupby(["gpu", "quant"]):
-        df = analytic_times(rows)
-        if df.empty:
-            raise ProfilerError(f"no rows for {gpu}/{quant} have a catalogue model and GPU to compare with; "
-                                "calibration needs a catalogue GPU (not a CPU run)")
-        base = default_efficiency(gpu, quant)
-        eff = _fit_one(df, base)
-        small = df[df["batch"] <= df["batch"].median()]
-        large = df[df["batch"] > df["batch"].median()]
-        try:
-            band = _err(large, _fit_one(small, base))[0] if len(large) else float("nan")
-        except ProfilerError:
-            band = float("nan")
-        dec, pre = df[df["phase"] == "decode"], df[df["phase"] == "prefill"]
-        fits[(gpu, quant)] = Fit(
-            gpu, quant, replace(eff, source=""), len(dec), len(pre), _err(dec, base)[0], _err(dec, eff)[0],
-            _err(pre, base)[0], _err(pre, eff)[0], _err(dec, eff)[1], band)
-    return fits
+    return {(g, q): fit_group(g, q, grp.reset_index(drop=True)) for (g, q), grp in terms.groupby(["gpu", "quant"])}
 
 
-def fit_report(fits: dict[tuple[str, str], Fit]) -> pd.DataFrame:
-    """One row per (gpu, quant): fitted factors and the error per phase before -> after."""
-    return pd.DataFrame([{
-        "gpu": f.gpu, "quant": f.quant, "bandwidth": f.efficiency.bandwidth, "compute": f.efficiency.compute,
-        "step_overhead_us": f.efficiency.step_overhead_s * 1e6, "decode_points": f.decode_points,
-        "prefill_points": f.prefill_points, "decode_err_before_pct": 100 * f.decode_error_before,
-        "decode_err_after_pct": 100 * f.decode_error_after, "prefill_err_before_pct": 100 * f.prefill_error_before,
-        "prefill_err_after_pct": 100 * f.prefill_error_after, "extrapolation_band_pct": 100 * f.extrapolation_band,
-    } for f in fits.values()])
+def fit_report(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
+    """One row per (gpu, quant): the fitted factors, points used, and % errors per phase before -> after."""
+    rows = []
+    for f in fits.values():
+        rows.append({
+            "gpu": f.gpu, "quant": f.quant, "bandwidth": f.efficiency.bandwidth, "compute": f.efficiency.compute,
+            "step_overhead_us": f.efficiency.step_overhead_s * 1e6, "fitted": ",".join(f.fitted),
+            "decode_points": f.decode_points, "prefill_points": f.prefill_points,
+            "decode_err_before_pct": 100 * f.decode_error_before, "decode_err_after_pct": 100 * f.decode_error_after,
+            "decode_err_max_after_pct": 100 * f.decode_error_max_after,
+            "prefill_err_before_pct": 100 * f.prefill_error_before,
+            "prefill_err_after_pct": 100 * f.prefill_error_after,
+            "prefill_err_max_after_pct": 100 * f.prefill_error_max_after,
+            "extrapolation_band_pct": 100 * f.extrapolation_band, "extrapolation": f.extrapolation_method})
+    return pd.DataFrame(rows)
 
 
-def _read(path: Path) -> dict:
+# ------------------------------------------------------------------------------------------------
+# The calibration file
+# ------------------------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> dict[str, dict[str, dict]]:
     if not path.exists():
         return {}
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ProfilerError(f"{path}: not a calibration file ({exc})") from exc
-    return doc.get("calibrations", {}) if isinstance(doc, dict) else {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CatalogueError(f"not a calibration file ({exc}); delete it or run `inferplan calibrate` again",
+                             file=str(path)) from None
+    entries = doc.get("calibrations", {}) if isinstance(doc, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+        raise CatalogueError("expected 'calibrations: {gpu: {quant: {...}}}'", file=str(path))
+    return entries
 
 
-def save_calibration(fits: dict[tuple[str, str], Fit], path: str | Path | None = None,
+def _number(entry: dict, key: str, path: Path, gpu: str, quant: str, low: float, high: float) -> float:
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise CatalogueError(f"must be a number in [{low}, {high}], got {value!r}", file=str(path),
+                             entry=f"{gpu}/{quant}", field=key)
+    return float(value)
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if x != x else round(float(x), 5)
+
+
+def save_calibration(fits: Mapping[tuple[str, str], Fit], path: str | Path | None = None,
                      source_file: str = "") -> Path:
-    """Merge the fits into the calibration file (atomically) and return its path."""
+    """Merge `fits` into the calibration file (other GPUs and quants kept), atomically; return its path."""
     target = calibration_path(path)
     entries = _read(target)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for (gpu, quant), f in fits.items():
-        entries[f"{gpu}/{quant}"] = {
-            "bandwidth": round(f.efficiency.bandwidth, 4), "compute": round(f.efficiency.compute, 4),
-            "step_overhead_s": float(f"{f.efficiency.step_overhead_s:.6g}"), "fitted_at": stamp,
-            "source_file": source_file, "decode_points": f.decode_points, "prefill_points": f.prefill_points,
-            "decode_error_after": round(f.decode_error_after, 4),
-            "extrapolation_band": None if np.isnan(f.extrapolation_band) else round(f.extrapolation_band, 4)}
-    atomic_write_text(target, yaml.safe_dump({"calibrations": entries}, sort_keys=True))
+        entries.setdefault(gpu, {})[quant] = {
+            "bandwidth": round(f.efficiency.bandwidth, 5), "compute": round(f.efficiency.compute, 5),
+            "step_overhead_s": float(f"{f.efficiency.step_overhead_s:.6g}"), "fitted": list(f.fitted),
+            "fitted_at": stamp, "source_file": source_file, "models": list(f.models),
+            "points": {"decode": f.decode_points, "prefill": f.prefill_points},
+            "error_after": {"decode_median": _nan_to_none(f.decode_error_after),
+                            "decode_max": _nan_to_none(f.decode_error_max_after),
+                            "prefill_median": _nan_to_none(f.prefill_error_after),
+                            "prefill_max": _nan_to_none(f.prefill_error_max_after)},
+            "extrapolation_band": _nan_to_none(f.extrapolation_band), "extrapolation": f.extrapolation_method}
+    doc = {"schema_version": FILE_VERSION, "calibrations": entries}
+    atomic_write_text(target, "# written by `inferplan calibrate`; analytic profiles of these GPUs use it\n"
+                      + yaml.safe_dump(doc, sort_keys=True))
     return target
 
 
-def load_calibration(gpu_id: str, quant_id: str, path: str | Path | None = None) -> Efficiency | None:
-    """The calibrated Efficiency for (gpu, quant), or None when the file has none."""
+def _entry(gpu_id: str, quant_id: str, path: str | Path | None) -> tuple[dict | None, Path]:
     target = calibration_path(path)
-    entry = _read(target).get(f"{gpu_id}/{quant_id}")
-    if not entry:
+    entry = _read(target).get(gpu_id, {}).get(quant_id)
+    if entry is not None and not isinstance(entry, dict):
+        raise CatalogueError("each quant maps to its fitted fields", file=str(target), entry=f"{gpu_id}/{quant_id}")
+    return entry, target
+
+
+def load_calibration(gpu_id: str, quant_id: str, path: str | Path | None = None) -> Efficiency | None:
+    """The calibrated Efficiency for (gpu, quant) from the user file, or None when it has none."""
+    entry, target = _entry(gpu_id, quant_id, path)
+    if entry is None:
         return None
-    base = default_efficiency(gpu_id, quant_id)
-    return replace(base, bandwidth=float(entry["bandwidth"]), compute=float(entry["compute"]),
-                   step_overhead_s=float(entry["step_overhead_s"]),
-                   source=f"calibrated {target} ({entry.get('fitted_at', '')}, from {entry.get('source_file', '')})")
+    bw = _number(entry, "bandwidth", target, gpu_id, quant_id, *ETA_RANGE)
+    fl = _number(entry, "compute", target, gpu_id, quant_id, *ETA_RANGE)
+    ov = _number(entry, "step_overhead_s", target, gpu_id, quant_id, 0.0, 1.0)
+    band = entry.get("extrapolation_band")
+    band_text = f", extrapolation ±{100 * band:.1f}%" if isinstance(band, (int, float)) else ""
+    return replace(default_efficiency(gpu_id, quant_id), bandwidth=bw, compute=fl, step_overhead_s=ov,
+                   source=f"calibrated {target} ({entry.get('fitted_at', '?')} from "
+                          f"{entry.get('source_file') or 'a measured profile'}{band_text})")
+
+
+def load_calibration_band(gpu_id: str, quant_id: str, path: str | Path | None = None) -> float | None:
+    """The hold-out extrapolation band (fraction, e.g. 0.04 = ±4 %) of a calibrated (gpu, quant), for the
+    ``latency_ms_spread`` of calibrated analytic rows (= band x latency_ms); None when uncalibrated."""
+    entry, _ = _entry(gpu_id, quant_id, path)
+    band = None if entry is None else entry.get("extrapolation_band")
+    return float(band) if isinstance(band, (int, float)) else None

@@ -1,93 +1,176 @@
-"""ModelSpec -> a transformers model on the target device, random weights, no downloads; quantisation.
+"""ModelSpec -> a transformers causal LM on the target device in bf16, without downloading anything.
 
-The model is instantiated from its config directly on the device in the target dtype (no full-precision
-CPU copy), put in eval mode with gradients off, with a fixed seed so MoE routing is reproducible.
-``--weights DIR`` loads real safetensors from a local folder instead (local_files_only). Quantisation
-goes through torchao; a level the installed stack cannot run raises UnsupportedQuantError with the
-reason, which the sweep records as ``status="unsupported"`` rows.
+measurement.md §2: the model is instantiated from its config directly on the device
+(``with torch.device(dev): AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)``), never as a
+full-precision CPU copy, with ``attn_implementation="sdpa"`` and, for MoE models, transformers'
+``experts_implementation="grouped_mm"`` (reads each active expert once, like a serving engine; falls back
+to the default where the model or torch lacks it). Weight initialisation is skipped
+(``transformers.initialization.no_init_weights``) and every parameter is then filled from a fixed-seed
+random pool (std 0.02, norms 1, biases 0): cheap on any device, never NaN, reproducible MoE routing.
+The model is put in eval mode with gradients off and every parameter's dtype is asserted.
+
+``weights_path``: a local folder holding real ``*.safetensors`` is loaded with ``from_pretrained``
+(``local_files_only=True``). The hub is never contacted (HF_HUB_OFFLINE=1, :func:`device.prepare_process`).
 """
 
 from __future__ import annotations
 
-import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from profiler.errors import UnsupportedQuantError
-from profiler.measure.hf_config import to_transformers_config
-from profiler.specs import ModelSpec, QuantScheme
+from profiler.errors import ProfilerError
+from profiler.measure.device import is_cuda, prepare_process
+from profiler.measure.memory import Census, census
+from profiler.specs import ModelSpec
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub from the measured path
-DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+RANDOM_POOL = 1_048_573  # prime-sized pool of random values tiled into every weight (no two rows alike)
+INIT_STD = 0.02  # transformers' default initializer_range
 
 
-def torch_dtype(name: str):
+@dataclass
+class Built:
+    """A model on its device and what building it cost. ``allocator_bytes``: CUDA Δmemory_allocated over the
+    build (None on CPU, where ``census`` is the exact count)."""
+
+    model: object
+    source: str
+    build_s: float
+    census: Census
+    allocator_bytes: int | None
+    experts_implementation: str | None
+
+
+def _allocated(dev) -> int | None:
+    if not is_cuda(dev):
+        return None
     import torch
 
-    return getattr(torch, DTYPES[name])
+    torch.cuda.synchronize(dev)
+    return torch.cuda.memory_allocated(dev)
 
 
-def build_model(spec: ModelSpec, device: str = "cuda", dtype: str = "bf16", seed: int = 0,
-                weights: Path | None = None):
-    """A causal LM for `spec` on `device`, every parameter in `dtype`, ready for inference."""
+def fill_random_(model, seed: int) -> None:
+    """Fill every parameter from a seeded random pool: matrices ~ N(0, 0.02) tiled, norm weights 1, other
+    vectors (biases, sinks) 0. The pool lives on the parameters' device, so nothing crosses PCIe."""
+    import torch
+
+    with torch.no_grad():
+        pools: dict = {}
+        offset = seed
+        for name, p in model.named_parameters():
+            if p.ndim < 2:
+                p.fill_(1.0 if "norm" in name else 0.0)
+                continue
+            key = (p.device, p.dtype)
+            if key not in pools:
+                g = torch.Generator(device=p.device).manual_seed(seed)
+                pools[key] = (torch.randn(RANDOM_POOL, generator=g, device=p.device) * INIT_STD).to(p.dtype)
+            pool, flat = pools[key], p.view(-1)
+            offset = (offset * 7919 + 104729) % RANDOM_POOL  # a different phase per tensor
+            for start in range(0, flat.numel(), RANDOM_POOL):
+                n = min(RANDOM_POOL, flat.numel() - start)
+                first = min(n, RANDOM_POOL - offset)
+                flat[start:start + first].copy_(pool[offset:offset + first])
+                if n > first:
+                    flat[start + first:start + n].copy_(pool[:n - first])
+
+
+def check_dtypes(model, dtype) -> None:
+    """Every floating parameter in `dtype` (measurement.md §7 item 8: fp32 from a config without dtype)."""
+    wrong = sorted({f"{n}: {p.dtype}" for n, p in model.named_parameters()
+                    if p.is_floating_point() and p.dtype != dtype})
+    if wrong:
+        raise ProfilerError(f"the built model has {len(wrong)} parameter(s) not in {dtype}, e.g. {wrong[0]}; "
+                            "the measured numbers would not describe a bf16 model")
+
+
+def _check_tied(model, spec: ModelSpec) -> None:
+    """A tied head must share the embedding's storage, or the model holds (and reads) a second copy."""
+    head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is None or emb is None:
+        return
+    shared = head.weight.data_ptr() == emb.weight.data_ptr()
+    if shared != spec.tie_word_embeddings:
+        raise ProfilerError(f"{spec.name}: tie_word_embeddings is {spec.tie_word_embeddings} but the built model's "
+                            f"head {'shares' if shared else 'does not share'} the embedding")
+
+
+def _check_buffers(model) -> None:
+    import torch
+
+    bad = [n for n, b in model.named_buffers() if b.is_floating_point() and not torch.isfinite(b).all()]
+    if bad:
+        raise ProfilerError(f"buffers {bad[:3]} are not finite after the build (uninitialised memory)")
+
+
+def _from_config(spec: ModelSpec, dev, dtype) -> tuple[object, str | None]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(seed)
-    dt = torch_dtype(dtype)
-    if weights is not None:
-        model = AutoModelForCausalLM.from_pretrained(str(weights), dtype=dt, local_files_only=True,
-                                                     attn_implementation="sdpa").to(device)
-    else:
-        cfg = to_transformers_config(spec)
-        with torch.device(device):
-            model = AutoModelForCausalLM.from_config(cfg, dtype=dt, attn_implementation="sdpa")
-    model.eval().requires_grad_(False)
-    wrong = {str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype != dt}
-    if wrong:
-        raise RuntimeError(f"build produced parameters in {wrong}, expected {dt}")
-    return model
+    from profiler.measure.hf_config import to_transformers_config
+
+    try:  # transformers 5 (measurement.md §2.4); the weights are filled by fill_random_ either way
+        from transformers.initialization import no_init_weights
+    except ImportError:
+        from contextlib import nullcontext as no_init_weights
+
+    cfg = to_transformers_config(spec)
+
+    def make(**kw):
+        with torch.device(dev), no_init_weights():
+            return AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation="sdpa", **kw)
+
+    if spec.is_moe:
+        try:  # grouped_mm reads each routed expert once per step, as an engine does (measurement.md §2.2)
+            model = make(experts_implementation="grouped_mm")
+            return model, getattr(model.config, "_experts_implementation", "grouped_mm")
+        except (ValueError, ImportError, NotImplementedError):
+            model = make()
+            return model, getattr(model.config, "_experts_implementation", "default")
+    return make(), None
 
 
-def _quantisable(module_name: str, quant: QuantScheme) -> bool:
-    """Linear layers the scheme quantises (the analytic model keeps the same kinds in bf16)."""
-    if "lm_head" in module_name:
-        return "lm_head" not in quant.keep
-    if "embed" in module_name:
-        return False
-    if module_name.endswith(("gate", "router")):
-        return "router" not in quant.keep
-    return True
+def _from_pretrained(path: Path, dev, dtype) -> object:
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(path).expanduser()
+    if not folder.is_dir() or not any(folder.glob("*.safetensors")):
+        raise ProfilerError(f"{folder}: --weights needs a local folder holding *.safetensors and config.json; "
+                            "omit --weights to measure with random weights")
+    kw = {"local_files_only": True, "dtype": dtype, "attn_implementation": "sdpa"}
+    if is_cuda(dev):
+        try:
+            return AutoModelForCausalLM.from_pretrained(str(folder), device_map=str(dev), **kw)
+        except ValueError as exc:
+            if "accelerate" not in str(exc):
+                raise
+    return AutoModelForCausalLM.from_pretrained(str(folder), **kw).to(dev)  # CPU, or via CPU without accelerate
 
 
-TORCHAO_CONFIGS = {
-    "fp8": ("Float8WeightOnlyConfig", {}),
-    "int8": ("Int8WeightOnlyConfig", {}),
-    "int4": ("Int4WeightOnlyConfig", {"group_size": 128}),
-}
-
-
-def quantize(model, quant: QuantScheme, device: str) -> None:
-    """Quantise in place with torchao; raise UnsupportedQuantError saying why when it cannot."""
-    if quant.weight_bits >= 16:
-        return
-    if quant.id not in TORCHAO_CONFIGS:
-        raise UnsupportedQuantError(f"{quant.id}: no torchao path in the measured profiler")
-    try:
-        import torchao.quantization as tq
-    except ImportError as exc:
-        raise UnsupportedQuantError(f"{quant.id} needs torchao, which is not installed "
-                                    "(pip install torchao; on an offline GPU host carry its wheel)") from exc
+def build_model(spec: ModelSpec, dev, seed: int = 0, weights_path: str | Path | None = None) -> Built:
+    """The model `spec` describes, on `dev`, in bf16, eval mode, no gradients (random weights unless
+    `weights_path`)."""
+    prepare_process()
     import torch
 
-    if quant.id == "fp8" and device.startswith("cuda") and torch.cuda.get_device_capability() < (8, 9):
-        raise UnsupportedQuantError("fp8 needs compute capability 8.9+ (Ada/Hopper)")
-    name, kwargs = TORCHAO_CONFIGS[quant.id]
-    config = getattr(tq, name)(**kwargs)
-
-    def keep(module, fqn: str) -> bool:
-        return isinstance(module, torch.nn.Linear) and _quantisable(fqn, quant)
-
-    try:
-        tq.quantize_(model, config, filter_fn=keep)
-    except (RuntimeError, NotImplementedError, ValueError, ImportError) as exc:
-        raise UnsupportedQuantError(f"{quant.id} failed on {device} with the installed torchao: {exc}") from exc
+    dtype = torch.bfloat16
+    torch.manual_seed(seed)
+    before = _allocated(dev)
+    t0 = time.perf_counter()
+    if weights_path is not None:
+        model, experts = _from_pretrained(Path(weights_path), dev, dtype), None
+        source = f"safetensors from {weights_path}"
+    else:
+        model, experts = _from_config(spec, dev, dtype)
+        model.tie_weights()  # no_init_weights also skips transformers' init_weights, which ties the head
+        _check_tied(model, spec)
+        fill_random_(model, seed)
+        source = f"random weights (seed {seed})"
+    model.eval().requires_grad_(False)
+    check_dtypes(model, dtype)
+    _check_buffers(model)
+    after = _allocated(dev)
+    built_s = time.perf_counter() - t0
+    delta = None if before is None else after - before
+    return Built(model, source, built_s, census(model), delta, experts)

@@ -24,17 +24,24 @@ from typing import Any
 from profiler.measure.device import is_cuda
 
 
+def _plain(t) -> bool:
+    """True for an ordinary tensor or Parameter; False for a tensor subclass (torchao quantised weights)."""
+    import torch
+
+    inner = t.data if isinstance(t, torch.nn.Parameter) else t
+    return type(inner) in (torch.Tensor, torch.nn.Parameter)
+
+
 def tensor_nbytes(t) -> int:
     """Bytes held by `t`. A torchao tensor subclass reports its original shape and bf16 dtype, so its bytes
     are summed over its inner tensors (``__tensor_flatten__``: qdata, scale, zero point...)."""
-    flatten = getattr(type(t), "__tensor_flatten__", None)
-    if flatten is not None and type(t).__name__ not in ("Parameter", "Tensor"):
-        names, _ = t.__tensor_flatten__()
-        return sum(tensor_nbytes(getattr(t, n)) for n in names)
-    data = t.data if type(t).__name__ == "Parameter" else t
-    if type(data).__name__ not in ("Tensor", "Parameter") and hasattr(type(data), "__tensor_flatten__"):
-        return tensor_nbytes(data)
-    return t.numel() * t.element_size()
+    import torch
+
+    inner = t.data if isinstance(t, torch.nn.Parameter) else t
+    if not _plain(inner) and hasattr(inner, "__tensor_flatten__"):
+        names, _ = inner.__tensor_flatten__()
+        return sum(tensor_nbytes(getattr(inner, n)) for n in names)
+    return inner.numel() * inner.element_size()
 
 
 def _storage_key(t) -> tuple[Any, int]:
@@ -66,11 +73,10 @@ def census(model) -> Census:
     dtypes: set[str] = set()
     for _, p in model.named_parameters(remove_duplicate=True):
         count += 1
-        inner = p.data if type(p).__name__ == "Parameter" else p
-        if type(inner).__name__ not in ("Tensor", "Parameter"):
+        if not _plain(p):
             quantised += 1
-            dtypes.add(type(inner).__name__)
-            pbytes += tensor_nbytes(inner)
+            dtypes.add(type(p.data).__name__)
+            pbytes += tensor_nbytes(p)
             continue
         dtypes.add(str(p.dtype).replace("torch.", ""))
         key = _storage_key(p)
@@ -192,7 +198,7 @@ class PeakTracker:
         self.nvml_used: int | None = None
         self.method = ""
         self._census: LiveTensorCensus | None = None
-        self._non_torch = 0
+        self.non_torch = 0  # CUDA: context, workspaces and other processes at entry (bytes)
 
     def __enter__(self) -> PeakTracker:
         if is_cuda(self.dev):
@@ -200,7 +206,7 @@ class PeakTracker:
 
             torch.cuda.synchronize(self.dev)
             torch.cuda.reset_peak_memory_stats(self.dev)
-            self._non_torch = device_memory(self.dev).non_torch
+            self.non_torch = device_memory(self.dev).non_torch
         else:
             self._census = LiveTensorCensus().__enter__()
         return self
@@ -212,7 +218,7 @@ class PeakTracker:
             torch.cuda.synchronize(self.dev)
             snap = device_memory(self.dev, self.nvml)
             self.peak_allocated, self.peak_reserved = snap.max_allocated, snap.max_reserved
-            self.peak_device = self._non_torch + snap.max_reserved
+            self.peak_device = self.non_torch + snap.max_reserved
             self.nvml_used = snap.nvml_used
             self.method = "cuda allocator peak (non-torch + max reserved)"
         else:
