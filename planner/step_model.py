@@ -132,7 +132,9 @@ def roofline_step(dep: Deployment, batch_hint: int = 64):
     return RooflineStepTime(
         overhead_s=d.eff.step_overhead_s + timing.allreduce_s(m, d.gpu, d.eff, d.tp, batch_hint),
         weight_bytes=timing.weight_bytes_read(m, d.quant, d.tp, batch_hint),
-        kv_bytes_per_token=float(memory.kv_bytes_per_token(m, d.kv_dtype, d.tp)),
+        # KV is streamed at its own efficiency: rescaled so one effective bandwidth serves both terms
+        kv_bytes_per_token=float(memory.kv_bytes_per_token(m, d.kv_dtype, d.tp)) * d.eff.bandwidth
+        / d.eff.kv_bandwidth,
         flops_per_token=2.0 * (body + head),
         attn_flops_per_context_token=timing.attention_flops_per_context_token(m, d.tp) * m.num_layers,
         bandwidth_bytes_per_s=d.gpu.hbm_bandwidth_bytes_per_s * d.eff.bandwidth,

@@ -16,6 +16,7 @@ import pandas as pd
 from profiler import catalogue
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.profile import Grid, analytic_profile, require_fit
+from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.schema import ProfileMeta, read_profile, write_profile
 from profiler.specs import KvDtype
 
@@ -60,13 +61,23 @@ def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, 
             device=req.device, out=req.output, resume=True, weights_path=req.weights, progress=progress)
     gpu = catalogue.get_gpu(req.gpu)
     quants = tuple(catalogue.get_quant(q) for q in req.quants)
+    if req.calibration and not Path(req.calibration).expanduser().is_file():
+        raise InvalidValueError(f"calibration file {req.calibration} does not exist; write one with "
+                                "`inferplan calibrate MEASURED.csv -o FILE` or leave --calibration out")
     lookup = partial(efficiency_for, calibration_path=req.calibration)
-    # Refuse a request where nothing can run at all, saying what would fit.
-    if len(quants) == 1 and len(req.tps) == 1 and len(req.kv_dtypes) == 1:
-        require_fit(model, gpu, quants[0], req.kv_dtypes[0], req.tps[0], min(req.contexts),
-                    catalogue.load_gpus(), catalogue.load_quants(), lookup)
     grid = Grid(quants=quants, kv_dtypes=req.kv_dtypes, tps=req.tps, batches=req.batches, contexts=req.contexts)
+    if min(req.contexts) > model.max_context:
+        raise InvalidValueError(f"{model.name} supports at most {model.max_context:,} tokens of context "
+                                f"(max_position_embeddings); asked for {min(req.contexts):,}")
     df = analytic_profile(model, gpu, grid, lookup)
+    if (df["status"] == "unsupported").all():  # nothing could be profiled at all: say why, as an error
+        raise UnsupportedQuantError("; ".join(dict.fromkeys(df["note"].astype(str))))
+    if not (df["status"] == "ok").any() and (df["status"] == "oom").any():
+        # Nothing can run at all: say why for the most generous configuration asked for, and what would fit.
+        oom = df[df["status"] == "oom"]
+        best = oom.loc[oom["weights_bytes"].idxmin()]
+        require_fit(model, gpu, catalogue.get_quant(best["quant"]), KvDtype(best["kv_dtype"]), int(best["tp"]),
+                    min(req.contexts), catalogue.load_gpus(), catalogue.load_quants(), lookup)
     meta = ProfileMeta(
         tool_version=tool_version(), catalogues=catalogue.catalogue_hashes(),
         environment={"gpu": gpu.id, "gpu_name": gpu.name, "machine": "analytic (no GPU used)"},

@@ -218,9 +218,12 @@ class Efficiency:
     replaces them and names its file in ``source``.
     """
 
-    bandwidth: float  # achieved / datasheet HBM bandwidth on weight + KV streaming
+    bandwidth: float  # achieved / datasheet HBM bandwidth streaming this quant's weights
     compute: float  # achieved / datasheet dense FLOP/s on prefill GEMMs
     step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
-    interconnect: float = 0.7  # achieved / datasheet link bandwidth for all-reduce
+    # The two defaults below are the figures of profiler.analytic.efficiency (KV_BANDWIDTH_EFFICIENCY,
+    # INTERCONNECT_EFFICIENCY, sources there); tests/profiler/test_timing.py checks they agree.
+    interconnect: float = 0.8  # achieved / datasheet link bandwidth for all-reduce
+    kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
     gpu_memory_utilization: float = 0.9  # vLLM default --gpu-memory-utilization
     source: str = ""

@@ -6,7 +6,12 @@ the measured HF static cache does) gives the step's memory time ``m = bytes / BW
 ``c = FLOPs / F`` at datasheet peaks, and its TP communication time. Per (gpu, quant) the measured
 latency is fitted by least squares on the relative error to::
 
-    t = overhead + max(m / eta_bw, c / eta_c) + t_comm                                    [s]
+    t = overhead + max(m / eta_bw + k / eta_kv, c / eta_c) + t_comm                       [s]
+
+where ``m`` is the weight-streaming and ``k`` the KV-streaming part of the memory time. bf16/fp16 weights
+stream like the KV, so there ``eta_kv = eta_bw`` is one fitted factor. Other quants take ``eta_kv`` from the
+bf16 fit of the same GPU in the same profile when there is one (the attention kernels are the same); without
+one it is fitted when the rows separate it (the design [1, m, k, c] has full rank), else kept at its default.
 
 A global start comes from a log grid over (eta_bw, eta_c) with the overhead solved in closed form for
 each pair. Then each row is assigned to the term that bounds it (starting from the phase: decode rows ->
@@ -49,7 +54,9 @@ ETA_RANGE = (0.01, 2.0)  # accepted fitted efficiencies; above 1 only with L2-re
 MAX_ITERATIONS = 50
 GRID_POINTS = 80  # per efficiency axis of the global start (log-spaced over ETA_RANGE: ~7 % steps)
 FILE_VERSION = 1
-UNIT = Efficiency(bandwidth=1.0, compute=1.0, step_overhead_s=0.0, interconnect=1.0)
+UNIT = Efficiency(bandwidth=1.0, compute=1.0, step_overhead_s=0.0, interconnect=1.0, kv_bandwidth=1.0)
+MIN_KV_FIT_POINTS = 4  # rows beyond the fitted factors before eta_kv is fitted freely rather than kept at default
+TIED_QUANTS = ("bf16", "fp16")  # unquantised weights stream at the KV's rate: one bandwidth factor
 
 
 def calibration_path(path: str | Path | None = None) -> Path:
@@ -103,7 +110,8 @@ def _machine(gpu_id: str, gpus: Mapping[str, GpuSpec], meta: Any) -> GpuSpec:
 def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | None = None,
                    gpus: Mapping[str, GpuSpec] | None = None, meta: Any = None,
                    attended_extra: int = STATIC_CACHE_EXTRA_SLOTS) -> pd.DataFrame:
-    """Per ok row: gpu, quant, phase, batch, context, m, c, comm (analytic s at unit efficiency), t (measured s)."""
+    """Per ok row: gpu, quant, phase, batch, context, m (weights), k (KV), c, comm (analytic s at unit efficiency),
+    t (measured s)."""
     from profiler import catalogue
 
     models = models if models is not None else catalogue.load_models()
@@ -123,14 +131,19 @@ def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | Non
             extra = attended_extra if r.source == "measured" else 0
             est = timing.decode_step(*args, attended=int(r.context) + extra)
         out.append({"gpu": r.gpu, "quant": r.quant, "model": r.model, "phase": r.phase, "batch": int(r.batch),
-                    "context": int(r.context), "m": est.t_memory_s, "c": est.t_compute_s, "comm": est.t_comm_s,
-                    "t": float(r.latency_ms) / 1e3})
-    return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "m", "c", "comm", "t"])
+                    "context": int(r.context), "m": est.t_memory_s - est.t_kv_s, "k": est.t_kv_s,
+                    "c": est.t_compute_s, "comm": est.t_comm_s, "t": float(r.latency_ms) / 1e3})
+    return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "m", "k", "c", "comm",
+                                      "t"])
+
+
+def _memory_s(terms: pd.DataFrame, eff: Efficiency) -> pd.Series:
+    return terms["m"] / eff.bandwidth + terms["k"] / eff.kv_bandwidth
 
 
 def predict(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
     """Modelled latency (s) of each row of `terms` under `eff`."""
-    return (eff.step_overhead_s + np.maximum(terms["m"] / eff.bandwidth, terms["c"] / eff.compute)
+    return (eff.step_overhead_s + np.maximum(_memory_s(terms, eff), terms["c"] / eff.compute)
             + terms["comm"]).to_numpy(dtype=float)
 
 
@@ -149,21 +162,51 @@ def phase_errors(terms: pd.DataFrame, eff: Efficiency, phase: str) -> tuple[floa
 
 
 def _solve(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
-    """Weighted least squares of t - comm on [1, m if memory-bound, c if compute-bound], the assignment fixed.
-    A term no row is assigned to keeps its default; a negative overhead is refitted as 0 (constrained)."""
+    """Weighted least squares of t - comm on [1, m and k if memory-bound, c if compute-bound], the assignment
+    fixed. A term no row is assigned to keeps its default (eta_kv too, unless enough memory-bound rows vary KV
+    independently of the weights); a negative overhead is refitted as 0 (constrained)."""
     y = (terms["t"] - terms["comm"]).to_numpy(dtype=float)
     w = 1.0 / terms["t"].to_numpy(dtype=float)
+    kv = np.where(memory, terms["k"], 0.0)
     cols = {"step_overhead_s": np.ones(len(y)), "bandwidth": np.where(memory, terms["m"], 0.0),
-            "compute": np.where(~memory, terms["c"], 0.0)}
+            "compute": np.where(~memory, terms["c"], 0.0), "kv_bandwidth": kv}
+    tied = _kv_tied(base)
+    if tied:
+        cols["bandwidth"] = cols["bandwidth"] + cols.pop("kv_bandwidth")
+    elif not (_kv_free(base) and _full_rank(cols)):
+        y = y - kv / base.kv_bandwidth
+        cols.pop("kv_bandwidth")
     use = [n for n, col in cols.items() if np.any(col)]
     values = _lstsq(cols, use, y, w)
     if values["step_overhead_s"] < 0:
         values = {**_lstsq(cols, [n for n in use if n != "step_overhead_s"], y, w), "step_overhead_s": 0.0}
     eff = replace(base, step_overhead_s=float(values["step_overhead_s"]), source="")
-    for n in ("bandwidth", "compute"):
+    for n in ("bandwidth", "compute", "kv_bandwidth"):
         if values.get(n, 0.0) > 0:  # the fitted slope is 1 / efficiency
             eff = replace(eff, **{n: float(np.clip(1.0 / values[n], *ETA_RANGE))})
-    return eff, tuple(n for n in ("bandwidth", "compute", "step_overhead_s") if n in use)
+    if tied:
+        eff = replace(eff, kv_bandwidth=eff.bandwidth)
+    return eff, tuple(n for n in ("bandwidth", "compute", "kv_bandwidth", "step_overhead_s") if n in use)
+
+
+# Where eta_kv comes from in a fit (see the module docstring); set on the base Efficiency's source.
+KV_TIED, KV_GIVEN = "kv tied to weights", "kv from the bf16 fit"
+
+
+def _kv_tied(base: Efficiency) -> bool:
+    return base.source == KV_TIED
+
+
+def _kv_free(base: Efficiency) -> bool:
+    return base.source not in (KV_TIED, KV_GIVEN)
+
+
+def _full_rank(cols: dict[str, np.ndarray]) -> bool:
+    """Whether the used columns of the design, each scaled to max |1|, are linearly independent (tol 1e-3)."""
+    used = [c / np.abs(c).max() for c in cols.values() if np.any(c)]
+    if len(cols["step_overhead_s"]) < MIN_KV_FIT_POINTS + len(used):
+        return False
+    return bool(np.linalg.matrix_rank(np.column_stack(used), tol=1e-3) == len(used))
 
 
 def _lstsq(cols: dict[str, np.ndarray], use: list[str], y: np.ndarray, w: np.ndarray) -> dict[str, float]:
@@ -182,15 +225,20 @@ def _grid_start(terms: pd.DataFrame, base: Efficiency) -> Efficiency:
     etas = np.geomspace(*ETA_RANGE, GRID_POINTS)
     t = terms["t"].to_numpy(dtype=float)
     r = t - terms["comm"].to_numpy(dtype=float)
-    mem = terms["m"].to_numpy(dtype=float)[None, None, :] / etas[:, None, None]
+    m, k = terms["m"].to_numpy(dtype=float), terms["k"].to_numpy(dtype=float)
+    if _kv_tied(base):
+        mem = (m + k)[None, None, :] / etas[:, None, None]
+    else:
+        mem = m[None, None, :] / etas[:, None, None] + (k / base.kv_bandwidth)[None, None, :]
     comp = terms["c"].to_numpy(dtype=float)[None, None, :] / etas[None, :, None]
     busy = np.maximum(mem, comp)  # [eta_bw, eta_c, row]
     w2 = 1.0 / t**2
     overhead = np.clip(((r - busy) * w2).sum(-1) / w2.sum(), 0.0, t.min())
     score = ((((overhead[..., None] + busy) - r) / t) ** 2).sum(-1)
     i, j = np.unravel_index(np.argmin(score), score.shape)
+    kv = float(etas[i]) if _kv_tied(base) else base.kv_bandwidth
     return replace(base, bandwidth=float(etas[i]), compute=float(etas[j]), step_overhead_s=float(overhead[i, j]),
-                   source="")
+                   kv_bandwidth=kv, source="")
 
 
 def _polish(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
@@ -201,7 +249,7 @@ def _polish(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[
         score = _objective(terms, eff)
         if best is None or score < best[0]:
             best = (score, eff, fitted)
-        again = (terms["m"] / eff.bandwidth >= terms["c"] / eff.compute).to_numpy()
+        again = _bound_by(terms, eff)
         if np.array_equal(again, memory):
             break
         memory = again
@@ -209,7 +257,7 @@ def _polish(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[
 
 
 def _bound_by(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
-    return (terms["m"] / eff.bandwidth >= terms["c"] / eff.compute).to_numpy()
+    return (_memory_s(terms, eff) >= terms["c"] / eff.compute).to_numpy()
 
 
 def fit_terms(terms: pd.DataFrame, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
@@ -217,7 +265,7 @@ def fit_terms(terms: pd.DataFrame, base: Efficiency) -> tuple[Efficiency, tuple[
     a global grid start and of local least-squares fits started from the phase, from the grid and from the
     defaults; the defaults themselves win when nothing beats them (then nothing is reported as fitted)."""
     decode = terms[terms["phase"] == "decode"]
-    if len(decode) < MIN_DECODE_POINTS or decode["m"].nunique() < MIN_DECODE_POINTS:
+    if len(decode) < MIN_DECODE_POINTS or (decode["m"] + decode["k"]).nunique() < MIN_DECODE_POINTS:
         raise ProfilerError(f"calibration needs at least {MIN_DECODE_POINTS} memory-bound decode points of "
                             f"different sizes per GPU and quant (got {len(decode)}); measure more batch sizes or "
                             "contexts")
@@ -229,9 +277,11 @@ def fit_terms(terms: pd.DataFrame, base: Efficiency) -> tuple[Efficiency, tuple[
     eff, fitted = min(candidates, key=lambda c: _objective(terms, c[0]))
     if _objective(terms, eff) >= _objective(terms, base):
         return replace(base, source=""), ()
-    for name in ("bandwidth", "compute"):  # a factor no row is bound by keeps its default when that is as good
-        if name not in fitted:
+    for name in ("bandwidth", "compute", "kv_bandwidth"):  # a factor no row needs keeps its default if as good
+        if name not in fitted and not (name == "kv_bandwidth" and _kv_tied(base)):
             kept = replace(eff, **{name: getattr(base, name)})
+            if _kv_tied(base) and name == "bandwidth":
+                kept = replace(kept, kv_bandwidth=kept.bandwidth)
             if _objective(terms, kept) <= _objective(terms, eff) * (1 + 1e-12):
                 eff = kept
     return eff, fitted
@@ -269,8 +319,13 @@ def _holdout(terms: pd.DataFrame, base: Efficiency) -> tuple[float, str]:
         return float(np.percentile(errs, 90)), f"leave-one-out over {len(errs)} points"
 
 
-def fit_group(gpu: str, quant: str, terms: pd.DataFrame) -> Fit:
+def fit_group(gpu: str, quant: str, terms: pd.DataFrame, kv_bandwidth: float | None = None) -> Fit:
+    """Fit one (gpu, quant); `kv_bandwidth` is eta_kv from the bf16 fit of the same GPU, when there is one."""
     base = default_efficiency(gpu, quant)
+    if quant in TIED_QUANTS:
+        base = replace(base, source=KV_TIED)
+    elif kv_bandwidth is not None:
+        base = replace(base, kv_bandwidth=kv_bandwidth, source=KV_GIVEN)
     eff, fitted = fit_terms(terms, base)
     band, method = _holdout(terms, base)
     before = {ph: phase_errors(terms, base, ph) for ph in ("decode", "prefill")}
@@ -289,7 +344,13 @@ def fit_efficiency(measured: pd.DataFrame, meta: Any = None, models: Mapping[str
     terms = analytic_terms(measured, models, gpus, meta, attended_extra)
     if terms.empty:
         raise ProfilerError("the profile has no ok rows with a latency to calibrate against")
-    return {(g, q): fit_group(g, q, grp.reset_index(drop=True)) for (g, q), grp in terms.groupby(["gpu", "quant"])}
+    groups = dict(iter(terms.groupby(["gpu", "quant"])))
+    fits: dict[tuple[str, str], Fit] = {}
+    for g, q in sorted(groups, key=lambda k: k[1] not in TIED_QUANTS):  # bf16 first: the others take its eta_kv
+        tied = next((fits[(g, t)] for t in TIED_QUANTS if (g, t) in fits), None)
+        fits[(g, q)] = fit_group(g, q, groups[(g, q)].reset_index(drop=True),
+                                 tied.efficiency.kv_bandwidth if tied else None)
+    return fits
 
 
 def fit_report(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
@@ -298,6 +359,7 @@ def fit_report(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
     for f in fits.values():
         rows.append({
             "gpu": f.gpu, "quant": f.quant, "bandwidth": f.efficiency.bandwidth, "compute": f.efficiency.compute,
+            "kv_bandwidth": f.efficiency.kv_bandwidth,
             "step_overhead_us": f.efficiency.step_overhead_s * 1e6, "fitted": ",".join(f.fitted),
             "decode_points": f.decode_points, "prefill_points": f.prefill_points,
             "decode_err_before_pct": 100 * f.decode_error_before, "decode_err_after_pct": 100 * f.decode_error_after,
@@ -349,6 +411,7 @@ def save_calibration(fits: Mapping[tuple[str, str], Fit], path: str | Path | Non
     for (gpu, quant), f in fits.items():
         entries.setdefault(gpu, {})[quant] = {
             "bandwidth": round(f.efficiency.bandwidth, 5), "compute": round(f.efficiency.compute, 5),
+            "kv_bandwidth": round(f.efficiency.kv_bandwidth, 5),
             "step_overhead_s": float(f"{f.efficiency.step_overhead_s:.6g}"), "fitted": list(f.fitted),
             "fitted_at": stamp, "source_file": source_file, "models": list(f.models),
             "points": {"decode": f.decode_points, "prefill": f.prefill_points},
@@ -379,9 +442,12 @@ def load_calibration(gpu_id: str, quant_id: str, path: str | Path | None = None)
     bw = _number(entry, "bandwidth", target, gpu_id, quant_id, *ETA_RANGE)
     fl = _number(entry, "compute", target, gpu_id, quant_id, *ETA_RANGE)
     ov = _number(entry, "step_overhead_s", target, gpu_id, quant_id, 0.0, 1.0)
+    base = default_efficiency(gpu_id, quant_id)
+    kv = (_number(entry, "kv_bandwidth", target, gpu_id, quant_id, *ETA_RANGE) if "kv_bandwidth" in entry
+          else base.kv_bandwidth)  # files written before eta_kv was fitted keep the default
     band = entry.get("extrapolation_band")
     band_text = f", extrapolation ±{100 * band:.1f}%" if isinstance(band, (int, float)) else ""
-    return replace(default_efficiency(gpu_id, quant_id), bandwidth=bw, compute=fl, step_overhead_s=ov,
+    return replace(base, bandwidth=bw, compute=fl, step_overhead_s=ov, kv_bandwidth=kv,
                    source=f"calibrated {target} ({entry.get('fitted_at', '?')} from "
                           f"{entry.get('source_file') or 'a measured profile'}{band_text})")
 

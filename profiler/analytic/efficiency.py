@@ -26,6 +26,12 @@ BANDWIDTH_EFFICIENCY: dict[str, tuple[float, str]] = {
     "mxfp4": (0.40, "no published figure found; assumed equal to int4 weight-only until calibrated"),
 }
 
+# Achieved / datasheet HBM bandwidth when attention streams the KV cache in decode: the KV stays bf16/fp8
+# whatever the weight format, so it is read at the bf16 streaming rate, not the quant's GEMV rate.
+KV_BANDWIDTH_EFFICIENCY = (BANDWIDTH_EFFICIENCY["bf16"][0],
+                           "as bf16 weight streaming (FlashAttention/FlashInfer decode kernels are bandwidth-bound "
+                           "reads of contiguous pages; measurement.md §6.3)")
+
 # Achieved / datasheet dense FLOP/s of prefill GEMMs (T >= 1k tokens), per weight format.
 COMPUTE_EFFICIENCY: dict[str, tuple[float, str]] = {
     "bf16": (0.60, "measurement.md §6.5: prefill eta_flops 0.55-0.7 for T >= 1k; H100 GEMM ceiling 0.81"),
@@ -59,8 +65,10 @@ def default_efficiency(gpu_id: str, quant_id: str) -> Efficiency:
         compute=fl,
         step_overhead_s=STEP_OVERHEAD_S[0],
         interconnect=INTERCONNECT_EFFICIENCY[0],
+        kv_bandwidth=KV_BANDWIDTH_EFFICIENCY[0],
         gpu_memory_utilization=GPU_MEMORY_UTILIZATION[0],
-        source=f"defaults ({gpu_id}/{quant_id}): bandwidth: {bw_src}; compute: {fl_src}",
+        source=f"defaults ({gpu_id}/{quant_id}): bandwidth: {bw_src}; compute: {fl_src}; "
+               f"KV bandwidth: {KV_BANDWIDTH_EFFICIENCY[1]}",
     )
 
 

@@ -21,6 +21,9 @@ from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec, QuantScheme
 
 GIB = 2**30
 TP_CHOICES = (1, 2, 4, 8)
+# Sanity bounds on a grid (not limits of the model): 2^20 concurrent sequences, 2^24-token contexts (16x the
+# longest catalogue context), and 1,024-GPU TP groups are far past any engine's configuration.
+GRID_LIMITS = {"batches": 2**20, "contexts": 2**24, "tps": 1024}
 EfficiencyLookup = Callable[[str, str], Efficiency]
 
 
@@ -40,6 +43,10 @@ class Grid:
             bad = [v for v in getattr(self, name) if v < 1]
             if bad:
                 raise InvalidValueError(f"{name} must be positive integers, got {bad}")
+            high = [v for v in getattr(self, name) if v > GRID_LIMITS[name]]
+            if high:
+                raise InvalidValueError(f"{name} above {GRID_LIMITS[name]:,} are not a serving configuration "
+                                        f"(got {high})")
         if not self.quants:
             raise InvalidValueError("at least one quantisation scheme is needed")
 
@@ -82,6 +89,7 @@ def _config_rows(model, gpu, quant, kv, tp, eff, grid: Grid) -> list[dict[str, A
     points = [(p, b, c) for p in grid.phases for c in grid.contexts for b in grid.batches]
     try:
         timing.compute_dtype(gpu, quant)
+        timing.check_applies(model, quant)
     except UnsupportedQuantError as exc:
         return [{**base, "phase": p, "batch": b, "context": c, "status": "unsupported", "note": str(exc)}
                 for p, b, c in points]
@@ -114,6 +122,7 @@ def fits(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv: KvDtype, tp: in
     try:
         memory.check_tp(model, tp)
         timing.compute_dtype(gpu, quant)
+        timing.check_applies(model, quant)
     except (InvalidValueError, UnsupportedQuantError):
         return False
     budget = memory.memory_budget(model, gpu, quant, kv, tp, eff)
@@ -172,5 +181,6 @@ def require_fit(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv: KvDtype,
     if fits(model, gpu, quant, kv, tp, context, eff):
         return
     timing.compute_dtype(gpu, quant)  # an unsupported quant says so first
+    timing.check_applies(model, quant)
     options = what_fits(model, gpus, quants, kv, context, lookup)
     raise DoesNotFitError(does_not_fit_message(model, gpu, quant, kv, tp, context, eff, options))

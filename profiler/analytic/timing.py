@@ -6,7 +6,13 @@ Decode step of ``B`` sequences each attending ``L`` tokens (measurement.md §6.3
     W_read = all weights but the embedding table (+ B gathered rows); MoE layers read only the
              experts the batch touches: E_touched = E x (1 - (1 - k/E)^B) per layer            [B]
     flops  = 2 x N_matmul_active x B + attention(B, L)                                        [FLOP]
-    t      = t_overhead + max(bytes / (BW x eta_bw), flops / (F x eta_c)) + t_allreduce       [s]
+    t      = t_overhead + max(W_read / (BW x eta_bw) + KV / (BW x eta_kv), flops / (F x eta_c))
+             + t_allreduce                                                                   [s]
+
+``eta_bw`` is the weight-streaming efficiency of the quant's GEMV kernels (int4 dequantisation is slower
+per byte than bf16); ``eta_kv`` is the attention kernel's KV-streaming efficiency, the same whatever the
+weight format (:mod:`profiler.analytic.efficiency`), so a quantised model is never predicted slower at
+long context than its bf16 twin merely because its KV reads were charged at the GEMV rate.
 
 Prefill of ``B`` prompts of ``T`` tokens (logits for the last token only)::
 
@@ -46,11 +52,12 @@ class StepEstimate:
     latency_s: float
     bytes_moved: float
     flops: float
-    t_memory_s: float
+    t_memory_s: float  # weights + KV, each at its own efficiency
     t_compute_s: float
     t_comm_s: float
     mbu: float
     mfu: float
+    t_kv_s: float = 0.0  # the KV part of t_memory_s
 
     @property
     def bound(self) -> str:
@@ -69,6 +76,13 @@ def compute_dtype(gpu: GpuSpec, quant: QuantScheme) -> str:
         raise UnsupportedQuantError(f"{quant.id} needs native {quant.requires} support, which {gpu.name} "
                                     f"lacks; use {able} on this GPU")
     return quant.compute_dtype if gpu.supports(quant.compute_dtype) else "bf16"
+
+
+def check_applies(model: ModelSpec, quant: QuantScheme) -> None:
+    """Raise when a scheme would quantise nothing of this model (mxfp4 quantises MoE experts only)."""
+    if model.moe is None and {"attention", "mlp"} <= quant.keep:
+        raise UnsupportedQuantError(f"{quant.id} quantises MoE expert weights only and {model.name} has no experts, "
+                                    "so every weight would stay bf16; use int4 (4.25 bits) or fp8 instead")
 
 
 def expected_experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
@@ -115,14 +129,17 @@ def allreduce_s(model: ModelSpec, gpu: GpuSpec, eff: Efficiency, tp: int, tokens
     return 2 * model.num_layers * one
 
 
-def _finish(gpu: GpuSpec, dtype: str, eff: Efficiency, nbytes: float, flops: float, comm: float) -> StepEstimate:
-    t_mem = nbytes / (gpu.hbm_bandwidth_bytes_per_s * eff.bandwidth)
+def _finish(gpu: GpuSpec, dtype: str, eff: Efficiency, weight_bytes: float, kv_bytes: float, flops: float,
+            comm: float) -> StepEstimate:
+    nbytes = weight_bytes + kv_bytes
+    t_kv = kv_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.kv_bandwidth)
+    t_mem = weight_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.bandwidth) + t_kv
     t_comp = flops / (gpu.peak_flops(dtype) * eff.compute)
     latency = eff.step_overhead_s + max(t_mem, t_comp) + comm
     return StepEstimate(
         latency_s=latency, bytes_moved=nbytes, flops=flops, t_memory_s=t_mem, t_compute_s=t_comp,
         t_comm_s=comm, mbu=nbytes / latency / gpu.hbm_bandwidth_bytes_per_s,
-        mfu=flops / latency / gpu.peak_flops(dtype),
+        mfu=flops / latency / gpu.peak_flops(dtype), t_kv_s=t_kv,
     )
 
 
@@ -140,11 +157,11 @@ def decode_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: Kv
     dtype = compute_dtype(gpu, quant)
     ctx = attended_tokens(model, attended or context)  # summed over layers
     kv_layer = kv_bytes_per_token_layer(model, kv_dtype, tp)
-    nbytes = (weight_bytes_read(model, quant, tp, batch) + batch * ctx * kv_layer
-              + batch * kv_bytes_per_token(model, kv_dtype, tp))
+    weights = weight_bytes_read(model, quant, tp, batch)
+    kv = batch * ctx * kv_layer + batch * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     flops = 2.0 * (body + head) * batch + attention_flops_per_context_token(model, tp) * batch * ctx
-    return _finish(gpu, dtype, eff, nbytes, flops, allreduce_s(model, gpu, eff, tp, batch))
+    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, batch))
 
 
 def causal_attended(model: ModelSpec, prompt: int) -> float:
@@ -168,11 +185,12 @@ def prefill(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtyp
     check_tp(model, tp)
     dtype = compute_dtype(gpu, quant)
     tokens = batch * prompt
-    nbytes = weight_bytes_read(model, quant, tp, tokens) + tokens * kv_bytes_per_token(model, kv_dtype, tp)
+    weights = weight_bytes_read(model, quant, tp, tokens)
+    kv = tokens * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     flops = (2.0 * body * tokens + 2.0 * head * batch
              + attention_flops_per_context_token(model, tp) * batch * causal_attended(model, prompt))
-    return _finish(gpu, dtype, eff, nbytes, flops, allreduce_s(model, gpu, eff, tp, tokens))
+    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens))
 
 
 def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
@@ -185,10 +203,10 @@ def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvD
     check_tp(model, tp)
     dtype = compute_dtype(gpu, quant)
     kv_layer = kv_bytes_per_token_layer(model, kv_dtype, tp)
-    nbytes = (weight_bytes_read(model, quant, tp, tokens) + context_tokens * model.num_layers * kv_layer
-              + tokens * kv_bytes_per_token(model, kv_dtype, tp))
+    weights = weight_bytes_read(model, quant, tp, tokens)
+    kv = context_tokens * model.num_layers * kv_layer + tokens * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     seqs = decode_seqs + (1 if prefill_tokens else 0)
     flops = (2.0 * body * tokens + 2.0 * head * seqs
              + attention_flops_per_context_token(model, tp) * context_tokens * model.num_layers)
-    return _finish(gpu, dtype, eff, nbytes, flops, allreduce_s(model, gpu, eff, tp, tokens))
+    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens))

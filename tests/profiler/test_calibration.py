@@ -11,7 +11,7 @@ from profiler.analytic.profile import Grid, analytic_profile
 from profiler.errors import CatalogueError, ProfilerError
 from profiler.specs import Efficiency
 
-TRUE = Efficiency(bandwidth=0.7, compute=0.5, step_overhead_s=100e-6)
+TRUE = Efficiency(bandwidth=0.7, compute=0.5, step_overhead_s=100e-6, kv_bandwidth=0.7)  # bf16: tied
 POINTS = [(p, b, c) for p in ("prefill", "decode") for b in (1, 4, 16, 64) for c in (512, 2048, 8192)]
 
 
@@ -29,6 +29,31 @@ def synthetic(noise=0.0, seed=0, points=POINTS, model="llama-3.1-8b", gpu="h100-
 @pytest.fixture(autouse=True)
 def no_user_calibration(tmp_path, monkeypatch):
     monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path / "home"))
+
+
+def test_fit_recovers_a_kv_efficiency_distinct_from_the_weight_one():
+    true = Efficiency(bandwidth=0.45, compute=0.5, step_overhead_s=60e-6, kv_bandwidth=0.75)
+    rows = synthetic(quant="int4")
+    terms = calibration.analytic_terms(rows)
+    rows["latency_ms"] = calibration.predict(terms, true) * 1e3
+    f = calibration.fit_efficiency(rows)[("h100-sxm", "int4")]
+    assert "kv_bandwidth" in f.fitted
+    assert f.efficiency.bandwidth == pytest.approx(0.45, rel=1e-4)
+    assert f.efficiency.kv_bandwidth == pytest.approx(0.75, rel=1e-4)
+    assert f.decode_error_after < 1e-6
+
+
+def test_quantised_fits_take_the_kv_efficiency_of_the_bf16_fit_of_the_same_gpu():
+    bf16 = synthetic()  # TRUE: bf16, eta_kv tied to eta_bw = 0.7
+    int4 = synthetic(quant="int4")
+    true4 = Efficiency(bandwidth=0.45, compute=0.5, step_overhead_s=100e-6, kv_bandwidth=0.7)
+    int4["latency_ms"] = calibration.predict(calibration.analytic_terms(int4), true4) * 1e3
+    fits = calibration.fit_efficiency(pd.concat([int4, bf16], ignore_index=True))
+    assert fits[("h100-sxm", "bf16")].efficiency.kv_bandwidth == pytest.approx(0.7, rel=1e-6)
+    f4 = fits[("h100-sxm", "int4")]
+    assert "kv_bandwidth" not in f4.fitted
+    assert f4.efficiency.kv_bandwidth == pytest.approx(0.7, rel=1e-6)
+    assert f4.efficiency.bandwidth == pytest.approx(0.45, rel=1e-4)
 
 
 def test_fit_recovers_known_efficiencies_exactly_without_noise():

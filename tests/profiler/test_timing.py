@@ -98,8 +98,31 @@ def test_mixed_step_equals_decode_when_no_prefill():
 
 def test_efficiency_is_used_linearly_in_the_memory_term():
     m = llama8b()
-    slow = Efficiency(bandwidth=0.4, compute=0.6, step_overhead_s=0.0)
-    fast = Efficiency(bandwidth=0.8, compute=0.6, step_overhead_s=0.0)
+    slow = Efficiency(bandwidth=0.4, compute=0.6, step_overhead_s=0.0, kv_bandwidth=0.4)
+    fast = Efficiency(bandwidth=0.8, compute=0.6, step_overhead_s=0.0, kv_bandwidth=0.8)
     a = timing.decode_step(m, H100, BF16, KvDtype.BF16, 1, 1, 1024, slow).latency_s
     b = timing.decode_step(m, H100, BF16, KvDtype.BF16, 1, 1, 1024, fast).latency_s
     assert a == pytest.approx(2 * b)
+
+
+def test_kv_reads_are_charged_at_the_kv_efficiency_not_the_quants():
+    """A quant's slow GEMV rate applies to its weight bytes only: at long context, where KV dominates, fp8 and
+    int4 weights must not predict a slower decode than bf16 (they move fewer bytes and the same KV)."""
+    from profiler import catalogue
+    from profiler.analytic.efficiency import default_efficiency
+
+    m, q = llama8b(), catalogue.load_quants()
+    lat = {k: timing.decode_step(m, H100, q[k], KvDtype.BF16, 1, 64, 8192, default_efficiency("h100-sxm", k))
+           for k in ("bf16", "fp8", "int4")}
+    assert lat["fp8"].latency_s <= lat["bf16"].latency_s and lat["int4"].latency_s <= lat["bf16"].latency_s
+    est = lat["int4"]
+    kv_bytes = 64 * (8192 + 1) * 131072
+    assert est.t_kv_s == pytest.approx(kv_bytes / (H100.hbm_bandwidth_bytes_per_s * 0.8), rel=1e-9)
+
+
+def test_spec_defaults_agree_with_the_sourced_efficiency_constants():
+    from profiler.analytic import efficiency
+
+    e = Efficiency(bandwidth=0.5, compute=0.5, step_overhead_s=0.0)
+    assert e.interconnect == efficiency.INTERCONNECT_EFFICIENCY[0]
+    assert e.kv_bandwidth == efficiency.KV_BANDWIDTH_EFFICIENCY[0]
