@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class PlanRequest:
     spares: int | None = None
     hot_standby: float | None = None  # None: the seed bill's 50% hot standby
     zones: int | None = None
+    node_loss: bool = False  # also survive losing the fullest node
     tco: Path | None = None
     api_prices: Path | None = None
     gpu_prices: Path | None = None
@@ -45,7 +47,25 @@ def policy_for(req: PlanRequest) -> RedundancyPolicy:
         pol = replace(pol, spares=req.spares)
     if req.zones is not None:
         pol = replace(pol, zones=req.zones)
+    if req.node_loss:
+        pol = replace(pol, survive_node_loss=True)
     return pol
+
+
+def _check_offers(req: PlanRequest, cat) -> None:
+    """Unknown pricing models and providers are input errors, not 'no configuration meets the SLOs'."""
+    known = sorted(set(cat.gpu_prices["pricing"]))
+    bad = [p for p in req.pricing if p not in known]
+    if bad:
+        close = difflib.get_close_matches(bad[0], known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise InvalidValueError(f"unknown pricing model '{bad[0]}'{hint}; choose from {', '.join(known)}")
+    providers = sorted(set(cat.gpu_prices["provider"]))
+    if req.provider is not None and req.provider not in providers:
+        close = difflib.get_close_matches(req.provider, providers, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise InvalidValueError(f"no GPU offers from provider '{req.provider}'{hint}; providers: "
+                                f"{', '.join(providers)}")
 
 
 def plan(req: PlanRequest) -> Plan:
@@ -56,6 +76,7 @@ def plan(req: PlanRequest) -> Plan:
         catalogue.get_gpu(g)  # unknown ids fail here with close-name suggestions
     for q in req.quants:
         catalogue.get_quant(q)
+    _check_offers(req, cat)
     bad_kv = [k for k in req.kv_dtypes if k not in ("bf16", "fp8")]
     if bad_kv:
         raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not {', '.join(bad_kv)}")

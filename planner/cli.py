@@ -24,6 +24,8 @@ class ErrorBoundary(TyperGroup):
         except InferplanError as exc:
             typer.secho(f"error: {exc}", err=True, fg="red")
             raise typer.Exit(code=exc.exit_code) from None
+        except BrokenPipeError:
+            raise
         except OSError as exc:  # unreadable / unwritable files named by the user
             typer.secho(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True, fg="red")
             raise typer.Exit(code=1) from None
@@ -44,7 +46,14 @@ register_all(app)
 
 
 def main() -> None:  # pragma: no cover - console-script shim
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # `inferplan models | head`: the reader left; say nothing more
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

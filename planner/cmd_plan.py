@@ -11,7 +11,15 @@ from planner.workload import DEFAULT_WORKLOAD, Workload, build_workload, load_wo
 
 DEFAULT_MODEL = "llama-3.3-70b"  # the seed scenario (seed_cost_model.md §1-2)
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
+def _format(value: str) -> str:
+    from planner.render import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
+    return value
+
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv", callback=_format)]
 In = Annotated[str | None, typer.Option("--tokens-per-day-in", help="input tokens per day, e.g. 5M")]
 Out = Annotated[str | None, typer.Option("--tokens-per-day-out", help="output tokens per day, e.g. 1M")]
 Reqs = Annotated[str | None, typer.Option("--requests-per-day", help="requests per day (with mean lengths)")]
@@ -27,6 +35,12 @@ Infra = Annotated[bool, typer.Option("--existing-infra", help="GPU platform, MLO
 WorkloadFile = Annotated[Path | None, typer.Option("--workload", help="workload YAML (flags override it)")]
 ApiPrices = Annotated[Path | None, typer.Option("--api-prices", help="API price YAML (adds/overrides rows)")]
 GpuPrices = Annotated[Path | None, typer.Option("--gpu-prices", help="GPU price YAML (adds/overrides rows)")]
+KvOpt = Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")]
+Spares = Annotated[int | None, typer.Option(help="explicit N+k spare replicas")]
+HotStandby = Annotated[float | None, typer.Option("--hot-standby", help="hot-standby fraction (seed: 0.5)")]
+Zones = Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")]
+NodeLoss = Annotated[bool, typer.Option("--node-loss", help="also survive losing the fullest GPU node")]
+TcoOpt = Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")]
 
 
 def workload_from(workload_file: Path | None, flags: dict[str, Any]) -> Workload:
@@ -46,6 +60,15 @@ def _split(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip()) if text else ()
 
 
+def _ints(text: str | None, flag: str) -> tuple[int, ...]:
+    from profiler.errors import InvalidValueError
+
+    try:
+        return tuple(int(t) for t in _split(text))
+    except ValueError:
+        raise InvalidValueError(f"{flag}: expected comma-separated integers such as 1,2,4, got {text!r}") from None
+
+
 def plan_cmd(
     model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
@@ -55,15 +78,12 @@ def plan_cmd(
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
     quant: Annotated[str | None, typer.Option(help="quant id(s) (default: bf16,fp8,int8,int4)")] = None,
     tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
-    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")] = "bf16",
+    kv_dtype: KvOpt = "bf16",
     pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot, buy")]
     = "reserved-1y",
     provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
-    spares: Annotated[int | None, typer.Option(help="explicit N+k spare replicas")] = None,
-    hot_standby: Annotated[float | None, typer.Option("--hot-standby", help="hot-standby fraction (seed: 0.5)")]
-    = None,
-    zones: Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")] = None,
-    tco: Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")] = None,
+    spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
+    tco: TcoOpt = None,
     api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
     profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile instead of the analytic model")]
     = None,
@@ -85,10 +105,10 @@ def plan_cmd(
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability,
                                        cached_input, residency, existing_infra))
     req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant),
-                      tps=tuple(int(t) for t in _split(tp)) if tp else (), kv_dtypes=_split(kv_dtype),
+                      tps=_ints(tp, "--tp"), kv_dtypes=_split(kv_dtype),
                       pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
-                      zones=zones, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices, profile=profile,
-                      simulate=simulate, models_file=models_file, top=top)
+                      zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
+                      profile=profile, simulate=simulate, models_file=models_file, top=top)
     result = plan(req)
     render.emit_plan(result, fmt)
     if output:
@@ -97,7 +117,7 @@ def plan_cmd(
         from planner.plots import cost_vs_volume
 
         cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot,
-                       f"{result.model}: self-hosted vs APIs")
+                       f"{result.model}: self-hosted vs APIs", volume=result.workload.tokens_per_day)
     if fmt == "table":
         for path in (output, plot):
             if path:
@@ -124,11 +144,17 @@ def crossover_cmd(
     model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
     input_tokens: InLen = None, output_tokens: OutLen = None, ttft_p99: Ttft = None, tpot_p99: Tpot = None,
-    availability: Avail = None, existing_infra: Infra = False, workload: WorkloadFile = None,
+    availability: Avail = None, peak_to_average: Peak = None, residency: Resid = False,
+    existing_infra: Infra = False, workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) (default: all)")] = None,
     quant: Annotated[str | None, typer.Option(help="quant id(s)")] = None,
-    pricing: Annotated[str, typer.Option(help="pricing model")] = "reserved-1y",
-    api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
+    tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
+    kv_dtype: KvOpt = "bf16",
+    pricing: Annotated[str, typer.Option(help="pricing model(s)")] = "reserved-1y",
+    provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
+    spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
+    tco: TcoOpt = None, api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
+    models_file: Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML")] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -137,17 +163,20 @@ def crossover_cmd(
     from planner.api import PlanRequest, plan
 
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
-                                       output_tokens, None, ttft_p99, tpot_p99, availability, None, False,
-                                       existing_infra))
-    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant),
-                              pricing=_split(pricing), api_prices=api_prices, gpu_prices=gpu_prices))
+                                       output_tokens, peak_to_average, ttft_p99, tpot_p99, availability, None,
+                                       residency, existing_infra))
+    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=_ints(tp, "--tp"),
+                              kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, spares=spares,
+                              hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,
+                              api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file))
     cols = ["provider", "model", "monthly_cost", "crossover_tokens_per_day"]
     render.emit(result.api[[c for c in cols if c in result.api.columns]], fmt,
                 f"{model}: break-even daily volume vs each API (self-hosted on {result.deployment['gpu']})")
     if plot:
         from planner.plots import cost_vs_volume
 
-        cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot, f"{model}: crossover")
+        cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot, f"{model}: crossover",
+                       volume=result.workload.tokens_per_day)
 
 
 def register_all(app: typer.Typer) -> None:

@@ -23,10 +23,22 @@ import pandas as pd
 from planner import api_costs as api_mod
 from planner import crossover as cross_mod
 from planner import prices as prices_mod
+from planner import redundancy as red_mod
 from planner import verdict as verdict_mod
-from planner.capacity import replica_capacity
+from planner.capacity import replicas_needed
 from planner.errors import InfeasibleError, PlannerError
-from planner.search import SearchSpace, best, bill, closest_to_slos, infeasible_summary, search, size, step_model
+from planner.search import (
+    SearchSpace,
+    best,
+    bill,
+    bill_total,
+    closest_to_slos,
+    infeasible_summary,
+    offer_for,
+    search,
+    size,
+    step_model,
+)
 from planner.step_model import Deployment
 from planner.vllm_args import vllm_args
 from planner.workload import Workload
@@ -101,30 +113,47 @@ def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
                       efficiency_for(gpu.id, quant.id, cat.calibration))
 
 
-def _self_host_cost_fn(model: ModelSpec, chosen: pd.Series, workload: Workload, space: SearchSpace, cat, profile):
-    """Monthly full TCO (and replicas) of the chosen configuration at another daily token volume.
+SHORTLIST = 5  # configurations billed in full at each volume: the cheapest by GPU bill (the bulk of any bill)
 
-    The same numbers as re-running :func:`search` restricted to that one configuration and pricing
-    model at each volume, without the re-search: ``Workload.scaled_to`` keeps the request lengths and
-    SLOs, so the per-replica capacity and the $/GPU-hour are volume-invariant and are computed once;
-    each volume then only recounts replicas, spares (memoised per count) and the line-item bill.
+
+def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace, cat):
+    """Monthly full TCO (and GPUs' replicas) of the cheapest deployment at another daily token volume.
+
+    What re-running :func:`search` at each volume would give, without the re-search: ``Workload.scaled_to``
+    keeps the request lengths and SLOs, so every candidate's per-replica capacity (`capacities`, filled by
+    the search) is volume-invariant. Each volume recounts each candidate's replicas and spares (memoised per
+    count), rents its GPUs in whole instances from the cheapest offer, and bills in full the SHORTLIST
+    candidates with the cheapest GPU bill; the cheapest total wins. So the crossover and the cost curve move
+    to more GPUs, a larger GPU or more TP as volume grows, as a plan made at that volume would.
     """
-    dep = _deployment(model, chosen, cat)
-    cap = replica_capacity(step_model(dep, profile), workload)
-    pricing = space.pricing[0] if chosen.get("pricing") is None else chosen["pricing"]
-    try:
-        usd = prices_mod.gpu_hour_price(cat.gpu_prices, dep.gpu.id, pricing, space.provider)[0]
-    except PlannerError:
-        usd = None
-    redundancy_memo: dict = {}
+    configs = list(capacities.values())
+    spares_memo: dict = {}
+    offer_memo: dict = {}
+
+    def spares(n: int, dep: Deployment) -> int:
+        key = (n, dep.tp, dep.gpu.gpus_per_node)
+        if key not in spares_memo:
+            spares_memo[key] = red_mod.spare_replicas(n, workload.availability, space.redundancy,
+                                                      gpus_per_replica=dep.tp, gpus_per_node=dep.gpu.gpus_per_node)
+        return spares_memo[key]
 
     def cost(tokens_per_day: float) -> tuple[float, int]:
-        if usd is None or not cap.feasible:
-            return float("inf"), 0
         w = workload.scaled_to(tokens_per_day)
-        sized = size(dep, w, space.redundancy, capacity=cap, redundancy_memo=redundancy_memo)
-        total = bill(sized, usd, w, cat.tco_defaults, space.existing_infra)[1]
-        return float(total), int(sized.replicas + sized.redundancy.spare_replicas)
+        options = []
+        for i, (dep, cap) in enumerate(configs):
+            n = replicas_needed(cap, w.requests_per_s_peak)
+            k = spares(n, dep)
+            gpus = (n + k) * dep.tp
+            for pricing in space.pricing:
+                offer = offer_for(cat.gpu_prices, dep.gpu.id, pricing, space.provider, gpus, offer_memo)
+                if not isinstance(offer, PlannerError):
+                    usd = float(offer["usd_per_gpu_hour"])
+                    options.append((prices_mod.gpus_billed(gpus, offer) * usd, gpus, i, n, k, dep.tp, usd, offer))
+        if not options:
+            return float("inf"), 0
+        options.sort(key=lambda o: o[:3])
+        return min((bill_total(n, k, tp, usd, w, cat.tco_defaults, space.existing_infra, offer), n + k)
+                   for *_, n, k, tp, usd, offer in options[:SHORTLIST])
 
     return cost
 
@@ -132,8 +161,9 @@ def _self_host_cost_fn(model: ModelSpec, chosen: pd.Series, workload: Workload, 
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
               top_n: int = 10, capacity_fn=None) -> Plan:
     """Search, pick the cheapest feasible deployment, and price it against every API."""
+    capacities: dict = {}
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
-                        cat.calibration, capacity_fn)
+                        cat.calibration, capacity_fn, capacities=capacities)
     chosen = best(candidates)
     if chosen is None:
         raise InfeasibleError(
@@ -144,10 +174,11 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     dep = _deployment(model, chosen, cat)
     cap = capacity_fn(dep, step_model(dep, profile)) if capacity_fn else None
     sized = size(dep, workload, space.redundancy, profile, capacity=cap)
+    offer = offer_for(cat.gpu_prices, dep.gpu.id, chosen["pricing"], space.provider, int(chosen["gpus_total"]), {})
     items, total, mult = bill(sized, float(chosen["usd_per_gpu_hour"]), workload, cat.tco_defaults,
-                              space.existing_infra)
+                              space.existing_infra, offer)
     api = api_mod.api_costs(workload, cat.api_prices)
-    cost_fn = cross_mod.MemoCost(_self_host_cost_fn(model, chosen, workload, space, cat, profile))
+    cost_fn = cross_mod.MemoCost(_self_host_cost_fn(capacities, workload, space, cat))
     cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
     api = api.merge(cross, on=["provider", "model"], how="left")
     ref = api_mod.reference_api(api, model.name)

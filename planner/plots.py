@@ -37,28 +37,56 @@ def latency_vs_load(sweep: pd.DataFrame, path: str | Path) -> None:
     plt.close(fig)
 
 
-def cost_vs_volume(curve: pd.DataFrame, crossovers: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Monthly cost against tokens/day: self-hosting (steps where replicas are added) and one line per API.
+MAX_LABELLED_APIS = 12  # APIs named in the legend; the rest are drawn as thin grey lines
 
-    `curve`: columns tokens_per_day, self_host_monthly, and one monthly-cost column per API (named
-    "provider / model"); `crossovers`: columns api, crossover_tokens_per_day (NaN = none in range).
+
+def _labelled_apis(apis: list[str], crossovers: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
+    """Every API self-hosting crosses in range, then the cheapest, up to MAX_LABELLED_APIS."""
+    hit = crossovers.dropna(subset=["crossover_tokens_per_day"])
+    crossing = [a for a in hit.sort_values("crossover_tokens_per_day")["api"] if a in apis]
+    cheapest = sorted(apis, key=lambda a: float(curve[a].iloc[-1]))
+    out = list(dict.fromkeys(crossing + cheapest))
+    return out[:MAX_LABELLED_APIS]
+
+
+def cost_vs_volume(curve: pd.DataFrame, crossovers: pd.DataFrame, path: str | Path, title: str = "",
+                   volume: float | None = None) -> None:
+    """Monthly cost against tokens/day: self-hosting (a step where replicas are added) and one line per API.
+
+    `curve`: :func:`planner.crossover.cost_curve` (tokens_per_day, self_host_monthly, self_host_replicas,
+    replica_step, and one monthly-cost column per API, named "provider / model"); `crossovers`: columns api,
+    crossover_tokens_per_day (NaN = none in range); `volume`: the planned tokens/day, marked by a line.
+    Crossovers are dots on the API's line; replica steps are ticks on the self-hosted curve.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 6))
+    fig, ax = plt.subplots(figsize=(12, 6.5))
     x = curve["tokens_per_day"]
-    ax.step(x, curve["self_host_monthly"], where="post", lw=2.5, color="black", label="self-hosted (full TCO)")
-    apis = [c for c in curve.columns if c not in ("tokens_per_day", "self_host_monthly", "replicas")]
+    apis = [c for c in curve.columns if " / " in c]
+    named = _labelled_apis(apis, crossovers, curve)
     for api in apis:
-        (line,) = ax.plot(x, curve[api], lw=1, label=api)
+        if api not in named:
+            ax.plot(x, curve[api], lw=0.6, color="0.8", zorder=1)
+    for api in named:
+        (line,) = ax.plot(x, curve[api], lw=1.2, label=api, zorder=2)
         hit = crossovers[crossovers["api"] == api]["crossover_tokens_per_day"].dropna()
-        if len(hit):
+        if len(hit):  # the API's cost is linear in volume: its value at the crossover is slope x v
             xv = float(hit.iloc[0])
-            yv = float(pd.Series(curve[api].values, index=x).reindex([xv], method="nearest").iloc[0])
-            ax.plot([xv], [yv], "o", color=line.get_color(), ms=7)
+            yv = float(curve[api].iloc[-1] / x.iloc[-1] * xv)
+            ax.plot([xv], [yv], "o", color=line.get_color(), ms=8, mec="black", zorder=4)
+    ax.step(x, curve["self_host_monthly"], where="post", lw=2.5, color="black", label="self-hosted (full TCO)",
+            zorder=3)
+    if "replica_step" in curve:
+        steps = curve[curve["replica_step"].astype(bool)]
+        ax.plot(steps["tokens_per_day"], steps["self_host_monthly"], "|", color="black", ms=12, mew=1.5, zorder=3,
+                label="replicas added")
+    if volume:
+        ax.axvline(volume, color="tab:red", ls="--", lw=1, label=f"planned volume ({volume:,.0f}/day)")
     ax.set(xscale="log", yscale="log", xlabel="tokens per day (input + output)", ylabel="USD per month",
            title=title or "Monthly cost vs volume")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    extra = len(apis) - len(named)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              title=f"dots: crossover; grey: {extra} other APIs" if extra else "dots: crossover", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -230,6 +230,41 @@ def gpu_hour_price(prices: pd.DataFrame, gpu: str, pricing: str,
 
     Raises NoOfferError listing what does exist for that GPU.
     """
+    row = _offers(prices, gpu, pricing, provider).sort_values(["usd_per_gpu_hour", "provider"]).iloc[0]
+    return float(row["usd_per_gpu_hour"]), row
+
+
+def instance_size(offer: pd.Series) -> int:
+    """GPUs one rents at a time under an offer (``gpus_per_instance``; 1 where the row does not say)."""
+    n = offer.get("gpus_per_instance")
+    return 1 if n is None or pd.isna(n) or n < 1 else int(n)
+
+
+def gpus_billed(gpus: int, offer: pd.Series) -> int:
+    """GPUs paid for when `gpus` are needed: whole instances, ``ceil(gpus / gpus_per_instance) x size``."""
+    size = instance_size(offer)
+    return math.ceil(gpus / size) * size
+
+
+def cheapest_offer(prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, gpus: int) -> pd.Series:
+    """The offer that rents `gpus` GPUs most cheaply in whole instances (an 8-GPU-only instance at a lower
+    $/GPU-h can lose to single-GPU instances for 2 GPUs). Ties: lower $/GPU-h, then provider name."""
+    sel = _offers(prices, gpu, pricing, provider)
+    billed = sel.apply(lambda r: gpus_billed(gpus, r), axis=1)
+    sel = sel.assign(_cost=billed * sel["usd_per_gpu_hour"])
+    return sel.sort_values(["_cost", "usd_per_gpu_hour", "provider"]).iloc[0].drop("_cost")
+
+
+def cheapest_offers_by_size(prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None) -> list[pd.Series]:
+    """For each instance size on offer, its cheapest offer ($/GPU-h, then provider): all
+    :func:`cheapest_offer` needs to choose for any GPU count."""
+    sel = _offers(prices, gpu, pricing, provider)
+    sel = sel.assign(_size=[instance_size(r) for _, r in sel.iterrows()])
+    best = sel.sort_values(["usd_per_gpu_hour", "provider"]).drop_duplicates("_size")
+    return [r.drop("_size") for _, r in best.iterrows()]
+
+
+def _offers(prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None) -> pd.DataFrame:
     sel = prices[prices["gpu"] == gpu]
     if sel.empty:
         raise NoOfferError(f"no price for GPU '{gpu}'. GPUs with prices: {', '.join(sorted(prices['gpu'].unique()))}; "
@@ -244,8 +279,7 @@ def gpu_hour_price(prices: pd.DataFrame, gpu: str, pricing: str,
             raise NoOfferError(f"'{provider}' has no {pricing} offer for '{gpu}'. Providers that do: "
                                f"{', '.join(sorted(by_pricing['provider']))}")
         by_pricing = by_provider
-    row = by_pricing.sort_values(["usd_per_gpu_hour", "provider"]).iloc[0]
-    return float(row["usd_per_gpu_hour"]), row
+    return by_pricing
 
 
 # ------------------------------------------------------------------------------------------

@@ -180,9 +180,29 @@ def _check_n(n_peak: int) -> None:
         raise InvalidValueError(f"replicas at peak must be an integer >= 1, got {n_peak!r}")
 
 
+def spare_replicas(replicas_at_peak: int, availability: float, policy: RedundancyPolicy = RedundancyPolicy(),
+                   *, gpus_per_replica: int = 1, gpus_per_node: int = 8) -> int:
+    """``plan_redundancy(...).spare_replicas`` without building its table (cost curves call it often)."""
+    return max(r[1] for r in _requirements(replicas_at_peak, availability, policy, gpus_per_replica,
+                                           gpus_per_node)[1:])
+
+
 def plan_redundancy(replicas_at_peak: int, availability: float, policy: RedundancyPolicy = RedundancyPolicy(),
                     *, gpus_per_replica: int = 1, gpus_per_node: int = 8) -> Redundancy:
     """Every spare requirement as a line; spares = the largest requirement the policy switches on."""
+    rows = _requirements(replicas_at_peak, availability, policy, gpus_per_replica, gpus_per_node)
+    n, a = replicas_at_peak, policy.replica_availability
+    df = pd.DataFrame(rows, columns=["line", "replicas", "total_replicas", "basis"])
+    spares = int(df["replicas"].iloc[1:].max())
+    df["gpus"] = df["replicas"] * gpus_per_replica
+    df["used"] = (df.index > 0) & (df["replicas"] == spares)  # every line that sets the count (ties too)
+    df = df[["line", "replicas", "total_replicas", "gpus", "basis", "used"]]
+    return Redundancy(n, spares, gpus_per_replica, prob_at_least(n + spares, n, a), df)
+
+
+def _requirements(replicas_at_peak: int, availability: float, policy: RedundancyPolicy, gpus_per_replica: int,
+                  gpus_per_node: int) -> list[tuple[str, int, int, str]]:
+    """(line, spare replicas, total replicas, basis) for peak and each requirement the policy switches on."""
     n, a = replicas_at_peak, policy.replica_availability
     if gpus_per_replica < 1 or gpus_per_node < 1:
         raise PlannerError(f"gpus_per_replica and gpus_per_node must be >= 1, got {gpus_per_replica}, {gpus_per_node}")
@@ -206,13 +226,9 @@ def plan_redundancy(replicas_at_peak: int, availability: float, policy: Redundan
         t = node_loss_total(n, per)
         rows.append(("node loss", t - n, t, f"{per} replicas per {gpus_per_node}-GPU node: losing the fullest "
                      f"node ({min(per, math.ceil(t / 2))}) leaves {t - min(per, math.ceil(t / 2))} >= {n}"))
-    df = pd.DataFrame(rows, columns=["line", "replicas", "total_replicas", "basis"])
-    spares = int(df["replicas"].iloc[1:].max())
-    df["gpus"] = df["replicas"] * gpus_per_replica
-    df["used"] = (df.index > 0) & (df["replicas"] == spares)  # every line that sets the count (ties too)
-    df = df[["line", "replicas", "total_replicas", "gpus", "basis", "used"]]
-    return Redundancy(n, spares, gpus_per_replica, prob_at_least(n + spares, n, a), df)
+    return rows
 
 
 __all__ = ["RedundancyPolicy", "SEED_POLICY", "Redundancy", "DEFAULT_REPLICA_AVAILABILITY", "prob_at_least",
-           "availability_total", "hot_standby_total", "zone_loss_total", "node_loss_total", "plan_redundancy"]
+           "availability_total", "hot_standby_total", "zone_loss_total", "node_loss_total", "plan_redundancy",
+           "spare_replicas"]

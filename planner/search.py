@@ -93,12 +93,26 @@ def size(dep: Deployment, workload: Workload, policy: red_mod.RedundancyPolicy,
 
 
 def bill(sized: Sized, usd_per_gpu_hour: float, workload: Workload, tco_defaults,
-         existing_infra: bool) -> tuple[pd.DataFrame, float, float]:
-    """LineItems of a sized deployment at a $/GPU-hour, its monthly total and TCO multiplier (planner.tco)."""
+         existing_infra: bool, offer: pd.Series | None = None) -> tuple[pd.DataFrame, float, float]:
+    """LineItems of a sized deployment at a $/GPU-hour, its monthly total and TCO multiplier (planner.tco).
+
+    With the `offer` row, GPUs are rented in whole instances (``gpus_per_instance``): the GPUs paid for
+    but not used are their own line, "GPU compute, unused in rented instances".
+    """
     primary = sized.replicas * sized.dep.tp
     spare = sized.redundancy.spare_replicas * sized.dep.tp
     items = tco_mod.tco_line_items(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, sized.replicas,
                                    workload, defaults=tco_defaults, existing_infra=existing_infra)
+    idle = 0 if offer is None else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
+    if idle:
+        size = prices_mod.instance_size(offer)
+        items = pd.concat([items, pd.DataFrame([{
+            "item": "GPU compute, unused in rented instances", "category": "gpu",
+            "monthly_usd": idle * usd_per_gpu_hour * HOURS_PER_MONTH,
+            "basis": f"{offer.get('instance') or 'the instance'} rents {size} GPUs at a time: "
+                     f"{primary + spare} used, {idle} idle x ${usd_per_gpu_hour:.4f}/GPU-h x {HOURS_PER_MONTH} h",
+            "source": f"gpu_prices.yaml gpus_per_instance ({offer.get('provider')})",
+            "id": "gpu_instance_rounding"}])], ignore_index=True)
     total, mult = tco_mod.tco_summary(items)
     return items, total, mult
 
@@ -125,16 +139,33 @@ def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[
                     yield (gpu, quant, Deployment(model, gpu, quant, kv, tp, eff), "")
 
 
-def _offer(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, memo: dict):
-    """(usd_per_gpu_hour, provider) or the PlannerError saying why there is none; memoised per search."""
-    key = (gpu, pricing, provider)
+def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, gpus: int, memo: dict):
+    """The cheapest offer row renting `gpus` GPUs in whole instances (:func:`planner.prices.cheapest_offer`),
+    or the PlannerError saying why there is none; memoised in `memo` (one dict per search or cost curve)."""
+    key = (gpu, pricing, provider, gpus)
     if key not in memo:
-        try:
-            usd, offer = prices_mod.gpu_hour_price(gpu_prices, gpu, pricing, provider)
-            memo[key] = (usd, offer["provider"])
-        except PlannerError as exc:
-            memo[key] = exc
+        sizes = (gpu, pricing, provider)
+        if sizes not in memo:  # the distinct instance sizes on offer: the cheapest offer of each
+            try:
+                offers = prices_mod.cheapest_offers_by_size(gpu_prices, gpu, pricing, provider)
+            except PlannerError as exc:
+                offers = exc
+            memo[sizes] = offers
+        offers = memo[sizes]
+        memo[key] = offers if isinstance(offers, PlannerError) else min(
+            offers, key=lambda o: (prices_mod.gpus_billed(gpus, o) * o["usd_per_gpu_hour"], o["usd_per_gpu_hour"],
+                                   o["provider"]))
     return memo[key]
+
+
+def bill_total(replicas: int, spare_replicas: int, tp: int, usd_per_gpu_hour: float, workload: Workload,
+               tco_defaults, existing_infra: bool, offer: pd.Series | None = None) -> float:
+    """``bill(...)[1]`` of `replicas` + `spare_replicas` of `tp` GPUs, without the line-item table [USD/month]."""
+    primary, spare = replicas * tp, spare_replicas * tp
+    idle = 0 if offer is None else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
+    return (tco_mod.tco_monthly_total(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, replicas,
+                                      workload, defaults=tco_defaults, existing_infra=existing_infra)
+            + idle * usd_per_gpu_hour * HOURS_PER_MONTH)
 
 
 def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_prices: pd.DataFrame,
@@ -144,20 +175,21 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
            "batch": cap.batch, "tpot_ms": cap.tpot_s * 1e3, "ttft_s": cap.ttft_s, "replica_rps": cap.requests_per_s}
     if sized is None:
         return row
-    offer = _offer(gpu_prices, dep.gpu.id, pricing, provider, memo.setdefault("offers", {}))
+    primary = sized.replicas * dep.tp
+    spare = sized.redundancy.spare_replicas * dep.tp
+    offer = offer_for(gpu_prices, dep.gpu.id, pricing, provider, primary + spare, memo.setdefault("offers", {}))
     if isinstance(offer, PlannerError):
         row.update(feasible=False, reason=str(offer))
         return row
-    usd, offer_provider = offer
-    primary = sized.replicas * dep.tp
-    spare = sized.redundancy.spare_replicas * dep.tp
-    bills = memo.setdefault("bills", {})  # many candidates share a bill: same price, GPUs and replicas
-    key = (usd, primary, spare, sized.replicas)
+    usd = float(offer["usd_per_gpu_hour"])
+    bills = memo.setdefault("bills", {})  # many candidates share a bill: same offer, GPUs and replicas
+    key = (offer["provider"], usd, prices_mod.instance_size(offer), primary, spare, sized.replicas)
     if key not in bills:
-        bills[key] = bill(sized, usd, workload, tco_defaults, existing_infra)[1:]
+        bills[key] = bill(sized, usd, workload, tco_defaults, existing_infra, offer)[1:]
     total, mult = bills[key]
     row.update(replicas=sized.replicas, spare_replicas=sized.redundancy.spare_replicas,
-               gpus_total=primary + spare, utilisation=sized.utilisation, provider=offer_provider,
+               gpus_total=primary + spare, gpus_billed=prices_mod.gpus_billed(primary + spare, offer),
+               utilisation=sized.utilisation, provider=offer["provider"], instance=offer.get("instance"),
                usd_per_gpu_hour=usd, monthly_gpu_cost=usd * HOURS_PER_MONTH * primary,
                monthly_total_cost=total, tco_multiplier=mult)
     return row
@@ -165,10 +197,13 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
 
 def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mapping[str, GpuSpec],
            quants: Mapping[str, QuantScheme], gpu_prices: pd.DataFrame, tco_defaults=None,
-           profile: pd.DataFrame | None = None, calibration=None, capacity_fn=None) -> pd.DataFrame:
+           profile: pd.DataFrame | None = None, calibration=None, capacity_fn=None,
+           capacities: dict | None = None) -> pd.DataFrame:
     """Every candidate sized and priced; cheapest feasible first.
 
     `capacity_fn(dep, step) -> Capacity` replaces the mean-value capacity model (the simulator uses it).
+    `capacities`, when given, receives ``(gpu, quant, kv_dtype, tp) -> (Deployment, Capacity)`` of every
+    candidate that meets the SLOs: volume-invariant, so the crossover curve re-prices them without re-search.
     """
     gpus = {k: v for k, v in gpus.items() if not space.gpus or k in space.gpus}
     quants = {k: v for k, v in quants.items() if k in (space.quants or DEFAULT_QUANTS)}
@@ -188,6 +223,8 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
             rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
             continue
         sized = size(dep, workload, space.redundancy, capacity=cap, redundancy_memo=memo.setdefault("red", {}))
+        if capacities is not None and cap.feasible:
+            capacities[(gpu.id, quant.id, dep.kv_dtype.value, dep.tp)] = (dep, cap)
         for pricing in space.pricing:
             rows.append(_row(dep, sized, cap, pricing, gpu_prices, space.provider, workload, tco_defaults,
                              space.existing_infra, memo))
@@ -250,5 +287,6 @@ def closest_to_slos(candidates: pd.DataFrame, workload: Workload) -> str:
             "feasible there. ")
 
 
-__all__ = ["SearchSpace", "Sized", "best", "bill", "closest_to_slos", "infeasible_summary", "search", "size",
+__all__ = ["SearchSpace", "Sized", "best", "bill", "bill_total", "offer_for", "closest_to_slos", "infeasible_summary",
+           "search", "size",
            "HOURS_PER_MONTH"]

@@ -291,20 +291,35 @@ def tco_line_items(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: in
     ``existing_infra`` None = ``workload.existing_infra``; ``model_gb`` replaces the storage item's
     ``gb_per_version`` (e.g. the weights' size); ``models`` served (evaluation scales with it).
     """
+    rows = [(it.item, it.category, usd, basis, it.source, it.id)
+            for it, usd, basis in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload,
+                                                defaults, existing_infra, model_gb, models)]
+    return pd.DataFrame(rows, columns=list(LINE_ITEM_COLUMNS))
+
+
+def tco_monthly_total(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, replicas: int,
+                      workload: Workload, defaults: TcoDefaults | None = None, existing_infra: bool | None = None,
+                      *, model_gb: float | None = None, models: int = 1) -> float:
+    """The sum of :func:`tco_line_items` [USD/month] without building the table (cost curves call it often)."""
+    return sum(usd for _, usd, _ in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload,
+                                                  defaults, existing_infra, model_gb, models))
+
+
+def _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload, defaults, existing_infra,
+                  model_gb, models):
+    """(item, monthly USD, basis text) per item of the defaults, existing-infra share applied."""
     _check(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, models)
     defaults = defaults if defaults is not None else _catalogue_defaults()
     existing = workload.existing_infra if existing_infra is None else existing_infra
     dep = _Deployment(float(gpu_monthly_primary), int(gpus_primary), int(gpus_spare), int(replicas), workload,
                       model_gb, models, defaults)
-    rows = []
     for it in defaults.items:
         usd, basis = BASES[it.basis][0](it.params, dep)
         if existing and it.existing_infra_factor != 1.0:
             usd *= it.existing_infra_factor
             basis += f"; x {it.existing_infra_factor:g} existing infra" + (
                 f" ({it.existing_infra_note})" if it.existing_infra_note else "")
-        rows.append((it.item, it.category, float(usd), basis, it.source, it.id))
-    return pd.DataFrame(rows, columns=list(LINE_ITEM_COLUMNS))
+        yield it, float(usd), basis
 
 
 def tco_summary(items: pd.DataFrame) -> tuple[float, float]:

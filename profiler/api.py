@@ -1,7 +1,7 @@
 """Library entry points behind the profiler's commands: one call per command, no printing.
 
     profile(ProfileRequest) -> (Profile DataFrame, ProfileMeta)   analytic by default, measured on request
-    calibrate(measured_file, output) -> (fit report DataFrame, calibration file written)
+    calibrate(measured_file, output, ...) -> Calibration (fit report, calibration file written, warnings)
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.profile import Grid, analytic_profile, require_fit
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.schema import ProfileMeta, read_profile, write_profile
-from profiler.specs import KvDtype
+from profiler.specs import KvDtype, ModelSpec
+
+# The GPU an analytic profile describes when none is named. A measured profile never defaults to it: its GPU is
+# the card it ran on, detected from the device name (profiler.measure.environment.machine_spec).
+DEFAULT_GPU = "h100-sxm"
 
 
 def tool_version() -> str:
@@ -30,10 +34,14 @@ def tool_version() -> str:
 
 @dataclass(frozen=True)
 class ProfileRequest:
-    """What `inferplan profile` asked for (names, not specs: resolved by :func:`profile`)."""
+    """What `inferplan profile` asked for (names, not specs: resolved by :func:`profile`).
+
+    ``gpu`` None: :data:`DEFAULT_GPU` for an analytic profile, the detected card for a measured one.
+    ``force_gpu``: label measured rows with ``gpu`` even when the device reports another catalogue card.
+    """
 
     model: str
-    gpu: str = "h100-sxm"
+    gpu: str | None = None
     quants: tuple[str, ...] = ("bf16",)
     kv_dtypes: tuple[KvDtype, ...] = (KvDtype.BF16,)
     tps: tuple[int, ...] = (1,)
@@ -47,19 +55,45 @@ class ProfileRequest:
     calibration: Path | None = None
     output: Path | None = None
     command: str = ""
+    force_gpu: bool = False
+
+
+def _check_measure_request(req: ProfileRequest) -> None:
+    """Refuse the options a measured run cannot honour, instead of silently producing other rows."""
+    if any(tp != 1 for tp in req.tps):
+        raise InvalidValueError(
+            f"--tp {','.join(map(str, req.tps))} with --measure: the measured profiler runs on one GPU; multi-GPU "
+            "tensor parallelism is not implemented. Measure at --tp 1 (and calibrate with that sweep); "
+            "profile TP > 1 analytically (drop --measure)")
+    if req.calibration:
+        raise InvalidValueError("--calibration applies to analytic profiles; a measured profile uses no efficiency "
+                                "factors. Fit them from it with `inferplan calibrate MEASURED.csv`")
+    if req.device == "cpu" and req.gpu:
+        raise InvalidValueError(f"--gpu {req.gpu} with --device cpu: rows measured on the CPU are labelled 'cpu' "
+                                "(its bandwidth and FLOP/s are measured, not a catalogue GPU's); drop --gpu")
+    if req.force_gpu and not req.gpu:
+        raise InvalidValueError("--force-gpu needs --gpu ID (the catalogue GPU to label the rows with)")
+
+
+def _measured(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd.DataFrame, ProfileMeta]:
+    from profiler.measure.sweep import run_measured_profile  # torch lives only there
+
+    _check_measure_request(req)
+    return run_measured_profile(
+        model, req.gpu, list(req.quants), list(req.kv_dtypes), list(req.batches), list(req.contexts),
+        device=req.device, out=req.output, resume=True, weights_path=req.weights, progress=progress,
+        command=req.command, force_gpu=req.force_gpu)
 
 
 def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, ProfileMeta]:
     """Resolve the request against the catalogues and run the analytic (or measured) profile."""
     model = catalogue.get_model(req.model, models_file=req.models_file, config_path=req.config)
     if req.measure:
-        from profiler.measure.sweep import run_measured_profile  # torch lives only there
-
-        gpu_id = req.gpu if req.device != "cpu" else None
-        return run_measured_profile(
-            model, gpu_id, list(req.quants), list(req.kv_dtypes), list(req.batches), list(req.contexts),
-            device=req.device, out=req.output, resume=True, weights_path=req.weights, progress=progress)
-    gpu = catalogue.get_gpu(req.gpu)
+        return _measured(req, model, progress)
+    if req.weights is not None or req.force_gpu:
+        raise InvalidValueError(f"{'--weights' if req.weights is not None else '--force-gpu'} applies to measured "
+                                "profiles only; add --measure, or drop it for the analytic profile")
+    gpu = catalogue.get_gpu(req.gpu or DEFAULT_GPU)
     quants = tuple(catalogue.get_quant(q) for q in req.quants)
     if req.calibration and not Path(req.calibration).expanduser().is_file():
         raise InvalidValueError(f"calibration file {req.calibration} does not exist; write one with "
@@ -87,11 +121,65 @@ def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, 
     return df, meta
 
 
-def calibrate(measured_file: Path, output: Path | None = None) -> tuple[pd.DataFrame, Path]:
-    """Fit efficiencies to a measured profile and store them in the user calibration file."""
+# ------------------------------------------------------------------------------------------------
+# Calibration
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What `inferplan calibrate` did: the fit report (profiler.analytic.calibration.fit_report columns), the
+    calibration file written, and warnings about fits not to trust (a factor at its clipping limit)."""
+
+    report: pd.DataFrame
+    path: Path
+    warnings: tuple[str, ...]
+
+
+def _calibration_models(measured: pd.DataFrame, models_file: Path | None,
+                        config: Path | None) -> dict[str, ModelSpec]:
+    """The catalogue (plus --models), and a --config model under the profile's one non-catalogue model name."""
+    models = dict(catalogue.load_models(models_file))
+    if config is not None:
+        unknown = sorted(set(measured["model"].astype(str)) - set(models))
+        spec = catalogue.model_from_config(config, unknown[0] if len(unknown) == 1 else "")
+        models[spec.name] = spec
+    return models
+
+
+def clipping_warnings(fits) -> list[str]:
+    """A line per fitted efficiency factor that sits at a limit of calibration.ETA_RANGE: the least-squares
+    optimum lies outside the accepted range, so the stored factor is the clip, not a measurement."""
+    import math
+
+    from profiler.analytic.calibration import ETA_RANGE
+
+    out = []
+    for f in fits.values():
+        names = list(dict.fromkeys(n for n in f.fitted if n in ("bandwidth", "compute", "kv_bandwidth")))
+        if "bandwidth" in names and math.isclose(f.efficiency.kv_bandwidth, f.efficiency.bandwidth):
+            names = [n for n in names if n != "kv_bandwidth"]  # tied to the bandwidth factor: one warning
+        for name in names:
+            value = getattr(f.efficiency, name)
+            limit = next((lim for lim in ETA_RANGE if math.isclose(value, lim, rel_tol=1e-6)), None)
+            if limit is not None:
+                out.append(f"{f.gpu}/{f.quant}: fitted {name} efficiency {value:g} sits at the clipping limit "
+                           f"{limit:g} of ETA_RANGE {ETA_RANGE}; the data want a value outside the accepted range "
+                           "(too few or too similar points, a toy model held in cache, or a wrong machine "
+                           "record), so predictions with it are unreliable")
+    return out
+
+
+def calibrate(measured_file: Path, output: Path | None = None, models_file: Path | None = None,
+              config: Path | None = None) -> Calibration:
+    """Fit efficiencies to a measured profile and store them in the user calibration file.
+
+    The profile's metadata travels with it: a CPU-measured profile's machine record (gpu 'cpu') is in
+    ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue."""
     from profiler.analytic import calibration
 
-    measured, _ = read_profile(measured_file)
-    fits = calibration.fit_efficiency(measured)
+    measured, meta = read_profile(measured_file)
+    models = _calibration_models(measured, models_file, config)
+    fits = calibration.fit_efficiency(measured, meta, models=models)
     path = calibration.save_calibration(fits, output, source_file=str(measured_file))
-    return calibration.fit_report(fits), path
+    return Calibration(calibration.fit_report(fits), path, tuple(clipping_warnings(fits)))

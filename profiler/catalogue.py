@@ -16,6 +16,7 @@ only, and nothing here touches the network. The Hugging Face config -> ModelSpec
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -29,11 +30,11 @@ from typing import Any
 import yaml
 
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
-from profiler.hf_mapping import Fields, located, spec_from_hf_config
+from profiler.hf_mapping import Fields, check_fields, located, spec_from_hf_config
 from profiler.specs import TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
 
 __all__ = ["load_models", "get_model", "model_from_config", "spec_from_hf_config", "load_gpus", "get_gpu",
-           "load_quants", "get_quant", "load_file", "catalogue_hashes", "CATALOGUE_FILES"]
+           "load_quants", "get_quant", "load_file", "catalogue_hashes", "check_tp_in_node", "CATALOGUE_FILES"]
 
 SCHEMA_VERSION = 1  # the `schema_version:` these loaders read
 CATALOGUE_FILES = {"models": "models.yaml", "gpus": "gpus.yaml", "quants": "quants.yaml"}
@@ -190,20 +191,67 @@ def load_models(extra: str | Path | None = None) -> dict[str, ModelSpec]:
 
 def get_model(name: str, models_file: str | Path | None = None,
               config_path: str | Path | None = None) -> ModelSpec:
-    """A model by catalogue id, or from a local config.json / model folder when `config_path` is given."""
+    """A model by catalogue id, or from a local config.json / model folder when `config_path` is given.
+
+    With `config_path`, `name` is only the label of the rows (empty: the folder's name). A label that is
+    the id of a catalogue model (or of one in `models_file`) must describe the same architecture as the
+    config, or every row would carry the wrong model's name: that is a CatalogueError saying what differs.
+    """
     if config_path is not None:
-        return model_from_config(config_path, name)
+        spec = model_from_config(config_path, name)
+        known = load_models(models_file) if name else {}
+        if name in known:
+            _check_same_model(known[name], spec, config_path)
+        return spec
     models = load_models(models_file)
     if name not in models:
         raise UnknownNameError("model", name, models)
     return models[name]
 
 
+def _differences(want: Any, got: Any, prefix: str = "") -> list[str]:
+    """'field got, not want' for every compared field that differs (nested specs as attention.x)."""
+    out = []
+    for fld in dataclasses.fields(want):
+        if not fld.compare or fld.name in ("name", "source"):
+            continue
+        a, b = getattr(want, fld.name), getattr(got, fld.name)
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+            out += _differences(a, b, f"{prefix}{fld.name}.")
+        elif a != b:
+            out.append(f"{prefix}{fld.name} {_short(b)}, not {_short(a)}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value.value if hasattr(value, "value") else value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_same_model(catalogued: ModelSpec, spec: ModelSpec, config_path: str | Path) -> None:
+    diffs, name, file = _differences(catalogued, spec), catalogued.name, _config_file(config_path)
+    if diffs:
+        more = f" and {len(diffs) - 4} more" if len(diffs) > 4 else ""
+        raise CatalogueError(
+            f"'{name}' is a catalogue model id, but this config describes a different one "
+            f"({'; '.join(diffs[:4])}{more}), so every row would be labelled with the wrong model. "
+            f"Leave the model name out (the rows are then labelled '{_default_label(file)}') or give a "
+            f"label that is no catalogue id; to profile the catalogue's {name}, drop --config.",
+            file=str(file), entry=name)
+
+
+def _config_file(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    return p / "config.json" if p.is_dir() else p
+
+
+def _default_label(config_file: Path) -> str:
+    return config_file.parent.name or "model"
+
+
 def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
     """A ModelSpec from a Hugging Face config.json (or a folder holding one); never downloads."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = p / "config.json"
+    p = _config_file(path)
     text, file = _read_user(p, "a Hugging Face config.json or a model folder holding one")
     try:
         cfg = json.loads(text)
@@ -211,7 +259,7 @@ def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
         raise CatalogueError(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno) from None
     if not isinstance(cfg, dict):
         raise CatalogueError("a config.json holds one JSON object", file=file, line=1)
-    name = name or p.parent.name or "model"
+    name = name or _default_label(p)
     try:
         return spec_from_hf_config(name, cfg, f"config.json at {file}")
     except CatalogueError as exc:
@@ -274,7 +322,13 @@ def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
     return QuantScheme(id=quant_id, weight_bits=bits, keep=frozenset(keep), source=source, **optional)
 
 
-_BUILDERS: dict[str, Builder] = {"models": spec_from_hf_config, "gpus": _gpu, "quants": _quant}
+def _model(name: str, data: dict, source: str) -> ModelSpec:
+    """A catalogue YAML entry: only known fields (a typo is an error, not ignored), then the HF mapping."""
+    check_fields(name, data)
+    return spec_from_hf_config(name, data, source)
+
+
+_BUILDERS: dict[str, Builder] = {"models": _model, "gpus": _gpu, "quants": _quant}
 
 
 def load_gpus(extra: str | Path | None = None) -> dict[str, GpuSpec]:
@@ -299,6 +353,21 @@ def get_quant(quant_id: str, quants_file: str | Path | None = None) -> QuantSche
     if quant_id not in quants:
         raise UnknownNameError("quant", quant_id, quants)
     return quants[quant_id]
+
+
+def check_tp_in_node(gpu: GpuSpec, tp: int) -> None:
+    """Tensor parallelism runs inside one node: TP may not exceed the GPU's ``gpus_per_node``.
+
+    The timing model prices the TP all-reduce at ``interconnect_bytes_per_s`` (NVLink, or PCIe inside
+    the box); a TP group spanning nodes would run over the network, which inferplan does not model.
+    """
+    if tp > gpu.gpus_per_node:
+        most = 1 << (gpu.gpus_per_node.bit_length() - 1)  # largest power of two that fits in a node
+        raise InvalidValueError(
+            f"TP={tp} needs {tp} GPUs in one tensor-parallel group, but a {gpu.id} node holds "
+            f"{gpu.gpus_per_node} (gpus_per_node in gpus.yaml), joined by {gpu.interconnect}; inferplan "
+            f"models tensor parallelism inside one node only. Use --tp {most} or less, a smaller quant, "
+            "or a GPU with more memory.")
 
 
 def catalogue_hashes(*extra: str | Path) -> dict[str, str]:

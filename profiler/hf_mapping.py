@@ -9,6 +9,7 @@ the model transformers builds from the same fields. Defaults for absent fields a
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -98,11 +99,14 @@ class Fields:
                 raise self.error(f"{key}.{name}", f"must be a positive number, got {x!r}")
         return {str(name): float(x) for name, x in v.items()}
 
-    def only(self, allowed: Iterable[str]) -> None:
+    def only(self, allowed: Iterable[str], hint: str = "") -> None:
+        """Refuse a key not in `allowed` (a typo would otherwise be ignored), suggesting the closest one."""
         allowed = tuple(allowed)
         for key in self.data:
             if key not in allowed:
-                raise self.error(str(key), f"unknown field; known fields: {', '.join(allowed)}")
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                guess = f"did you mean '{close[0]}'? " if close else ""
+                raise self.error(str(key), f"unknown field; {guess}" + (hint or f"known fields: {', '.join(allowed)}"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,22 +213,87 @@ class _Family:
     window: WindowRule = _window_none
     moe: Callable[[Fields, int], MoeSpec | None] | None = None
     mla: bool = False
+    fields: tuple[str, ...] = ()  # config fields of this type beyond COMMON_FIELDS (catalogue YAML check)
 
+
+# Config fields every supported type has (transformers 4.x and 5.x names; PretrainedConfig's own keys).
+# Together with a family's `fields` they are what a catalogue YAML entry may hold: anything else is
+# refused as a probable typo (a user's config.json via --config keeps every field; see check_fields).
+# tests/profiler/test_catalogue_fields.py checks these against transformers' config classes and
+# against every field the mapping reads.
+INFERPLAN_FIELDS = ("source", "note", "hf_repo")
+COMMON_FIELDS = (
+    "model_type", "architectures", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias", "tie_word_embeddings",
+    "max_position_embeddings", "hidden_act", "rms_norm_eps", "rope_theta", "rope_scaling", "rope_parameters",
+    "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
+    "torch_dtype", "dtype", "transformers_version", "_name_or_path", "quantization_config", "auto_map",
+    "id2label", "label2id", "problem_type", "return_dict", "output_hidden_states", "output_attentions",
+    "is_encoder_decoder", "chunk_size_feed_forward",
+)
+_SLIDING_QWEN = ("sliding_window", "use_sliding_window", "max_window_layers", "layer_types")
+_ROUTER = ("num_experts_per_tok", "output_router_logits", "router_aux_loss_coef")
 
 FAMILIES: dict[str, _Family] = {
-    "llama": _Family(mlp_bias=True),
-    "mistral": _Family(bias="none", window=window_all_layers),
-    "mixtral": _Family(bias="none", window=window_all_layers, moe=_moe_mixtral),
-    "qwen2": _Family(bias="qkv", window=_window_qwen),  # Qwen2Attention: bias=True on q/k/v, False on o
-    "qwen3": _Family(head_dim=128, qk_norm=True, window=_window_qwen),
-    "qwen3_moe": _Family(qk_norm=True, window=_window_qwen, moe=_moe_qwen3),
-    "gemma2": _Family(head_dim=256, tie=True, norms_per_layer=4, window=_window_alternate(4096)),
-    "phi3": _Family(bias="none", window=window_all_layers),  # fused qkv_proj / gate_up_proj, no biases
-    "deepseek_v3": _Family(moe=_moe_deepseek, mla=True),  # attention_bias on q_a, kv_a and o only
+    "llama": _Family(mlp_bias=True, fields=("mlp_bias", "pretraining_tp")),
+    "mistral": _Family(bias="none", window=window_all_layers, fields=("sliding_window",)),
+    "mixtral": _Family(bias="none", window=window_all_layers, moe=_moe_mixtral,
+                       fields=("sliding_window", "num_local_experts", "num_experts", *_ROUTER, "router_jitter_noise")),
+    "qwen2": _Family(bias="qkv", window=_window_qwen, fields=_SLIDING_QWEN),  # bias on q/k/v, not o
+    "qwen3": _Family(head_dim=128, qk_norm=True, window=_window_qwen, fields=_SLIDING_QWEN),
+    "qwen3_moe": _Family(qk_norm=True, window=_window_qwen, moe=_moe_qwen3, fields=(
+        *_SLIDING_QWEN, "num_experts", "num_local_experts", *_ROUTER, "moe_intermediate_size",
+        "decoder_sparse_step", "mlp_only_layers", "norm_topk_prob")),
+    "gemma2": _Family(head_dim=256, tie=True, norms_per_layer=4, window=_window_alternate(4096), fields=(
+        "sliding_window", "layer_types", "hidden_activation", "query_pre_attn_scalar",
+        "attn_logit_softcapping", "final_logit_softcapping", "cache_implementation",
+        "use_bidirectional_attention")),
+    "phi3": _Family(bias="none", window=window_all_layers, fields=(  # fused qkv_proj / gate_up_proj
+        "sliding_window", "original_max_position_embeddings", "partial_rotary_factor", "embd_pdrop",
+        "resid_pdrop")),
+    "deepseek_v3": _Family(moe=_moe_deepseek, mla=True, fields=(  # attention_bias on q_a, kv_a and o only
+        "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "qk_head_dim",
+        "n_routed_experts", "num_local_experts", "n_shared_experts", "moe_intermediate_size", "first_k_dense_replace",
+        "moe_layer_freq", *_ROUTER, "norm_topk_prob", "n_group", "topk_group", "topk_method",
+        "scoring_func", "routed_scaling_factor", "aux_loss_alpha", "seq_aux", "ep_size",
+        "num_nextn_predict_layers", "num_mtp_layers", "rope_interleave", "pretraining_tp")),
     "gpt_oss": _Family(attention_bias=True, head_dim=64, sinks=True, window=_window_alternate(128),
-                       moe=_moe_gpt_oss),
+                       moe=_moe_gpt_oss, fields=(
+                           "sliding_window", "layer_types", "num_local_experts", "num_experts", "experts_per_token",
+                           *_ROUTER, "swiglu_limit", "swiglu_alpha", "initial_context_length")),
 }
-_MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size")
+
+
+def unknown_type_message(model_type: str) -> str:
+    """Why an unknown model_type is refused, and what the user can do."""
+    squash = {k.replace("_", ""): k for k in FAMILIES}
+    close = squash.get(model_type.lower().replace("-", "").replace("_", ""))
+    guess = f"did you mean '{close}'? " if close else ""
+    return (f"{guess}model_type '{model_type}' is not an architecture inferplan can count exactly "
+            f"(supported: {', '.join(FAMILIES)}). Reading it as another one would give wrong parameter, "
+            "memory and timing numbers. If the model is built exactly like one of those (same layers, "
+            "projections, norms, biases and experts), set model_type to that one in a --models entry or "
+            "in a copy of its config.json.")
+
+
+def check_fields(name: str, cfg: dict) -> None:
+    """A catalogue YAML entry holds only fields its model_type has: a misspelt field is an error, not ignored.
+
+    Not applied to a user's config.json (--config): those files are written by tools and hold many
+    fields inferplan need not know. An unknown or missing model_type is left to spec_from_hf_config.
+    """
+    fam = FAMILIES.get(cfg.get("model_type"))  # type: ignore[arg-type]
+    if fam is None:
+        return
+    f, allowed = Fields(name, cfg), (*INFERPLAN_FIELDS, *COMMON_FIELDS, *fam.fields)
+    for key in cfg:
+        others = [t for t, g in FAMILIES.items() if key in g.fields and key not in allowed]
+        if others:
+            raise f.error(str(key), f"model_type '{cfg['model_type']}' has no field '{key}' (transformers "
+                          f"would ignore it); it belongs to {', '.join(others)}")
+    f.only(allowed, hint="it would be ignored, so the model would be profiled without it. Entries take "
+           "Hugging Face config.json fields (see the built-in models.yaml) plus source, note and "
+           "hf_repo; to profile a config.json as it is, use --config PATH.")
 
 
 def _attention(f: Fields, fam: _Family, hidden: int, n: int) -> AttentionSpec:
@@ -262,13 +331,7 @@ def spec_from_hf_config(name: str, cfg: dict, source: str = "") -> ModelSpec:
     model_type = f.str("model_type")
     fam = FAMILIES.get(model_type)
     if fam is None:
-        if any(k in cfg for k in _MOE_KEYS):
-            raise f.error("model_type", f"'{model_type}' is a mixture-of-experts type inferplan does not "
-                          f"know; known: {', '.join(FAMILIES)}. Write the entry with the closest of those.")
-        fam = FAMILIES["llama"]
-        source += (f" [note: model_type '{model_type}' is not one inferplan knows; read as a llama-like "
-                   "decoder: GQA attention, gated MLP, 2 norms per layer, biases only where "
-                   "attention_bias/mlp_bias say]")
+        raise f.error("model_type", unknown_type_message(model_type))
     hidden, n = f.int("hidden_size"), f.int("num_hidden_layers")
     moe = fam.moe(f, n) if fam.moe else None
     if moe is not None:

@@ -19,18 +19,29 @@ are excluded; the window runs from ``first arrival + warmup_s`` to the last arri
 Per-request metrics cover the accepted requests that *arrive* in the window (each is followed to
 completion). Rates and time averages cover what happens *during* the window:
 
+- **Rejected** = requests arriving in the window that the engine refuses up front (prompt + output
+  larger than the KV cache or ``max_model_len``, :func:`planner.simulate.engine.rejected_mask`);
+  **rejected fraction** = rejected / requests arriving in the window (accepted + rejected).
+  The latency percentiles are of the accepted requests only; a rejected request has no latency.
 - **Throughput** = requests completing in the window / window length [req/s]; **output tokens/s** =
   tokens emitted in the window / window length.
 - **Goodput** = requests arriving in the window that meet every SLO given (TTFT ≤ ``ttft_p99_s``
   and TPOT ≤ ``tpot_p99_s``; a 1-token request has no TPOT to miss) / window length [req/s];
-  **goodput fraction** = the same count / requests measured.
+  **goodput fraction** = the same count / *all* requests arriving in the window: a rejected
+  request counts as missing every SLO.
+- **Meets the SLOs** (:meth:`SimMetrics.meets`): p99 TTFT and p99 TPOT within the targets *and*
+  the rejected fraction at most :data:`MAX_REJECTED_FRACTION` (a p99 objective lets 1 % of
+  requests miss it; a refused request misses it).
 - **KV utilisation** = KV blocks in use / ``kv_blocks``, time-weighted over the window (idle time
   counts as 0); max over steps.
-- **Queue length** = requests waiting (arrived, not running), time-weighted mean and max;
-  **in system** = waiting + running (Little's law: in_system_mean ≈ arrival rate × mean E2E).
-  Counts are sampled at each step's start, so a request arriving mid-step is counted from the next
-  step (an under-count of half a step per request).
-- **Queue growth** = least-squares slope of the binned waiting-queue length over the window,
+- **Queue length** = requests that have arrived but not yet been admitted for the first time,
+  integrated exactly over each request's ``[arrival, first admission)`` interval
+  (:mod:`planner.simulate.occupancy`): time-weighted mean and max over the window. Little's law
+  on the queue: queue_mean ≈ arrival rate × mean queue wait. **In system** = the same over
+  ``[arrival, last token]`` (in_system_mean ≈ arrival rate × mean E2E). **Running** = requests in
+  the running batch, time-weighted from the step records (exact: the batch is fixed within a
+  step). in_system − queue − running = preempted requests waiting to resume.
+- **Queue growth** = least-squares slope of the binned queue length over the window,
   times the window length [requests]. The run is **stable** when the growth is at most
   ``max(5, mean queue length)`` (a queue growing linearly from zero grows by twice its mean).
 - **Preemptions** = preemption events among the measured requests.
@@ -45,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from planner.simulate import occupancy
 from planner.simulate.engine import EngineRun, expand_segments
 from profiler.errors import InvalidValueError
 
@@ -52,11 +64,16 @@ DEFAULT_WARMUP_FRACTION = 0.1  # share of the arrival span left out as warm-up (
 STABLE_MIN_GROWTH = 5.0  # requests: queue growth below this is noise, whatever the mean
 PERCENTILES = (50, 90, 99)
 ITL_EXPAND_MAX_STEPS = 1_000_000  # up to this many steps ITL is computed step by step; above, per segment
+SLO_PERCENTILE = 99  # the latency objectives are p99s (SloTargets)
+# A p99 objective lets 1 - 99/100 = 1 % of requests miss it; a request the engine refuses misses every
+# objective, so a run refusing more than this share cannot meet a p99 SLO whatever its latencies.
+MAX_REJECTED_FRACTION = 1 - SLO_PERCENTILE / 100
 
 
 @dataclass(frozen=True)
 class SloTargets:
-    """Latency objectives [s]; ``None`` = no objective. Met at the run level when the p99 is below."""
+    """Latency objectives [s]; ``None`` = no objective. Met at the run level when the p99 is below
+    (and at most :data:`MAX_REJECTED_FRACTION` of the arrivals are refused, see :meth:`SimMetrics.meets`)."""
 
     ttft_p99_s: float | None = None
     tpot_p99_s: float | None = None
@@ -141,13 +158,15 @@ class SimMetrics:
     """Metrics of one run (see the module docstring for every definition). Times [s], rates [1/s].
 
     ``series`` is a DataFrame with one row per time bin of the window: ``time_s`` (bin start),
-    ``waiting`` and ``running`` (time-weighted mean requests), ``kv_utilisation`` (mean fraction).
+    ``waiting`` (the queue, as ``queue_mean``) and ``running`` (time-weighted mean requests),
+    ``kv_utilisation`` (mean fraction).
     """
 
     window_start_s: float
     window_end_s: float
     requests_measured: int
     requests_rejected: int
+    rejected_fraction: float
     ttft: LatencyStats
     tpot: LatencyStats
     itl: LatencyStats
@@ -175,11 +194,12 @@ class SimMetrics:
         return self.window_end_s - self.window_start_s
 
     def meets(self, slo: SloTargets | None = None) -> bool:
-        """True when the p99 TTFT and p99 TPOT are within ``slo`` (default: the run's own)."""
+        """True when the p99 TTFT and p99 TPOT are within ``slo`` (default: the run's own) and no more
+        than :data:`MAX_REJECTED_FRACTION` of the arrivals were refused."""
         slo = slo or self.slo
         ok_ttft = slo.ttft_p99_s is None or self.ttft.p99 <= slo.ttft_p99_s
         ok_tpot = slo.tpot_p99_s is None or not self.tpot.count or self.tpot.p99 <= slo.tpot_p99_s
-        return bool(ok_ttft and ok_tpot)
+        return bool(ok_ttft and ok_tpot and not self.rejected_fraction > MAX_REJECTED_FRACTION)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the time series as lists under ``series``)."""
@@ -208,6 +228,8 @@ class SimMetrics:
             ("in_system", "mean", self.in_system_mean, "req"),
             ("preemptions", "count", float(self.preemptions), "events"),
             ("requests_measured", "count", float(self.requests_measured), "req"),
+            ("requests_rejected", "count", float(self.requests_rejected), "req"),
+            ("rejected_fraction", "mean", self.rejected_fraction, "1"),
             ("window", "length", self.window_s, "s"),
         ]
         return pd.DataFrame(rows, columns=["metric", "stat", "value", "unit"])
@@ -251,7 +273,8 @@ def _windowed(run: EngineRun, w0: float, w1: float) -> _Windowed:
 
 
 def _series(run: EngineRun, win: _Windowed, w0: float, w1: float, bins: int) -> pd.DataFrame:
-    """Time-weighted means per bin of the window (a segment is attributed to the bin it starts in)."""
+    """Time-weighted means per bin of the window: the queue integrated exactly per request, running and
+    KV from the steps (a segment is attributed to the bin it starts in)."""
     edges = np.linspace(w0, w1, bins + 1)
     which = np.clip(np.searchsorted(edges, run.seg_start_s, side="right") - 1, 0, bins - 1)
     width = np.diff(edges)
@@ -260,8 +283,15 @@ def _series(run: EngineRun, win: _Windowed, w0: float, w1: float, bins: int) -> 
         return np.bincount(which, weights=values * win.ov, minlength=bins) / width
 
     kv = (run.kv_first + run.kv_last) / 2 / run.config.kv_blocks
-    return pd.DataFrame({"time_s": edges[:-1], "waiting": binned(run.waiting), "running": binned(run.running),
-                         "kv_utilisation": binned(kv)})
+    arr, sched = _queue_intervals(run)
+    return pd.DataFrame({"time_s": edges[:-1], "waiting": occupancy.binned_mean(arr, sched, edges),
+                         "running": binned(run.running), "kv_utilisation": binned(kv)})
+
+
+def _queue_intervals(run: EngineRun) -> tuple[np.ndarray, np.ndarray]:
+    """``[arrival, first admission)`` of every accepted request [s]."""
+    keep = ~run.rejected
+    return run.requests.arrival_s[keep], run.first_scheduled_s[keep]
 
 
 def _growth(series: pd.DataFrame, window_s: float) -> float:
@@ -300,7 +330,8 @@ def _itl(run: EngineRun, w0: float, w1: float) -> LatencyStats:
 def _per_request(run: EngineRun, slo: SloTargets, w0: float, w1: float) -> dict[str, Any]:
     """Latency stats and SLO attainment of the requests arriving in the window."""
     arr = run.requests.arrival_s
-    measured = (arr >= w0) & (arr <= w1) & ~run.rejected
+    arrived = (arr >= w0) & (arr <= w1)
+    measured = arrived & ~run.rejected
     ttft = (run.first_token_s - arr)[measured]
     e2e = (run.finish_s - arr)[measured]
     out = run.requests.output_tokens[measured]
@@ -311,7 +342,7 @@ def _per_request(run: EngineRun, slo: SloTargets, w0: float, w1: float) -> dict[
     if slo.tpot_p99_s is not None:
         good &= (out <= 1) | (tpot <= slo.tpot_p99_s)
     return {
-        "requests_measured": int(measured.sum()), "requests_rejected": int(run.rejected.sum()),
+        "requests_measured": int(measured.sum()), "requests_rejected": int((arrived & run.rejected).sum()),
         "ttft": LatencyStats.of(ttft), "tpot": LatencyStats.of(tpot), "e2e": LatencyStats.of(e2e),
         "queue_wait": LatencyStats.of((run.first_scheduled_s - arr)[measured]),
         "preemptions": int(run.preemptions[measured].sum()), "good": int(good.sum()),
@@ -328,21 +359,24 @@ def summarize(run: EngineRun, slo: SloTargets | None = None, *, warmup_s: float 
     good = req.pop("good")
     win = _windowed(run, w0, w1)
     series = _series(run, win, w0, w1, max(1, int(bins)))
-    queue_mean = float(np.dot(run.waiting, win.ov) / window)
+    q_arr, q_sched = _queue_intervals(run)
+    queue_mean = occupancy.window_mean(q_arr, q_sched, w0, w1)
     growth = _growth(series, window)
     arr, fin = run.requests.arrival_s, run.finish_s
+    arrived = req["requests_measured"] + req["requests_rejected"]
     return SimMetrics(
         window_start_s=w0, window_end_s=w1, **req, itl=_itl(run, w0, w1),
         throughput_rps=float(np.count_nonzero((fin >= w0) & (fin <= w1)) / window),
         output_tokens_per_s=float(np.dot(run.tokens_out * run.seg_steps, win.share) / window),
         arrival_rate_per_s=float(np.count_nonzero((arr >= w0) & (arr <= w1)) / window),
         goodput_rps=good / window,
-        goodput_fraction=good / req["requests_measured"] if req["requests_measured"] else math.nan,
+        goodput_fraction=good / arrived if arrived else math.nan,
+        rejected_fraction=req["requests_rejected"] / arrived if arrived else 0.0,
         kv_util_mean=float(np.dot(run.kv_first + run.kv_last, win.ov) / 2 / window / run.config.kv_blocks),
         kv_util_max=float(run.kv_last[win.seen].max(initial=0) / run.config.kv_blocks),
-        queue_mean=queue_mean, queue_max=int(run.waiting[win.seen].max(initial=0)),
+        queue_mean=queue_mean, queue_max=occupancy.window_max(q_arr, q_sched, w0, w1),
         running_mean=float(np.dot(run.running, win.ov) / window),
-        in_system_mean=float(np.dot(run.waiting + run.running, win.ov) / window),
+        in_system_mean=occupancy.window_mean(arr[~run.rejected], fin[~run.rejected], w0, w1),
         queue_growth=growth, stable=bool(growth <= max(STABLE_MIN_GROWTH, queue_mean)),
         slo=slo, series=series,
     )

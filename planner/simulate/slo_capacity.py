@@ -3,15 +3,22 @@
 ``find_slo_capacity`` bisects on the arrival rate. Every probe replays the *same* random stream
 (same seed: lengths identical, arrival gaps rescaled by the rate), so the p99s move smoothly with
 the rate. A rate is **feasible** when, over the measurement window (see
-:mod:`planner.simulate.metrics`), p99 TTFT ≤ ``slo.ttft_p99_s``, p99 TPOT ≤ ``slo.tpot_p99_s`` and
-the waiting queue is not growing (``SimMetrics.stable``).
+:mod:`planner.simulate.metrics`), at most ``MAX_REJECTED_FRACTION`` (1 % for p99 objectives) of the
+arrivals are refused by the engine, p99 TTFT ≤ ``slo.ttft_p99_s``, p99 TPOT ≤ ``slo.tpot_p99_s`` and
+the waiting queue is not growing (``SimMetrics.stable``). Which requests are refused depends only on
+their lengths and the engine limits, not on the rate, so a stream refusing too many has capacity 0
+(``limited_by == "rejections"``) and the search stops after its first probe.
 
 Bracket: the search starts at an analytic upper bound (:func:`rate_upper_bound`), doubles it
 while it is still feasible, then halves towards zero until a feasible rate is found and bisects
 until ``hi − lo ≤ rel_tol · lo``. The answer is the highest feasible rate probed.
 
-Results are cached by :class:`CapacityCache` (in-memory LRU, optionally a JSON file) under a key
-of caller labels (model, gpu, quant, tp, ...) plus a hash of everything that changes the answer.
+:func:`simulate_point` reports the p99s at one given rate (e.g. a plan's per-replica peak load).
+
+Both results can be cached (:class:`planner.simulate.capacity_cache.CapacityCache`: in-memory LRU
+plus an optional JSON file) under :func:`capacity_key`: caller labels (model, gpu, quant, tp, ...)
+plus a hash of everything that changes the answer (:func:`fingerprint` of the workload shape or
+trace, engine config, step-time model, SLOs and search settings).
 """
 
 from __future__ import annotations
@@ -19,23 +26,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, is_dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planner.simulate.arrivals import Requests, WorkloadShape, make_requests, mean_length, with_rate
 from planner.simulate.engine import EngineConfig, simulate
-from planner.simulate.metrics import SimMetrics, SloTargets, summarize
+from planner.simulate.metrics import MAX_REJECTED_FRACTION, SimMetrics, SloTargets, summarize
 from planner.simulate.step_time import StepTimeModel
 from planner.simulate.trace import at_rate
 from profiler.errors import InvalidValueError
-from profiler.schema import atomic_write_text
 
-CACHE_VERSION = 1
+if TYPE_CHECKING:
+    from planner.simulate.capacity_cache import CapacityCache
+
 ShapeOrTrace = WorkloadShape | Requests  # a shape to draw from, or a trace to replay at any rate
 ZERO_LOAD_SHARE = 1e-3  # below this share of the upper bound a replica is treated as idle (our choice)
 
@@ -66,7 +72,8 @@ class SloCapacity:
 
     ``rate_per_s`` is 0 when even a near-idle replica misses the SLOs (then the p99s are those
     of the lowest rate probed). ``limited_by`` names what failed at ``infeasible_rate_per_s``
-    (``ttft``, ``tpot``, ``stability``; ``none`` when the search never found a failing rate).
+    (``rejections``, ``ttft``, ``tpot``, ``stability``; ``none`` when the search never found a
+    failing rate). ``rejected_fraction``: share of the arrivals the engine refuses (any rate).
     """
 
     rate_per_s: float
@@ -80,12 +87,52 @@ class SloCapacity:
     limited_by: str
     probes: int
     key: str = ""
+    rejected_fraction: float = 0.0
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> SloCapacity:
+        return cls(**{f.name: d[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SimPoint:
+    """Simulated latencies at one offered rate [req/s]; latencies [s] (p99 over accepted requests).
+
+    ``goodput_fraction`` and ``rejected_fraction`` are shares of all arrivals in the window;
+    ``meets`` is :meth:`SimMetrics.meets` for the SLOs searched with.
+    """
+
+    rate_per_s: float
+    ttft_p50_s: float
+    ttft_p99_s: float
+    tpot_p50_s: float
+    tpot_p99_s: float
+    e2e_p99_s: float
+    queue_wait_p99_s: float
+    goodput_fraction: float
+    rejected_fraction: float
+    kv_util_mean: float
+    queue_mean: float
+    running_mean: float
+    preemptions: int
+    stable: bool
+    meets: bool
+    key: str = ""
+
+    @classmethod
+    def of(cls, rate: float, m: SimMetrics, key: str = "") -> SimPoint:
+        return cls(rate, m.ttft.p50, m.ttft.p99, m.tpot.p50, m.tpot.p99, m.e2e.p99, m.queue_wait.p99,
+                   m.goodput_fraction, m.rejected_fraction, m.kv_util_mean, m.queue_mean, m.running_mean,
+                   m.preemptions, m.stable, m.meets(), key)
+
+    def to_dict(self) -> dict[str, float | int | str | bool]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> SimPoint:
         return cls(**{f.name: d[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
@@ -128,7 +175,10 @@ def _probe(shape: ShapeOrTrace, rate: float, config: EngineConfig, step_time: St
 
 
 def _failure(m: SimMetrics, slo: SloTargets) -> str:
-    """What makes a probe infeasible ('' when it is feasible)."""
+    """What makes a probe infeasible ('' when it is feasible); rejections first (they do not depend
+    on the rate, so they end the search)."""
+    if m.rejected_fraction > MAX_REJECTED_FRACTION:
+        return "rejections"
     if slo.ttft_p99_s is not None and not m.ttft.p99 <= slo.ttft_p99_s:
         return "ttft"
     if slo.tpot_p99_s is not None and m.tpot.count and not m.tpot.p99 <= slo.tpot_p99_s:
@@ -149,7 +199,7 @@ def find_slo_capacity(shape: ShapeOrTrace, config: EngineConfig, step_time: Step
     if slo.ttft_p99_s is None and slo.tpot_p99_s is None:
         raise InvalidValueError("Give at least one SLO (ttft_p99_s or tpot_p99_s) to search against.")
     key = capacity_key(shape, config, step_time, slo, search, labels or {})
-    if cache is not None and (hit := cache.get(key)) is not None:
+    if cache is not None and isinstance(hit := cache.get(key), SloCapacity):
         return hit
     bound = rate_upper_bound(shape, config, step_time)
     probes: dict[float, tuple[str, SimMetrics]] = {}
@@ -162,7 +212,8 @@ def find_slo_capacity(shape: ShapeOrTrace, config: EngineConfig, step_time: Step
     lo, hi = 0.0, bound
     while feasible(hi) and len(probes) < search.max_probes:  # the bound was not a ceiling: widen
         lo, hi = hi, hi * 2
-    while len(probes) < search.max_probes and not (lo > 0 and hi - lo <= search.rel_tol * lo):
+    refused = probes[hi][0] == "rejections"  # the same requests are refused at every rate: stop
+    while not refused and len(probes) < search.max_probes and not (lo > 0 and hi - lo <= search.rel_tol * lo):
         if lo == 0 and hi < ZERO_LOAD_SHARE * bound:
             break  # missed even near idle: the SLOs cannot be met at any rate
         mid = (lo + hi) / 2
@@ -185,20 +236,43 @@ def _result(probes: dict[float, tuple[str, SimMetrics]], lo: float, hi: float, b
         kv_util_mean=at.kv_util_mean, running_mean=at.running_mean, upper_bound_rate_per_s=bound,
         infeasible_rate_per_s=hi if failing and failing[0] else math.nan,
         limited_by=failing[0] if failing and failing[0] else "none", probes=len(probes), key=key,
+        rejected_fraction=at.rejected_fraction,
     )
 
 
+def simulate_point(shape: ShapeOrTrace, rate_per_s: float, config: EngineConfig, step_time: StepTimeModel,
+                   slo: SloTargets, *, search: CapacitySearch = CapacitySearch(), cache: CapacityCache | None = None,
+                   labels: Mapping[str, object] | None = None) -> SimPoint:
+    """The p99s of ``shape`` at ``rate_per_s`` on one replica, probed exactly as the search probes
+    (same requests, seed and window), e.g. at a plan's per-replica peak load. Cached like the search."""
+    if not (isinstance(rate_per_s, (int, float)) and math.isfinite(rate_per_s) and rate_per_s > 0):
+        raise InvalidValueError(f"rate_per_s must be a finite number > 0, got {rate_per_s!r}.")
+    key = capacity_key(shape, config, step_time, slo, search, {**(labels or {}), "at_rps": repr(float(rate_per_s))})
+    if cache is not None and isinstance(hit := cache.get(key), SimPoint):
+        return hit
+    point = SimPoint.of(float(rate_per_s), _probe(shape, rate_per_s, config, step_time, slo, search), key)
+    if cache is not None:
+        cache.put(key, point)
+    return point
+
+
 # ----------------------------------------------------------------------------------------------
-# Cache
+# Cache keys
 # ----------------------------------------------------------------------------------------------
 
 
-def _fingerprint(obj: object) -> str:
-    """Stable text for hashing: dataclasses by value, traces by their arrays, anything else by repr.
+def fingerprint(obj: object) -> str:
+    """Stable text for hashing: an object's ``cache_identity``, dataclasses by value, traces by their
+    arrays, anything else by repr.
 
-    A step-time model that is not a dataclass is hashed by ``repr`` — for a plain function that
-    includes its address, so such results are only reused within one process (safe, never stale).
+    A step-time model that is neither a dataclass nor has a ``cache_identity`` string is hashed by
+    ``repr`` — for a plain function that includes its address, so such results are only reused
+    within one process (safe, never stale). Wrap it (as ``planner.simulated.KeyedStep`` does) to
+    reuse results across processes.
     """
+    identity = getattr(obj, "cache_identity", None)
+    if isinstance(identity, str):
+        return f"{type(obj).__qualname__}({identity})"
     if isinstance(obj, Requests):
         h = hashlib.sha256()
         for a in (obj.arrival_s, obj.input_tokens, obj.output_tokens):
@@ -212,65 +286,7 @@ def _fingerprint(obj: object) -> str:
 def capacity_key(shape: ShapeOrTrace, config: EngineConfig, step_time: StepTimeModel,
                  slo: SloTargets, search: CapacitySearch, labels: Mapping[str, object]) -> str:
     """``label=value|...|<hash>``: readable labels (model, gpu, quant, tp, ...) + a hash of all inputs."""
-    parts = [_fingerprint(x) for x in (shape, config, step_time, slo, search)]
+    parts = [fingerprint(x) for x in (shape, config, step_time, slo, search)]
     parts += [f"{k}={labels[k]}" for k in sorted(labels)]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
     return "|".join([*(f"{k}={labels[k]}" for k in sorted(labels)), digest])
-
-
-class CapacityCache:
-    """LRU of :class:`SloCapacity` by key in memory, optionally mirrored to a JSON file.
-
-    The file (``{"version": 1, "entries": {key: record}}``) is read on first use and rewritten
-    atomically on every ``put`` (merged with what is on disk, so two processes add rather than
-    overwrite). This object is an I/O edge: it holds state, the search functions do not.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, maxsize: int = 256):
-        if maxsize < 1:
-            raise InvalidValueError(f"CapacityCache.maxsize must be >= 1, got {maxsize}.")
-        self.path = Path(path) if path is not None else None
-        self.maxsize = maxsize
-        self._memory: OrderedDict[str, SloCapacity] = OrderedDict()
-        self._disk: dict[str, SloCapacity] | None = None
-
-    def _read_disk(self) -> dict[str, SloCapacity]:
-        if self.path is None or not self.path.exists():
-            return {}
-        try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-            if doc.get("version") != CACHE_VERSION:
-                raise ValueError(f"version {doc.get('version')!r}, expected {CACHE_VERSION}")
-            return {k: SloCapacity.from_dict(v) for k, v in doc["entries"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidValueError(f"{self.path}: not a capacity cache this version can read ({exc}); "
-                                    "delete the file to rebuild it.") from None
-
-    def get(self, key: str) -> SloCapacity | None:
-        if key in self._memory:
-            self._memory.move_to_end(key)
-            return self._memory[key]
-        if self._disk is None:
-            self._disk = self._read_disk()
-        hit = self._disk.get(key)
-        if hit is not None:
-            self._remember(key, hit)
-        return hit
-
-    def put(self, key: str, value: SloCapacity) -> None:
-        self._remember(key, value)
-        if self.path is None:
-            return
-        self._disk = self._read_disk()
-        self._disk[key] = value
-        doc = {"version": CACHE_VERSION, "entries": {k: v.to_dict() for k, v in self._disk.items()}}
-        atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=True))
-
-    def _remember(self, key: str, value: SloCapacity) -> None:
-        self._memory[key] = value
-        self._memory.move_to_end(key)
-        while len(self._memory) > self.maxsize:
-            self._memory.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._memory)

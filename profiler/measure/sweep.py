@@ -110,16 +110,18 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
                          prefill_batches: list[int] | None = None, phases: Sequence[str] = PHASES,
                          timer=None, max_batch_cap: int | None = None, graphs: bool = True, seed: int = 0,
                          on_point: Callable[[dict[str, Any]], None] | None = None,
-                         command: str = "") -> tuple[pd.DataFrame, ProfileMeta]:
+                         command: str = "", force_gpu: bool = False) -> tuple[pd.DataFrame, ProfileMeta]:
     """Measure `model` over the grid on `device`; write each point to `out` at once; resume from it.
 
     `gpu_id`: catalogue GPU the rows are labelled with and MBU/MFU divide by (CUDA; detected from the device
-    name when None; ignored on CPU). `memory_limit_bytes`: a byte budget the OOM search and every point are
+    name when None; one that differs from the detected card is refused unless `force_gpu`; ignored on CPU).
+    `weights_path`: a local folder of real weights, whose config.json must describe `model` (refused otherwise). `memory_limit_bytes`: a byte budget the OOM search and every point are
     held to (emulates a smaller card; on CPU the default is the resident bytes +
     maxbatch.CPU_EMULATED_HEADROOM_BYTES).
     `prefill_batches`: batches for the prefill phase (default: `batches`). `timer`: a TimerPolicy for every
     point (default: per device and phase). `on_point(row)` runs after each row is durably written.
     """
+    from profiler.measure.build import check_weights_folder
     from profiler.measure.device import prepare_process, resolve_device
     from profiler.measure.environment import machine_spec
     from profiler.measure.journal import Journal, journal_path
@@ -129,9 +131,11 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
     _check_grid(batches, contexts, quants, phases)
     quant_specs = [catalogue.get_quant(q) for q in quants]
     kvs = [_kv(k) for k in kv_dtypes]
+    if weights_path is not None:
+        check_weights_folder(model, weights_path)  # before anything is built: a mismatch would mislabel every row
     prepare_process()
     dev = resolve_device(device)
-    machine = machine_spec(dev, gpu_id)
+    machine = machine_spec(dev, gpu_id, force=force_gpu)
     nvml = NvmlDevice.open(dev) if dev.type == "cuda" else None
     meta = _meta(model, dev, machine, nvml, command)
     out = Path(out) if out is not None else None

@@ -207,11 +207,15 @@ def test_config_json_errors_name_file_and_line(write_file):
         catalogue.get_model("", config_path=wrong.parent.parent / "nowhere")
 
 
-def test_unknown_model_type_reads_as_llama_with_a_note():
-    spec = catalogue.spec_from_hf_config("x", tiny_cfg(model_type="olmo_like"), "here")
-    assert spec.model_type == "olmo_like" and "llama-like" in spec.source and spec.source.startswith("here")
-    with pytest.raises(CatalogueError, match="mixture-of-experts"):
+def test_unknown_model_type_is_refused_with_the_supported_types():
+    # falcon_h1 (hybrid attention + Mamba) with full llama-style fields: read as llama it would be wrong
+    with pytest.raises(CatalogueError, match="falcon_h1' is not an architecture") as err:
+        catalogue.spec_from_hf_config("x", tiny_cfg(model_type="falcon_h1"), "here")
+    assert err.value.field == "model_type" and "supported: llama, mistral" in str(err.value)
+    with pytest.raises(CatalogueError, match="not an architecture"):
         catalogue.spec_from_hf_config("x", tiny_cfg(model_type="new_moe", num_local_experts=8), "")
+    with pytest.raises(CatalogueError, match="did you mean 'qwen3_moe'"):
+        catalogue.spec_from_hf_config("x", tiny_cfg(model_type="Qwen3-MoE"), "")
     with pytest.raises(CatalogueError, match="required"):
         catalogue.spec_from_hf_config("x", {"hidden_size": 64}, "")
 
