@@ -28,6 +28,7 @@ from planner import verdict as verdict_mod
 from planner.capacity import replicas_needed
 from planner.errors import InfeasibleError, PlannerError
 from planner.search import (
+    DEFAULT_QUANTS,
     SearchSpace,
     best,
     bill,
@@ -40,7 +41,8 @@ from planner.search import (
     step_model,
 )
 from planner.step_model import Deployment
-from planner.vllm_args import vllm_args
+from planner.units import DAYS_PER_MONTH
+from planner.vllm_args import vllm_args, vllm_notes
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
 from profiler.specs import KvDtype, ModelSpec
@@ -105,6 +107,12 @@ class Plan:
     vllm_args: list[str]
     alternatives: pd.DataFrame
     simulated: dict | None = None
+    vllm_notes: tuple[str, ...] = ()
+
+    @property
+    def usd_per_mtok_self_host(self) -> float:
+        """Full monthly TCO per million tokens (input + output) served a month [USD/M tokens]."""
+        return self.monthly_total_cost / (self.workload.tokens_per_day * DAYS_PER_MONTH / 1e6)
 
 
 def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
@@ -165,6 +173,8 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
                         cat.calibration, capacity_fn, capacities=capacities)
     chosen = best(candidates)
+    if chosen is None and _nothing_fits_memory(candidates):
+        raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
     if chosen is None:
         raise InfeasibleError(
             f"no configuration of {model.name} meets TTFT p99 {workload.ttft_p99_s:g} s and TPOT p99 "
@@ -190,7 +200,36 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         line_items=items, monthly_gpu_cost=float(chosen["monthly_gpu_cost"]), monthly_total_cost=total,
         tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
         curve=curve, verdict=verdict, vllm_args=vllm_args(dep, sized.capacity, longest),
+        vllm_notes=tuple(vllm_notes(dep)),
         alternatives=candidates.head(top_n))
+
+
+def _nothing_fits_memory(candidates: pd.DataFrame) -> bool:
+    """Every configuration that could run at all ran out of memory (none reached an SLO or price check)."""
+    limited = candidates.get("limited_by", pd.Series("", index=candidates.index)).fillna("")
+    return bool((limited == "memory").any() and not ((limited != "memory") & (limited != "")).any()
+                and not candidates["feasible"].any())
+
+
+def _no_memory_fit_message(model: ModelSpec, workload: Workload, space: SearchSpace, cat) -> str:
+    """What would hold the model: each catalogue GPU's smallest TP per quant (profiler.analytic.profile)."""
+    from profiler.analytic.profile import what_fits
+
+    context = int(workload.mean_input_tokens + workload.mean_output_tokens)
+    options = what_fits(model, cat.gpus, {k: v for k, v in cat.quants.items() if k in (space.quants or DEFAULT_QUANTS)},
+                        space.kv_dtypes[0], context, lambda g, q: efficiency_for(g, q, cat.calibration))
+    head = (f"{model.name} does not fit in memory in any configuration searched (GPUs: "
+            f"{', '.join(space.gpus) or 'all'}; quants: {', '.join(space.quants) or 'default'}; TP "
+            f"{', '.join(map(str, space.tps))}) with room in the KV cache for one {context}-token sequence "
+            "beside the weights.")
+    if not options:
+        return (head + " No single node of any catalogue GPU holds it at any quant: multi-node (pipeline-parallel) "
+                "serving is outside what this planner sizes.")
+    by_gpu: dict[str, list[str]] = {}
+    for gpu, quant, tp in options:
+        by_gpu.setdefault(gpu, []).append(f"{quant} TP={tp}")
+    fits = "; ".join(f"{g} ({', '.join(v)})" for g, v in by_gpu.items())
+    return head + f" It fits, within one node, on: {fits}. Pass those with --gpu/--quant/--tp."
 
 
 def _crossover_of(api: pd.DataFrame, ref: str) -> float | None:

@@ -18,7 +18,10 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from planner.units import DAYS_PER_MONTH
 
 FORMATS = ("table", "json", "csv")
 GIB = 2**30
@@ -68,7 +71,12 @@ def _fmt(col: str, v: Any) -> str:
         return f"{v / 1e9:,.3f} B"
     if col.endswith(("_usd", "_cost")) or col.startswith(("monthly", "daily", "usd")):
         return f"${v:,.2f}"
+    if col.endswith("tokens_per_day") or col in ("tp", "replicas", "spare_replicas", "gpus_total", "gpus_billed",
+                                                 "batch"):
+        return f"{v:,.0f}"
     if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{v:,.0f}"
         return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.1f}"
     if isinstance(v, int):
         return f"{v:,}"
@@ -159,6 +167,8 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "gpus_total": int(d["gpus_total"]), "pricing": d["pricing"], "provider": d.get("provider"),
         "usd_per_gpu_hour": d["usd_per_gpu_hour"], "monthly_gpu_cost": plan.monthly_gpu_cost,
         "monthly_total_cost": plan.monthly_total_cost, "tco_multiplier": plan.tco_multiplier,
+        "usd_per_mtok_self_host": plan.usd_per_mtok_self_host,
+        "gpus_billed": int(d.get("gpus_billed", d["gpus_total"])),
         "line_items": [{"name": r["item"], "monthly_cost": r["monthly_usd"], "category": r.get("category"),
                         "basis": r.get("basis")} for r in jsonable(plan.line_items)],
         "api": jsonable(plan.api[api_cols]),
@@ -168,6 +178,7 @@ def plan_dict(plan: Any) -> dict[str, Any]:
                         "requests_per_s": d["replica_rps"], "limited_by": d["limited_by"],
                         "utilisation_at_mean": d["utilisation"]},
         "redundancy": jsonable(plan.redundancy), "vllm_args": plan.vllm_args,
+        "vllm_notes": list(getattr(plan, "vllm_notes", ())),
         "workload": jsonable(plan.workload), "simulated": plan.simulated,
         "alternatives": jsonable(plan.alternatives),
     }
@@ -197,10 +208,14 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
     c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "
             f"(${plan.monthly_gpu_cost:,.0f})")
-    cols = ["provider", "model", "daily_cost", "monthly_cost", "crossover_tokens_per_day"]
+    cols = ["provider", "model", "daily_cost", "monthly_cost", "usd_per_mtok_blended", "crossover_tokens_per_day"]
     c.print(rich_table(plan.api.sort_values("monthly_cost"), "Same workload on APIs", cols))
+    c.print(f"Self-hosted: ${plan.usd_per_mtok_self_host:,.2f} per million tokens (full monthly TCO / "
+            f"{w.tokens_per_day * DAYS_PER_MONTH / 1e6:,.0f}M tokens a month) vs usd_per_mtok_blended above")
     if plan.crossover_tokens_per_day:
         c.print(f"Break-even vs {plan.reference_api}: {plan.crossover_tokens_per_day:,.0f} tokens/day")
+    c.print("crossover_tokens_per_day: the daily volume from which self-hosting (full TCO, redundancy, re-planned "
+            "at each volume) costs no more than that API; – = not within 10k-1T tokens/day")
     if plan.simulated:
         s = plan.simulated
         c.print(f"Simulated per replica: {s['rate_per_replica_rps']:.2f} req/s at p99 TTFT {s['ttft_p99_s']:.2f} s, "
@@ -209,6 +224,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     for r in plan.verdict.reasons:
         c.print(f"  - {r}")
     c.print("vLLM: " + " ".join(plan.vllm_args))
+    for note in getattr(plan, "vllm_notes", ()):
+        c.print(f"  note: {escape(note)}")
     alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
 

@@ -1,7 +1,27 @@
-"""Library call behind `inferplan simulate`: resolve names, build the step model, run the simulator."""
+"""Library call behind `inferplan simulate`: resolve names, build the step model, run the simulator.
+
+Arrivals (one of):
+
+- ``rate_per_s`` alone: Poisson at that rate (``cv`` ≠ 1: gamma inter-arrivals with that CV), for
+  ``duration_s`` (default :data:`DEFAULT_DURATION_S`);
+- ``rate_per_s`` with ``diurnal``: that rate is the daily *mean* of a 24-hour curve of hourly
+  multipliers, ``"default"`` (:data:`DEFAULT_DIURNAL`) or a file of 24 numbers; the clock starts
+  at ``start_hour``; default duration :data:`DIURNAL_DURATION_S` (the whole day);
+- ``trace``: a CSV replayed as recorded (planner.simulate.trace); with ``duration_s``, only the
+  requests arriving in its first ``duration_s``.
+
+:func:`load_curve` adds the SLO capacity (planner.simulate.find_slo_capacity, cached in
+``$INFERPLAN_HOME/sim_capacity.json``) and the p50/p90/p99 latencies at offered loads around it,
+each simulated as the capacity search probes (steady arrivals: a diurnal run's curve is swept at
+steady rates with its CV).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +29,8 @@ from typing import Any
 import pandas as pd
 
 from planner import simulate as sim
-from planner.step_model import Deployment, ProfileStep, roofline_step
+from planner.simulate.arrivals import HOURS_PER_DAY
+from planner.step_model import AnalyticStep, Deployment, ProfileStep, roofline_step
 from profiler import catalogue
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.memory import BLOCK_TOKENS
@@ -17,7 +38,14 @@ from profiler.errors import InvalidValueError
 from profiler.schema import read_profile
 from profiler.specs import KvDtype
 
-LOAD_POINTS = (0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.2)  # offered load / analytic capacity bound, for --plot
+LOAD_POINTS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5)  # offered load / SLO capacity, for --plot
+BOUND_POINTS = (0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.2)  # / analytic bound, when no rate meets the SLOs
+SWEEP_REQUESTS = 3000  # requests per probe of the load curve and of its capacity search
+DEFAULT_DURATION_S = 600.0  # 10 min: thousands of requests at chat rates, seconds of wall time
+DIURNAL_DURATION_S = 86_400.0  # a diurnal run covers its whole day
+# The planner's default peak-to-average of 2 (planner/workload.py: traffic flat over a 12-hour
+# working day, idle overnight) as a curve: 2x the daily mean from 08:00 to 20:00, nothing otherwise.
+DEFAULT_DIURNAL = (0.0,) * 8 + (2.0,) * 12 + (0.0,) * 4
 
 
 @dataclass(frozen=True)
@@ -29,7 +57,9 @@ class SimRequest:
     kv_dtype: str = "bf16"
     rate_per_s: float | None = None
     trace: Path | None = None
-    duration_s: float = 600.0
+    duration_s: float | None = None  # None: DEFAULT_DURATION_S, DIURNAL_DURATION_S, or the whole trace
+    diurnal: str | None = None  # "default" or a file of 24 hourly multipliers (with rate_per_s)
+    start_hour: float | None = None  # clock hour at t = 0 of a diurnal run (default 0)
     input_tokens: float = 1000
     output_tokens: float = 250
     sigma: float = 0.6
@@ -40,39 +70,83 @@ class SimRequest:
     seed: int = 0
 
 
+@dataclass(frozen=True, eq=False)
+class KeyedStep:
+    """A step-time model with the KV capacity engine_config needs and a stable ``cache_identity``.
+
+    ``identity`` names what fixes the step times: the roofline's parameters or the profile's hash,
+    and the deployment (model, GPU, quant, KV dtype, TP, efficiency), hashed.
+    """
+
+    step: Callable[[int, int, int], float] = field(repr=False)
+    kv_tokens: int
+    identity: str
+
+    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
+        return self.step(prefill_tokens, decode_seqs, context_tokens)
+
+    def kv_capacity_tokens(self) -> int:
+        return self.kv_tokens
+
+    @property
+    def decode_affine(self):
+        return getattr(self.step, "decode_affine", None)  # closed-form decode stretches when the model has them
+
+    @property
+    def cache_identity(self) -> str:
+        return f"{self.identity}|kv_tokens={self.kv_tokens}"
+
+
+def profile_digest(profile: pd.DataFrame) -> str:
+    """sha256 of a profile table's values (row order and values; the index ignored)."""
+    return hashlib.sha256(pd.util.hash_pandas_object(profile, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def keyed_step(dep: Deployment, step, profile: pd.DataFrame | None) -> KeyedStep:
+    """The step model for ``dep`` as the simulator runs it: the profile's interpolation when a
+    profile is given (``step`` a ProfileStep), else the analytic roofline in closed form."""
+    if isinstance(step, ProfileStep) and profile is not None:
+        inner, what = step, f"profile sha256:{profile_digest(profile)}"
+    else:
+        inner = roofline_step(dep)
+        what = sim.fingerprint(inner)
+    digest = hashlib.sha256(f"{what}\n{sim.fingerprint(dep)}".encode()).hexdigest()[:20]
+    kind = "profile" if isinstance(inner, ProfileStep) else "roofline"
+    return KeyedStep(inner, int(step.kv_capacity_tokens()), f"{kind}:{digest}")
+
+
+def cache_labels(dep: Deployment) -> dict[str, object]:
+    return {"model": dep.model.name, "gpu": dep.gpu.id, "quant": dep.quant.id, "kv": dep.kv_dtype.value,
+            "tp": dep.tp}
+
+
 @dataclass(frozen=True)
 class SimResult:
     request: SimRequest
     metrics: sim.SimMetrics
     engine: dict[str, Any]
-    shape: Any = field(repr=False)
+    shape: Any = field(repr=False)  # the WorkloadShape drawn from, or the (truncated) trace
     config: sim.EngineConfig = field(repr=False)
-    step: Any = field(repr=False)
+    step: KeyedStep = field(repr=False)
+    labels: dict[str, object] = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict[str, Any]:
         m = self.metrics
-        return {**self.engine, "requests_measured": m.requests_measured, "throughput_rps": m.throughput_rps,
+        return {**self.engine, "requests_measured": m.requests_measured, "requests_rejected": m.requests_rejected,
+                "rejected_fraction": m.rejected_fraction, "throughput_rps": m.throughput_rps,
                 "goodput_fraction": m.goodput_fraction, "kv_util_mean": m.kv_util_mean,
                 "preemptions": m.preemptions, "queue_max": m.queue_max, "stable": m.stable}
 
-    def load_sweep(self) -> pd.DataFrame:
-        """p50/p90/p99 TTFT and TPOT at offered loads around the analytic capacity bound."""
-        bound = sim.rate_upper_bound(self.shape, self.config, self.step)
-        rows = []
-        for frac in LOAD_POINTS:
-            rate = bound * frac
-            if isinstance(self.shape, sim.Requests):
-                reqs = sim.at_rate(self.shape, rate)
-            else:
-                shape = sim.WorkloadShape(sim.with_rate(self.shape.arrival, rate), self.shape.input_tokens,
-                                          self.shape.output_tokens)
-                reqs = sim.make_requests(shape, n_requests=3000, seed=self.request.seed)
-            run = sim.simulate(reqs, self.config, self.step)
-            m = sim.summarize(run, self.metrics.slo, warmup_s=0.1 * reqs.duration_s)
-            rows.append({"offered_rps": rate, "load": frac, "ttft_p50_s": m.ttft.p50, "ttft_p90_s": m.ttft.p90,
-                         "ttft_p99_s": m.ttft.p99, "tpot_p50_s": m.tpot.p50, "tpot_p90_s": m.tpot.p90,
-                         "tpot_p99_s": m.tpot.p99})
-        return pd.DataFrame(rows)
+
+@dataclass(frozen=True)
+class LoadCurve:
+    """Latency vs offered load: ``sweep`` (one row per rate: ``offered_rps``, ``load`` = rate / capacity
+    (or / the analytic bound when the capacity is 0), ``{ttft,tpot}_{p50,p90,p99}_s``, ``meets``)
+    and the SLO ``capacity`` it is centred on."""
+
+    sweep: pd.DataFrame
+    capacity: sim.SloCapacity
+    slo: sim.SloTargets
 
 
 def deployment(model: str, gpu: str, quant: str, tp: int, kv_dtype: str) -> Deployment:
@@ -93,44 +167,106 @@ def engine_config(dep: Deployment, step) -> sim.EngineConfig:
                             max_model_len=dep.model.max_context)
 
 
+def read_hourly_curve(path: str | Path) -> tuple[float, ...]:
+    """24 hourly multipliers (hour 0 first) from a text file: numbers separated by commas, spaces or
+    new lines; ``#`` starts a comment. Relative values: only their ratios matter."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidValueError(f"{path}: cannot read the diurnal curve ({exc.strerror or exc})") from None
+    values = []
+    for cell in (c for line in text.splitlines() for c in re.split(r"[,\s]+", line.split("#")[0]) if c):
+        try:
+            values.append(float(cell))
+        except ValueError:
+            raise InvalidValueError(f"{path}: {cell!r} is not a number; the diurnal curve is 24 hourly "
+                                    "multipliers") from None
+    if len(values) != HOURS_PER_DAY or not all(math.isfinite(v) and v >= 0 for v in values) \
+            or sum(values) <= 0:
+        raise InvalidValueError(f"{path}: the diurnal curve needs 24 numbers >= 0 (hour 0 first, not all zero), "
+                                f"found {len(values)}")
+    return tuple(values)
+
+
+def _arrivals(req: SimRequest) -> tuple[sim.Poisson | sim.Gamma | sim.Diurnal, float, str]:
+    """The arrival process of a --rate run, its duration [s] and a description."""
+    rate = req.rate_per_s
+    if req.diurnal is None:
+        if req.start_hour is not None:
+            raise InvalidValueError("--start-hour sets the clock of a --diurnal run; add --diurnal or drop it")
+        steady = sim.Poisson(rate) if req.cv == 1.0 else sim.Gamma(rate, cv=req.cv)
+        what = f"poisson {rate:g}/s" if req.cv == 1.0 else f"gamma {rate:g}/s cv {req.cv:g}"
+        return steady, req.duration_s or DEFAULT_DURATION_S, what
+    curve = DEFAULT_DIURNAL if req.diurnal == "default" else read_hourly_curve(req.diurnal)
+    start = 0.0 if req.start_hour is None else req.start_hour
+    if not 0 <= start < 24:
+        raise InvalidValueError(f"--start-hour must be in [0, 24), got {start:g}")
+    what = f"diurnal, daily mean {rate:g}/s, curve {req.diurnal}, from {start:g} h"
+    return sim.Diurnal(rate, curve, cv=req.cv, start_hour=start), req.duration_s or DIURNAL_DURATION_S, what
+
+
+def _trace(req: SimRequest) -> tuple[sim.Requests, str]:
+    trace = sim.read_trace(req.trace)
+    if req.duration_s is None:
+        return trace, f"trace {req.trace}"
+    keep = trace.arrival_s < req.duration_s
+    if not keep.any():  # pragma: no cover - the first request arrives at 0
+        raise InvalidValueError(f"{req.trace}: no request arrives in the first {req.duration_s:g} s")
+    cut = sim.Requests(trace.arrival_s[keep], trace.input_tokens[keep], trace.output_tokens[keep])
+    return cut, f"trace {req.trace}, first {req.duration_s:g} s ({int(keep.sum())} of {len(trace)} requests)"
+
+
 def _lengths(mean: float, sigma: float):
     return sim.Fixed(int(round(mean))) if sigma <= 0 else sim.LogNormal(mean=mean, sigma=sigma)
 
 
 def run_simulation(req: SimRequest) -> SimResult:
+    if (req.rate_per_s is None) == (req.trace is None):
+        raise InvalidValueError("give exactly one of --rate (e.g. 5/s) or --trace FILE")
+    if req.trace is not None and req.diurnal is not None:
+        raise InvalidValueError("--diurnal shapes a --rate run; a --trace has its own timing (drop one)")
     dep = deployment(req.model, req.gpu, req.quant, req.tp, req.kv_dtype)
-    if req.profile:
-        prof, _ = read_profile(req.profile)
-        step = ProfileStep(prof, dep)
-    else:
-        step = _AnalyticSim(roofline_step(dep), dep)
+    profile = read_profile(req.profile)[0] if req.profile else None
+    step = keyed_step(dep, ProfileStep(profile, dep) if profile is not None else AnalyticStep(dep), profile)
     config = engine_config(dep, step)
     slo = sim.SloTargets(ttft_p99_s=req.ttft_p99_s, tpot_p99_s=req.tpot_p99_s)
-    if req.trace:
-        shape = sim.read_trace(req.trace)
+    if req.trace is not None:
+        shape, arrivals = _trace(req)
         run, metrics = sim.simulate_workload(shape, config, step, slo=slo)
     else:
-        arrival = sim.Poisson(req.rate_per_s) if req.cv == 1.0 else sim.Gamma(req.rate_per_s, cv=req.cv)
+        process, duration, arrivals = _arrivals(req)
         lengths = _lengths(req.input_tokens, req.sigma), _lengths(req.output_tokens, req.sigma)
-        shape = sim.WorkloadShape(arrival, *lengths)
-        run, metrics = sim.simulate_workload(shape, config, step, slo=slo, duration_s=req.duration_s, seed=req.seed)
-    engine = {"kv_blocks": config.kv_blocks, "kv_tokens": config.kv_tokens, "max_num_seqs": config.max_num_seqs,
-              "max_num_batched_tokens": config.max_num_batched_tokens,
+        shape = sim.WorkloadShape(process, *lengths)
+        run, metrics = sim.simulate_workload(shape, config, step, slo=slo, duration_s=duration, seed=req.seed)
+    engine = {"arrivals": arrivals, "kv_blocks": config.kv_blocks, "kv_tokens": config.kv_tokens,
+              "max_num_seqs": config.max_num_seqs, "max_num_batched_tokens": config.max_num_batched_tokens,
               "step_model": "profile" if req.profile else "analytic roofline"}
-    return SimResult(req, metrics, engine, shape, config, step)
+    return SimResult(req, metrics, engine, shape, config, step, cache_labels(dep))
 
 
-class _AnalyticSim:
-    """RooflineStepTime plus the memory model's KV capacity (what engine_config needs)."""
+def _steady(shape):
+    """What a load curve sweeps: a trace as it is, a diurnal shape as steady arrivals with its CV."""
+    if isinstance(shape, sim.WorkloadShape) and isinstance(shape.arrival, sim.Diurnal):
+        a = shape.arrival
+        steady = sim.Poisson(a.rate_per_s) if a.cv == 1.0 else sim.Gamma(a.rate_per_s, cv=a.cv)
+        return sim.WorkloadShape(steady, shape.input_tokens, shape.output_tokens)
+    return shape
 
-    def __init__(self, roofline, dep: Deployment):
-        self._r, self._dep = roofline, dep
-        self.decode_affine = roofline.decode_affine
 
-    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
-        return self._r(prefill_tokens, decode_seqs, context_tokens)
+def load_curve(result: SimResult, cache: sim.CapacityCache | None = None) -> LoadCurve:
+    """The SLO capacity of ``result``'s workload and the latencies at loads around it (module docstring)."""
+    shape, slo = _steady(result.shape), result.metrics.slo
+    search = sim.CapacitySearch(n_requests=SWEEP_REQUESTS, seed=result.request.seed)
+    cap = sim.find_slo_capacity(shape, result.config, result.step, slo, search=search,
+                                cache=cache if cache is not None else sim.shared_cache(), labels=result.labels)
+    base, points = (cap.rate_per_s, LOAD_POINTS) if cap.rate_per_s > 0 else (cap.upper_bound_rate_per_s, BOUND_POINTS)
+    rows = []
+    for frac in points:
+        p = sim.simulate_point(shape, base * frac, result.config, result.step, slo, search=search)
+        rows.append({"offered_rps": p.rate_per_s, "load": frac, **{f"{m}_{q}_s": getattr(p, f"{m}_{q}_s")
+                     for m in ("ttft", "tpot") for q in ("p50", "p90", "p99")}, "meets": p.meets})
+    return LoadCurve(pd.DataFrame(rows), cap, slo)
 
-    def kv_capacity_tokens(self) -> int:
-        from planner.step_model import AnalyticStep
 
-        return AnalyticStep(self._dep).kv_capacity_tokens()
+__all__ = ["DEFAULT_DIURNAL", "KeyedStep", "LoadCurve", "SimRequest", "SimResult", "cache_labels", "deployment",
+           "engine_config", "keyed_step", "load_curve", "profile_digest", "read_hourly_curve", "run_simulation"]

@@ -1,78 +1,128 @@
 """`plan --simulate`: size the chosen deployment with the simulator's p99-SLO capacity.
 
-The mean-value search picks the configuration; the simulator then finds the highest Poisson
-rate (at the workload's length distribution) one replica sustains with p99 TTFT and TPOT within
-the SLOs (planner.simulate.find_slo_capacity), replicas are recounted from it, and the simulated
-p99s are reported beside the plan.
+The mean-value search picks the configuration; the simulator then finds the highest Poisson rate
+(at the workload's length distributions) one replica sustains with p99 TTFT and TPOT within the
+SLOs and at most 1 % of the requests refused (planner.simulate.find_slo_capacity), and replicas are
+recounted from that rate as it is. No utilisation cap is applied on top: the mean-value model's
+MAX_UTILISATION (0.8, planner.capacity) is headroom for the queueing it does not model, and the
+simulated p99s already include that queueing, so derating again would count it twice. The
+utilisation shown is mean load / (replicas × simulated capacity).
+
+``Plan.simulated`` holds the capacity edge (``rate_per_replica_rps`` and its p99s, what limits it,
+the refused share), the operating point ``at_peak`` (the p99s, goodput and queue simulated at the
+plan's per-replica peak load: peak requests/s / replicas), the mean-value model's uncapped rate,
+and whether the cache answered.
+
+Capacities and operating points are cached (planner.simulate.shared_cache: in memory for the
+process, and $INFERPLAN_HOME/sim_capacity.json across runs) under a key of the model, GPU, quant,
+KV dtype and TP, the whole deployment spec incl. its efficiency, the step model (the roofline's
+parameters or a hash of the profile table), the workload shape (length distributions, arrival
+kind), the SLOs, the engine limits and the search settings incl. the seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import pandas as pd
 
 from planner import simulate as sim
 from planner.capacity import MAX_UTILISATION, Capacity
-from planner.errors import InfeasibleError
+from planner.errors import InfeasibleError, PlannerError
 from planner.plan import Plan, make_plan
-from planner.simulate_api import engine_config
-from planner.step_model import AnalyticStep, ProfileStep, roofline_step
+from planner.simulate_api import KeyedStep, cache_labels, engine_config, keyed_step
+from planner.step_model import Deployment
 from planner.workload import Workload
 
-
-def _lengths(dist, mean: float):
-    if dist.kind == "lognormal" and dist.sigma > 0:
-        return sim.LogNormal(mean=mean, sigma=dist.sigma, max_tokens=dist.max_tokens)
-    return sim.Fixed(max(1, int(round(mean))))
+# 2,000 requests per probe: the p99 rests on the ~18 slowest of the ~1,800 measured after warm-up,
+# and a whole search stays around a second (benchmarks/sim_speed.py times the 4,000-request default).
+SEARCH = sim.CapacitySearch(n_requests=2000)
 
 
-class _Step:
-    """Roofline (closed-form decodes) + the memory model's capacity, as engine_config needs."""
+def workload_shape(workload: Workload) -> sim.WorkloadShape:
+    """Poisson arrivals (rate rescaled by the search) with the workload's length distributions."""
+    def lengths(dist, mean: float):
+        if dist.kind == "lognormal" and dist.sigma > 0:
+            return sim.LogNormal(mean=mean, sigma=dist.sigma, max_tokens=dist.max_tokens)
+        return sim.Fixed(max(1, int(round(mean))))
 
-    def __init__(self, dep):
-        self._r, self._a = roofline_step(dep), AnalyticStep(dep)
-        self.decode_affine = self._r.decode_affine
-
-    def __call__(self, p: int, d: int, c: int) -> float:
-        return self._r(p, d, c)
-
-    def kv_capacity_tokens(self) -> int:
-        return self._a.kv_capacity_tokens()
+    return sim.WorkloadShape(sim.Poisson(1.0), lengths(workload.input_dist, workload.mean_input_tokens),
+                             lengths(workload.output_dist, workload.mean_output_tokens))
 
 
-def simulated_capacity(workload: Workload, results: dict):
-    shape_lengths = (_lengths(workload.input_dist, workload.mean_input_tokens),
-                     _lengths(workload.output_dist, workload.mean_output_tokens))
+@dataclass(frozen=True, eq=False)
+class _Found:
+    capacity: sim.SloCapacity
+    step: KeyedStep
+    config: sim.EngineConfig
+    cached: bool
+
+
+def simulated_capacity(workload: Workload, found: dict, cache: sim.CapacityCache,
+                       profile: pd.DataFrame | None = None):
+    """``capacity_fn(dep, step) -> Capacity`` for planner.plan.make_plan; fills ``found[dep]``."""
+    shape = workload_shape(workload)
     slo = sim.SloTargets(ttft_p99_s=workload.ttft_p99_s, tpot_p99_s=workload.tpot_p99_s)
 
-    def capacity(dep, step) -> Capacity:
-        st = step if isinstance(step, ProfileStep) else _Step(dep)
+    def capacity(dep: Deployment, step) -> Capacity:
+        st = keyed_step(dep, step, profile)
         config = engine_config(dep, st)
-        shape = sim.WorkloadShape(sim.Poisson(1.0), *shape_lengths)
-        found = sim.find_slo_capacity(shape, config, st, slo, search=sim.CapacitySearch(n_requests=2000))
-        results[(dep.gpu.id, dep.quant.id, dep.tp)] = found
-        if found.rate_per_s <= 0:
-            return Capacity(False, limited_by=found.limited_by,
-                            reason=f"simulated p99s miss the SLOs even near idle ({found.limited_by})")
-        return Capacity(True, batch=config.max_num_seqs, tpot_s=found.tpot_p99_s, ttft_s=found.ttft_p99_s,
-                        requests_per_s=found.rate_per_s * MAX_UTILISATION,
-                        tokens_out_per_s=found.rate_per_s * MAX_UTILISATION * workload.mean_output_tokens,
-                        kv_capacity_tokens=config.kv_tokens, limited_by=f"simulated {found.limited_by}")
+        key = sim.capacity_key(shape, config, st, slo, SEARCH, cache_labels(dep))
+        cached = isinstance(cache.get(key), sim.SloCapacity)
+        res = sim.find_slo_capacity(shape, config, st, slo, search=SEARCH, cache=cache, labels=cache_labels(dep))
+        found.setdefault(dep, _Found(res, st, config, cached))  # the first call says whether the cache answered
+        if res.rate_per_s <= 0:
+            return Capacity(False, limited_by=f"simulated {res.limited_by}", reason=_why_zero(res, config))
+        return Capacity(True, batch=config.max_num_seqs, tpot_s=res.tpot_p99_s, ttft_s=res.ttft_p99_s,
+                        requests_per_s=res.rate_per_s, tokens_out_per_s=res.rate_per_s * workload.mean_output_tokens,
+                        kv_capacity_tokens=config.kv_tokens, limited_by=f"simulated {res.limited_by}")
 
     return capacity
+
+
+def _why_zero(res: sim.SloCapacity, config: sim.EngineConfig) -> str:
+    if res.limited_by == "rejections":
+        limit = f"the {config.kv_tokens:,}-token KV cache" + (
+            f" or max_model_len {config.max_model_len:,}" if config.max_model_len else "")
+        return (f"the engine would refuse {res.rejected_fraction:.1%} of requests (prompt + output larger than "
+                f"{limit}), more than the 1% a p99 SLO allows; use more TP, a smaller quant or fp8 KV, or cap "
+                "the lengths (max_tokens)")
+    return f"simulated p99s miss the SLOs even near idle ({res.limited_by})"
+
+
+def _chosen(found: dict[Deployment, _Found], d: dict) -> tuple[Deployment, _Found]:
+    want = (d["gpu"], d["quant"], d["kv_dtype"], int(d["tp"]))
+    for dep, hit in found.items():
+        if (dep.gpu.id, dep.quant.id, dep.kv_dtype.value, dep.tp) == want:
+            return dep, hit
+    raise PlannerError(f"the simulator did not size {d['gpu']}/{d['quant']}/TP{d['tp']}; please report this")
 
 
 def attach_simulation(result: Plan, model, workload: Workload, space, cat, profile) -> Plan:
     d = result.deployment
     narrowed = replace(space, gpus=(d["gpu"],), quants=(d["quant"],), tps=(int(d["tp"]),),
                        pricing=(d["pricing"],))
-    found: dict = {}
+    found: dict[Deployment, _Found] = {}
+    cache = sim.shared_cache()
     try:
-        sim_plan = make_plan(model, workload, narrowed, cat, profile, capacity_fn=simulated_capacity(workload, found))
+        sim_plan = make_plan(model, workload, narrowed, cat, profile,
+                             capacity_fn=simulated_capacity(workload, found, cache, profile))
     except InfeasibleError as exc:
         raise InfeasibleError(f"the simulator finds the chosen {d['gpu']}/{d['quant']}/TP{d['tp']} cannot meet "
                               f"the p99 SLOs: {exc}") from exc
-    cap = next(iter(found.values()))
-    simulated = {"rate_per_replica_rps": cap.rate_per_s, "ttft_p99_s": cap.ttft_p99_s, "tpot_p99_s": cap.tpot_p99_s,
-                 "limited_by": cap.limited_by, "analytic_rate_per_replica_rps": d["replica_rps"] / MAX_UTILISATION,
-                 "probes": cap.probes}
-    return replace(sim_plan, alternatives=result.alternatives, simulated=simulated)
+    d2 = sim_plan.deployment
+    dep, hit = _chosen(found, d2)
+    cap, replicas = hit.capacity, int(d2["replicas"])
+    per_replica_peak = workload.requests_per_s_peak / replicas
+    point = sim.simulate_point(workload_shape(workload), per_replica_peak, hit.config, hit.step,
+                               sim.SloTargets(workload.ttft_p99_s, workload.tpot_p99_s), search=SEARCH, cache=cache,
+                               labels=cache_labels(dep))
+    simulated = {
+        "rate_per_replica_rps": cap.rate_per_s, "ttft_p99_s": cap.ttft_p99_s, "tpot_p99_s": cap.tpot_p99_s,
+        "limited_by": cap.limited_by, "rejected_fraction": cap.rejected_fraction,
+        "analytic_rate_per_replica_rps": d["replica_rps"] / MAX_UTILISATION, "probes": cap.probes,
+        "at_peak": point.to_dict(), "cache": "hit" if hit.cached else "miss", "cache_file": str(cache.path),
+        "cache_error": cache.disk_error, "step_model": hit.step.identity,
+    }
+    deployment = {**d2, "utilisation": workload.requests_per_s_mean / (cap.rate_per_s * replicas)}
+    return replace(sim_plan, deployment=deployment, alternatives=result.alternatives, simulated=simulated)

@@ -22,6 +22,7 @@ Reference: shared/reference/seed_cost_model.md §1 and §3.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -158,6 +159,16 @@ def _fixed_plus_per_request(p: Mapping, d: _Deployment) -> tuple[float, str]:
                                        f"({gb:,.2f} GB logged) ${variable:,.2f}")
 
 
+def _fixed_plus_egress(p: Mapping, d: _Deployment) -> tuple[float, str]:
+    """unit_usd + max(0, GB out - free GB) x $/GB, GB out = output tokens/month x bytes per streamed token."""
+    gb = d.workload.tokens_out_per_day * DAYS_PER_MONTH * p["bytes_per_output_token"] / 1e9
+    billed = max(0.0, gb - p["free_gb_per_month"])
+    egress = billed * p["usd_per_gb"]
+    return p["unit_usd"] + egress, (f"{fmt_usd(p['unit_usd'])} fixed + egress {gb:,.1f} GB/month streamed "
+                                    f"({p['free_gb_per_month']:g} GB free) x ${p['usd_per_gb']:.3f}/GB = "
+                                    f"${egress:,.2f}")
+
+
 def _upgrade_events(p: Mapping, d: _Deployment) -> tuple[float, str]:
     weekly = d.defaults.globals["engineer_usd_per_year"] / WEEKS_PER_YEAR
     weeks = p["events_per_year"] * p["engineer_weeks_per_event"]
@@ -185,7 +196,10 @@ BASES: dict[str, tuple[Callable[[Mapping, _Deployment], tuple[float, str]], tupl
     "fixed_plus_per_request": (_fixed_plus_per_request,
                                ("fixed_usd", "usd_per_million_events", "usd_per_gb_ingested", "bytes_per_token")),
     "upgrade_events": (_upgrade_events, ("events_per_year", "engineer_weeks_per_event")),
+    "fixed_plus_egress": (_fixed_plus_egress, ("unit_usd", "bytes_per_output_token", "free_gb_per_month",
+                                               "usd_per_gb")),
 }
+_PARAMS = {name for _, names in BASES.values() for name in names} | {"folded_into"}
 _ITEM_FIELDS = {"id", "item", "category", "basis", "seed_monthly_usd", "existing_infra_factor",
                 "existing_infra_note", "source"}
 _GLOBALS = ("engineer_usd_per_year", "replicas_per_orchestrator")
@@ -210,6 +224,13 @@ def _item(doc: YamlDoc, raw: Mapping, i: int) -> TcoItem:
         raise doc.error(f"unknown basis; use one of {', '.join(BASES)}", "items", i, "basis", entry=entry,
                         field="basis")
     params = {k: v for k, v in raw.items() if k not in _ITEM_FIELDS}
+    for k in params:
+        if k not in _PARAMS:  # a misspelt parameter would otherwise be ignored silently
+            close = difflib.get_close_matches(k, sorted(_PARAMS | _ITEM_FIELDS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise doc.error(f"unknown field{hint} (basis '{raw['basis']}' takes "
+                            f"{', '.join(BASES[raw['basis']][1]) or 'no parameters'})", "items", i, k, entry=entry,
+                            field=k)
     for name in BASES[raw["basis"]][1]:
         if name not in params:
             raise doc.error(f"basis '{raw['basis']}' needs '{name}'", "items", i, entry=entry, field=name)

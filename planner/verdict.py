@@ -73,7 +73,20 @@ def _label(row: pd.Series) -> str:
     return f"{row['provider']} / {row['model']}"
 
 
+def _residency_reference(api: pd.DataFrame, model_name: str) -> pd.Series | None:
+    """Under data residency shared third-party APIs are out: the reference is an API also sold as a dedicated
+    in-region deployment (tag dedicated-option), the same model first, else the cheapest; None if none is."""
+    rows = current_rows(api)
+    dedicated = rows[has_tag(rows, "dedicated-option")].sort_values("monthly_cost", kind="stable")
+    if dedicated.empty:
+        return None
+    same = dedicated[dedicated["serves"] == model_name] if "serves" in dedicated else dedicated.iloc[:0]
+    return (same if len(same) else dedicated).iloc[0]
+
+
 def _why_reference(row: pd.Series, model_name: str) -> str:
+    if "dedicated-option" in (row.get("tags") or ()):
+        return "the cheapest API also sold as a dedicated, in-region deployment"
     if row.get("serves") == model_name:
         return f"the same {model_name} weights, hosted"
     return "the cheapest hosted open-weight model" if bool(row.get("open_weight")) else "the cheapest API"
@@ -140,7 +153,8 @@ def decide(self_host_monthly: float, api: pd.DataFrame, workload: Workload, mode
         raise PlannerError(f"self-host monthly cost must be a finite number > 0, got {self_host_monthly!r}")
     if margin < 1:
         raise PlannerError(f"the self-host margin must be >= 1 (the seed uses 2), got {margin!r}")
-    ref = reference_row(api, model_name)
+    ref = _residency_reference(api, model_name) if workload.data_residency else None
+    ref = reference_row(api, model_name) if ref is None else ref
     ratio = float(ref["monthly_cost"]) / self_host_monthly
     decision, headline = _decision(ratio, margin, workload)
     compared = comparison_set(api, model_name)
@@ -160,11 +174,17 @@ def decide(self_host_monthly: float, api: pd.DataFrame, workload: Workload, mode
         reasons.append(cross)
     reasons += _tco_reasons(self_host_monthly, gpu_monthly, workload.existing_infra)
     if workload.data_residency:
-        dedicated = current_rows(api)[has_tag(current_rows(api), "dedicated-option")]
+        rows = current_rows(api)
+        dedicated = rows[has_tag(rows, "dedicated-option")].sort_values("monthly_cost", kind="stable")
         if len(dedicated):
-            reasons.append("Models also sold as dedicated deployments: " + ", ".join(
-                f"{_label(r)} {fmt_usd(r['monthly_cost'])}/month" for _, r in dedicated.head(3).iterrows())
-                + " (list prices; dedicated capacity is priced separately).")
+            listed = ", ".join(f"{_label(r)} {fmt_usd(r['monthly_cost'])}/month"
+                               for _, r in dedicated.head(5).iterrows())
+            reasons.append("Data residency rules out shared third-party APIs; models also sold as dedicated "
+                           f"in-region deployments ({DEDICATED}): {listed}"
+                           + " at list token prices (dedicated or provisioned capacity is priced separately; check "
+                           "the region).")
+        reasons.append("Open weights on dedicated GPUs someone else runs (e.g. Together dedicated endpoints) are "
+                       "priced per GPU-hour: plan them with --provider together --pricing on-demand.")
     return Verdict(decision, tuple(reasons), _label(ref), ratio, tuple(_label(r) for _, r in compared.iterrows()))
 
 

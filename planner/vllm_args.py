@@ -34,5 +34,25 @@ def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float
     return args
 
 
+# Weight formats vLLM loads only from a checkpoint already quantised that way (it quantises bf16 weights on load
+# only to fp8; docs.vllm.ai "Quantization" → AutoAWQ / GPTQModel / LLM Compressor pages: produce the checkpoint
+# offline, then serve it). mxfp4 is how gpt-oss checkpoints ship, so its own repository serves as is.
+PREQUANTISED = {
+    "int4": "an AWQ or GPTQ 4-bit (group 128) checkpoint",
+    "int8": "a W8A16 (compressed-tensors, LLM Compressor) checkpoint",
+}
+
+
+def vllm_notes(dep: Deployment) -> list[str]:
+    """What the launch line assumes that the flags cannot say."""
+    repo = dep.model.hf_config.get("hf_repo") or dep.model.name
+    need = PREQUANTISED.get(dep.quant.id)
+    if need is None or (dep.quant.id == "mxfp4" and dep.model.moe):
+        return []
+    return [f"--quantization {dep.quant.vllm_quantization} needs {need} of {repo}: vLLM does not quantise bf16 "
+            f"weights to {dep.quant.id} on load. Make one offline (AutoAWQ, GPTQModel or LLM Compressor) or use a "
+            "published one, and pass its path or repository instead of the bf16 repository."]
+
+
 def command_line(args: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in args)

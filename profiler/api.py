@@ -94,6 +94,8 @@ def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, 
         raise InvalidValueError(f"{'--weights' if req.weights is not None else '--force-gpu'} applies to measured "
                                 "profiles only; add --measure, or drop it for the analytic profile")
     gpu = catalogue.get_gpu(req.gpu or DEFAULT_GPU)
+    for tp in req.tps:
+        catalogue.check_tp_in_node(gpu, tp)
     quants = tuple(catalogue.get_quant(q) for q in req.quants)
     if req.calibration and not Path(req.calibration).expanduser().is_file():
         raise InvalidValueError(f"calibration file {req.calibration} does not exist; write one with "

@@ -1,6 +1,9 @@
 """The profiler's commands (`models`, `gpus`, `profile`, `calibrate`): a typer sub-app that the planner's
 app (planner/cli.py) mounts. Each command is parse -> one library call -> render. Domain errors are
 turned into messages and exit codes in one place, planner/cli.py.
+
+Text that comes from data or from the user (notes, sources, model names, paths) is passed through
+``rich.markup.escape`` before rich prints it, so "[gpu]" in a note stays "[gpu]" instead of being read as markup.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
+from rich.markup import escape
 
 from profiler import catalogue
+from profiler.api import DEFAULT_GPU
 from profiler.errors import InvalidValueError
 from profiler.specs import KvDtype
 
@@ -22,17 +28,21 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (terminal)
 ModelsFileOpt = Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML (adds or overrides)")]
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="a local Hugging Face config.json or model folder to profile instead of a catalogue entry")]
+# The columns `calibrate` shows on the terminal (json/csv carry every column of calibration.fit_report).
+CALIBRATION_TABLE_COLUMNS = ("gpu", "quant", "bandwidth", "compute", "kv_bandwidth", "step_overhead_us",
+                             "decode_points", "prefill_points", "decode_err_before_pct", "decode_err_after_pct",
+                             "prefill_err_before_pct", "prefill_err_after_pct", "extrapolation_band_pct")
 
 
-def parse_list(text: str, what: str, cast=str) -> list:
-    """'1,8,64' -> [1, 8, 64] with a clear error naming the option."""
+def parse_list(text: str, what: str, cast=str, kind: str = "values") -> list:
+    """'1,8,64' -> [1, 8, 64] with a clear error naming the option and the `kind` of value it takes."""
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise InvalidValueError(f"--{what} needs at least one value")
     try:
         return [cast(t) for t in items]
     except ValueError as exc:
-        raise InvalidValueError(f"--{what}: cannot read '{text}' as a comma-separated list of {cast.__name__}") from exc
+        raise InvalidValueError(f"--{what}: cannot read '{text}' as a comma-separated list of {kind}") from exc
 
 
 def parse_count(text: str) -> int:
@@ -50,6 +60,20 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def escaped(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells are markup-escaped, for the rich table only (json/csv print the raw values)."""
+    out = df.copy()
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(lambda v: escape(v) if isinstance(v, str) else v)
+    return out
+
+
+def command_line() -> str:
+    """The command as typed (program name and arguments, shell-quoted), recorded in the profile's metadata."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "inferplan"
+
+
 @app.command("models")
 def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> None:
     """List catalogue models with exact parameter counts and KV bytes per token."""
@@ -58,40 +82,57 @@ def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> N
 
     check_format(fmt)
     df = models_table(catalogue.load_models(models_file))
-    render.emit(df, fmt, "Models", columns=[c for c in df.columns if c != "source"])
+    render.emit(escaped(df) if fmt == "table" else df, fmt, "Models", columns=[c for c in df.columns if c != "source"])
 
 
 @app.command("gpus")
 def gpus_cmd(fmt: FormatOpt = "table") -> None:
-    """List catalogue GPUs with memory, bandwidth, dense TFLOP/s, interconnect and source."""
+    """List catalogue GPUs with memory, bandwidth, dense TFLOP/s per dtype, interconnect and the source of each row."""
     from planner import render
     from profiler.tables import gpus_table
 
     check_format(fmt)
     df = gpus_table(catalogue.load_gpus())
-    render.emit(df, fmt, "GPUs", columns=[c for c in df.columns if c != "source"])
+    if fmt != "table":
+        return render.emit(df, fmt)  # every column, source included
+    render.emit(escaped(df), fmt, "GPUs (dense TFLOP/s; – = no such path)",
+                columns=[c for c in df.columns if c != "source"])
+    out = render.console()
+    out.print("[bold]sources[/]")
+    for gpu_id, source in zip(df["id"], df["source"], strict=True):
+        out.print(f"  {escape(str(gpu_id))}: {escape(str(source))}")
+
+
+GpuOpt = Annotated[str | None, typer.Option(
+    help=f"GPU id (see `inferplan gpus`); default {DEFAULT_GPU} for an analytic profile, and with --measure the card "
+         "detected from the device name (an explicit id that contradicts it is refused)")]
+ForceGpuOpt = Annotated[bool, typer.Option(
+    "--force-gpu", help="with --measure --gpu ID: label the rows ID even though the device reports another card")]
 
 
 @app.command("profile")
 def profile_cmd(
     model: Annotated[str, typer.Argument(help="catalogue model id (see `inferplan models`)")] = "",
-    gpu: Annotated[str, typer.Option(help="GPU id (see `inferplan gpus`)")] = "h100-sxm",
+    gpu: GpuOpt = None,
     quant: Annotated[str, typer.Option(help="comma-separated quant ids: bf16,fp8,int8,int4,mxfp4")] = "bf16",
     batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,8,64",
     context: Annotated[str, typer.Option(help="comma-separated context lengths (tokens; 8k = 8192)")] = "1024,8192",
-    tp: Annotated[str, typer.Option(help="tensor-parallel degree(s), comma-separated")] = "1",
+    tp: Annotated[str, typer.Option(help="tensor-parallel degree(s), comma-separated (analytic only; --measure "
+                                         "runs on one GPU)")] = "1",
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV-cache dtype(s): bf16, fp8")] = "bf16",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the profile (.csv or .json)")] = None,
     fmt: FormatOpt = "table",
     models_file: ModelsFileOpt = None,
     config: ConfigOpt = None,
     measure: Annotated[bool, typer.Option(help="measure on this machine instead of the analytic model")] = False,
-    device: Annotated[str, typer.Option(help="with --measure: cuda or cpu")] = "cuda",
-    weights: Annotated[Path | None, typer.Option(help="with --measure: real weights from this local folder")] = None,
-    calibration: Annotated[Path | None, typer.Option(help="calibration file to use (default: the user file)")] = None,
+    device: Annotated[str, typer.Option(help="with --measure: cuda, cuda:N or cpu")] = "cuda",
+    weights: Annotated[Path | None, typer.Option(
+        help="with --measure: real weights from this local folder (its config.json must match the model)")] = None,
+    calibration: Annotated[Path | None, typer.Option(
+        help="analytic only: calibration file to use (default: the user file)")] = None,
+    force_gpu: ForceGpuOpt = False,
 ) -> None:
     """Profile MODEL: weights, KV bytes per token, peak memory, prefill/decode latency, max batch, MBU/MFU."""
-    from planner import render
     from profiler import api
 
     check_format(fmt)
@@ -100,22 +141,33 @@ def profile_cmd(
     request = api.ProfileRequest(
         model=model, gpu=gpu, quants=tuple(parse_list(quant, "quant")),
         kv_dtypes=tuple(KvDtype(k) if k in ("bf16", "fp8") else _bad_kv(k) for k in parse_list(kv_dtype, "kv-dtype")),
-        tps=tuple(parse_list(tp, "tp", int)), batches=tuple(parse_list(batch, "batch", parse_count)),
-        contexts=tuple(parse_list(context, "context", parse_count)), models_file=models_file, config=config,
-        measure=measure, device=device, weights=weights, calibration=calibration, output=output,
-        command=" ".join(shlex.quote(a) for a in sys.argv),
+        tps=tuple(parse_list(tp, "tp", int, "integers")),
+        batches=tuple(parse_list(batch, "batch", parse_count, "integers")),
+        contexts=tuple(parse_list(context, "context", parse_count, "integers (8k = 8192)")),
+        models_file=models_file, config=config, measure=measure, device=device, weights=weights,
+        calibration=calibration, output=output, command=command_line(), force_gpu=force_gpu,
     )
     df, meta = api.profile(request, progress=fmt == "table")
-    if fmt == "table":
-        title = f"{df['model'].iloc[0]} on {df['gpu'].iloc[0]} ({df['source'].iloc[0]})" if len(df) else ""
-        render.emit(df, fmt, title, columns=render.PROFILE_TABLE_COLUMNS)
-        notes = df.loc[df["status"] != "ok", "note"].dropna().unique()
-        for note in notes[:5]:
-            render.console().print(f"[yellow]note:[/] {note}")
-        if output:
-            render.console().print(f"wrote {output}")
-    else:
+    _render_profile(df, meta, fmt, output, measured=measure)
+
+
+def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measured: bool) -> None:
+    from planner import render
+    from profiler.tables import environment_summary
+
+    if fmt != "table":
         render.emit(df, fmt)
+    else:
+        title = f"{df['model'].iloc[0]} on {df['gpu'].iloc[0]} ({df['source'].iloc[0]})" if len(df) else ""
+        render.emit(escaped(df), fmt, escape(title), columns=render.PROFILE_TABLE_COLUMNS)
+    out = render.console(stderr=fmt != "table")  # json/csv: stdout stays machine-readable
+    if fmt == "table":
+        for note in df.loc[df["status"] != "ok", "note"].dropna().unique()[:5]:
+            out.print(f"[yellow]note:[/] {escape(str(note))}")
+    if measured:
+        out.print(escape(environment_summary(meta.environment)))
+    if output and fmt == "table":
+        out.print(f"wrote {escape(str(output))}")
 
 
 def _bad_kv(k: str) -> KvDtype:
@@ -128,13 +180,34 @@ def calibrate_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="calibration file to write "
                                                 "(default: $INFERPLAN_HOME/calibration.yaml)")] = None,
     fmt: FormatOpt = "table",
+    models_file: ModelsFileOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Fit bandwidth/compute efficiency and per-step overhead per (GPU, quant) to a measured sweep."""
     from planner import render
     from profiler import api
 
     check_format(fmt)
-    report, path = api.calibrate(measured, output)
-    render.emit(report, fmt, "Calibration fit (error before -> after)")
+    result = api.calibrate(measured, output, models_file=models_file, config=config)
+    if fmt != "table":
+        render.emit(result.report, fmt)
+    else:
+        render.emit(escaped(result.report), fmt, "Calibration fit (error before -> after)",
+                    columns=CALIBRATION_TABLE_COLUMNS)
+    out = render.console(stderr=fmt != "table")
     if fmt == "table":
-        render.console().print(f"saved to {path}; analytic profiles for these GPUs now use it")
+        for r in result.report.itertuples(index=False):
+            out.print(escape(_fit_line(r)))
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+    out.print(f"saved to {escape(str(result.path))}; analytic profiles for these GPUs now use it")
+
+
+def _fit_line(r) -> str:
+    def pct(x: float) -> str:
+        return "–" if x != x else f"{x:.1f}%"
+
+    return (f"{r.gpu}/{r.quant} fit error (median abs): decode {pct(r.decode_err_before_pct)} -> "
+            f"{pct(r.decode_err_after_pct)} ({r.decode_points} points), prefill {pct(r.prefill_err_before_pct)} -> "
+            f"{pct(r.prefill_err_after_pct)} ({r.prefill_points} points); extrapolation ±"
+            f"{pct(r.extrapolation_band_pct)}")

@@ -105,8 +105,8 @@ class Fields:
         for key in self.data:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-                guess = f"did you mean '{close[0]}'? " if close else ""
-                raise self.error(str(key), f"unknown field; {guess}" + (hint or f"known fields: {', '.join(allowed)}"))
+                head = f"unknown field; did you mean '{close[0]}'?" if close else "unknown field."
+                raise self.error(str(key), f"{head} {hint or 'Known fields: ' + ', '.join(allowed)}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,9 +291,10 @@ def check_fields(name: str, cfg: dict) -> None:
         if others:
             raise f.error(str(key), f"model_type '{cfg['model_type']}' has no field '{key}' (transformers "
                           f"would ignore it); it belongs to {', '.join(others)}")
-    f.only(allowed, hint="it would be ignored, so the model would be profiled without it. Entries take "
-           "Hugging Face config.json fields (see the built-in models.yaml) plus source, note and "
-           "hf_repo; to profile a config.json as it is, use --config PATH.")
+    f.only(allowed, hint="A field inferplan does not know would be ignored (the model profiled without "
+           "it), so it is refused. Entries take the Hugging Face config.json fields of their model_type "
+           "(see the built-in models.yaml) plus source, note and hf_repo; to profile a config.json as it "
+           "is, use --config PATH.")
 
 
 def _attention(f: Fields, fam: _Family, hidden: int, n: int) -> AttentionSpec:

@@ -3,19 +3,23 @@
 models_table columns: name, model_type, attention (gqa | mla | +sliding), moe (experts/top-k or ""),
 layers, hidden, params_total, params_active (experts at top-k, embeddings included),
 kv_bytes_per_token (bf16 KV, all layers, one token inside every window, TP=1, as vLLM pages it), max_context, source.
-gpus_table columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, interconnect, interconnect_gb_s,
-tdp_w, source.
+gpus_table columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, int8_tflops, fp4_tflops (dense
+datasheet TFLOP/s; empty where the GPU has no such path), interconnect, interconnect_gb_s, tdp_w, source.
+environment_summary(env): one line naming what a measured profile ran on (ProfileMeta.environment).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
 from profiler.analytic.memory import kv_bytes_per_token
 from profiler.analytic.params import param_counts
 from profiler.specs import GpuSpec, KvDtype, ModelSpec
+
+TFLOPS_COLUMNS = ("bf16", "fp8", "int8", "fp4")  # GpuSpec.tflops keys listed by `inferplan gpus`
 
 
 def _attention_kind(m: ModelSpec) -> str:
@@ -43,7 +47,21 @@ def models_table(models: Mapping[str, ModelSpec]) -> pd.DataFrame:
 def gpus_table(gpus: Mapping[str, GpuSpec]) -> pd.DataFrame:
     rows = [{
         "id": g.id, "name": g.name, "memory_bytes": g.hbm_bytes, "hbm_tb_s": g.hbm_bandwidth_bytes_per_s / 1e12,
-        "bf16_tflops": g.tflops.get("bf16"), "fp8_tflops": g.tflops.get("fp8"), "interconnect": g.interconnect,
+        **{f"{dtype}_tflops": g.tflops.get(dtype) for dtype in TFLOPS_COLUMNS}, "interconnect": g.interconnect,
         "interconnect_gb_s": g.interconnect_bytes_per_s / 1e9, "tdp_w": g.tdp_w, "source": g.source,
     } for g in gpus.values()]
     return pd.DataFrame(rows)
+
+
+def environment_summary(env: Mapping[str, Any]) -> str:
+    """'measured on <device>; torch X, transformers Y, torchao Z' from a measured profile's environment."""
+    if env.get("gpu_name"):
+        nvml = env.get("nvml") if isinstance(env.get("nvml"), Mapping) else {}
+        device = (f"{env['gpu_name']} (rows labelled {env.get('gpu')}), driver {nvml.get('driver', 'unknown')}, "
+                  f"CUDA {env.get('cuda_runtime') or 'unknown'}")
+    else:
+        device = f"CPU {env.get('cpu') or 'unknown'} ({env.get('cpu_threads', '?')} threads, rows labelled " \
+                 f"{env.get('gpu', 'cpu')})"
+    versions = ", ".join(f"{pkg} {env.get(pkg, 'unknown')}" for pkg in ("torch", "transformers", "torchao"))
+    warning = f"; warning: {env['gpu_id_warning']}" if env.get("gpu_id_warning") else ""
+    return f"measured on {device}; {versions}{warning}"

@@ -20,3 +20,9 @@ def write_file(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def private_inferplan_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own INFERPLAN_HOME: no user calibration or cache leaks in, nothing is written out."""
+    monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path_factory.mktemp("inferplan-home")))

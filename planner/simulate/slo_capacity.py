@@ -107,8 +107,10 @@ class SimPoint:
 
     rate_per_s: float
     ttft_p50_s: float
+    ttft_p90_s: float
     ttft_p99_s: float
     tpot_p50_s: float
+    tpot_p90_s: float
     tpot_p99_s: float
     e2e_p99_s: float
     queue_wait_p99_s: float
@@ -124,9 +126,9 @@ class SimPoint:
 
     @classmethod
     def of(cls, rate: float, m: SimMetrics, key: str = "") -> SimPoint:
-        return cls(rate, m.ttft.p50, m.ttft.p99, m.tpot.p50, m.tpot.p99, m.e2e.p99, m.queue_wait.p99,
-                   m.goodput_fraction, m.rejected_fraction, m.kv_util_mean, m.queue_mean, m.running_mean,
-                   m.preemptions, m.stable, m.meets(), key)
+        return cls(rate, m.ttft.p50, m.ttft.p90, m.ttft.p99, m.tpot.p50, m.tpot.p90, m.tpot.p99, m.e2e.p99,
+                   m.queue_wait.p99, m.goodput_fraction, m.rejected_fraction, m.kv_util_mean, m.queue_mean,
+                   m.running_mean, m.preemptions, m.stable, m.meets(), key)
 
     def to_dict(self) -> dict[str, float | int | str | bool]:
         return asdict(self)

@@ -10,13 +10,14 @@ random pool (std 0.02, norms 1, biases 0): cheap on any device, never NaN, repro
 The model is put in eval mode with gradients off and every parameter's dtype is asserted.
 
 ``weights_path``: a local folder holding real ``*.safetensors`` is loaded with ``from_pretrained``
-(``local_files_only=True``). The hub is never contacted (HF_HUB_OFFLINE=1, :func:`device.prepare_process`).
+(``local_files_only=True``) once its config.json is checked to describe the spec's architecture
+(:func:`check_weights_folder`). The hub is never contacted (HF_HUB_OFFLINE=1, :func:`device.prepare_process`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
 from profiler.errors import ProfilerError
@@ -131,13 +132,48 @@ def _from_config(spec: ModelSpec, dev, dtype) -> tuple[object, str | None]:
     return make(), None
 
 
-def _from_pretrained(path: Path, dev, dtype) -> object:
-    from transformers import AutoModelForCausalLM
+# ModelSpec fields that do not describe the weights (labels, provenance, the longest allowed context).
+NOT_ARCHITECTURE = ("name", "source", "hf_config", "max_context")
 
+
+def _differences(want, have, prefix: str = "") -> list[str]:
+    """'field: spec X, config.json Y' for every architecture field (nested attention / moe) that differs."""
+    if is_dataclass(want) and is_dataclass(have) and type(want) is type(have):
+        return [d for f in fields(want) if f.name not in NOT_ARCHITECTURE
+                for d in _differences(getattr(want, f.name), getattr(have, f.name), f"{prefix}{f.name}.")]
+    if want != have:
+        return [f"{prefix.rstrip('.')}: spec {want!r}, config.json {have!r}"]
+    return []
+
+
+def _weights_folder(path: str | Path) -> Path:
     folder = Path(path).expanduser()
     if not folder.is_dir() or not any(folder.glob("*.safetensors")):
         raise ProfilerError(f"{folder}: --weights needs a local folder holding *.safetensors and config.json; "
                             "omit --weights to measure with random weights")
+    if not (folder / "config.json").is_file():
+        raise ProfilerError(f"{folder}: --weights needs the model's config.json beside its *.safetensors")
+    return folder
+
+
+def check_weights_folder(spec: ModelSpec, path: str | Path) -> None:
+    """Refuse a weights folder whose config.json describes another architecture than `spec`: its rows would be
+    labelled with the spec's name and compared with the spec's analytic bytes (pure Python, no torch)."""
+    from profiler import catalogue
+
+    folder = _weights_folder(path)
+    found = catalogue.model_from_config(folder / "config.json", spec.name)
+    diffs = _differences(spec, found)
+    if diffs:
+        shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+        raise ProfilerError(f"--weights {folder}: its config.json is not {spec.name} ({shown}). Name the model "
+                            f"the folder holds, or profile the folder itself with --config {folder}")
+
+
+def _from_pretrained(path: Path, dev, dtype) -> object:
+    from transformers import AutoModelForCausalLM
+
+    folder = _weights_folder(path)
     kw = {"local_files_only": True, "dtype": dtype, "attn_implementation": "sdpa"}
     if is_cuda(dev):
         try:
@@ -159,6 +195,7 @@ def build_model(spec: ModelSpec, dev, seed: int = 0, weights_path: str | Path | 
     before = _allocated(dev)
     t0 = time.perf_counter()
     if weights_path is not None:
+        check_weights_folder(spec, weights_path)
         model, experts = _from_pretrained(Path(weights_path), dev, dtype), None
         source = f"safetensors from {weights_path}"
     else:

@@ -77,11 +77,19 @@ def free_memory(dev) -> None:
         torch.cuda.empty_cache()
 
 
+# Allocation failures that do not arrive as torch.OutOfMemoryError: a cudaMalloc outside the caching allocator
+# ("CUDA error: out of memory"), cuBLAS workspace allocation (CUBLAS_STATUS_ALLOC_FAILED), a host allocation.
+OOM_MESSAGES = ("out of memory", "cublas_status_alloc_failed", "defaultcpuallocator: can't allocate memory")
+
+
 def is_oom(exc: BaseException) -> bool:
-    """True for a CUDA out-of-memory error or an exceeded injected budget (nothing else is a boundary)."""
-    if isinstance(exc, MeasuredOOM):
+    """True for an out-of-memory error (torch.OutOfMemoryError, a RuntimeError saying so, MemoryError) or an
+    exceeded injected budget. Nothing else is a memory boundary."""
+    if isinstance(exc, (MeasuredOOM, MemoryError)):
         return True
     import torch
 
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    return isinstance(exc, oom)
+    if isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in OOM_MESSAGES)

@@ -3,8 +3,10 @@
     environment(dev, machine, nvml)  versions (python, torch, transformers, torchao, nvidia-ml-py), device
                                      name, memory, capability, SMs, L2, driver, CUDA, clocks, power limit,
                                      allocator settings, offline flags, and the machine record used
-    machine_spec(dev, gpu_id)        CUDA: the catalogue GpuSpec (detected from the device name when no id is
-                                     given); CPU: cpu_spec()
+    detect_gpu_id(name)              torch device name -> catalogue GPU id (None: no catalogue row is that card)
+    resolve_gpu_id(name, gpu_id)     the id rows are labelled with; an explicit id that contradicts the
+                                     detected card is refused unless forced
+    machine_spec(dev, gpu_id, force) CUDA: the catalogue GpuSpec (resolve_gpu_id); CPU: cpu_spec()
     cpu_spec()                       the CPU as a GpuSpec whose bandwidth and bf16 FLOP/s are MEASURED here
                                      (a 64 MiB copy, a 512^3 bf16 matmul), since a CPU has no datasheet row
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -21,10 +24,14 @@ from profiler.errors import ProfilerError
 from profiler.measure import CPU_GPU_ID
 from profiler.specs import GpuSpec
 
-# torch device names -> catalogue ids (first match wins; the PCIe H100 reports "H100 PCIe").
-GPU_NAME_PATTERNS = (("H100 PCIe", "h100-pcie"), ("H100", "h100-sxm"), ("H200", "h200"), ("B200", "b200"),
-                     ("A100-SXM4-40GB", "a100-40gb"), ("A100-PCIE-40GB", "a100-40gb"), ("A100", "a100-80gb"),
-                     ("L40S", "l40s"), ("L4", "l4"), ("A10G", "a10g"), ("RTX 4090", "rtx-4090"), ("MI300X", "mi300x"))
+# torch device names -> catalogue ids: the first regular expression that matches wins (case-insensitive, word
+# boundaries, so "GH200" is not an H200 and "L40" is not an L4). None = a card known NOT to be any catalogue row
+# (H100/H200 NVL have other bandwidth, clocks and TDP): pass --gpu for it. Names: torch.cuda.get_device_name,
+# e.g. "NVIDIA H100 80GB HBM3" (SXM), "NVIDIA H100 PCIe", "NVIDIA A100-SXM4-40GB", "AMD Instinct MI300X".
+GPU_NAME_PATTERNS = ((r"\bH100 NVL\b", None), (r"\bH200 NVL\b", None), (r"\bH100 PCIe\b", "h100-pcie"),
+                     (r"\bH100\b", "h100-sxm"), (r"\bH200\b", "h200"), (r"\bB200\b", "b200"),
+                     (r"\bA100\b.*\b40GB\b", "a100-40gb"), (r"\bA100\b", "a100-80gb"), (r"\bL40S\b", "l40s"),
+                     (r"\bL4\b", "l4"), (r"\bA10G\b", "a10g"), (r"\bRTX 4090\b", "rtx-4090"), (r"\bMI300X\b", "mi300x"))
 CPU_COPY_BYTES = 64 * 2**20  # larger than any desktop L3, so the copy streams DRAM
 CPU_MATMUL_N = 512  # bf16 n^3 matmul; small enough to take well under a second on 2 cores
 
@@ -62,11 +69,28 @@ def cpu_spec() -> GpuSpec:
 
 
 def detect_gpu_id(name: str) -> str | None:
-    return next((gid for pattern, gid in GPU_NAME_PATTERNS if pattern in name), None)
+    """The catalogue id of a device name (see GPU_NAME_PATTERNS), or None when no catalogue row is that card."""
+    return next((gid for pattern, gid in GPU_NAME_PATTERNS if re.search(pattern, name, re.IGNORECASE)), None)
 
 
-def machine_spec(dev, gpu_id: str | None) -> GpuSpec:
-    """The record MBU/MFU divide by: the catalogue GPU on CUDA, the measured CPU otherwise."""
+def resolve_gpu_id(device_name: str, gpu_id: str | None, force: bool = False) -> str:
+    """The catalogue id measured rows are labelled with: the detected card, or `gpu_id` when it agrees with the
+    detection (or the card is not in the catalogue, or `force`). A disagreement is refused: rows labelled with
+    another card's name would divide MBU/MFU by the wrong datasheet and calibrate the wrong GPU."""
+    detected = detect_gpu_id(device_name)
+    if gpu_id is None:
+        if detected is None:
+            raise ProfilerError(f"cannot tell which catalogue GPU '{device_name}' is; pass --gpu with the id of "
+                                "the row that describes it (see `inferplan gpus`)")
+        return detected
+    if detected is not None and detected != gpu_id and not force:
+        raise ProfilerError(f"--gpu {gpu_id} does not match this device: '{device_name}' is {detected}. Drop --gpu "
+                            f"to label the rows {detected}, or add --force-gpu to label them {gpu_id} anyway")
+    return gpu_id
+
+
+def machine_spec(dev, gpu_id: str | None, force: bool = False) -> GpuSpec:
+    """The record MBU/MFU divide by: the catalogue GPU on CUDA (:func:`resolve_gpu_id`), the measured CPU otherwise."""
     from profiler import catalogue
     from profiler.measure.device import is_cuda
 
@@ -74,12 +98,7 @@ def machine_spec(dev, gpu_id: str | None) -> GpuSpec:
         return cpu_spec()
     import torch
 
-    name = torch.cuda.get_device_name(dev)
-    gid = gpu_id or detect_gpu_id(name)
-    if gid is None:
-        raise ProfilerError(f"cannot tell which catalogue GPU '{name}' is; pass --gpu with its id "
-                            "(see `inferplan gpus`)")
-    return catalogue.get_gpu(gid)
+    return catalogue.get_gpu(resolve_gpu_id(torch.cuda.get_device_name(dev), gpu_id, force))
 
 
 def _cuda(dev) -> dict[str, Any]:

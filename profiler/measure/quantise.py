@@ -1,6 +1,7 @@
 """Weight quantisation of a built model through torchao, per catalogue scheme (measurement.md §4.1).
 
-    quantise(model, spec, quant, dev) -> QuantOutcome    in place; UnsupportedQuantError saying why not
+    quantise(model, spec, quant, dev) -> QuantOutcome    in place; UnsupportedQuantError saying why not; an
+                                                         out-of-memory error propagates as itself (an OOM row)
     kv_unsupported_reason(kv)                            why a KV dtype cannot be measured here (or None)
 
 Recipes (torchao >= 0.15 names; older signatures are tried next):
@@ -24,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from profiler.errors import UnsupportedQuantError
-from profiler.measure.device import is_cuda
+from profiler.measure.device import is_cuda, is_oom
 from profiler.specs import KvDtype, ModelSpec, QuantScheme
 
 EXPERT_PARAM = re.compile(r"(^|\.)experts\.(gate_up_proj|down_proj|gate_proj|up_proj)$")
@@ -130,7 +131,9 @@ def quantise(model, spec: ModelSpec, quant: QuantScheme, dev) -> QuantOutcome:
             tq.quantize_(model, tq.FqnToConfig({r"re:.*experts\.(gate_up_proj|down_proj|gate_proj|up_proj)": config}),
                          filter_fn=None)
         _probe(model, dev)
-    except Exception as exc:  # noqa: BLE001 - any failure means this level cannot be measured; say which
+    except Exception as exc:  # noqa: BLE001 - an OOM is a memory boundary; any other failure: cannot run here
+        if is_oom(exc):
+            raise  # the caller records the level as "oom" (not "unsupported") and frees memory outside the except
         where = "fused MoE expert weights" if experts else "linear layers"
         raise UnsupportedQuantError(f"{quant.id} via torchao on {dev} failed on the {where}: "
                                     f"{type(exc).__name__}: {str(exc)[:240]}") from None

@@ -132,7 +132,8 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - weights that do not fit are OOM rows; anything else is a bug
             if not is_oom(exc):
                 raise
-            failure = ("oom", f"the weights do not fit ({type(exc).__name__}: {str(exc)[:160]})")
+            failure = ("oom", f"out of memory building or quantising the weights: they do not fit "
+                              f"({type(exc).__name__}: {str(exc)[:160]})")
         if failure:
             free_memory(self.dev)  # outside the except block, so its traceback no longer pins tensors
             return self.refuse(todo, *failure)
@@ -269,7 +270,7 @@ class Runner:
         level.budget.check(mem.peak_device, "measured peak")
         policy = self.opt["timer"] or (PREFILL_POLICY if p.phase == "prefill" else DECODE_POLICY)
         if not self.cuda:
-            policy = self.opt["timer"] or TimerPolicy.quick()
+            policy = self.opt["timer"] or TimerPolicy.cpu()
         policy = replace(policy, warmup=max(0, policy.warmup - 1))  # the tracked call above was the first
         timing, power = self._timed(step.fn, policy)
         eager = None

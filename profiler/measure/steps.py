@@ -67,6 +67,12 @@ def _accepts_cache_position(model) -> bool:
     return "cache_position" in inspect.signature(model.forward).parameters
 
 
+def _cache_keyword(model) -> str:
+    """transformers >= 5.2x names the forward's cache argument ``cache`` (``past_key_values`` is deprecated and
+    warns on every call); older versions only take ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class Inputs:
     """Static input tensors for one (batch, start, length) call, reusable by a captured graph."""
 
@@ -78,13 +84,14 @@ class Inputs:
         self.ids = torch.randint(0, vocab, (batch, length), device=dev, generator=g)
         self.positions = torch.arange(start, start + length, device=dev)
         self.with_cache_position = _accepts_cache_position(model)
+        self.cache_keyword = _cache_keyword(model)
         self.start = start
 
     def kwargs(self, cache, ids=None, positions=None) -> dict:
         ids = self.ids if ids is None else ids
         positions = self.positions if positions is None else positions
         kw = {"input_ids": ids, "position_ids": positions.unsqueeze(0).expand(ids.shape[0], -1),
-              "past_key_values": cache, "use_cache": True, "logits_to_keep": 1}
+              self.cache_keyword: cache, "use_cache": True, "logits_to_keep": 1}
         if self.with_cache_position:
             kw["cache_position"] = positions
         return kw

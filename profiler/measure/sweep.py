@@ -115,9 +115,9 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
 
     `gpu_id`: catalogue GPU the rows are labelled with and MBU/MFU divide by (CUDA; detected from the device
     name when None; one that differs from the detected card is refused unless `force_gpu`; ignored on CPU).
-    `weights_path`: a local folder of real weights, whose config.json must describe `model` (refused otherwise). `memory_limit_bytes`: a byte budget the OOM search and every point are
-    held to (emulates a smaller card; on CPU the default is the resident bytes +
-    maxbatch.CPU_EMULATED_HEADROOM_BYTES).
+    `weights_path`: a local folder of real weights, whose config.json must describe `model` (refused otherwise).
+    `memory_limit_bytes`: a byte budget the OOM search and every point are held to (emulates a smaller card; on
+    CPU the default is the resident bytes + maxbatch.CPU_EMULATED_HEADROOM_BYTES).
     `prefill_batches`: batches for the prefill phase (default: `batches`). `timer`: a TimerPolicy for every
     point (default: per device and phase). `on_point(row)` runs after each row is durably written.
     """

@@ -1,7 +1,8 @@
 """Timing device work without lying (measurement.md §3.4 items 6-8, §7 items 1-2).
 
 ``time_call(fn, device, policy)`` calls ``fn`` ``policy.warmup`` times untimed, then repeats it until BOTH
-``min_count`` repetitions and ``min_time_s`` of measured time are reached (or a cap), and returns the
+``min_count`` repetitions and ``min_time_s`` of measured time are reached and, when ``max_rel_iqr`` is set,
+the inter-quartile range is at most that fraction of the median (or a cap is hit), and returns the
 median and inter-quartile spread (optimum-benchmark ``trackers/latency.py`` records per-repetition
 events; ``scenarios/inference/scenario.py`` stops on a minimum duration and count).
 
@@ -29,11 +30,20 @@ class TimerPolicy:
     min_time_s: float = 0.5
     max_count: int = 10_000
     max_time_s: float = 60.0
+    max_rel_iqr: float | None = None  # keep repeating while IQR / median exceeds this (until a cap)
 
     @classmethod
     def quick(cls) -> TimerPolicy:
-        """For the CPU smoke path and tests: one warm-up, three repetitions."""
+        """For tests and side numbers (the eager step beside a graph): one warm-up, three repetitions."""
         return cls(warmup=1, min_count=3, min_time_s=0.0, max_count=50, max_time_s=30.0)
+
+    @classmethod
+    def cpu(cls) -> TimerPolicy:
+        """The measured path on a CPU, where other processes share the cores: a 10 ms-1 s step gets >= 7
+        repetitions over >= 0.3 s, and more (up to 5 s) while the spread exceeds 10 % of the median, whose
+        median then ignores the preemption spikes that made 3-repetition medians wrong by 8x. A 36 ms
+        smollm2-135m decode step: ~9 repetitions, 0.3 s; a 200 ms prefill: 7, 1.4 s."""
+        return cls(warmup=2, min_count=7, min_time_s=0.3, max_count=500, max_time_s=5.0, max_rel_iqr=0.10)
 
 
 @dataclass(frozen=True)
@@ -61,16 +71,23 @@ class Timing:
                    float(arr.sum()), method)
 
 
-def _done(count: int, measured_s: float, wall_s: float, p: TimerPolicy) -> bool:
-    if count >= p.max_count or wall_s >= p.max_time_s:
+def _stable(samples: list[float], p: TimerPolicy) -> bool:
+    if p.max_rel_iqr is None or not samples:
         return True
-    return count >= p.min_count and measured_s >= p.min_time_s
+    q1, med, q3 = np.percentile(samples, [25, 50, 75])
+    return q3 - q1 <= p.max_rel_iqr * med
+
+
+def _done(samples: list[float], wall_s: float, p: TimerPolicy) -> bool:
+    if len(samples) >= p.max_count or wall_s >= p.max_time_s:
+        return True
+    return len(samples) >= p.min_count and sum(samples) >= p.min_time_s and _stable(samples, p)
 
 
 def _time_cpu(fn: Callable[[], object], p: TimerPolicy) -> Timing:
     samples: list[float] = []
     start = time.perf_counter()
-    while not _done(len(samples), sum(samples), time.perf_counter() - start, p):
+    while not _done(samples, time.perf_counter() - start, p):
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
@@ -83,7 +100,7 @@ def _time_cuda(fn: Callable[[], object], p: TimerPolicy, dev) -> Timing:
     samples: list[float] = []
     start = time.perf_counter()
     batch = max(1, p.min_count)
-    while not _done(len(samples), sum(samples), time.perf_counter() - start, p):
+    while not _done(samples, time.perf_counter() - start, p):
         pairs = []
         for _ in range(batch):
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

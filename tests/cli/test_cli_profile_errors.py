@@ -23,6 +23,7 @@ def run(*args):
     (("--context", "200000", "--batch", "1"), "at most 131,072 tokens"),
     (("--quant", "mxfp4"), "quantises MoE expert weights only"),
     (("--calibration", "/nonexistent/calibration.yaml"), "does not exist"),
+    (("--tp", "16", "--gpu", "l4"), "a l4 node holds 8"),
 ])
 def test_bad_profile_input_is_one_message(args, says):
     r = run("profile", "llama-3.1-8b", *args)

@@ -77,3 +77,9 @@ def test_cost_plot_is_written(tmp_path):
     r = runner.invoke(app, ["plan", "--plot", str(out)])
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+
+
+def test_a_model_too_large_for_the_searched_gpus_says_what_would_hold_it():
+    r = runner.invoke(app, ["plan", "llama-3.1-405b", "--gpu", "l4"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "does not fit in memory" in r.output and "h200 (" in r.output and "int4 TP=2" in r.output

@@ -58,7 +58,10 @@ def test_residency_prefers_dedicated_deployments(prices):
     v = decide(13_275, _api(prices, w), w, LLAMA)
     assert v.decision == "dedicated-api-first"
     text = " ".join(v.reasons)
-    assert "Azure OpenAI, AWS Bedrock or GCP Vertex" in text and "dedicated deployments:" in text
+    assert "Azure OpenAI, AWS Bedrock or GCP Vertex" in text and "dedicated in-region deployments" in text
+    # the ratio is taken against an API sold as a dedicated deployment, not a shared third-party one
+    assert "dedicated-option" in prices.set_index(["provider", "model"]).loc[
+        tuple(v.reference_api.split(" / "))]["tags"]
     big = replace(DEFAULT_WORKLOAD.scaled_to(5e9), data_residency=True)
     v = decide(10_000, _api(prices, big), big, LLAMA)
     assert v.decision == "self-host" and "residency points the same way" in v.reasons[0]

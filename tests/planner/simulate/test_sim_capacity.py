@@ -111,7 +111,7 @@ def test_disk_cache_survives_a_new_process_view(tmp_path, monkeypatch):
     first = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST, cache=CapacityCache(path),
                               labels=labels)
     doc = json.loads(path.read_text())
-    assert doc["version"] == 1 and first.key in doc["entries"]
+    assert doc["version"] == CACHE_VERSION and first.key in doc["entries"]
     assert not list(path.parent.glob(".*.tmp"))  # atomic write left no temporary behind
     monkeypatch.setattr(cap, "simulate", lambda *a, **k: pytest.fail("cache miss"))
     again = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST, cache=CapacityCache(path),
