@@ -262,6 +262,10 @@ def _run(args: argparse.Namespace) -> int:
     bytes_table = _bytes_table(measured)
     report, errors, saved, terms, fits = _calibrate(measured, meta, out)
     _print_tables(measured, bytes_table, errors, report)
+    from profiler.api import clipping_warnings
+
+    for warning in clipping_warnings(fits):
+        print(f"warning: {warning}")
     print(f"\nsweep wall time: {wall:.1f} s ({len(measured)} points, {(measured['status'] == 'ok').sum()} ok) on "
           f"{meta.environment['device']}")
     partial = f"--only {args.only} ran part of the sweep" if args.only else ""

@@ -298,6 +298,8 @@ def build_workload(values: Mapping[str, Any], base: Workload = DEFAULT_WORKLOAD)
         kwargs["hourly_profile"] = None
     if any(k in vals for k in _VOLUME_KEYS):
         kwargs.update(_volumes(vals, base))
+    if "name" not in kwargs and base.name == DEFAULT_WORKLOAD.name and set(vals) - {"name"}:
+        kwargs["name"] = "custom"  # no longer the seed scenario once anything about it changed
     return replace(base, **kwargs)
 
 
@@ -314,7 +316,7 @@ def load_workload(path: str | Path, base: Workload = DEFAULT_WORKLOAD) -> Worklo
         except (WorkloadError, InvalidValueError) as exc:
             raise doc.error(str(exc), key, field=str(key)) from None
     try:
-        return build_workload(doc.data, base)
+        return build_workload({"name": Path(path).stem, **doc.data}, base)
     except (WorkloadError, InvalidValueError) as exc:
         raise CatalogueError(str(exc), file=doc.file) from None
 

@@ -64,3 +64,42 @@ def test_total_replicas_monotone_and_target_met(n, policy, target, tp):
 
 def test_default_workload_is_a_valid_example():
     assert _self_host(DEFAULT_WORKLOAD, 0.1, 3.49, 1, RedundancyPolicy())[0] > 0
+
+
+# ---- every candidate the search calls feasible fits its GPU, whatever the model, GPU, quant and TP ----
+
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+from planner.plan import load_catalogues as _load_catalogues  # noqa: E402
+from planner.search import SearchSpace as _Space  # noqa: E402
+from planner.search import search as _search  # noqa: E402
+from planner.workload import Workload as _Workload  # noqa: E402
+from profiler import catalogue as _catalogue  # noqa: E402
+from profiler.analytic import memory as _memory  # noqa: E402
+from profiler.analytic.efficiency import efficiency_for as _eff  # noqa: E402
+from profiler.specs import KvDtype as _Kv  # noqa: E402
+
+_CAT = _load_catalogues()
+_MODELS = ("llama-3.1-8b", "qwen3-30b-a3b", "gemma-2-9b", "mixtral-8x7b", "deepseek-v3", "gpt-oss-20b")
+
+
+@_settings(max_examples=15, deadline=None)
+@_given(_st.sampled_from(_MODELS), _st.sampled_from(("h100-sxm", "a100-80gb", "l40s", "h200")),
+        _st.sampled_from(("bf16", "fp8", "int8", "int4")), _st.sampled_from((_Kv.BF16, _Kv.FP8)),
+        _st.floats(min_value=1e6, max_value=2e9), _st.sampled_from((200, 1000, 4000)))
+def test_every_feasible_candidate_fits_its_gpu_with_activations_and_reserves(model, gpu, quant, kv, volume, prompt):
+    m = _catalogue.get_model(model)
+    w = _Workload(tokens_in_per_day=5_000 * prompt).scaled_to(volume)  # 5,000 requests/day of `prompt` tokens
+    space = _Space(gpus=(gpu,), quants=(quant,), kv_dtypes=(kv,))
+    df = _search(m, w, space, _CAT.gpus, _CAT.quants, _CAT.gpu_prices, _CAT.tco_defaults)
+    ctx = int(w.mean_input_tokens + w.mean_output_tokens)
+    g, q = _CAT.gpus[gpu], _CAT.quants[quant]
+    for r in df[df["feasible"]].itertuples():
+        tp = int(r.tp)
+        b = _memory.memory_budget(m, g, q, kv, tp, _eff(gpu, quant))
+        kv_need = int(r.batch) * _memory.kv_bytes_per_sequence(m, kv, tp, ctx)
+        assert kv_need <= b.kv_budget_bytes, (model, gpu, quant, tp, r.batch)
+        assert b.weights_bytes + b.activation_bytes + sum(b.reserves.values()) + kv_need <= b.usable_bytes
+        assert b.usable_bytes <= g.hbm_bytes

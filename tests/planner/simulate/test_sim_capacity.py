@@ -9,8 +9,10 @@ import pytest
 
 import planner.simulate.slo_capacity as cap
 from planner.simulate import (
+    MAX_REJECTED_FRACTION,
     CapacityCache,
     CapacitySearch,
+    Empirical,
     EngineConfig,
     Fixed,
     FixedStepTime,
@@ -22,8 +24,10 @@ from planner.simulate import (
     WorkloadShape,
     find_slo_capacity,
     rate_upper_bound,
+    simulate_point,
     simulate_workload,
 )
+from planner.simulate.capacity_cache import CACHE_VERSION
 from profiler.errors import InvalidValueError
 
 # Llama-3.1-8B-like on an H100-like GPU, as in test_sim_engine.py (sources there).
@@ -139,3 +143,62 @@ def test_bad_search_inputs():
         find_slo_capacity(CHAT, CFG, LLAMA8B_H100, SloTargets())
     with pytest.raises(InvalidValueError, match="n_requests"):
         CapacitySearch(n_requests=10)
+
+
+# --- rejections --------------------------------------------------------------------------------
+# 100 blocks of 16 = 1,600 KV tokens; prompts of 100 tokens fit, prompts of 2,000 are refused.
+SMALL_KV = EngineConfig(kv_blocks=100, max_num_seqs=16, max_num_batched_tokens=2048)
+QUICK = FixedStepTime(prefill_s_per_token=1e-5, decode_s=0.005)
+
+
+def _refusing(share_of_1000: int) -> WorkloadShape:
+    """Prompts of 100 tokens, ``share_of_1000`` in 1,000 of 2,000 tokens (refused by SMALL_KV)."""
+    return WorkloadShape(Poisson(1.0), Empirical((100,) * (1000 - share_of_1000) + (2000,) * share_of_1000),
+                         Fixed(20))
+
+
+def test_a_rate_with_many_rejections_is_infeasible_at_any_rate():
+    """~3 % of requests refused: more than a p99 SLO lets miss, so the capacity is 0 after one probe."""
+    res = find_slo_capacity(_refusing(30), SMALL_KV, QUICK, SloTargets(ttft_p99_s=1.0), search=FAST)
+    assert res.rate_per_s == 0.0 and res.limited_by == "rejections" and res.probes == 1
+    assert 0.02 < res.rejected_fraction < 0.045
+    # the accepted requests alone would pass: their p99 TTFT (at the analytic bound, even) is inside the SLO
+    assert res.ttft_p99_s < 1.0
+
+
+def test_a_few_rejections_within_the_tail_still_allow_a_capacity():
+    """~0.3 % refused (< 1 %): the search runs as usual and reports the refused share."""
+    res = find_slo_capacity(_refusing(3), SMALL_KV, QUICK, SloTargets(ttft_p99_s=1.0), search=FAST)
+    assert res.rate_per_s > 0 and res.limited_by != "rejections"
+    assert 0 < res.rejected_fraction <= MAX_REJECTED_FRACTION
+
+
+def test_rejections_count_against_goodput_and_show_in_the_table():
+    shape = WorkloadShape(Poisson(5.0), _refusing(100).input_tokens, Fixed(20))
+    _, m = simulate_workload(shape, SMALL_KV, QUICK, slo=SloTargets(ttft_p99_s=1.0), n_requests=3000, seed=4)
+    arrived = m.requests_measured + m.requests_rejected
+    assert m.requests_rejected > 0 and m.rejected_fraction == pytest.approx(m.requests_rejected / arrived)
+    assert 0.07 < m.rejected_fraction < 0.13  # 10 % drawn
+    # every accepted request meets the loose SLO; the refused ones are what the goodput misses
+    assert m.goodput_fraction == pytest.approx(m.requests_measured / arrived)
+    assert m.ttft.p99 < 1.0 and not m.meets()
+    frame = m.to_frame().set_index(["metric", "stat"])["value"]
+    assert frame[("requests_rejected", "count")] == m.requests_rejected
+    assert frame[("rejected_fraction", "mean")] == pytest.approx(m.rejected_fraction)
+    assert m.to_dict()["requests_rejected"] == m.requests_rejected
+
+
+# --- one rate ----------------------------------------------------------------------------------
+
+
+def test_simulate_point_is_the_search_probe_at_that_rate():
+    slo = SloTargets(1.0, 0.04)
+    res = find_slo_capacity(CHAT, CFG, LLAMA8B_H100, slo, search=FAST)
+    at = simulate_point(CHAT, res.rate_per_s, CFG, LLAMA8B_H100, slo, search=FAST)
+    assert at.ttft_p99_s == pytest.approx(res.ttft_p99_s) and at.tpot_p99_s == pytest.approx(res.tpot_p99_s)
+    assert at.meets and at.rejected_fraction == 0.0 and at.goodput_fraction > 0.98
+    half = simulate_point(CHAT, res.rate_per_s / 2, CFG, LLAMA8B_H100, slo, search=FAST)
+    assert half.ttft_p99_s < at.ttft_p99_s and half.tpot_p99_s < at.tpot_p99_s
+    assert half.ttft_p50_s <= half.ttft_p90_s <= half.ttft_p99_s
+    with pytest.raises(InvalidValueError, match="rate_per_s"):
+        simulate_point(CHAT, 0.0, CFG, LLAMA8B_H100, slo)

@@ -59,6 +59,19 @@ def test_per_request_definitions(hand_run):
     assert m.kv_util_max == pytest.approx(0.03)
     assert m.kv_util_mean == pytest.approx((0.01 + 0.01 + 3 * 0.03) / 100)
     assert m.meets(SloTargets(ttft_p99_s=0.05)) and not m.meets()
+    assert (m.requests_rejected, m.rejected_fraction) == (0, 0.0)
+
+
+def test_queue_and_in_system_are_integrated_per_request(hand_run):
+    """Only r1 ever waits: [0.015, 0.02). Sampling at step starts (0, 0.01, 0.02, ...) would miss it,
+    since r1 arrives mid-step and is admitted at the next step's start."""
+    m = summarize(hand_run, warmup_s=0.0)
+    assert m.queue_mean == pytest.approx(0.005 / 1.0)  # 5 ms of one waiting request over a 1 s window
+    assert m.queue_max == 1
+    assert m.queue_mean == pytest.approx(m.arrival_rate_per_s * m.queue_wait.mean)  # Little, exactly here
+    # in system: r0 [0, 0.05], r1 [0.015, 0.05], r2 [1.0, 1.02] clipped to the window [0, 1]
+    assert m.in_system_mean == pytest.approx(0.05 + 0.035)
+    assert m.series["waiting"].mean() == pytest.approx(m.queue_mean)
 
 
 def test_window_defaults_and_errors(hand_run):

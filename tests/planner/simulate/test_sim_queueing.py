@@ -56,6 +56,31 @@ def test_littles_law_holds_on_a_batched_run():
     assert m.in_system_mean == pytest.approx(m.arrival_rate_per_s * m.e2e.mean, rel=0.03)
 
 
+@pytest.mark.parametrize(("rate", "max_seqs"), [(10.0, 32), (12.0, 1024)])
+def test_littles_law_holds_on_the_queue(rate, max_seqs):
+    """Mean queue length (time-averaged, integrated per request) = arrival rate × mean queue wait.
+
+    With 32 seats the batch is full much of the time and requests queue for seats; with 1,024 they
+    wait only for the step in progress to end. Both must satisfy L_q = λ · W_q.
+    """
+    shape = WorkloadShape(Poisson(rate), LogNormal(1000, 1.0), LogNormal(250, 1.0))
+    cfg = EngineConfig(kv_blocks=28_000, max_num_seqs=max_seqs, max_num_batched_tokens=8192)
+    _, m = simulate_workload(shape, cfg, LLAMA8B_H100, n_requests=8000, seed=3)
+    assert m.queue_wait.mean > 0.01  # requests do wait (a real queue, not a zero on both sides)
+    assert m.queue_mean == pytest.approx(m.arrival_rate_per_s * m.queue_wait.mean, rel=0.03)
+    assert m.queue_max >= 1
+
+
+def test_md1_queue_length():
+    """Batch of one, ρ = 0.8: L_q = λ · W_q with W_q from Pollaczek–Khinchine, within 5 %."""
+    step = FixedStepTime(prefill_s_per_token=1e-4, decode_s=0.01)
+    service = 200 * 1e-4
+    rate = 0.8 / service
+    _, m = simulate_workload(WorkloadShape(Poisson(rate), Fixed(200), Fixed(1)), BATCH_OF_ONE, step,
+                             n_requests=60_000, seed=1)
+    assert m.queue_mean == pytest.approx(rate * md1_wait(rate, service), rel=0.05)
+
+
 def _saturated_throughput(cfg: EngineConfig, shape: WorkloadShape, n: int) -> float:
     """Requests/s with every request queued at t = 0, between the 10th and 90th percentile completions
     (leaving out the ramp-up and the drain): the replica's throughput capacity."""
