@@ -198,7 +198,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     w = plan.workload
     d = {k: (int(v) if k in _INT_FIELDS and v == v else v) for k, v in plan.deployment.items()}
     c.print(f"[bold]{plan.model}[/]: {w.tokens_in_per_day:,.0f} input + {w.tokens_out_per_day:,.0f} output "
-            f"tokens/day, TTFT p99 {w.ttft_p99_s:g} s, TPOT p99 {w.tpot_p99_s * 1e3:g} ms, availability {w.availability * 100:.6g}%")
+            f"tokens/day, TTFT p99 {w.ttft_p99_s:g} s, TPOT p99 {w.tpot_p99_s * 1e3:g} ms, "
+            f"availability {w.availability * 100:.6g}%")
     c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "
             f"({d['quant']}, KV {d['kv_dtype']}) = {d['gpus_total']} GPUs, {d['pricing']} at "
             f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({d.get('provider')}); per replica batch {d['batch']}, "
