@@ -40,6 +40,7 @@ class Capacity:
     kv_capacity_tokens: int = 0
     limited_by: str = ""  # tpot | ttft | memory | prefill | max_num_seqs
     reason: str = ""  # why infeasible, saying what would help
+    headroom: float = MAX_UTILISATION  # requests_per_s / the full rate (1.0 when the simulator set the rate)
 
 
 def _lengths(w: Workload) -> tuple[float, float, float]:
@@ -132,5 +133,5 @@ def replicas_needed(capacity: Capacity, peak_requests_per_s: float) -> int:
 
 def utilisation(capacity: Capacity, replicas: int, mean_requests_per_s: float) -> float:
     """Mean load / full (uncapped) capacity of the replicas."""
-    full = capacity.requests_per_s / MAX_UTILISATION * replicas
+    full = capacity.requests_per_s / capacity.headroom * replicas
     return mean_requests_per_s / full if full else math.nan

@@ -65,11 +65,15 @@ def simulate_cmd(
         if fmt == "table":
             render.emit_record(result.summary(), "table", "Run")
     if curve:
-        from planner.simulate.load_plot import latency_vs_load
+        _plot(curve, plot, fmt, f"{model} on {tp}x {gpu} ({quant}), one replica")
 
-        cap = curve.capacity
-        latency_vs_load(curve.sweep, plot, slo=curve.slo, capacity_rps=cap.rate_per_s,
-                        title=f"{model} on {tp}x {gpu} ({quant}), one replica")
-        if fmt == "table":
-            render.console().print(f"SLO capacity: {cap.rate_per_s:.3g} req/s per replica (limited by "
-                                   f"{cap.limited_by}); wrote {plot}")
+
+def _plot(curve, path: Path, fmt: str, title: str) -> None:
+    from planner import render
+    from planner.plots import latency_vs_load
+
+    cap = curve.capacity
+    latency_vs_load(curve.sweep, path, slo=curve.slo, capacity_rps=cap.rate_per_s, title=title)
+    if fmt == "table":
+        render.console().print(f"SLO capacity: {cap.rate_per_s:.3g} req/s per replica (limited by {cap.limited_by}); "
+                               f"wrote {path}")

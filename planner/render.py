@@ -220,7 +220,14 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     if plan.simulated:
         s = plan.simulated
         c.print(f"Simulated per replica: {s['rate_per_replica_rps']:.2f} req/s at p99 TTFT {s['ttft_p99_s']:.2f} s, "
-                f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms (mean-value model: {s['analytic_rate_per_replica_rps']:.2f})")
+                f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms, limited by {s['limited_by']} (mean-value model: "
+                f"{s['analytic_rate_per_replica_rps']:.2f} req/s before its 80% headroom; capacity cache {s.get('cache', '?')})")
+        p = s.get("at_peak") or {}
+        if p:
+            c.print(f"Simulated at this plan's peak ({p['rate_per_s']:.3g} req/s per replica): p99 TTFT "
+                    f"{p['ttft_p99_s']:.3f} s, p99 TPOT {p['tpot_p99_s'] * 1e3:.1f} ms, goodput "
+                    f"{p['goodput_fraction']:.1%}, rejected {p['rejected_fraction']:.1%}, "
+                    f"{p['preemptions']} preemptions")
     c.print(f"[bold]Verdict: {plan.verdict.decision}[/]")
     for r in plan.verdict.reasons:
         c.print(f"  - {r}")

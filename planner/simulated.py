@@ -75,7 +75,8 @@ def simulated_capacity(workload: Workload, found: dict, cache: sim.CapacityCache
             return Capacity(False, limited_by=f"simulated {res.limited_by}", reason=_why_zero(res, config))
         return Capacity(True, batch=config.max_num_seqs, tpot_s=res.tpot_p99_s, ttft_s=res.ttft_p99_s,
                         requests_per_s=res.rate_per_s, tokens_out_per_s=res.rate_per_s * workload.mean_output_tokens,
-                        kv_capacity_tokens=config.kv_tokens, limited_by=f"simulated {res.limited_by}")
+                        kv_capacity_tokens=config.kv_tokens, limited_by=f"simulated {res.limited_by}",
+                        headroom=1.0)  # the simulated p99-SLO rate already includes queueing
 
     return capacity
 

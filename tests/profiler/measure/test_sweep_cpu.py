@@ -13,6 +13,7 @@ from profiler.errors import InvalidValueError, ProfilerError, UnknownNameError  
 from profiler.measure import STATIC_CACHE_EXTRA_SLOTS  # noqa: E402
 from profiler.measure.journal import journal_path  # noqa: E402
 from profiler.measure.sweep import run_measured_profile  # noqa: E402
+from profiler.measure.timers import TimerPolicy  # noqa: E402
 from profiler.schema import KEY_COLUMNS, read_profile, validate  # noqa: E402
 from profiler.specs import KvDtype  # noqa: E402
 
@@ -56,6 +57,14 @@ def test_ok_rows_hold_measured_numbers_that_agree_with_the_analytic_bytes(swept,
     assert ok["power_w"].isna().all() and ok["note"].str.contains("power: unsupported on CPU").all()
 
 
+def test_cpu_points_are_timed_with_the_robust_cpu_policy(swept):
+    policy = TimerPolicy.cpu()
+    timings = [r["detail"]["timing"] for r in journal_records(swept[2], "row") if r["row"]["status"] == "ok"]
+    assert len(timings) == 8
+    for t in timings:  # enough repetitions and time, or a spread already within the target
+        assert t["count"] >= policy.min_count and t["total_s"] >= policy.min_time_s
+
+
 def test_the_oom_boundary_is_a_measured_search_recorded_as_rows(swept):
     df, _, out = swept
     bf16 = df[(df["quant"] == "bf16") & (df["kv_dtype"] == "bf16")]
@@ -93,7 +102,7 @@ def test_the_environment_names_the_machine_and_its_measured_rates(swept):
 def test_resume_after_a_kill_neither_repeats_nor_loses_a_point(tiny, tmp_path):
     out = tmp_path / "r.csv"
     grid = dict(model=tiny, gpu_id=None, quants=["bf16"], kv_dtypes=["bf16"], batches=[1, 2], contexts=[16, 32],
-                device="cpu", out=out, progress=False)
+                device="cpu", out=out, progress=False, timer=TimerPolicy.quick())  # what is tested is the journal
     seen = []
 
     def kill_after_three(row):
@@ -167,9 +176,9 @@ def test_importing_the_measure_package_does_not_import_torch():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA sweep needs a CUDA GPU")
 def test_cuda_sweep_rows_carry_power_or_say_why(tiny, tmp_path):
-    df, meta = run_measured_profile(tiny, "h100-sxm", ["bf16"], ["bf16"], [1, 4], [64], device="cuda",
-                                    out=tmp_path / "g.csv", progress=False, max_batch_cap=64)
+    df, meta = run_measured_profile(tiny, None, ["bf16"], ["bf16"], [1, 4], [64], device="cuda",
+                                    out=tmp_path / "g.csv", progress=False, max_batch_cap=64)  # card detected
     ok = df[df["status"] == "ok"]
     assert len(ok) == 4 and ok["note"].str.contains("cuda-graph|eager").all()
     assert (ok["power_w"].notna() | ok["note"].str.contains("power")).all()
-    assert meta.environment["gpu_name"]
+    assert meta.environment["gpu_name"] and "gpu_id_warning" not in meta.environment
