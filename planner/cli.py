@@ -7,6 +7,9 @@ stderr and exits with status 1 (2 for usage errors, as click does) — never a t
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 import typer
 from typer.core import TyperGroup
@@ -24,8 +27,9 @@ class ErrorBoundary(TyperGroup):
         except InferplanError as exc:
             typer.secho(f"error: {exc}", err=True, fg="red")
             raise typer.Exit(code=exc.exit_code) from None
-        except BrokenPipeError:
-            raise
+        except BrokenPipeError:  # `inferplan models | head`: the reader left; stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=0) from None
         except OSError as exc:  # unreadable / unwritable files named by the user
             typer.secho(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True, fg="red")
             raise typer.Exit(code=1) from None
@@ -48,10 +52,7 @@ register_all(app)
 def main() -> None:  # pragma: no cover - console-script shim
     try:
         app()
-    except BrokenPipeError:  # `inferplan models | head`: the reader left; say nothing more
-        import os
-        import sys
-
+    except BrokenPipeError:  # raised while flushing at exit, after the command returned
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
 

@@ -20,6 +20,7 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from planner.units import DAYS_PER_MONTH
 
@@ -90,7 +91,7 @@ def rich_table(df: pd.DataFrame, title: str = "", columns: Sequence[str] | None 
         numeric = pd.api.types.is_numeric_dtype(df[c])
         table.add_column(c, justify="right" if numeric else "left", overflow="fold")
     for rec in df[cols].astype(object).to_dict(orient="records"):
-        table.add_row(*(_fmt(c, rec[c]) for c in cols))
+        table.add_row(*(Text(_fmt(c, rec[c])) for c in cols))  # Text: data is never read as rich markup
     return table
 
 
@@ -221,7 +222,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         s = plan.simulated
         c.print(f"Simulated per replica: {s['rate_per_replica_rps']:.2f} req/s at p99 TTFT {s['ttft_p99_s']:.2f} s, "
                 f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms, limited by {s['limited_by']} (mean-value model: "
-                f"{s['analytic_rate_per_replica_rps']:.2f} req/s before its 80% headroom; capacity cache {s.get('cache', '?')})")
+                f"{s['analytic_rate_per_replica_rps']:.2f} req/s before its 80% headroom; capacity cache "
+                f"{s.get('cache', '?')})")
         p = s.get("at_peak") or {}
         if p:
             c.print(f"Simulated at this plan's peak ({p['rate_per_s']:.3g} req/s per replica): p99 TTFT "

@@ -60,15 +60,6 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def escaped(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells are markup-escaped, for the rich table only (json/csv print the raw values)."""
-    out = df.copy()
-    for col in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(lambda v: escape(v) if isinstance(v, str) else v)
-    return out
-
-
 def command_line() -> str:
     """The command as typed (program name and arguments, shell-quoted), recorded in the profile's metadata."""
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "inferplan"
@@ -82,7 +73,7 @@ def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> N
 
     check_format(fmt)
     df = models_table(catalogue.load_models(models_file))
-    render.emit(escaped(df) if fmt == "table" else df, fmt, "Models", columns=[c for c in df.columns if c != "source"])
+    render.emit(df, fmt, "Models", columns=[c for c in df.columns if c != "source"])
 
 
 @app.command("gpus")
@@ -95,7 +86,7 @@ def gpus_cmd(fmt: FormatOpt = "table") -> None:
     df = gpus_table(catalogue.load_gpus())
     if fmt != "table":
         return render.emit(df, fmt)  # every column, source included
-    render.emit(escaped(df), fmt, "GPUs (dense TFLOP/s; – = no such path)",
+    render.emit(df, fmt, "GPUs (dense TFLOP/s; – = no such path)",
                 columns=[c for c in df.columns if c != "source"])
     out = render.console()
     out.print("[bold]sources[/]")
@@ -159,7 +150,7 @@ def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measu
         render.emit(df, fmt)
     else:
         title = f"{df['model'].iloc[0]} on {df['gpu'].iloc[0]} ({df['source'].iloc[0]})" if len(df) else ""
-        render.emit(escaped(df), fmt, escape(title), columns=render.PROFILE_TABLE_COLUMNS)
+        render.emit(df, fmt, escape(title), columns=render.PROFILE_TABLE_COLUMNS)
     out = render.console(stderr=fmt != "table")  # json/csv: stdout stays machine-readable
     if fmt == "table":
         for note in df.loc[df["status"] != "ok", "note"].dropna().unique()[:5]:
@@ -192,7 +183,7 @@ def calibrate_cmd(
     if fmt != "table":
         render.emit(result.report, fmt)
     else:
-        render.emit(escaped(result.report), fmt, "Calibration fit (error before -> after)",
+        render.emit(result.report, fmt, "Calibration fit (error before -> after)",
                     columns=CALIBRATION_TABLE_COLUMNS)
     out = render.console(stderr=fmt != "table")
     if fmt == "table":

@@ -101,3 +101,17 @@ def test_calibrate_without_the_models_file_says_how_to_describe_the_model(measur
     result = runner.invoke(app, ["calibrate", str(out), "-o", str(tmp_path / "c.yaml")])
     assert result.exit_code == 1 and "tiny-llama" in result.output and "--models" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_weights_folder_of_another_model_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from profiler.measure import build
+    from tests.profiler.measure.conftest import spec
+
+    build.build_model(spec("tiny-llama", TINY), torch.device("cpu")).model.save_pretrained(tmp_path)
+    result = runner.invoke(app, ["profile", "smollm2-135m", "--measure", "--device", "cpu", "--batch", "1",
+                                 "--context", "16", "--weights", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "its config.json is not smollm2-135m" in result.output
+    assert "num_layers: spec 30, config.json 2" in result.output
