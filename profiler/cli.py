@@ -31,7 +31,8 @@ ConfigOpt = Annotated[Path | None, typer.Option(
 # The columns `calibrate` shows on the terminal (json/csv carry every column of calibration.fit_report).
 CALIBRATION_TABLE_COLUMNS = ("gpu", "quant", "bandwidth", "compute", "kv_bandwidth", "step_overhead_us",
                              "decode_points", "prefill_points", "decode_err_before_pct", "decode_err_after_pct",
-                             "prefill_err_before_pct", "prefill_err_after_pct", "extrapolation_band_pct")
+                             "prefill_err_before_pct", "prefill_err_after_pct", "extrapolation_band_pct",
+                             "model_band_pct")
 
 
 def parse_list(text: str, what: str, cast=str, kind: str = "values") -> list:
@@ -201,4 +202,5 @@ def _fit_line(r) -> str:
     return (f"{r.gpu}/{r.quant} fit error (median abs): decode {pct(r.decode_err_before_pct)} -> "
             f"{pct(r.decode_err_after_pct)} ({r.decode_points} points), prefill {pct(r.prefill_err_before_pct)} -> "
             f"{pct(r.prefill_err_after_pct)} ({r.prefill_points} points); extrapolation ±"
-            f"{pct(r.extrapolation_band_pct)}")
+            f"{pct(r.extrapolation_band_pct)} to other batches/contexts, ±{pct(r.model_band_pct)} to other models "
+            f"of the family ({r.model_extrapolation})")

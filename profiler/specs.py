@@ -225,5 +225,20 @@ class Efficiency:
     # INTERCONNECT_EFFICIENCY, sources there); tests/profiler/test_timing.py checks they agree.
     interconnect: float = 0.8  # achieved / datasheet link bandwidth for all-reduce
     kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
+    # Calibrated only (None otherwise): p90 relative latency error of the fit away from its points, to other
+    # batches/contexts and to other models of the family (profiler.analytic.calibration_bands), and the models
+    # the fit was measured on. Calibrated analytic rows carry latency_ms_spread = band x latency_ms.
+    latency_band: float | None = None
+    model_band: float | None = None
+    calibrated_models: tuple[str, ...] = ()
     gpu_memory_utilization: float = 0.9  # vLLM default --gpu-memory-utilization
     source: str = ""
+
+    def band_for(self, model: str) -> float | None:
+        """The latency band that applies to `model`: the point band for a measured model, else the larger of
+        the point and cross-model bands (None when uncalibrated or unknown)."""
+        if self.latency_band is None:
+            return None
+        if model in self.calibrated_models or self.model_band is None:
+            return self.latency_band
+        return max(self.latency_band, self.model_band)

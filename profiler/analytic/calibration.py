@@ -21,9 +21,10 @@ assignment fixed the model is linear in (overhead, 1/eta_bw, 1/eta_c) and solved
 The candidate with the smallest relative squared error wins, the overhead kept within [0, shortest
 latency]; the defaults win when nothing beats them. The report gives the median and max
 absolute % error per phase before (the published defaults, :mod:`profiler.analytic.efficiency`) and after,
-and an extrapolation band: the fit repeated on the small points only (batch and context at or below their
-medians) and scored on the others, p90 of the absolute % error, as ± % (leave-one-out when too few points
-are small). The fits are merged atomically into a user file, ``$INFERPLAN_HOME/calibration.yaml``
+and two extrapolation bands (:mod:`profiler.analytic.calibration_bands`), p90 of the absolute % error as
+± %: to other batch sizes and contexts (fit on the small points, scored on the others) and to other models
+of the same family (fit without a model, scored on it).
+The fits are merged atomically into a user file, ``$INFERPLAN_HOME/calibration.yaml``
 (INFERPLAN_HOME defaults to ``~/.config/inferplan``), which :func:`load_calibration` reads for every later
 analytic profile of that GPU and quant. Pure numpy/pandas/yaml: no torch.
 """
@@ -88,6 +89,8 @@ class Fit:
     extrapolation_band: float  # p90 abs error of points held out of the fit
     extrapolation_method: str
     models: tuple[str, ...]
+    model_band: float = float("nan")  # p90 abs error on a model held out of the fit (same family); NaN: one model
+    model_band_method: str = ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,10 +134,11 @@ def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | Non
             extra = attended_extra if r.source == "measured" else 0
             est = timing.decode_step(*args, attended=int(r.context) + extra)
         out.append({"gpu": r.gpu, "quant": r.quant, "model": r.model, "phase": r.phase, "batch": int(r.batch),
-                    "context": int(r.context), "m": est.t_memory_s - est.t_kv_s, "k": est.t_kv_s,
+                    "context": int(r.context), "family": models[r.model].model_type,
+                    "m": est.t_memory_s - est.t_kv_s, "k": est.t_kv_s,
                     "c": est.t_compute_s, "comm": est.t_comm_s, "t": float(r.latency_ms) / 1e3})
-    return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "m", "k", "c", "comm",
-                                      "t"])
+    return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "family", "m", "k", "c",
+                                      "comm", "t"])
 
 
 def _memory_s(terms: pd.DataFrame, eff: Efficiency) -> pd.Series:
@@ -293,32 +297,6 @@ def _fitted_by(terms: pd.DataFrame, eff: Efficiency) -> tuple[str, ...]:
     return (*names, "step_overhead_s")
 
 
-def _holdout(terms: pd.DataFrame, base: Efficiency) -> tuple[float, str]:
-    """p90 abs error on points held out of the fit: fit on small (batch and context <= medians), score the rest."""
-    small = (terms["batch"] <= terms["batch"].median()) & (terms["context"] <= terms["context"].median())
-    try:
-        if (~small).sum() == 0:
-            raise ProfilerError("nothing to hold out")
-        eff, _ = fit_terms(terms[small], base)
-        held = terms[~small]
-        method = f"fit on {int(small.sum())} points with batch <= {terms['batch'].median():g} and context <= " \
-                 f"{terms['context'].median():g}, scored on the other {len(held)}"
-        err = np.abs(predict(held, eff) - held["t"].to_numpy()) / held["t"].to_numpy()
-        return float(np.percentile(err, 90)), method
-    except ProfilerError:
-        errs = []
-        for i in range(len(terms)):
-            try:
-                eff, _ = fit_terms(terms.drop(terms.index[i]), base)
-            except ProfilerError:
-                continue
-            row = terms.iloc[[i]]
-            errs.append(abs(predict(row, eff)[0] - row["t"].iloc[0]) / row["t"].iloc[0])
-        if not errs:
-            return float("nan"), "too few points to hold any out"
-        return float(np.percentile(errs, 90)), f"leave-one-out over {len(errs)} points"
-
-
 def fit_group(gpu: str, quant: str, terms: pd.DataFrame, kv_bandwidth: float | None = None) -> Fit:
     """Fit one (gpu, quant); `kv_bandwidth` is eta_kv from the bf16 fit of the same GPU, when there is one."""
     base = default_efficiency(gpu, quant)
@@ -326,14 +304,18 @@ def fit_group(gpu: str, quant: str, terms: pd.DataFrame, kv_bandwidth: float | N
         base = replace(base, source=KV_TIED)
     elif kv_bandwidth is not None:
         base = replace(base, kv_bandwidth=kv_bandwidth, source=KV_GIVEN)
+    from profiler.analytic.calibration_bands import model_holdout, point_holdout  # they call fit_terms
+
     eff, fitted = fit_terms(terms, base)
-    band, method = _holdout(terms, base)
+    band, method = point_holdout(terms, base)
+    model_band, model_method = model_holdout(terms, base)
     before = {ph: phase_errors(terms, base, ph) for ph in ("decode", "prefill")}
     after = {ph: phase_errors(terms, eff, ph) for ph in ("decode", "prefill")}
     return Fit(gpu, quant, eff, fitted, int((terms["phase"] == "decode").sum()),
                int((terms["phase"] == "prefill").sum()), before["decode"][0], after["decode"][0],
                before["decode"][1], after["decode"][1], before["prefill"][0], after["prefill"][0],
-               before["prefill"][1], after["prefill"][1], band, method, tuple(sorted(terms["model"].unique())))
+               before["prefill"][1], after["prefill"][1], band, method, tuple(sorted(terms["model"].unique())),
+               model_band, model_method)
 
 
 def fit_efficiency(measured: pd.DataFrame, meta: Any = None, models: Mapping[str, ModelSpec] | None = None,
@@ -367,7 +349,8 @@ def fit_report(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
             "prefill_err_before_pct": 100 * f.prefill_error_before,
             "prefill_err_after_pct": 100 * f.prefill_error_after,
             "prefill_err_max_after_pct": 100 * f.prefill_error_max_after,
-            "extrapolation_band_pct": 100 * f.extrapolation_band, "extrapolation": f.extrapolation_method})
+            "extrapolation_band_pct": 100 * f.extrapolation_band, "extrapolation": f.extrapolation_method,
+            "model_band_pct": 100 * f.model_band, "model_extrapolation": f.model_band_method})
     return pd.DataFrame(rows)
 
 
@@ -419,7 +402,8 @@ def save_calibration(fits: Mapping[tuple[str, str], Fit], path: str | Path | Non
                             "decode_max": _nan_to_none(f.decode_error_max_after),
                             "prefill_median": _nan_to_none(f.prefill_error_after),
                             "prefill_max": _nan_to_none(f.prefill_error_max_after)},
-            "extrapolation_band": _nan_to_none(f.extrapolation_band), "extrapolation": f.extrapolation_method}
+            "extrapolation_band": _nan_to_none(f.extrapolation_band), "extrapolation": f.extrapolation_method,
+            "model_band": _nan_to_none(f.model_band), "model_extrapolation": f.model_band_method}
     doc = {"schema_version": FILE_VERSION, "calibrations": entries}
     atomic_write_text(target, "# written by `inferplan calibrate`; analytic profiles of these GPUs use it\n"
                       + yaml.safe_dump(doc, sort_keys=True))
@@ -447,14 +431,10 @@ def load_calibration(gpu_id: str, quant_id: str, path: str | Path | None = None)
           else base.kv_bandwidth)  # files written before eta_kv was fitted keep the default
     band = entry.get("extrapolation_band")
     band_text = f", extrapolation ±{100 * band:.1f}%" if isinstance(band, (int, float)) else ""
+    mband = entry.get("model_band")
     return replace(base, bandwidth=bw, compute=fl, step_overhead_s=ov, kv_bandwidth=kv,
+                   latency_band=float(band) if isinstance(band, (int, float)) else None,
+                   model_band=float(mband) if isinstance(mband, (int, float)) else None,
+                   calibrated_models=tuple(str(m) for m in entry.get("models") or ()),
                    source=f"calibrated {target} ({entry.get('fitted_at', '?')} from "
                           f"{entry.get('source_file') or 'a measured profile'}{band_text})")
-
-
-def load_calibration_band(gpu_id: str, quant_id: str, path: str | Path | None = None) -> float | None:
-    """The hold-out extrapolation band (fraction, e.g. 0.04 = ±4 %) of a calibrated (gpu, quant), for the
-    ``latency_ms_spread`` of calibrated analytic rows (= band x latency_ms); None when uncalibrated."""
-    entry, _ = _entry(gpu_id, quant_id, path)
-    band = None if entry is None else entry.get("extrapolation_band")
-    return float(band) if isinstance(band, (int, float)) else None

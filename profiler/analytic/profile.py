@@ -79,8 +79,10 @@ def _point(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv: KvDtype, tp: 
         return row
     step = (timing.prefill(model, gpu, quant, kv, tp, batch, context, eff) if phase == "prefill"
             else timing.decode_step(model, gpu, quant, kv, tp, batch, context, eff))
+    band = eff.band_for(model.name)
     row.update(status="ok", latency_ms=step.latency_s * 1e3, tokens_per_s=tokens / step.latency_s,
-               mbu=step.mbu, mfu=step.mfu, note=f"{step.bound}-bound")
+               mbu=step.mbu, mfu=step.mfu, note=f"{step.bound}-bound",
+               latency_ms_spread=None if band is None else band * step.latency_s * 1e3)
     return row
 
 

@@ -130,12 +130,25 @@ def test_saved_calibration_is_used_by_later_analytic_profiles(tmp_path):
     assert eff.bandwidth == pytest.approx(0.7, rel=0.03) and eff.source.startswith("calibrated")
     assert "m.csv" in eff.source and "extrapolation ±" in eff.source
     assert efficiency_for("h100-sxm", "int4", path).source.startswith("defaults")
-    assert 0 < calibration.load_calibration_band("h100-sxm", "bf16", path) < 0.1
-    assert calibration.load_calibration_band("h100-sxm", "int4", path) is None
+    assert 0 < eff.latency_band < 0.1 and eff.calibrated_models == ("llama-3.1-8b",)
+    assert efficiency_for("h100-sxm", "int4", path).latency_band is None
     m, g, q = catalogue.get_model("llama-3.1-8b"), catalogue.get_gpu("h100-sxm"), catalogue.get_quant("bf16")
     df = analytic_profile(m, g, Grid(quants=(q,), batches=(1,), contexts=(1024,)),
                           lambda gpu, quant: efficiency_for(gpu, quant, path))
     assert set(df["source"]) == {"calibrated"}
+    assert (df["latency_ms_spread"] == df["latency_ms"] * eff.latency_band).all()  # the band, as ms
+
+
+def test_a_second_model_of_the_family_gives_a_cross_model_band(tmp_path):
+    two = pd.concat([synthetic(noise=0.02), synthetic(noise=0.02, seed=1, model="llama-3.2-1b")], ignore_index=True)
+    f = calibration.fit_efficiency(two)[("h100-sxm", "bf16")]
+    assert 0 < f.model_band < 0.15 and "llama-3.2-1b from llama-3.1-8b" in f.model_band_method
+    path = calibration.save_calibration({("h100-sxm", "bf16"): f}, tmp_path / "c.yaml")
+    eff = efficiency_for("h100-sxm", "bf16", path)
+    assert eff.band_for("llama-3.3-70b") == max(eff.latency_band, eff.model_band)  # not measured: wider
+    assert eff.band_for("llama-3.1-8b") == eff.latency_band
+    one = calibration.fit_efficiency(synthetic(noise=0.02))[("h100-sxm", "bf16")]
+    assert one.model_band != one.model_band and "measure a second model" in one.model_band_method
 
 
 def test_saving_merges_with_what_the_file_already_holds(tmp_path):
