@@ -16,6 +16,10 @@ from typer.core import TyperGroup
 from profiler.cli import app as profiler_app
 from profiler.errors import InferplanError
 
+# Packages of the extras (pyproject.toml) that commands import only when asked to measure, plot or write .xlsx.
+OPTIONAL_MODULES = {"torch": "gpu", "transformers": "gpu", "pynvml": "gpu", "torchao": "gpu",
+                    "matplotlib": "report", "openpyxl": "report"}
+
 
 class ErrorBoundary(TyperGroup):
     """Turns domain errors into one readable line and an exit code."""
@@ -26,6 +30,13 @@ class ErrorBoundary(TyperGroup):
         except InferplanError as exc:
             typer.secho(f"error: {exc}", err=True, fg="red")
             raise typer.Exit(code=exc.exit_code) from None
+        except ModuleNotFoundError as exc:  # an optional extra's package, imported lazily by the command
+            extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            typer.secho(f"error: this needs {exc.name}, which the core install leaves out: "
+                        f"pip install 'inferplan[{extra}]'", err=True, fg="red")
+            raise typer.Exit(code=1) from None
         except BrokenPipeError:  # `inferplan models | head`: the reader left; stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(code=0) from None

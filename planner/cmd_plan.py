@@ -69,6 +69,26 @@ def _ints(text: str | None, flag: str) -> tuple[int, ...]:
         raise InvalidValueError(f"{flag}: expected comma-separated integers such as 1,2,4, got {text!r}") from None
 
 
+def _check_outputs(output: Path | None, plot: Path | None) -> None:
+    from profiler.errors import InvalidValueError
+
+    if output is not None and output.suffix not in (".json", ".csv", ".xlsx", ".md"):
+        raise InvalidValueError(f"{output}: plan files are .json, .csv, .xlsx or .md")
+    if output is not None and output.suffix == ".xlsx":
+        _need("openpyxl", "writing .xlsx needs")
+    if plot is not None:
+        _need("matplotlib", "plots need")
+
+
+def _need(module: str, what: str) -> None:
+    import importlib.util
+
+    from profiler.errors import InferplanError
+
+    if importlib.util.find_spec(module) is None:
+        raise InferplanError(f"{what} {module}: pip install 'inferplan[report]'")
+
+
 def plan_cmd(
     model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
@@ -109,6 +129,7 @@ def plan_cmd(
                       pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
                       profile=profile, simulate=simulate, models_file=models_file, top=top)
+    _check_outputs(output, plot)  # a missing extra or a bad suffix fails before the work, not after
     result = plan(req)
     render.emit_plan(result, fmt)
     if output:
