@@ -246,7 +246,8 @@ def _print_tables(measured, bytes_table, errors, report) -> None:
     print(errors.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     if len(report):
         print("\nfitted efficiencies:")
-        print(report.drop(columns=["extrapolation", "model_extrapolation"]).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        shown = report.drop(columns=["extrapolation", "model_extrapolation"])
+        print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
 
 
 def _run(args: argparse.Namespace) -> int:

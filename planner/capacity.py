@@ -5,12 +5,14 @@ Steady state of a continuous-batching replica holding ``B`` running sequences, m
 
     prefill tokens per step  p(B) = B x L_in / L_out           (each finished request is replaced)
     step time                s(B) = step(p(B), B, B x (L_in + L_out / 2))   -> TPOT (mean)
-    TTFT(B)                 = (ceil(L_in_p99 / (chunk - B)) + 1) x step(min(chunk - B, L_in_p99), B, ...)
+    TTFT(B)                 = s(B) + sum over the p99 prompt's chunks c_i of step(c_i, B, ...)   (c_i <= chunk - B)
     request rate            lam(B) = B / ((L_out + ceil(L_in / (chunk - B))) x s(B))    (Little's law)
 
 The batch at the SLO is the largest ``B`` with TPOT <= SLO, TTFT <= SLO, ``p(B) <= chunk - B`` and
-KV for ``B`` sequences of ``L_in + L_out`` tokens fitting the engine budget. A replica is loaded to at
-most ``MAX_UTILISATION`` of lam(B) at peak so queues stay bounded. Mean-value arithmetic: the
+KV for ``B`` sequences of ``L_in + L_out`` tokens, one of them as long as ``--max-model-len`` (the p99
+prompt + output), fitting the engine budget; a budget that cannot hold one max-model-len sequence is
+infeasible, as vLLM refuses to start then. TTFT is the step in flight plus the p99 prompt's chunks.
+A replica is loaded to at most ``MAX_UTILISATION`` of lam(B) at peak so queues stay bounded. Mean-value arithmetic: the
 simulator (``--simulate``) replaces lam with the simulated p99-SLO rate.
 """
 
@@ -59,8 +61,19 @@ def _tpot(step, b: int, l_in: float, l_out: float) -> float | None:
 
 
 def _ttft(step, b: int, l_in: float, l_out: float, l_in99: float) -> float:
-    chunk = min(CHUNK_TOKENS - b, l_in99)
-    return (_prefill_steps(l_in99, b) + 1) * step(int(chunk), b, int(b * (l_in + l_out / 2) + chunk))
+    """The p99 prompt's time to first token beside `b` running sequences, no queueing: the step in flight
+    when it arrives (a steady mixed step), then its chunks of ``CHUNK_TOKENS - b`` tokens and the remainder,
+    each beside the `b` decodes and attending the chunks before it; the first token comes with the last."""
+    ctx = int(b * (l_in + l_out / 2))
+    in_flight = _tpot(step, b, l_in, l_out)
+    total = in_flight if in_flight is not None else step(0, b, ctx)
+    c = max(CHUNK_TOKENS - b, 1)
+    done, prompt = 0, int(math.ceil(l_in99))
+    while done < prompt:
+        n = min(c, prompt - done)
+        total += step(n, b, ctx + done + n)
+        done += n
+    return total
 
 
 def _ok(step, b: int, w: Workload) -> tuple[bool, str]:
@@ -79,13 +92,20 @@ def replica_capacity(step, workload: Workload) -> Capacity:
     """Largest SLO-meeting batch and the request rate one replica sustains with it.
 
     `step` is a step-time model with ``step(prefill_tokens, decode_seqs, context_tokens) -> s``,
-    ``max_batch(context)`` and ``kv_capacity_tokens()`` (planner.step_model).
+    ``max_batch(context)``, ``kv_capacity_tokens()`` and ``max_context()`` (planner.step_model).
     """
     l_in, l_out, l_in99 = _lengths(workload)
-    b_mem = step.max_batch(int(math.ceil(l_in + l_out)))
+    model_max = step.max_context() if hasattr(step, "max_context") else 2**31  # test doubles may not say
+    longest = max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, model_max)
+    if step.max_batch(longest) < 1:  # vLLM refuses to start when one max-model-len sequence does not fit
+        return Capacity(False, limited_by="memory", reason=f"no room in the KV cache for one {longest:,}-token "
+                        "sequence (--max-model-len: the p99 prompt + output) beside the weights; use more TP, a "
+                        "smaller quant or a larger GPU")
+    mean = int(math.ceil(l_in + l_out))
+    # sequences of mean length, with room for one longest request among them (paged KV; measured not needed)
+    b_mem = step.max_batch(mean) - math.ceil(longest / mean) + 1
     if b_mem < 1:
-        return Capacity(False, limited_by="memory", reason=f"no room in the KV cache for one {l_in + l_out:.0f}-"
-                        "token sequence beside the weights; use more TP, a smaller quant or a larger GPU")
+        b_mem = 1  # the longest request alone fits (checked above): a replica of one sequence at a time
     cap = min(b_mem, MAX_NUM_SEQS_CAP)
     ok1, why1 = _ok(step, 1, workload)
     if not ok1:  # tpot_s / ttft_s: one sequence alone, the closest this replica gets to the SLOs
@@ -109,6 +129,15 @@ def replica_capacity(step, workload: Workload) -> Capacity:
     return Capacity(True, batch=b, tpot_s=tpot, ttft_s=_ttft(step, b, l_in, l_out, l_in99),
                     requests_per_s=lam * MAX_UTILISATION, tokens_out_per_s=lam * MAX_UTILISATION * l_out,
                     max_batch_memory=b_mem, kv_capacity_tokens=step.kv_capacity_tokens(), limited_by=limited)
+
+
+MAX_MODEL_LEN_STEP = 1024  # --max-model-len is the p99 request rounded up to this (design choice: tidy flags)
+
+
+def max_model_len(longest_request_tokens: float, model_max_context: int) -> int:
+    """The p99 request (prompt + output) rounded up to MAX_MODEL_LEN_STEP tokens, within the model's limit."""
+    want = int(math.ceil(longest_request_tokens / MAX_MODEL_LEN_STEP) * MAX_MODEL_LEN_STEP)
+    return max(min(MAX_MODEL_LEN_STEP, model_max_context), min(want, model_max_context))
 
 
 def _why_not(step, w: Workload, why: str) -> str:

@@ -57,6 +57,9 @@ class AnalyticStep:
     def kv_capacity_tokens(self) -> int:
         return _budget(self.dep).kv_capacity_tokens
 
+    def max_context(self) -> int:
+        return self.dep.model.max_context
+
     def max_batch(self, context: int) -> int:
         d = self.dep
         return memory.max_concurrent_sequences(_budget(d), d.model, d.kv_dtype, d.tp, context)
@@ -108,6 +111,9 @@ class ProfileStep:
     def kv_capacity_tokens(self) -> int:
         return self._capacity
 
+    def max_context(self) -> int:
+        return self.dep.model.max_context
+
     def max_batch(self, context: int) -> int:
         if self._max_batch.empty:
             return AnalyticStep(self.dep).max_batch(context)
@@ -116,6 +122,11 @@ class ProfileStep:
         nearest = ctxs[ctxs >= context].min() if (ctxs >= context).any() else ctxs.max()
         base = int(self._max_batch.loc[int(nearest)])
         return int(base * nearest / context) if context > nearest else base
+
+
+def _weight_bytes_at_quant_rate(d: Deployment, tokens: int) -> float:
+    quantised, kept = timing.weight_bytes_read_split(d.model, d.quant, d.tp, tokens)
+    return quantised + kept * d.eff.bandwidth / d.eff.kv_bandwidth
 
 
 def roofline_step(dep: Deployment, batch_hint: int = 64):
@@ -131,7 +142,8 @@ def roofline_step(dep: Deployment, batch_hint: int = 64):
     dtype = timing.compute_dtype(d.gpu, d.quant)
     return RooflineStepTime(
         overhead_s=d.eff.step_overhead_s + timing.allreduce_s(m, d.gpu, d.eff, d.tp, batch_hint),
-        weight_bytes=timing.weight_bytes_read(m, d.quant, d.tp, batch_hint),
+        # bytes kept bf16 stream at the plain rate: rescaled so one effective bandwidth serves both
+        weight_bytes=_weight_bytes_at_quant_rate(d, batch_hint),
         # KV is streamed at its own efficiency: rescaled so one effective bandwidth serves both terms
         kv_bytes_per_token=float(memory.kv_bytes_per_token(m, d.kv_dtype, d.tp)) * d.eff.bandwidth
         / d.eff.kv_bandwidth,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import shlex
 
 from planner.capacity import CHUNK_TOKENS, Capacity
+from planner.capacity import max_model_len as capacity_max_model_len
 from planner.step_model import Deployment
 
 
 def max_model_len(dep: Deployment, longest_request_tokens: float) -> int:
-    """The p99 request (prompt + output) rounded up to 1,024 tokens, within the model's limit."""
-    want = int(math.ceil(longest_request_tokens / 1024) * 1024)
-    return max(1024, min(want, dep.model.max_context))
+    """The p99 request (prompt + output) rounded up (planner.capacity.max_model_len), within the model's limit."""
+    return capacity_max_model_len(longest_request_tokens, dep.model.max_context)
 
 
 def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:

@@ -271,16 +271,19 @@ def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
 # GPUs and quantisation schemes
 # ------------------------------------------------------------------------------------------------
 
-_GPU_FIELDS = ("name", "memory_gb", "memory_gib", "hbm_bandwidth_tb_s", "tflops", "interconnect",
+_GPU_FIELDS = ("name", "memory_gb", "memory_gib", "memory_mib", "hbm_bandwidth_tb_s", "tflops", "interconnect",
                "interconnect_gb_s", "tdp_w", "gpus_per_node", "vendor", "source")
 
 
 def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
     f = Fields(gpu_id, data)
     f.only(_GPU_FIELDS)
-    gb, gib = f.number("memory_gb", None), f.number("memory_gib", None)
-    if (gb is None) == (gib is None):
-        raise f.error("memory_gb", "give exactly one of memory_gb (10^9 bytes) or memory_gib (2^30 bytes)")
+    gb, gib, mib = f.number("memory_gb", None), f.number("memory_gib", None), f.number("memory_mib", None)
+    if sum(v is not None for v in (gb, gib, mib)) != 1:
+        raise f.error("memory_gb", "give exactly one of memory_gb (10^9 bytes), memory_gib (2^30 bytes) or "
+                                   "memory_mib (2^20 bytes: the total nvidia-smi / cudaMemGetInfo report)")
+    if mib is not None:
+        gib = mib / 1024
     tflops = f.numbers("tflops")
     if "bf16" not in tflops:
         raise f.error("tflops", "needs a bf16 entry (used for dtypes the GPU has no faster path for)")

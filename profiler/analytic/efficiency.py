@@ -18,16 +18,20 @@ BANDWIDTH_EFFICIENCY: dict[str, tuple[float, str]] = {
     "bf16": (0.80, "aiconfigurator systems/*.yaml mem_bw_empirical_scaling_factor 0.8; "
                    "gpt-fast A100 bf16 compiled 0.82 of empirical peak (measurement.md §6.5)"),
     "fp16": (0.80, "as bf16"),
-    "fp8": (0.50, "torchao README @bcb3ff6af: vLLM fp8 rowwise decode 1.214x bf16 on H100 at ~0.5x the bytes "
-                  "-> 0.80 x 0.5 x 1.214 = 0.49"),
+    "fp8": (0.68, "torchao README @bcb3ff6af (measurement.md §4, §6.5): vLLM fp8 rowwise decode 1.214x bf16 on H100, "
+                  "128 prompts x 2048 out; reproduced by this model (KV at the plain rate, bf16 at 0.80) for "
+                  "llama-3.1-8b at batch 128 with eta 0.68 at a mean context of 1,024 (0.57-0.83 for 512-1,536; the "
+                  "prompt length is not stated)"),
     "int8": (0.55, "gpt-fast/torchao README: int8 weight-only fused by Inductor 1030-1151 GB/s of 2039 on A100 "
-                   "= 0.51-0.56 (measurement.md §6.5)"),
-    "int4": (0.40, "gpt-fast/torchao README: int4 weight-only g32/g64 751-863 GB/s of 2039 = 0.37-0.42"),
+                   "= 0.51-0.56 at batch 1 (measurement.md §6.5); the vLLM + torchao int8-wo run at batch "
+                   "128 (0.652x bf16) implies ~0.18 there: dequantising GEMVs lose efficiency with batch"),
+    "int4": (0.40, "gpt-fast/torchao README: int4 weight-only g32/g64 751-863 GB/s of 2039 = 0.37-0.42 "
+                   "(tinygemm, A100, batch 1); no published Marlin/AWQ H100 figure in the references"),
     "mxfp4": (0.40, "no published figure found; assumed equal to int4 weight-only until calibrated"),
 }
 
-# Achieved / datasheet HBM bandwidth when attention streams the KV cache in decode: the KV stays bf16/fp8
-# whatever the weight format, so it is read at the bf16 streaming rate, not the quant's GEMV rate.
+# Achieved / datasheet HBM bandwidth of plain streaming: attention reading the KV cache (bf16/fp8 whatever the
+# weight format) and bf16 GEMVs over the tensors a scheme leaves unquantised (lm_head, embedding, router...).
 KV_BANDWIDTH_EFFICIENCY = (BANDWIDTH_EFFICIENCY["bf16"][0],
                            "as bf16 weight streaming (FlashAttention/FlashInfer decode kernels are bandwidth-bound "
                            "reads of contiguous pages; measurement.md §6.3)")

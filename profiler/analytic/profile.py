@@ -73,6 +73,11 @@ def _point(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv: KvDtype, tp: 
     if context > model.max_context:
         row.update(status="unsupported", note=f"context {context} exceeds the model's {model.max_context}")
         return row
+    if not budget.fits:
+        row.update(status="oom", note=f"the weights ({budget.weights_bytes / GIB:.1f} GiB per GPU) with activations "
+                                      f"and reserves exceed the engine's {budget.usable_bytes / GIB:.1f} GiB: no room "
+                                      "for any KV cache; use more TP or a smaller quant")
+        return row
     if batch > max_batch or row["peak_bytes"] > gpu.hbm_bytes:
         row.update(status="oom", note=f"needs {kv_bytes / GIB:.1f} GiB of KV; the engine budget holds "
                                       f"{max(budget.kv_budget_bytes, 0) / GIB:.1f} GiB ({max_batch} sequences)")

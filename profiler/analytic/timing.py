@@ -10,9 +10,11 @@ Decode step of ``B`` sequences each attending ``L`` tokens (measurement.md §6.3
              + t_allreduce                                                                   [s]
 
 ``eta_bw`` is the weight-streaming efficiency of the quant's GEMV kernels (int4 dequantisation is slower
-per byte than bf16); ``eta_kv`` is the attention kernel's KV-streaming efficiency, the same whatever the
-weight format (:mod:`profiler.analytic.efficiency`), so a quantised model is never predicted slower at
-long context than its bf16 twin merely because its KV reads were charged at the GEMV rate.
+per byte than bf16), applied to the quantised tensors only; ``eta_kv`` is the plain-streaming efficiency,
+applied to the KV cache and to the tensors the scheme keeps in bf16 (embedding gather, lm_head, router,
+norms; for mxfp4 also attention), the same whatever the weight format (:mod:`profiler.analytic.efficiency`).
+So a quantised model is never predicted slower than its bf16 twin merely because bytes it does not
+quantise were charged at the GEMV rate.
 
 Prefill of ``B`` prompts of ``T`` tokens (logits for the last token only)::
 
@@ -57,7 +59,7 @@ class StepEstimate:
     t_comm_s: float
     mbu: float
     mfu: float
-    t_kv_s: float = 0.0  # the KV part of t_memory_s
+    t_kv_s: float = 0.0  # the part of t_memory_s streamed at the plain rate: KV cache and weights kept bf16
 
     @property
     def bound(self) -> str:
@@ -90,17 +92,33 @@ def expected_experts_touched(num_experts: int, top_k: int, tokens: int) -> float
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
-def weight_bytes_read(model: ModelSpec, quant: QuantScheme, tp: int, tokens: int) -> float:
-    """Weight bytes one GPU streams in a step processing `tokens` tokens."""
-    w = _weights(model, quant, tp)
-    total = float(sum(w.values()))
+# Tensor kinds no scheme quantises (profiler.specs.TENSOR_KINDS; quants.yaml header).
+NEVER_QUANTISED = frozenset({"norm", "bias", "sink"})
+
+
+def weight_bytes_read_split(model: ModelSpec, quant: QuantScheme, tp: int, tokens: int) -> tuple[float, float]:
+    """(bytes in the quant's format, bytes kept plain bf16) one GPU streams in a step of `tokens` tokens.
+
+    A 16-bit scheme streams everything in its own format. Otherwise the kinds in ``quant.keep`` (embedding,
+    lm_head, router, ...), norms and biases are plain bf16 reads, timed at the plain-streaming efficiency,
+    not at the quant's dequantising-GEMV rate.
+    """
+    w = dict(_weights(model, quant, tp))
     if not model.tie_word_embeddings:  # the table is only gathered: B rows, not all of it
-        emb = w.get("embedding", 0)
-        total += -emb + tokens * model.hidden_size * ACTIVATION_BYTES / tp
+        w["embedding"] = tokens * model.hidden_size * ACTIVATION_BYTES / tp
     if model.moe and w.get("expert"):
         touched = expected_experts_touched(model.moe.num_experts, model.moe.top_k, tokens)
-        total -= w["expert"] * (1.0 - touched / model.moe.num_experts)
-    return total
+        w["expert"] = w["expert"] * touched / model.moe.num_experts
+    if quant.weight_bits >= 16:
+        return float(sum(w.values())), 0.0
+    plain = quant.keep | NEVER_QUANTISED
+    return (float(sum(v for k, v in w.items() if k not in plain)),
+            float(sum(v for k, v in w.items() if k in plain)))
+
+
+def weight_bytes_read(model: ModelSpec, quant: QuantScheme, tp: int, tokens: int) -> float:
+    """Weight bytes one GPU streams in a step processing `tokens` tokens."""
+    return sum(weight_bytes_read_split(model, quant, tp, tokens))
 
 
 def matmul_params_per_token(model: ModelSpec, tp: int) -> tuple[float, float]:
@@ -129,10 +147,12 @@ def allreduce_s(model: ModelSpec, gpu: GpuSpec, eff: Efficiency, tp: int, tokens
     return 2 * model.num_layers * one
 
 
-def _finish(gpu: GpuSpec, dtype: str, eff: Efficiency, weight_bytes: float, kv_bytes: float, flops: float,
+def _finish(gpu: GpuSpec, dtype: str, eff: Efficiency, weight_bytes: float, plain_bytes: float, flops: float,
             comm: float) -> StepEstimate:
-    nbytes = weight_bytes + kv_bytes
-    t_kv = kv_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.kv_bandwidth)
+    """`weight_bytes` stream at the quant's efficiency; `plain_bytes` (KV cache, weights kept bf16) at the
+    plain-streaming one (``eff.kv_bandwidth``)."""
+    nbytes = weight_bytes + plain_bytes
+    t_kv = plain_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.kv_bandwidth)
     t_mem = weight_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.bandwidth) + t_kv
     t_comp = flops / (gpu.peak_flops(dtype) * eff.compute)
     latency = eff.step_overhead_s + max(t_mem, t_comp) + comm
@@ -157,8 +177,8 @@ def decode_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: Kv
     dtype = compute_dtype(gpu, quant)
     ctx = attended_tokens(model, attended or context)  # summed over layers
     kv_layer = kv_bytes_per_token_layer(model, kv_dtype, tp)
-    weights = weight_bytes_read(model, quant, tp, batch)
-    kv = batch * ctx * kv_layer + batch * kv_bytes_per_token(model, kv_dtype, tp)
+    weights, kept = weight_bytes_read_split(model, quant, tp, batch)
+    kv = kept + batch * ctx * kv_layer + batch * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     flops = 2.0 * (body + head) * batch + attention_flops_per_context_token(model, tp) * batch * ctx
     return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, batch))
@@ -185,8 +205,8 @@ def prefill(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtyp
     check_tp(model, tp)
     dtype = compute_dtype(gpu, quant)
     tokens = batch * prompt
-    weights = weight_bytes_read(model, quant, tp, tokens)
-    kv = tokens * kv_bytes_per_token(model, kv_dtype, tp)
+    weights, kept = weight_bytes_read_split(model, quant, tp, tokens)
+    kv = kept + tokens * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     flops = (2.0 * body * tokens + 2.0 * head * batch
              + attention_flops_per_context_token(model, tp) * batch * causal_attended(model, prompt))
@@ -203,8 +223,8 @@ def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvD
     check_tp(model, tp)
     dtype = compute_dtype(gpu, quant)
     kv_layer = kv_bytes_per_token_layer(model, kv_dtype, tp)
-    weights = weight_bytes_read(model, quant, tp, tokens)
-    kv = context_tokens * model.num_layers * kv_layer + tokens * kv_bytes_per_token(model, kv_dtype, tp)
+    weights, kept = weight_bytes_read_split(model, quant, tp, tokens)
+    kv = kept + context_tokens * model.num_layers * kv_layer + tokens * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     seqs = decode_seqs + (1 if prefill_tokens else 0)
     flops = (2.0 * body * tokens + 2.0 * head * seqs

@@ -61,3 +61,46 @@ def test_roofline_step_agrees_with_the_analytic_mixed_step_for_decode():
     d = dep()
     a, r = AnalyticStep(d), roofline_step(d, batch_hint=32)
     assert r(0, 32, 32 * 2000) == pytest.approx(a(0, 32, 32 * 2000), rel=0.02)
+
+
+class _LinearStep:
+    """A step costing 1 ms plus 0.1 ms per prefill token, with a KV cache of `kv` tokens."""
+
+    def __init__(self, kv=1_000_000):
+        self.kv = kv
+
+    def __call__(self, prefill_tokens, decode_seqs, context_tokens):
+        return 1e-3 + 1e-4 * prefill_tokens
+
+    def kv_capacity_tokens(self):
+        return self.kv
+
+    def max_batch(self, context):
+        return self.kv // context
+
+    def max_context(self):
+        return 131072
+
+
+def test_ttft_is_the_step_in_flight_plus_the_prompts_chunks_once():
+    w = Workload()
+    step = _LinearStep()
+    b, l_in99 = 4, w.input_tokens_p99
+    in_flight = cap_mod._tpot(step, b, w.mean_input_tokens, w.mean_output_tokens)
+    chunk = cap_mod.CHUNK_TOKENS - b
+    prompt = math.ceil(l_in99)
+    chunks = [chunk] * (prompt // chunk) + ([prompt % chunk] if prompt % chunk else [])
+    want = in_flight + sum(1e-3 + 1e-4 * c for c in chunks)
+    assert cap_mod._ttft(step, b, w.mean_input_tokens, w.mean_output_tokens, l_in99) == pytest.approx(want)
+
+
+def test_a_kv_cache_smaller_than_one_max_model_len_request_is_infeasible():
+    w = Workload()  # p99 prompt + output ~3.4k tokens -> --max-model-len 4096
+    longest = cap_mod.max_model_len(w.input_tokens_p99 + w.output_tokens_p99, 131072)
+    assert longest == 4096
+    assert not replica_capacity(_LinearStep(kv=longest - 1), w).feasible
+    ok = replica_capacity(_LinearStep(kv=longest), w)
+    assert ok.feasible and ok.batch == 1  # only the one long request's room: one sequence at a time
+    roomy = replica_capacity(_LinearStep(kv=100 * longest), w)
+    mean = math.ceil(w.mean_input_tokens + w.mean_output_tokens)
+    assert roomy.max_batch_memory == 100 * longest // mean - math.ceil(longest / mean) + 1

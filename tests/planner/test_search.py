@@ -78,7 +78,7 @@ def test_infeasible_rows_say_why(seed):
     too_big = _row(seed, "h100-sxm", "bf16", tp=1)  # 141 GB of bf16 weights on one 80 GB GPU
     assert not too_big["feasible"] and too_big["limited_by"] == "memory"
     assert "KV cache" in too_big["reason"] and "more TP" in too_big["reason"]
-    slow = _row(seed, "l4", "int4", tp=2)
+    slow = _row(seed, "l4", "int4", tp=4)
     assert not slow["feasible"] and slow["limited_by"] == "tpot" and "ms/token" in slow["reason"]
     assert slow["tpot_ms"] > DEFAULT_WORKLOAD.tpot_p99_s * 1e3  # one sequence alone is already too slow
 
@@ -103,7 +103,7 @@ def test_restricting_gpu_quant_and_tp():
 
 
 def test_several_pricing_models_give_a_row_each_and_the_cheapest_wins():
-    space = SearchSpace(gpus=("h100-sxm",), quants=("fp8",), tps=(1,), pricing=("on-demand", "reserved-1y"),
+    space = SearchSpace(gpus=("h100-sxm",), quants=("fp8",), tps=(2,), pricing=("on-demand", "reserved-1y"),
                         redundancy=SEED_SPACE.redundancy)
     df = run(space=space)
     assert sorted(df["pricing"]) == ["on-demand", "reserved-1y"] and df["feasible"].all()

@@ -117,7 +117,22 @@ def test_kv_reads_are_charged_at_the_kv_efficiency_not_the_quants():
     assert lat["fp8"].latency_s <= lat["bf16"].latency_s and lat["int4"].latency_s <= lat["bf16"].latency_s
     est = lat["int4"]
     kv_bytes = 64 * (8192 + 1) * 131072
-    assert est.t_kv_s == pytest.approx(kv_bytes / (H100.hbm_bandwidth_bytes_per_s * 0.8), rel=1e-9)
+    _, kept = timing.weight_bytes_read_split(m, q["int4"], 1, 64)  # lm_head, embedding rows, norms: bf16
+    assert kept > 0
+    assert est.t_kv_s == pytest.approx((kv_bytes + kept) / (H100.hbm_bandwidth_bytes_per_s * 0.8), rel=1e-9)
+
+
+@pytest.mark.parametrize("model, tp", [("gpt-oss-20b", 1), ("qwen3-30b-a3b", 1), ("gpt-oss-120b", 4)])
+def test_a_quant_never_predicts_a_slower_memory_bound_decode_than_bf16(model, tp):
+    """Tensors a scheme keeps bf16 (attention for mxfp4) stream at the bf16 rate, so quantising the experts
+    can only save time at batch 1."""
+    from profiler import catalogue
+    from profiler.analytic.efficiency import default_efficiency
+
+    m, q = catalogue.get_model(model), catalogue.load_quants()
+    t = {k: timing.decode_step(m, H100, q[k], KvDtype.BF16, tp, 1, 1024, default_efficiency("h100-sxm", k)).latency_s
+         for k in ("bf16", "mxfp4", "int4")}
+    assert t["mxfp4"] < t["bf16"] and t["int4"] < t["bf16"]
 
 
 def test_spec_defaults_agree_with_the_sourced_efficiency_constants():
