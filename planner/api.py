@@ -84,6 +84,10 @@ def plan(req: PlanRequest) -> Plan:
                         tps=req.tps or DEFAULT_TPS, pricing=req.pricing or ("reserved-1y",), provider=req.provider,
                         redundancy=policy_for(req), existing_infra=req.workload.existing_infra)
     profile = read_profile(req.profile)[0] if req.profile else None
+    if profile is not None and not (profile["model"] == model.name).any():
+        raise InvalidValueError(f"{req.profile} profiles {', '.join(sorted(profile['model'].unique()))}, not "
+                                f"{model.name}: a profile only describes its own model; profile {model.name} "
+                                "(inferplan profile ... --measure -o FILE) or drop --profile")
     result = make_plan(model, req.workload, space, cat, profile, top_n=req.top)
     if req.simulate:
         from planner.simulated import attach_simulation

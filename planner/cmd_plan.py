@@ -76,8 +76,21 @@ def _check_outputs(output: Path | None, plot: Path | None) -> None:
         raise InvalidValueError(f"{output}: plan files are .json, .csv, .xlsx or .md")
     if output is not None and output.suffix == ".xlsx":
         _need("openpyxl", "writing .xlsx needs")
-    if plot is not None:
-        _need("matplotlib", "plots need")
+    check_plot_path(plot)
+
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(plot: Path | None) -> None:
+    """A --plot path needs a suffix matplotlib writes, and matplotlib (the [report] extra)."""
+    from profiler.errors import InvalidValueError
+
+    if plot is None:
+        return
+    if plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise InvalidValueError(f"--plot {plot}: name a {', '.join(PLOT_SUFFIXES)} file")
+    _need("matplotlib", "plots need")
 
 
 def _need(module: str, what: str) -> None:
@@ -129,6 +142,8 @@ def plan_cmd(
                       pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
                       profile=profile, simulate=simulate, models_file=models_file, top=top)
+    if top < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--top")
     _check_outputs(output, plot)  # a missing extra or a bad suffix fails before the work, not after
     result = plan(req)
     render.emit_plan(result, fmt)
@@ -183,6 +198,7 @@ def crossover_cmd(
     from planner import render
     from planner.api import PlanRequest, plan
 
+    check_plot_path(plot)
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability, None,
                                        residency, existing_infra))

@@ -121,6 +121,9 @@ def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
                       efficiency_for(gpu.id, quant.id, cat.calibration))
 
 
+SPOT_CAVEAT = ("Spot capacity can be reclaimed at short notice, and the availability sizing assumes each replica "
+               "is up 99% of the time: keep the spares on-demand or reserved, or price with --pricing reserved-1y, "
+               "before relying on spot for a 99.9% target.")
 SHORTLIST = 5  # configurations billed in full at each volume: the cheapest by GPU bill (the bulk of any bill)
 
 
@@ -191,9 +194,11 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     cost_fn = cross_mod.MemoCost(_self_host_cost_fn(capacities, workload, space, cat))
     cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
     api = api.merge(cross, on=["provider", "model"], how="left")
-    ref = api_mod.reference_api(api, model.name)
     curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices)
     verdict = verdict_mod.decide(total, api, workload, model.name, gpu_monthly=float(chosen["monthly_gpu_cost"]))
+    ref = verdict.reference_api  # the verdict's reference (under residency, a dedicated-deployment API)
+    if chosen["pricing"] == "spot":
+        verdict = replace(verdict, reasons=verdict.reasons + (SPOT_CAVEAT,))
     longest = workload.input_tokens_p99 + workload.output_tokens_p99
     return Plan(
         model=model.name, workload=workload, deployment=chosen.to_dict(), redundancy=sized.redundancy.lines,

@@ -90,8 +90,9 @@ def cost_vs_volume(curve: pd.DataFrame, crossovers: pd.DataFrame, path: str | Pa
     for api in apis:
         if api not in named:
             ax.plot(x, curve[api], lw=0.6, color="0.8", zorder=1)
-    for api in named:
-        (line,) = ax.plot(x, curve[api], lw=1.2, label=api, zorder=2)
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours for at most MAX_LABELLED_APIS lines
+    for i, api in enumerate(named):
+        (line,) = ax.plot(x, curve[api], lw=1.2, label=api, zorder=2, color=colours[i % len(colours)])
         hit = crossovers[crossovers["api"] == api]["crossover_tokens_per_day"].dropna()
         if len(hit):  # the API's cost is linear in volume: its value at the crossover is slope x v
             xv = float(hit.iloc[0])

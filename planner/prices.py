@@ -29,6 +29,7 @@ ApiPrices DataFrame (:func:`load_api_prices`), key ``(provider, model)``:
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -106,22 +107,60 @@ def _pricing(v: Any, f: str) -> str:
     return v
 
 
+# The tags api_prices.yaml documents (its header says what each means).
+KNOWN_TAGS = ("seed", "stale", "retired", "frontier", "hosted-open", "dedicated-option")
+
+
+def _close(v: str, names) -> str:
+    names = list(names)
+    if not v:
+        return ""
+    close = [n for n in names if n.lower().startswith(v.lower())][:1] or difflib.get_close_matches(v, names, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def _tags(v: Any, f: str) -> str:
     if v is None:
         return ""
     if not isinstance(v, list) or not all(isinstance(t, str) for t in v):
         raise ValueError(f"expected a list of tags such as [frontier, dedicated-option], got {v!r}")
+    for t in v:
+        if t not in KNOWN_TAGS:
+            raise ValueError(f"unknown tag '{t}'{_close(t, KNOWN_TAGS)} (tags: {', '.join(KNOWN_TAGS)})")
     return ",".join(v)
 
 
-_GPU_FIELDS = {"provider": (_text, True), "gpu": (_text, True), "pricing": (_pricing, True),
+def _gpu_id(v: Any, f: str) -> str:
+    from profiler.catalogue import load_gpus
+
+    v = _text(v, f)
+    gpus = load_gpus()
+    if v not in gpus:
+        raise ValueError(f"unknown GPU '{v}'{_close(v, gpus)} (GPUs: {', '.join(gpus)})")
+    return v
+
+
+def _serves(v: Any, f: str) -> str | None:
+    """A catalogue model id; a near miss of one is refused (a model only in a --models file is accepted)."""
+    from profiler.catalogue import load_models
+
+    v = _opt_text(v, f)
+    if not v:
+        return v
+    models = load_models()
+    if v not in models and _close(v, models):
+        raise ValueError(f"'{v}' is no catalogue model{_close(v, models)}")
+    return v
+
+
+_GPU_FIELDS = {"provider": (_text, True), "gpu": (_gpu_id, True), "pricing": (_pricing, True),
                "usd_per_gpu_hour": (_price, True), "gpus_per_instance": (_opt_count, False),
                "instance": (_opt_text, False), "region": (_opt_text, False), "as_of": (_as_of, True),
                "source": (_text, True), "derived": (_flag, False)}
 _API_FIELDS = {"provider": (_text, True), "model": (_text, True), "usd_per_mtok_in": (_price, True),
                "usd_per_mtok_out": (_price, True), "usd_per_mtok_cached_in": (_opt_price, False),
                "as_of": (_as_of, True), "source": (_text, True), "open_weight": (_flag, False),
-               "tags": (_tags, False), "serves": (_opt_text, False)}
+               "tags": (_tags, False), "serves": (_serves, False)}
 
 
 def _rows(doc: YamlDoc, section: str, spec: Mapping, key: tuple[str, ...]) -> list[dict]:
@@ -146,6 +185,7 @@ def _rows(doc: YamlDoc, section: str, spec: Mapping, key: tuple[str, ...]) -> li
                 row[name] = check(item.get(name), name)
             except ValueError as exc:
                 raise doc.error(str(exc), section, i, name, entry=entry, field=name) from None
+        row["_given"] = frozenset(item)  # which fields the file set: an override changes only those
         out.append(row)
     return out
 
@@ -160,10 +200,14 @@ def _docs(base: Path, extra: PathArg) -> list[YamlDoc]:
 
 
 def _merge(rows: list[dict], key: tuple[str, ...]) -> list[dict]:
-    """Later rows replace earlier ones with the same key; order of first appearance is kept."""
+    """A later row with the same key overrides the fields it sets (a price update keeps the row's tags);
+    order of first appearance is kept."""
     merged: dict[tuple, dict] = {}
     for r in rows:
-        merged[tuple(r[k] for k in key)] = r
+        k = tuple(r[f] for f in key)
+        old = merged.get(k)
+        given = r.get("_given", frozenset(r))
+        merged[k] = r if old is None else {**old, **{f: v for f, v in r.items() if f in given}}
     return list(merged.values())
 
 

@@ -181,11 +181,26 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "redundancy": jsonable(plan.redundancy), "vllm_args": plan.vllm_args,
         "vllm_notes": list(getattr(plan, "vllm_notes", ())),
         "workload": jsonable(plan.workload), "simulated": plan.simulated,
-        "alternatives": jsonable(plan.alternatives),
+        "alternatives": jsonable(_int_columns(plan.alternatives)),
     }
 
 
+def _int_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Counts as integers (pandas keeps them float where a row has NaN): nullable Int64 for the JSON."""
+    out = df.copy()
+    for c in _INT_FIELDS + ("gpus_billed",):
+        if c in out:
+            out[c] = pd.array([None if pd.isna(v) else int(v) for v in out[c]], dtype="Int64")
+    return out
+
+
 _INT_FIELDS = ("replicas", "spare_replicas", "gpus_total", "tp", "batch")
+
+
+def _offer_label(d: Mapping) -> str:
+    region = d.get("region")
+    where = f", {region}" if isinstance(region, str) and region else ""
+    return f"{d.get('provider')}{where}"
 
 
 def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
@@ -193,7 +208,7 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         print(dumps(plan_dict(plan)))
         return
     if fmt == "csv":
-        sys.stdout.write(plan.line_items.to_csv(index=False))
+        sys.stdout.write(bill_csv(plan))
         return
     c = out or console()
     w = plan.workload
@@ -203,9 +218,9 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
             f"availability {w.availability * 100:.6g}%")
     c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "
             f"({d['quant']}, KV {d['kv_dtype']}) = {d['gpus_total']} GPUs, {d['pricing']} at "
-            f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({d.get('provider')}); per replica batch {d['batch']}, "
-            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s; "
-            f"utilisation at mean load {d['utilisation']:.0%}")
+            f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({_offer_label(d)}); per replica batch {d['batch']}, "
+            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s at most (load cap applied); "
+            f"utilisation at mean load {d['utilisation']:.0%} of full capacity")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
     c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "
@@ -240,6 +255,17 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
 
 
+def bill_csv(plan: Any) -> str:
+    """The plan as one CSV table: the monthly bill's line items, then a total row whose basis names the
+    deployment and the verdict (.json and .xlsx hold every table)."""
+    d = plan.deployment
+    total = {"item": "Total", "category": "total", "monthly_usd": plan.monthly_total_cost,
+             "basis": f"{int(d['replicas'])} + {int(d['spare_replicas'])} spare x {int(d['tp'])}x {d['gpu']} "
+                      f"({d['quant']}, {d['pricing']}); {plan.tco_multiplier:.2f}x GPU cost; verdict "
+                      f"{plan.verdict.decision}", "source": "", "id": "total"}
+    return pd.concat([plan.line_items, pd.DataFrame([total])], ignore_index=True).to_csv(index=False)
+
+
 def write_plan(plan: Any, path: str | Path) -> None:
     """A plan file: .json (everything), .csv (line items), .xlsx (one sheet per table) or .md (a report)."""
     from profiler.schema import atomic_write_text
@@ -250,7 +276,7 @@ def write_plan(plan: Any, path: str | Path) -> None:
     if path.suffix == ".json":
         atomic_write_text(path, dumps(plan_dict(plan)))
     elif path.suffix == ".csv":
-        atomic_write_text(path, plan.line_items.to_csv(index=False))
+        atomic_write_text(path, bill_csv(plan))
     elif path.suffix == ".xlsx":
         summary = pd.DataFrame([{k: v for k, v in plan_dict(plan).items() if not isinstance(v, (list, dict))}])
         write_xlsx(path, {"summary": summary, **tables})

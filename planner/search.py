@@ -190,6 +190,7 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
     row.update(replicas=sized.replicas, spare_replicas=sized.redundancy.spare_replicas,
                gpus_total=primary + spare, gpus_billed=prices_mod.gpus_billed(primary + spare, offer),
                utilisation=sized.utilisation, provider=offer["provider"], instance=offer.get("instance"),
+               region=offer.get("region"),
                usd_per_gpu_hour=usd, monthly_gpu_cost=usd * HOURS_PER_MONTH * primary,
                monthly_total_cost=total, tco_multiplier=mult)
     return row

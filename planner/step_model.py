@@ -74,7 +74,11 @@ class ProfileStep:
     """Step times interpolated from a measured/calibrated profile for one (gpu, quant, kv, tp)."""
 
     def __init__(self, profile: pd.DataFrame, dep: Deployment):
-        sel = profile[(profile["gpu"] == dep.gpu.id) & (profile["quant"] == dep.quant.id)
+        if not (profile["model"] == dep.model.name).any():
+            raise PlannerError(f"the profile holds {', '.join(sorted(profile['model'].unique()))}, not "
+                               f"{dep.model.name}; profile {dep.model.name} or drop --profile")
+        sel = profile[(profile["model"] == dep.model.name) & (profile["gpu"] == dep.gpu.id)
+                      & (profile["quant"] == dep.quant.id)
                       & (profile["kv_dtype"] == dep.kv_dtype.value) & (profile["tp"] == dep.tp)
                       & (profile["status"] == "ok")]
         dec = sel[sel["phase"] == "decode"]

@@ -215,11 +215,19 @@ def _num(doc: YamlDoc, v: Any, *path, entry: str, name: str) -> float:
     return float(v)
 
 
-def _item(doc: YamlDoc, raw: Mapping, i: int) -> TcoItem:
+def _suggest(name: str, names) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _item(doc: YamlDoc, raw: Mapping, i: int, known: tuple[str, ...] = ()) -> TcoItem:
     entry = str(raw.get("id", f"#{i + 1}"))
     for name in ("id", "item", "category", "basis", "source"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
-            raise doc.error("missing or empty", "items", i, name, entry=entry, field=name)
+            hint = _suggest(entry, known).removeprefix("; ")
+            new = (f"; '{entry}' is no catalogue item{f' ({hint})' if hint else ''}, and a new item needs item, "
+                   "category, basis and source") if entry not in known else ""
+            raise doc.error(f"missing or empty{new}", "items", i, name, entry=entry, field=name)
     if raw["basis"] not in BASES:
         raise doc.error(f"unknown basis; use one of {', '.join(BASES)}", "items", i, "basis", entry=entry,
                         field="basis")
@@ -267,14 +275,20 @@ def load_tco_defaults(path: str | Path | None = None) -> TcoDefaults:
         if doc.data is not None and not isinstance(doc.data, Mapping):
             raise doc.error("a TCO file is a mapping with 'globals:' and 'items:'")
         for name, spec in ((doc.data or {}).get("globals") or {}).items():
-            if name not in _GLOBALS or not isinstance(spec, Mapping) or "value" not in spec:
-                raise doc.error(f"a global is one of {', '.join(_GLOBALS)} with value and source", "globals", name,
+            if name in _GLOBALS and isinstance(spec, (int, float)) and not isinstance(spec, bool):
+                spec = {"value": spec, "source": f"user file {doc.file}"}  # a bare number is a value
+            if name not in _GLOBALS:
+                raise doc.error(f"unknown global{_suggest(str(name), _GLOBALS)}; globals: {', '.join(_GLOBALS)}",
+                                "globals", name, entry=str(name), field=str(name))
+            if not isinstance(spec, Mapping) or "value" not in spec:
+                raise doc.error("write a global as a number, or as {value: ..., source: ...}", "globals", name,
                                 entry=str(name))
             glob[name] = _num(doc, spec["value"], "globals", name, "value", entry=str(name), name="value")
         seed.update((doc.data or {}).get("seed_reference") or {})
     if glob.get("replicas_per_orchestrator", 0) < 1:
         raise docs[-1].error("globals.replicas_per_orchestrator must be >= 1", "globals")
-    items = tuple(_item(doc, raw, i) for doc, i, raw in _merged_raw_items(docs))
+    known = tuple(str(r.get("id")) for r in (docs[0].data or {}).get("items") or [] if isinstance(r, Mapping))
+    items = tuple(_item(doc, raw, i, known) for doc, i, raw in _merged_raw_items(docs))
     ids = {it.id for it in items}
     for it in items:
         target = it.params.get("folded_into")

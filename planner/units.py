@@ -13,8 +13,9 @@ rate         ``5/s``, ``300/min``, ``2000/h``, ``100/day``    per second
 fraction     ``99.9%``, ``99.9``, ``0.999``                   fraction
 ===========  ===============================================  ===============
 
-A percentage without ``%`` is read as a percentage when it is above 1 (``99.9`` → 0.999) and as a
-fraction otherwise (``0.999``); ``1`` means 100 %.
+A percentage without ``%`` is read as a percentage when it is 10 or above (``99.9`` → 0.999) and as a
+fraction at 1 or below (``0.999``; ``1`` means 100 %); a bare number between 1 and 10 is refused as
+ambiguous (``1.5``: write ``1.5%`` or ``0.015``).
 
 Calendar conventions (declared once here, imported everywhere else):
 ``HOURS_PER_MONTH = 730`` for GPU time and ``DAYS_PER_MONTH = 30`` for traffic and API bills —
@@ -126,6 +127,9 @@ def parse_rate_per_s(value: Any, name: str = "rate") -> float:
     return x
 
 
+AMBIGUOUS_PERCENT_BELOW = 10  # a bare 1 < x < 10 ("1.5") is refused: 1.5% and a typo of 0.15 both plausible
+
+
 def parse_fraction(value: Any, name: str = "fraction", *, allow_one: bool = True, allow_zero: bool = True) -> float:
     """Fraction in [0, 1] from ``99.9%``, ``99.9`` (read as percent, > 1) or ``0.999``."""
     forms = "a percentage such as 99.9% or 99.9, or a fraction such as 0.999"
@@ -135,6 +139,9 @@ def parse_fraction(value: Any, name: str = "fraction", *, allow_one: bool = True
         text = value.strip()
         percent = text.endswith("%")
         x = _to_float(text.rstrip("%").strip(), name, forms, value)
+    if not percent and 1 < x < AMBIGUOUS_PERCENT_BELOW:
+        raise InvalidValueError(f"{name}: {value!r} could be a fraction or a percentage; write {x:g}% or "
+                                f"{x / 100:g}.")
     if percent or x > 1:
         x = float(Decimal(repr(x)) / 100)  # decimal, so "99.9" gives exactly the float 0.999
     if x < 0 or x > 1:

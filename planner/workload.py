@@ -255,6 +255,9 @@ def _volumes(given: Mapping[str, Any], base: Workload) -> dict[str, float]:
     t_out = parse_tokens(given["tokens_out_per_day"], "tokens_out_per_day") if "tokens_out_per_day" in given else None
     m_in = parse_tokens(given["mean_input_tokens"], "mean_input_tokens") if "mean_input_tokens" in given else None
     m_out = parse_tokens(given["mean_output_tokens"], "mean_output_tokens") if "mean_output_tokens" in given else None
+    for name, m in (("--input-tokens (mean_input_tokens)", m_in), ("--output-tokens (mean_output_tokens)", m_out)):
+        if m is not None and m < 1:
+            raise WorkloadError(f"{name} must be at least 1 token per request, got {m:g}")
     if "requests_per_day" in given and "request_rate" in given:
         raise WorkloadError("give requests_per_day or request_rate, not both")
     r = (parse_tokens(given["requests_per_day"], "requests_per_day") if "requests_per_day" in given

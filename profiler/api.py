@@ -17,7 +17,7 @@ from profiler import catalogue
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.profile import Grid, analytic_profile, require_fit
 from profiler.errors import InvalidValueError, UnsupportedQuantError
-from profiler.schema import ProfileMeta, read_profile, write_profile
+from profiler.schema import ProfileMeta, check_profile_path, check_writable, read_profile, write_profile
 from profiler.specs import KvDtype, ModelSpec
 
 # The GPU an analytic profile describes when none is named. A measured profile never defaults to it: its GPU is
@@ -38,6 +38,7 @@ class ProfileRequest:
 
     ``gpu`` None: :data:`DEFAULT_GPU` for an analytic profile, the detected card for a measured one.
     ``force_gpu``: label measured rows with ``gpu`` even when the device reports another catalogue card.
+    ``device`` None: "cuda" for a measured profile; naming one without ``measure`` is refused (nothing would use it).
     """
 
     model: str
@@ -50,7 +51,7 @@ class ProfileRequest:
     models_file: Path | None = None
     config: Path | None = None
     measure: bool = False
-    device: str = "cuda"
+    device: str | None = None
     weights: Path | None = None
     calibration: Path | None = None
     output: Path | None = None
@@ -81,18 +82,22 @@ def _measured(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd
     _check_measure_request(req)
     return run_measured_profile(
         model, req.gpu, list(req.quants), list(req.kv_dtypes), list(req.batches), list(req.contexts),
-        device=req.device, out=req.output, resume=True, weights_path=req.weights, progress=progress,
+        device=req.device or "cuda", out=req.output, resume=True, weights_path=req.weights, progress=progress,
         command=req.command, force_gpu=req.force_gpu)
 
 
 def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, ProfileMeta]:
     """Resolve the request against the catalogues and run the analytic (or measured) profile."""
     model = catalogue.get_model(req.model, models_file=req.models_file, config_path=req.config)
+    if req.output:
+        check_profile_path(req.output)  # before the work: a bad -o fails now, not after the sweep
     if req.measure:
         return _measured(req, model, progress)
-    if req.weights is not None or req.force_gpu:
-        raise InvalidValueError(f"{'--weights' if req.weights is not None else '--force-gpu'} applies to measured "
-                                "profiles only; add --measure, or drop it for the analytic profile")
+    measured_only = [name for name, given in (("--weights", req.weights is not None), ("--force-gpu", req.force_gpu),
+                                              (f"--device {req.device}", req.device is not None)) if given]
+    if measured_only:
+        raise InvalidValueError(f"{measured_only[0]} applies to measured profiles only; add --measure, or drop it "
+                                "for the analytic profile (which runs nowhere: it is computed from the catalogue)")
     gpu = catalogue.get_gpu(req.gpu or DEFAULT_GPU)
     for tp in req.tps:
         catalogue.check_tp_in_node(gpu, tp)
@@ -180,8 +185,26 @@ def calibrate(measured_file: Path, output: Path | None = None, models_file: Path
     ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue."""
     from profiler.analytic import calibration
 
-    measured, meta = read_profile(measured_file)
+    profile_rows, meta = read_profile(measured_file)
+    measured, warnings = measured_rows(profile_rows, measured_file)
+    check_writable(calibration.calibration_path(output))  # before the fit
     models = _calibration_models(measured, models_file, config)
     fits = calibration.fit_efficiency(measured, meta, models=models)
     path = calibration.save_calibration(fits, output, source_file=str(measured_file))
-    return Calibration(calibration.fit_report(fits), path, tuple(clipping_warnings(fits)))
+    return Calibration(calibration.fit_report(fits), path, (*warnings, *clipping_warnings(fits)))
+
+
+def measured_rows(df: pd.DataFrame, name: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """The ``source == "measured"`` rows a calibration may fit, and a warning when others were left out. Fitting
+    an analytic (or calibrated) profile reproduces its own efficiency factors with 0 % error and would label
+    every later profile of that GPU "calibrated" without a measurement behind it, so a file without measured rows
+    is refused."""
+    measured = df[df["source"] == "measured"].reset_index(drop=True)
+    others = df.loc[df["source"] != "measured", "source"].astype(str)
+    if measured.empty:
+        kinds = " and ".join(sorted(set(others))) or "no"
+        raise InvalidValueError(f"{name} holds {kinds} rows; calibrate needs a measured profile: "
+                                "inferplan profile MODEL --measure -o FILE")
+    warnings = [f"{name}: left out {len(others)} {'/'.join(sorted(set(others)))} row(s); only measured rows are "
+                "fitted"] if len(others) else []
+    return measured, warnings

@@ -81,14 +81,15 @@ def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> N
 def gpus_cmd(fmt: FormatOpt = "table") -> None:
     """List catalogue GPUs with memory, bandwidth, dense TFLOP/s per dtype, interconnect and the source of each row."""
     from planner import render
-    from profiler.tables import gpus_table
+    from profiler.tables import gpus_table, gpus_terminal_view
 
     check_format(fmt)
     df = gpus_table(catalogue.load_gpus())
     if fmt != "table":
-        return render.emit(df, fmt)  # every column, source included
-    render.emit(df, fmt, "GPUs (dense TFLOP/s; – = no such path)",
-                columns=[c for c in df.columns if c != "source"])
+        return render.emit(df, fmt)  # every column, source included, memory_bytes in bytes
+    shown = gpus_terminal_view(df)
+    render.emit(shown, fmt, "GPUs (dense TFLOP/s; – = no such path)",
+                columns=[c for c in shown.columns if c != "source"])
     out = render.console()
     out.print("[bold]sources[/]")
     for gpu_id, source in zip(df["id"], df["source"], strict=True):
@@ -117,7 +118,7 @@ def profile_cmd(
     models_file: ModelsFileOpt = None,
     config: ConfigOpt = None,
     measure: Annotated[bool, typer.Option(help="measure on this machine instead of the analytic model")] = False,
-    device: Annotated[str, typer.Option(help="with --measure: cuda, cuda:N or cpu")] = "cuda",
+    device: Annotated[str | None, typer.Option(help="with --measure: cuda (default), cuda:N or cpu")] = None,
     weights: Annotated[Path | None, typer.Option(
         help="with --measure: real weights from this local folder (its config.json must match the model)")] = None,
     calibration: Annotated[Path | None, typer.Option(
@@ -145,7 +146,7 @@ def profile_cmd(
 
 def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measured: bool) -> None:
     from planner import render
-    from profiler.tables import environment_summary
+    from profiler.tables import environment_summary, unstable_timings
 
     if fmt != "table":
         render.emit(df, fmt)
@@ -156,6 +157,12 @@ def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measu
     if fmt == "table":
         for note in df.loc[df["status"] != "ok", "note"].dropna().unique()[:5]:
             out.print(f"[yellow]note:[/] {escape(str(note))}")
+    unstable = unstable_timings(df)
+    if len(unstable):
+        worst = unstable["spread_pct"].max()
+        out.print(f"[yellow]warning:[/] {len(unstable)} of {int((df['status'] == 'ok').sum())} measured points have "
+                  f"unstable timings (spread up to {worst:.0f}% of the median; see their notes): the machine was "
+                  "probably busy; rerun them on an idle machine before trusting or calibrating with them")
     if measured:
         out.print(escape(environment_summary(meta.environment)))
     if output and fmt == "table":
@@ -192,7 +199,19 @@ def calibrate_cmd(
             out.print(escape(_fit_line(r)))
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
-    out.print(f"saved to {escape(str(result.path))}; analytic profiles for these GPUs now use it")
+    out.print(escape(_saved_line(result.path)))
+
+
+def _saved_line(path: Path) -> str:
+    """Where the fit went and who reads it: only the default file is read by later profiles without asking."""
+    from profiler.analytic.calibration import calibration_path
+
+    default = calibration_path()
+    if path.expanduser().resolve() == default.resolve():
+        return f"saved to {path}; analytic profiles for these GPUs now use it"
+    return (f"saved to {path}; nothing reads it by default: use it with `inferplan profile MODEL --calibration "
+            f"{shlex.quote(str(path))}`, or copy it to {default} ($INFERPLAN_HOME/calibration.yaml) to make it the "
+            "default")
 
 
 def _fit_line(r) -> str:

@@ -167,10 +167,69 @@ def _umask() -> int:
 _CREATE_MODE = 0o666 & ~_umask()
 
 
+class OutputPathError(ProfilerError, OSError):
+    """A file the user asked for cannot be written there; the message names the path they gave (never a temp
+    file) and why. Also an OSError, so callers that tolerate unwritable files (a cache) keep doing so."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.message, self.errno = message, errno
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest ancestor of `path` that exists (something always does: the root or the working folder)."""
+    for parent in path.parents:
+        if parent.exists():
+            return parent
+    return Path(".")
+
+
+def _check_folder(path: Path) -> None:
+    """The folder `path` goes into exists or can be made: every existing ancestor is a folder, not a file."""
+    if path.is_dir():
+        raise OutputPathError(f"cannot write {path}: it is a folder, not a file; name a file inside it")
+    anchor = _existing_ancestor(path)
+    if not anchor.is_dir():
+        raise OutputPathError(f"cannot write {path}: {anchor} is a file, not a folder")
+
+
+def _os_error(path: Path, exc: OSError, creating: bool) -> OutputPathError:
+    reason = exc.strerror or str(exc)
+    if creating:
+        return OutputPathError(f"cannot write {path}: cannot create files in {path.parent} ({reason})",
+                               exc.errno)
+    return OutputPathError(f"cannot write {path}: {reason}", exc.errno)
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Raise OutputPathError unless `path` could be written now: its folder exists (or can be made: the nearest
+    existing ancestor is a writable folder), is a folder, and accepts new files. Commands call it BEFORE long
+    work, so a typo in ``-o`` fails in a second, not after the sweep. Creates nothing that stays."""
+    path = Path(path).expanduser()
+    _check_folder(path)
+    folder = path.parent if path.parent.exists() else _existing_ancestor(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise _os_error(path, exc, creating=True) from None
+    os.close(fd)
+    os.unlink(tmp)
+    return path
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` to `path` via a temp file beside it and a rename, so a reader never sees half a file. A path
+    that cannot be written raises OutputPathError naming `path` (not the temp file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _check_folder(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _os_error(path, exc, creating=True) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -178,6 +237,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, _CREATE_MODE)  # mkstemp makes 0600; give the file the mode open() would have
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _os_error(path, exc, creating=False) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -196,6 +258,14 @@ def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
         out.append({k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v)
                     for k, v in rec.items()})
     return out
+
+
+def check_profile_path(path: str | os.PathLike[str]) -> Path:
+    """Raise unless `path` is a ``.csv`` or ``.json`` profile file that :func:`check_writable` accepts."""
+    path = Path(path).expanduser()
+    if path.suffix not in (".csv", ".json"):
+        raise SchemaError(f"{path}: profile files are .csv or .json")
+    return check_writable(path)
 
 
 def write_profile(df: pd.DataFrame, path: str | os.PathLike[str], meta: ProfileMeta) -> None:

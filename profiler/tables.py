@@ -5,6 +5,8 @@ layers, hidden, params_total, params_active (experts at top-k, embeddings includ
 kv_bytes_per_token (bf16 KV, all layers, one token inside every window, TP=1, as vLLM pages it), max_context, source.
 gpus_table columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, int8_tflops, fp4_tflops (dense
 datasheet TFLOP/s; empty where the GPU has no such path), interconnect, interconnect_gb_s, tdp_w, source.
+gpus_terminal_view(df): the gpus table as the terminal shows it (memory_gib in GiB instead of memory_bytes).
+unstable_timings(df): the measured ok rows of a profile whose latency spread exceeds UNSTABLE_REL_SPREAD of it.
 environment_summary(env): one line naming what a measured profile ran on (ProfileMeta.environment).
 """
 
@@ -51,6 +53,26 @@ def gpus_table(gpus: Mapping[str, GpuSpec]) -> pd.DataFrame:
         "interconnect_gb_s": g.interconnect_bytes_per_s / 1e9, "tdp_w": g.tdp_w, "source": g.source,
     } for g in gpus.values()]
     return pd.DataFrame(rows)
+
+
+GIB = 2**30
+
+
+def gpus_terminal_view(df: pd.DataFrame) -> pd.DataFrame:
+    """`gpus_table` for the terminal: the header names the unit the cell shows (memory_gib, GiB = 2^30 B).
+    json/csv keep ``memory_bytes`` in bytes, the documented key."""
+    view = df.assign(memory_bytes=df["memory_bytes"] / GIB).rename(columns={"memory_bytes": "memory_gib"})
+    return view.assign(memory_gib=view["memory_gib"].round(2))
+
+
+def unstable_timings(df: pd.DataFrame) -> pd.DataFrame:
+    """Measured ok rows whose latency_ms_spread (IQR of the repeats) exceeds UNSTABLE_REL_SPREAD of latency_ms,
+    with their spread as spread_pct. Analytic rows are never listed: their spread is a model error band."""
+    from profiler.measure.timers import UNSTABLE_REL_SPREAD  # numpy only; no torch
+
+    rows = df[(df["source"] == "measured") & (df["status"] == "ok")]
+    rel = rows["latency_ms_spread"].astype(float) / rows["latency_ms"].astype(float)
+    return rows[rel > UNSTABLE_REL_SPREAD].assign(spread_pct=100 * rel[rel > UNSTABLE_REL_SPREAD])
 
 
 def environment_summary(env: Mapping[str, Any]) -> str:

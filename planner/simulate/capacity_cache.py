@@ -14,15 +14,19 @@ quant, KV dtype and TP). So it is computed once and kept:
   ``put``, merged with what is on disk so two processes add rather than overwrite.
 
 A file of another version is ignored (and replaced on the next write): its entries were made by
-a simulator that may answer differently. A file that is not a cache at all is an error naming the
-file. A file that cannot be written leaves the cache working in memory (``disk_error`` says why).
-This object is an I/O edge: it holds state, the search functions do not.
+a simulator that may answer differently. A cache is disposable, so a file that is not a cache this
+version can read (corrupt, truncated, hand-edited) or cannot be read is set aside the same way:
+one warning on stderr naming the file, and the next write rebuilds it. A file that cannot be
+written leaves the cache working in memory (``disk_error`` says why) and says so once on stderr.
+Notices go to stderr so that JSON or CSV on stdout stays clean. This object is an I/O edge: it
+holds state, the search functions do not.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -55,6 +59,7 @@ class CapacityCache:
         self.disk_error: str | None = None
         self._memory: OrderedDict[str, Record] = OrderedDict()
         self._disk: dict[str, Record] | None = None
+        self._noticed: set[str] = set()
 
     def _read_disk(self) -> dict[str, Record]:
         if self.path is None or not self.path.exists():
@@ -64,9 +69,19 @@ class CapacityCache:
             if doc.get("version") != CACHE_VERSION:
                 return {}  # another simulator version: stale, replaced on the next write
             return {k: _KINDS[v.pop("kind", "SloCapacity")].from_dict(v) for k, v in doc["entries"].items()}
+        except OSError as exc:
+            self._notice(f"cannot read the capacity cache {self.path} ({exc.strerror or exc}); "
+                         "simulating afresh and trying to rebuild it")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidValueError(f"{self.path}: not a capacity cache this version can read ({exc}); "
-                                    "delete the file to rebuild it.") from None
+            self._notice(f"{self.path} is not a capacity cache this version can read ({exc}); "
+                         "ignoring it and rebuilding it (a cache only saves simulation time)")
+        return {}
+
+    def _notice(self, message: str) -> None:
+        """One line on stderr, once per message for this cache (the CLI's stdout may be JSON)."""
+        if message not in self._noticed:
+            self._noticed.add(message)
+            print(f"warning: {message}", file=sys.stderr)
 
     def get(self, key: str) -> Record | None:
         if key in self._memory:
@@ -91,7 +106,10 @@ class CapacityCache:
             atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=True))
             self.disk_error = None
         except OSError as exc:  # a read-only home: keep working from memory
-            self.disk_error = f"{self.path}: {exc.strerror or exc}"
+            reason = exc.strerror or str(exc)  # profiler.schema.OutputPathError already names the file
+            self.disk_error = reason if str(self.path) in reason else f"{self.path}: {reason}"
+            self._notice(f"capacity cache not saved ({self.disk_error}); simulated capacities are kept in memory "
+                         "for this run only: set INFERPLAN_HOME to a writable folder to keep them")
 
     def _remember(self, key: str, value: Record) -> None:
         self._memory[key] = value

@@ -25,10 +25,14 @@ completion). Rates and time averages cover what happens *during* the window:
   The latency percentiles are of the accepted requests only; a rejected request has no latency.
 - **Throughput** = requests completing in the window / window length [req/s]; **output tokens/s** =
   tokens emitted in the window / window length.
-- **Goodput** = requests arriving in the window that meet every SLO given (TTFT ≤ ``ttft_p99_s``
-  and TPOT ≤ ``tpot_p99_s``; a 1-token request has no TPOT to miss) / window length [req/s];
-  **goodput fraction** = the same count / *all* requests arriving in the window: a rejected
-  request counts as missing every SLO.
+- **Goodput** = requests *completing* in the window that met every SLO given (TTFT ≤ ``ttft_p99_s``
+  and TPOT ≤ ``tpot_p99_s``; a 1-token request has no TPOT to miss) / window length [req/s]: the
+  same requests as the throughput counts, so goodput ≤ throughput always. (Counting the good
+  requests that *arrive* in the window instead would credit the window with completions that
+  happen after it, and goodput could exceed throughput.)
+  **Goodput fraction** = requests arriving in the window that meet every SLO / *all* requests
+  arriving in the window (SLO attainment of the offered requests): a rejected request counts as
+  missing every SLO.
 - **Meets the SLOs** (:meth:`SimMetrics.meets`): p99 TTFT and p99 TPOT within the targets *and*
   the rejected fraction at most :data:`MAX_REJECTED_FRACTION` (a p99 objective lets 1 % of
   requests miss it; a refused request misses it).
@@ -327,25 +331,35 @@ def _itl(run: EngineRun, w0: float, w1: float) -> LatencyStats:
     return LatencyStats.progressions(dt0[inside], ddt[inside], steps[inside], run.decode_seqs[inside], x, w)
 
 
+def _good(run: EngineRun, slo: SloTargets) -> np.ndarray:
+    """Per request: accepted and within every SLO given (a 1-token output has no TPOT to miss)."""
+    arr, out = run.requests.arrival_s, run.requests.output_tokens
+    ttft, e2e = run.first_token_s - arr, run.finish_s - arr
+    good = ~run.rejected & np.isfinite(run.finish_s)
+    with np.errstate(invalid="ignore"):
+        if slo.ttft_p99_s is not None:
+            good &= ttft <= slo.ttft_p99_s
+        if slo.tpot_p99_s is not None:
+            good &= (out <= 1) | ((e2e - ttft) / np.maximum(out - 1, 1) <= slo.tpot_p99_s)
+    return good
+
+
 def _per_request(run: EngineRun, slo: SloTargets, w0: float, w1: float) -> dict[str, Any]:
-    """Latency stats and SLO attainment of the requests arriving in the window."""
-    arr = run.requests.arrival_s
+    """Latency stats of the requests arriving in the window; good requests arriving and finishing in it."""
+    arr, fin = run.requests.arrival_s, run.finish_s
     arrived = (arr >= w0) & (arr <= w1)
     measured = arrived & ~run.rejected
     ttft = (run.first_token_s - arr)[measured]
-    e2e = (run.finish_s - arr)[measured]
+    e2e = (fin - arr)[measured]
     out = run.requests.output_tokens[measured]
     tpot = np.where(out > 1, (e2e - ttft) / np.maximum(out - 1, 1), np.nan)
-    good = np.ones(len(ttft), dtype=bool)
-    if slo.ttft_p99_s is not None:
-        good &= ttft <= slo.ttft_p99_s
-    if slo.tpot_p99_s is not None:
-        good &= (out <= 1) | (tpot <= slo.tpot_p99_s)
+    good = _good(run, slo)
     return {
         "requests_measured": int(measured.sum()), "requests_rejected": int((arrived & run.rejected).sum()),
         "ttft": LatencyStats.of(ttft), "tpot": LatencyStats.of(tpot), "e2e": LatencyStats.of(e2e),
         "queue_wait": LatencyStats.of((run.first_scheduled_s - arr)[measured]),
-        "preemptions": int(run.preemptions[measured].sum()), "good": int(good.sum()),
+        "preemptions": int(run.preemptions[measured].sum()), "good": int((good & arrived).sum()),
+        "good_finished": int((good & (fin >= w0) & (fin <= w1)).sum()),
     }
 
 
@@ -356,7 +370,7 @@ def summarize(run: EngineRun, slo: SloTargets | None = None, *, warmup_s: float 
     w0, w1 = measurement_window(run, warmup_s)
     window = w1 - w0
     req = _per_request(run, slo, w0, w1)
-    good = req.pop("good")
+    good, good_finished = req.pop("good"), req.pop("good_finished")
     win = _windowed(run, w0, w1)
     series = _series(run, win, w0, w1, max(1, int(bins)))
     q_arr, q_sched = _queue_intervals(run)
@@ -369,7 +383,7 @@ def summarize(run: EngineRun, slo: SloTargets | None = None, *, warmup_s: float 
         throughput_rps=float(np.count_nonzero((fin >= w0) & (fin <= w1)) / window),
         output_tokens_per_s=float(np.dot(run.tokens_out * run.seg_steps, win.share) / window),
         arrival_rate_per_s=float(np.count_nonzero((arr >= w0) & (arr <= w1)) / window),
-        goodput_rps=good / window,
+        goodput_rps=good_finished / window,
         goodput_fraction=good / arrived if arrived else math.nan,
         rejected_fraction=req["requests_rejected"] / arrived if arrived else 0.0,
         kv_util_mean=float(np.dot(run.kv_first + run.kv_last, win.ov) / 2 / window / run.config.kv_blocks),

@@ -21,9 +21,18 @@ from profiler.measure.device import MeasuredOOM, free_memory, is_oom
 from profiler.measure.memory import PeakTracker
 
 MAX_BATCH_CAP = {"cuda": 4096, "cpu": 1024}  # search ceiling; engines default to max_num_seqs 256 (vLLM)
-# A CPU has no device memory to exhaust: without --memory-limit the harness emulates a card holding the
-# resident bytes plus this much, so the OOM search runs (in seconds) on the same path as on a GPU.
+# A CPU has no device memory to exhaust: unless the library caller passes memory_limit_bytes (the CLI has no such
+# option), the harness emulates a card holding the resident bytes plus this much, so the OOM search runs (in
+# seconds) on the same path as on a GPU.
 CPU_EMULATED_HEADROOM_BYTES = 16 * 2**20
+
+
+def cpu_budget_note(resident_bytes: int) -> str:
+    """What the memory boundary of a CPU run means, in the words a CLI user reads in the oom rows' notes."""
+    return (f"CPU run: the memory boundary is an emulated card, not this machine's RAM: the model's resident "
+            f"{resident_bytes / 2**20:,.1f} MiB plus a fixed {CPU_EMULATED_HEADROOM_BYTES >> 20} MiB for KV cache "
+            "and activations, so max_batch and oom rows exercise the GPU path's search; on a GPU the card's own "
+            "memory is the limit")
 
 
 @dataclass(frozen=True)

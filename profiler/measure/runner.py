@@ -30,7 +30,7 @@ from profiler.measure import STATIC_CACHE_EXTRA_SLOTS, maxbatch, steps
 from profiler.measure.device import free_memory, is_cuda, is_oom
 from profiler.measure.journal import Journal, row_key
 from profiler.measure.memory import PeakTracker, cache_nbytes
-from profiler.measure.timers import TimerPolicy, time_call
+from profiler.measure.timers import TimerPolicy, time_call, unstable_note
 from profiler.schema import ProfileMeta, normalise, write_profile
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 
@@ -196,12 +196,11 @@ class Runner:
     def _budget(self, resident: int) -> maxbatch.Budget:
         limit = self.opt["memory_limit_bytes"]
         if limit is not None:
-            return maxbatch.Budget(int(limit), "injected memory limit")
+            return maxbatch.Budget(int(limit), f"injected memory limit of {int(limit) / 2**20:,.0f} MiB "
+                                               "(run_measured_profile(memory_limit_bytes=...))")
         if self.cuda:
             return maxbatch.Budget(None, "the GPU's own memory")
-        return maxbatch.Budget(resident + maxbatch.CPU_EMULATED_HEADROOM_BYTES,
-                               f"CPU: emulated card = resident bytes + {maxbatch.CPU_EMULATED_HEADROOM_BYTES >> 20} "
-                               "MiB (pass memory_limit_bytes to choose)")
+        return maxbatch.Budget(resident + maxbatch.CPU_EMULATED_HEADROOM_BYTES, maxbatch.cpu_budget_note(resident))
 
     # ---- max batch --------------------------------------------------------------------------------------
     def max_batch(self, level: Level, context: int) -> dict[str, Any]:
@@ -299,6 +298,9 @@ class Runner:
         mbu = est.bytes_moved / t / self.machine.hbm_bandwidth_bytes_per_s
         mfu = est.flops / t / self.machine.peak_flops(atiming.compute_dtype(self.machine, p.quant))
         notes = [f"{step.method}, median of {timing.count} ({timing.method})"]
+        unstable = unstable_note(t, timing.iqr_s)
+        if unstable:
+            notes.insert(0, unstable)
         if step.note:
             notes.append(step.note)
         if eager is not None:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from profiler import catalogue
 from profiler.errors import InvalidValueError
-from profiler.schema import PHASES, ProfileMeta, write_profile
+from profiler.schema import PHASES, ProfileMeta, check_profile_path, write_profile
 from profiler.specs import KvDtype, ModelSpec
 
 IDLE_POWER_WINDOW_S = 1.0  # measurement.md §5.3: record idle power before the sweep
@@ -131,6 +131,8 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
     _check_grid(batches, contexts, quants, phases)
     quant_specs = [catalogue.get_quant(q) for q in quants]
     kvs = [_kv(k) for k in kv_dtypes]
+    if out is not None:
+        check_profile_path(out)  # before the sweep: an unwritable -o fails now, not after an hour of measuring
     if weights_path is not None:
         check_weights_folder(model, weights_path)  # before anything is built: a mismatch would mislabel every row
     prepare_process()

@@ -19,6 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# A point whose inter-quartile spread exceeds this fraction of its median was timed on a busy machine (or one
+# changing clocks): its note says so and `inferplan profile` warns. The CPU policy already repeats until the spread
+# is under 10 % (max_rel_iqr), so a row past 25 % hit the policy's time cap while still unstable.
+UNSTABLE_REL_SPREAD = 0.25
+
+
+def unstable_note(median_s: float, spread_s: float) -> str | None:
+    """'timing unstable: spread X% of median; machine busy?' when spread / median > UNSTABLE_REL_SPREAD."""
+    if not median_s > 0 or not spread_s > UNSTABLE_REL_SPREAD * median_s:
+        return None
+    return f"timing unstable: spread {spread_s / median_s:.0%} of median; machine busy?"
+
 
 @dataclass(frozen=True)
 class TimerPolicy:

@@ -153,6 +153,7 @@ def _profile_file(tmp_path, scale: float):
     df, meta = api.profile(api.ProfileRequest(model="llama-3.1-8b", batches=(1, 8, 64), contexts=(1024, 8192)))
     dec = df["phase"] == "decode"
     df.loc[dec, "latency_ms"] = df.loc[dec, "latency_ms"] * scale
+    df["source"] = "measured"  # calibrate fits measured rows only
     path = tmp_path / f"m{scale}.csv"
     write_profile(df, path, meta)
     return path

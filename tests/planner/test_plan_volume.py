@@ -83,3 +83,54 @@ def test_a_model_too_large_for_the_searched_gpus_says_what_would_hold_it():
     r = runner.invoke(app, ["plan", "llama-3.1-405b", "--gpu", "l4"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "does not fit in memory" in r.output and "h200 (" in r.output and "int4 TP=2" in r.output
+
+
+def test_a_profile_of_another_model_is_refused(tmp_path):
+    prof = tmp_path / "p8b.csv"
+    assert runner.invoke(app, ["profile", "llama-3.1-8b", "-o", str(prof)]).exit_code == 0
+    r = runner.invoke(app, ["plan", "llama-3.3-70b", "--profile", str(prof)])
+    assert r.exit_code == 1 and "not llama-3.3-70b" in r.output and "Traceback" not in r.output
+
+
+def test_residency_json_names_the_verdicts_reference_and_its_crossover():
+    import json
+
+    r = runner.invoke(app, ["plan", "--residency", "--format", "json"])
+    d = json.loads(r.stdout)
+    row = [a for a in d["api"] if f"{a['provider']} / {a['model']}" == d["crossover_reference_api"]][0]
+    assert d["crossover_tokens_per_day"] == row["crossover_tokens_per_day"]
+
+
+def test_bad_price_file_references_are_refused(tmp_path):
+    gp = tmp_path / "g.yaml"
+    gp.write_text("offers:\n  - {provider: me, gpu: h100, pricing: on-demand, usd_per_gpu_hour: 1.0, as_of: 2026, "
+                  "source: quote}\n")
+    r = runner.invoke(app, ["plan", "--gpu-prices", str(gp)])
+    assert r.exit_code == 1 and "did you mean 'h100-sxm'" in r.output
+    ap = tmp_path / "a.yaml"
+    ap.write_text("models:\n  - {provider: me, model: m, usd_per_mtok_in: 1, usd_per_mtok_out: 2, as_of: 2026, "
+                  "source: quote, tags: [dedicatd-option]}\n")
+    r = runner.invoke(app, ["plan", "--api-prices", str(ap)])
+    assert r.exit_code == 1 and "did you mean 'dedicated-option'" in r.output
+
+
+def test_a_price_update_keeps_the_rows_tags(tmp_path):
+    from planner.prices import has_tag, load_api_prices
+
+    ap = tmp_path / "a.yaml"
+    ap.write_text("models:\n  - {provider: openai, model: gpt-4o, usd_per_mtok_in: 2.0, usd_per_mtok_out: 8.0, "
+                  "as_of: 2026-12-01, source: my quote}\n")
+    df = load_api_prices(ap)
+    row = df[(df["provider"] == "openai") & (df["model"] == "gpt-4o")]
+    assert float(row["usd_per_mtok_in"].iloc[0]) == 2.0 and has_tag(row, "seed").all()
+
+
+def test_plan_csv_ends_with_a_total_row_naming_the_deployment():
+    r = runner.invoke(app, ["plan", "--format", "csv"])
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("Total,total,9608") and "h100-sxm" in last and "verdict use-api" in last
+
+
+def test_plot_needs_an_image_suffix():
+    r = runner.invoke(app, ["plan", "--plot", "cost.txt"])
+    assert r.exit_code == 1 and ".png" in r.output and "Traceback" not in r.output

@@ -129,7 +129,7 @@ def test_user_override_merges_by_id(write_file):
     ("items:\n  - {id: storage, basis: per_moon}\n", r"tco\.yaml:2, entry 'storage', field 'basis'.*unknown basis"),
     ("items:\n  - {id: x, item: X, category: c, basis: fixed, source: s}\n", r"entry 'x', field 'unit_usd'.*needs"),
     ("items:\n  - {id: storage, usd_per_gb_month: cheap}\n", r"field 'usd_per_gb_month'.*number >= 0"),
-    ("globals:\n  salary: {value: 1, source: s}\n", r"tco\.yaml:2.*a global is one of"),
+    ("globals:\n  salary: {value: 1, source: s}\n", r"tco\.yaml:2.*unknown global"),
     ("items: 3\n", r"'items' must be a list"),
 ])
 def test_bad_override_files(write_file, text, match):

@@ -107,3 +107,15 @@ def test_yaml_lines_and_errors():
         parse_yaml("a: 1\na: 2\n", "f.yaml")
     with pytest.raises(CatalogueError, match=r"f\.yaml:\d+: not valid YAML"):
         parse_yaml("a: [1, 2\n", "f.yaml")
+
+
+def test_a_bare_number_between_one_and_ten_is_ambiguous():
+    import pytest
+
+    from planner.units import parse_fraction
+    from profiler.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="1.5%"):
+        parse_fraction("1.5", "--cached-input")
+    assert parse_fraction("1.5%") == pytest.approx(0.015)
+    assert parse_fraction(1) == 1 and parse_fraction("99.9") == pytest.approx(0.999)

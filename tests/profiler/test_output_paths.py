@@ -1,0 +1,84 @@
+"""Output files the user names: atomic writes and the up-front check say what is wrong with the path they gave
+(never a temp file), and a check before long work creates nothing."""
+
+import os
+
+import pytest
+
+from profiler import schema
+from profiler.errors import InferplanError
+from profiler.schema import OutputPathError, check_profile_path, check_writable
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    (tmp_path / "p.csv").write_text("x")
+    target = tmp_path / "p.csv" / "x.json"
+    for call in (lambda: schema.atomic_write_text(target, "{}"), lambda: check_writable(target)):
+        with pytest.raises(OutputPathError) as err:
+            call()
+        assert str(err.value) == f"cannot write {target}: {tmp_path / 'p.csv'} is a file, not a folder"
+    deeper = tmp_path / "p.csv" / "a" / "b" / "x.json"  # an ancestor further up is the file
+    with pytest.raises(OutputPathError, match="p.csv is a file, not a folder"):
+        schema.atomic_write_text(deeper, "{}")
+    assert (tmp_path / "p.csv").read_text() == "x"
+
+
+def test_a_folder_given_as_the_file_is_refused(tmp_path):
+    for call in (lambda: schema.atomic_write_text(tmp_path, "{}"), lambda: check_writable(tmp_path)):
+        with pytest.raises(OutputPathError, match="it is a folder, not a file"):
+            call()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_an_unwritable_folder_names_the_target_not_the_temp_file():
+    for call in (lambda: schema.atomic_write_text("/proc/x.json", "{}"), lambda: check_writable("/proc/x.json")):
+        with pytest.raises(OutputPathError) as err:
+            call()
+        message = str(err.value)
+        assert message.startswith("cannot write /proc/x.json: cannot create files in /proc (")
+        assert ".tmp" not in message and ".probe" not in message and ".x.json." not in message
+
+
+def test_a_failed_write_names_the_target_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device", str(src))
+
+    monkeypatch.setattr(schema.os, "replace", full_disk)
+    with pytest.raises(OutputPathError) as err:
+        schema.atomic_write_text(tmp_path / "a.json", "{}")
+    assert str(err.value) == f"cannot write {tmp_path / 'a.json'}: No space left on device"
+    assert err.value.errno == 28 and list(tmp_path.iterdir()) == []
+
+
+def test_the_error_is_a_domain_error_and_still_an_os_error():
+    # InferplanError: the CLI prints it as one line; OSError: a cache that tolerates unwritable files still does.
+    exc = OutputPathError("cannot write x: why", 13)
+    assert isinstance(exc, InferplanError) and isinstance(exc, OSError) and str(exc) == "cannot write x: why"
+
+
+def test_check_writable_accepts_a_new_nested_path_and_creates_nothing(tmp_path):
+    target = tmp_path / "a" / "b" / "x.json"
+    assert check_writable(target) == target
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "y.csv").write_text("old")
+    check_writable(tmp_path / "y.csv")  # an existing file is replaced by the write, so it is fine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["y.csv"]
+
+
+def test_a_read_only_folder_is_refused_up_front(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK) and os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        with pytest.raises(OutputPathError, match=f"cannot write {ro / 'x.csv'}: cannot create files in {ro}"):
+            check_writable(ro / "x.csv")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_a_profile_path_must_be_csv_or_json(tmp_path):
+    with pytest.raises(schema.SchemaError, match=r"\.csv or \.json"):
+        check_profile_path(tmp_path / "p.txt")
+    assert check_profile_path(tmp_path / "p.json") == tmp_path / "p.json"
