@@ -43,6 +43,7 @@ class Capacity:
     limited_by: str = ""  # tpot | ttft | memory | prefill | max_num_seqs
     reason: str = ""  # why infeasible, saying what would help
     headroom: float = MAX_UTILISATION  # requests_per_s / the full rate (1.0 when the simulator set the rate)
+    max_num_seqs: int = 0  # the engine's --max-num-seqs when it differs from `batch` (simulated: the engine limit)
 
 
 def _lengths(w: Workload) -> tuple[float, float, float]:
@@ -138,6 +139,16 @@ def max_model_len(longest_request_tokens: float, model_max_context: int) -> int:
     """The p99 request (prompt + output) rounded up to MAX_MODEL_LEN_STEP tokens, within the model's limit."""
     want = int(math.ceil(longest_request_tokens / MAX_MODEL_LEN_STEP) * MAX_MODEL_LEN_STEP)
     return max(min(MAX_MODEL_LEN_STEP, model_max_context), min(want, model_max_context))
+
+
+def launch_max_model_len(longest_request_tokens: float, model_max_context: int, kv_capacity_tokens: int) -> int:
+    """--max-model-len to launch with: as long as the KV cache holds one such sequence (whole steps of
+    MAX_MODEL_LEN_STEP, within the model's context), so rare long requests are served rather than refused;
+    at least the p99 request (:func:`max_model_len`). Unknown capacity (0): the p99 request."""
+    floor = max_model_len(longest_request_tokens, model_max_context)
+    if kv_capacity_tokens <= 0:
+        return floor
+    return max(floor, min(model_max_context, kv_capacity_tokens // MAX_MODEL_LEN_STEP * MAX_MODEL_LEN_STEP))
 
 
 def _why_not(step, w: Workload, why: str) -> str:

@@ -64,9 +64,12 @@ def _ints(text: str | None, flag: str) -> tuple[int, ...]:
     from profiler.errors import InvalidValueError
 
     try:
-        return tuple(int(t) for t in _split(text))
+        values = tuple(int(t) for t in _split(text))
     except ValueError:
         raise InvalidValueError(f"{flag}: expected comma-separated integers such as 1,2,4, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise InvalidValueError(f"{flag}: every value must be 1 or more, got {text!r}")
+    return values
 
 
 def _check_outputs(output: Path | None, plot: Path | None) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from planner import units
+from planner.simulate_api import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
+from profiler.errors import InvalidValueError
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
 
@@ -29,10 +33,14 @@ def simulate_cmd(
              "planner's peak-to-average of 2) or a file of 24 hourly multipliers")] = None,
     start_hour: Annotated[float | None, typer.Option("--start-hour", help="clock hour at the start of a "
                                                                           "--diurnal run (default 0)")] = None,
-    input_tokens: Annotated[str, typer.Option("--input-tokens", help="mean prompt length")] = "1000",
-    output_tokens: Annotated[str, typer.Option("--output-tokens", help="mean output length")] = "250",
-    sigma: Annotated[float, typer.Option(help="lognormal sigma of lengths (0 = fixed lengths)")] = 0.6,
-    cv: Annotated[float, typer.Option(help="inter-arrival coefficient of variation (1 = Poisson, >1 bursty)")] = 1.0,
+    input_tokens: Annotated[str | None, typer.Option(
+        "--input-tokens", help=f"mean prompt length of a --rate run (default {DEFAULT_INPUT_TOKENS:g})")] = None,
+    output_tokens: Annotated[str | None, typer.Option(
+        "--output-tokens", help=f"mean output length of a --rate run (default {DEFAULT_OUTPUT_TOKENS:g})")] = None,
+    sigma: Annotated[float | None, typer.Option(
+        help=f"lognormal sigma of lengths, >= 0 (0 = fixed lengths; default {DEFAULT_SIGMA:g})")] = None,
+    cv: Annotated[float | None, typer.Option(
+        help=f"inter-arrival coefficient of variation, > 0 (1 = Poisson, >1 bursty; default {DEFAULT_CV:g})")] = None,
     ttft_p99: Annotated[str, typer.Option("--ttft-p99", help="TTFT target for goodput")] = "2s",
     tpot_p99: Annotated[str, typer.Option("--tpot-p99", help="TPOT target for goodput")] = "50ms",
     profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile to take step times from")] = None,
@@ -47,25 +55,68 @@ def simulate_cmd(
 
     req = SimRequest(
         model=model, gpu=gpu, quant=quant, tp=tp, kv_dtype=kv_dtype,
-        rate_per_s=units.parse_rate_per_s(rate, "--rate") if rate else None, trace=trace,
+        rate_per_s=_rate(rate) if rate else None, trace=trace,
         duration_s=units.parse_duration_s(duration, "--duration") if duration is not None else None,
         diurnal=diurnal, start_hour=start_hour,
-        input_tokens=units.parse_tokens(input_tokens, "--input-tokens"),
-        output_tokens=units.parse_tokens(output_tokens, "--output-tokens"), sigma=sigma, cv=cv,
+        input_tokens=units.parse_tokens(input_tokens, "--input-tokens") if input_tokens is not None else None,
+        output_tokens=units.parse_tokens(output_tokens, "--output-tokens") if output_tokens is not None else None,
+        sigma=sigma, cv=cv,
         ttft_p99_s=units.parse_duration_s(ttft_p99, "--ttft-p99"),
         tpot_p99_s=units.parse_duration_s(tpot_p99, "--tpot-p99"),
         profile=profile, seed=seed)
-    result = run_simulation(req)
-    curve = load_curve(result) if plot else None
+    with _busy(f"simulating {model} on {tp}x {gpu} ({quant}), one replica ..."):
+        result = run_simulation(req)
+    curve = None
+    if plot:
+        with _busy("searching the SLO capacity and simulating the loads around it, for --plot ..."):
+            curve = load_curve(result)
     if fmt == "json":
         extra = {"capacity": curve.capacity, "load_sweep": curve.sweep} if curve else {}
-        print(render.dumps({"request": req, "metrics": result.metrics.to_dict(), "engine": result.engine, **extra}))
+        print(render.dumps({"request": result.request, "metrics": result.metrics.to_dict(), "engine": result.engine,
+                            "warnings": list(result.warnings), **extra}))
     else:
         render.emit(result.metrics.to_frame(), fmt, f"{model} on {tp}x {gpu} ({quant}), one replica")
         if fmt == "table":
             render.emit_record(result.summary(), "table", "Run")
+    _warn(result.warnings, fmt)
     if curve:
         _plot(curve, plot, fmt, f"{model} on {tp}x {gpu} ({quant}), one replica")
+
+
+def _rate(text: str) -> float:
+    """--rate, with the rate forms in the message (units.parse_rate_per_s reads a bare number as a count and
+    would otherwise suggest token suffixes)."""
+    try:
+        return units.parse_rate_per_s(text, "--rate")
+    except InvalidValueError as exc:
+        if "must be" in str(exc):  # a readable rate that is out of range: that message is already right
+            raise
+        raise InvalidValueError(f"--rate: cannot read {text!r}; use a rate such as 5/s, 300/min or 1000/h "
+                                "(a bare number is per second)") from None
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _busy(message: str):
+    """A spinner on stderr while a run computes, only when stderr is a terminal (stdout may be JSON or CSV)."""
+    if not _stderr_is_terminal():
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True, force_terminal=True).status(message)
+
+
+def _warn(warnings: tuple[str, ...], fmt: str) -> None:
+    """Each warning on its own line: under the table, or on stderr beside JSON / CSV (also in the JSON)."""
+    from rich.markup import escape
+
+    from planner import render
+
+    out = render.console(stderr=fmt != "table")
+    for w in warnings:
+        out.print(f"[bold yellow]warning:[/] {escape(w)}", soft_wrap=True)  # one line each, however long
 
 
 def _plot(curve, path: Path, fmt: str, title: str) -> None:

@@ -84,12 +84,21 @@ def _fmt(col: str, v: Any) -> str:
     return str(v)
 
 
+def _header(col: str) -> str:
+    """The column name with the unit its cells are shown in, where :func:`_fmt` converts (JSON keeps raw units)."""
+    if col.endswith("_bytes_per_token"):
+        return f"{col.removesuffix('_bytes_per_token')}_per_token [KiB]"
+    if col.endswith("_bytes"):
+        return f"{col.removesuffix('_bytes')} [GiB]"
+    return col
+
+
 def rich_table(df: pd.DataFrame, title: str = "", columns: Sequence[str] | None = None) -> Table:
     cols = [c for c in (columns or df.columns) if c in df.columns]
     table = Table(title=title or None, show_lines=False, header_style="bold")
     for c in cols:
         numeric = pd.api.types.is_numeric_dtype(df[c])
-        table.add_column(c, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(_header(c), justify="right" if numeric else "left", overflow="fold")
     for rec in df[cols].astype(object).to_dict(orient="records"):
         table.add_row(*(Text(_fmt(c, rec[c])) for c in cols))  # Text: data is never read as rich markup
     return table
@@ -219,7 +228,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "
             f"({d['quant']}, KV {d['kv_dtype']}) = {d['gpus_total']} GPUs, {d['pricing']} at "
             f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({_offer_label(d)}); per replica batch {d['batch']}, "
-            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s at most (load cap applied); "
+            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s at most"
+            f"{' (simulated p99-SLO rate)' if plan.simulated else ' (load cap applied)'}; "
             f"utilisation at mean load {d['utilisation']:.0%} of full capacity")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))

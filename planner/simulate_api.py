@@ -8,7 +8,13 @@ Arrivals (one of):
   multipliers, ``"default"`` (:data:`DEFAULT_DIURNAL`) or a file of 24 numbers; the clock starts
   at ``start_hour``; default duration :data:`DIURNAL_DURATION_S` (the whole day);
 - ``trace``: a CSV replayed as recorded (planner.simulate.trace); with ``duration_s``, only the
-  requests arriving in its first ``duration_s``.
+  requests arriving in its first ``duration_s``. A trace has its own lengths and timing, so
+  ``input_tokens``, ``output_tokens``, ``sigma`` and ``cv`` must be left unset with it.
+
+Requests longer than the model's max context are refused before simulating (vLLM would refuse
+them all; planner.simulate.checks): a trace with any such row, or a --rate run whose mean
+prompt + output, or whose p99 (more than the 1 % of requests a p99 SLO lets miss), is longer.
+A finished run carries ``warnings`` (rejections and why, instability, a p99 of under 100 requests).
 
 :func:`load_curve` adds the SLO capacity (planner.simulate.find_slo_capacity, cached in
 ``$INFERPLAN_HOME/sim_capacity.json``) and the p50/p90/p99 latencies at offered loads around it,
@@ -22,13 +28,14 @@ import hashlib
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from planner import simulate as sim
+from planner.simulate import checks
 from planner.simulate.arrivals import HOURS_PER_DAY
 from planner.step_model import AnalyticStep, Deployment, ProfileStep, roofline_step
 from profiler import catalogue
@@ -46,6 +53,10 @@ DIURNAL_DURATION_S = 86_400.0  # a diurnal run covers its whole day
 # The planner's default peak-to-average of 2 (planner/workload.py: traffic flat over a 12-hour
 # working day, idle overnight) as a curve: 2x the daily mean from 08:00 to 20:00, nothing otherwise.
 DEFAULT_DIURNAL = (0.0,) * 8 + (2.0,) * 12 + (0.0,) * 4
+DEFAULT_INPUT_TOKENS = 1000.0  # mean prompt of a --rate run [tokens]: a chat turn with context (our choice)
+DEFAULT_OUTPUT_TOKENS = 250.0  # mean output [tokens]: a chat answer (our choice)
+DEFAULT_SIGMA = 0.6  # lognormal sigma of both lengths: p99 / mean ≈ 3.4 (our choice; 0 = fixed lengths)
+DEFAULT_CV = 1.0  # inter-arrival coefficient of variation: Poisson arrivals
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,11 @@ class SimRequest:
     duration_s: float | None = None  # None: DEFAULT_DURATION_S, DIURNAL_DURATION_S, or the whole trace
     diurnal: str | None = None  # "default" or a file of 24 hourly multipliers (with rate_per_s)
     start_hour: float | None = None  # clock hour at t = 0 of a diurnal run (default 0)
-    input_tokens: float = 1000
-    output_tokens: float = 250
-    sigma: float = 0.6
-    cv: float = 1.0
+    # None: the DEFAULT_* above for a --rate run; a trace has its own lengths and timing (leave them None)
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    sigma: float | None = None
+    cv: float | None = None
     ttft_p99_s: float = 2.0
     tpot_p99_s: float = 0.05
     profile: Path | None = None
@@ -129,6 +141,7 @@ class SimResult:
     config: sim.EngineConfig = field(repr=False)
     step: KeyedStep = field(repr=False)
     labels: dict[str, object] = field(default_factory=dict, repr=False)
+    warnings: tuple[str, ...] = ()  # planner.simulate.checks.run_warnings: what the table alone would hide
 
     def summary(self) -> dict[str, Any]:
         m = self.metrics
@@ -152,19 +165,22 @@ class LoadCurve:
 def deployment(model: str, gpu: str, quant: str, tp: int, kv_dtype: str) -> Deployment:
     if kv_dtype not in ("bf16", "fp8"):
         raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not '{kv_dtype}'")
+    if not (isinstance(tp, int) and tp >= 1):
+        raise InvalidValueError(f"--tp must be an integer >= 1 (GPUs per replica), got {tp!r}")
     g, q = catalogue.get_gpu(gpu), catalogue.get_quant(quant)
     return Deployment(catalogue.get_model(model), g, q, KvDtype(kv_dtype), tp, efficiency_for(g.id, q.id))
 
 
-def engine_config(dep: Deployment, step) -> sim.EngineConfig:
-    """vLLM's defaults for this GPU, with the KV capacity of the memory model (or the profile)."""
+def engine_config(dep: Deployment, step, max_model_len: int | None = None) -> sim.EngineConfig:
+    """vLLM's defaults for this GPU, with the KV capacity of the memory model (or the profile); requests
+    longer than `max_model_len` (default: the model's context) are refused, as vLLM refuses them."""
     seqs, tokens = sim.vllm_default_limits(dep.gpu.hbm_bytes, dep.gpu.id)
     blocks = step.kv_capacity_tokens() // BLOCK_TOKENS if hasattr(step, "kv_capacity_tokens") else 0
     if blocks < 1:
         raise InvalidValueError(f"{dep.model.name} at {dep.quant.id} leaves no KV cache on {dep.tp}x {dep.gpu.id}; "
                                 "try `inferplan profile` to see what fits")
     return sim.EngineConfig(kv_blocks=int(blocks), max_num_seqs=seqs, max_num_batched_tokens=tokens,
-                            max_model_len=dep.model.max_context)
+                            max_model_len=max_model_len or dep.model.max_context)
 
 
 def read_hourly_curve(path: str | Path) -> tuple[float, ...]:
@@ -220,11 +236,73 @@ def _lengths(mean: float, sigma: float):
     return sim.Fixed(int(round(mean))) if sigma <= 0 else sim.LogNormal(mean=mean, sigma=sigma)
 
 
-def run_simulation(req: SimRequest) -> SimResult:
+_TRACE_IGNORES = (("input_tokens", "--input-tokens"), ("output_tokens", "--output-tokens"), ("sigma", "--sigma"),
+                  ("cv", "--cv"))
+
+
+def resolved(req: SimRequest) -> SimRequest:
+    """``req`` checked, with the DEFAULT_* lengths and shapes filled in for a --rate run. Every message
+    names the command-line option, says what is allowed and why."""
     if (req.rate_per_s is None) == (req.trace is None):
         raise InvalidValueError("give exactly one of --rate (e.g. 5/s) or --trace FILE")
-    if req.trace is not None and req.diurnal is not None:
-        raise InvalidValueError("--diurnal shapes a --rate run; a --trace has its own timing (drop one)")
+    if req.seed < 0:
+        raise InvalidValueError(f"--seed must be an integer >= 0, got {req.seed}")
+    if req.trace is not None:
+        if req.diurnal is not None:
+            raise InvalidValueError("--diurnal shapes a --rate run; a --trace has its own timing (drop one)")
+        given = [flag for name, flag in _TRACE_IGNORES if getattr(req, name) is not None]
+        if given:
+            raise InvalidValueError(f"--trace replays each request's own arrival time, prompt and output length, so "
+                                    f"{' and '.join(given)} would be ignored: drop {'them' if len(given) > 1 else 'it'}"
+                                    " (or use --rate to draw requests with those lengths)")
+        return req
+    r = replace(req, input_tokens=DEFAULT_INPUT_TOKENS if req.input_tokens is None else req.input_tokens,
+                output_tokens=DEFAULT_OUTPUT_TOKENS if req.output_tokens is None else req.output_tokens,
+                sigma=DEFAULT_SIGMA if req.sigma is None else req.sigma, cv=DEFAULT_CV if req.cv is None else req.cv)
+    if not (math.isfinite(r.rate_per_s) and r.rate_per_s > 0):
+        raise InvalidValueError(f"--rate must be > 0 requests per unit time (e.g. 5/s), got {r.rate_per_s!r}")
+    for flag, v in (("--input-tokens", r.input_tokens), ("--output-tokens", r.output_tokens)):
+        if not (math.isfinite(v) and v >= 1):
+            raise InvalidValueError(f"{flag} must be at least 1 token (a mean length), got {v:g}")
+    if not (math.isfinite(r.sigma) and r.sigma >= 0):
+        raise InvalidValueError(f"--sigma must be >= 0 (the lognormal spread of the lengths; 0 = every request the "
+                                f"mean length), got {r.sigma:g}")
+    if not (math.isfinite(r.cv) and r.cv > 0):
+        raise InvalidValueError(f"--cv must be > 0 (the inter-arrival coefficient of variation: 1 = Poisson, > 1 "
+                                f"bursty, < 1 more regular), got {r.cv:g}")
+    return r
+
+
+def _beyond(dep: Deployment) -> str:
+    return f"{dep.model.name}'s max context of {dep.model.max_context:,} tokens (prompt + output)"
+
+
+def check_context(dep: Deployment, req: SimRequest, shape: sim.WorkloadShape | sim.Requests) -> None:
+    """Refuse a run whose requests the model cannot take (module docstring): every row of a trace, and
+    the mean and the p99 of prompt + output of a --rate run, must fit the max context."""
+    limit = dep.model.max_context
+    if isinstance(shape, sim.Requests):
+        total = shape.input_tokens + shape.output_tokens
+        over = int((total > limit).sum())
+        if over:
+            raise InvalidValueError(f"{req.trace}: {over:,} of {len(total):,} requests (the longest "
+                                    f"{int(total.max()):,} tokens) exceed {_beyond(dep)}, and vLLM refuses them: "
+                                    "drop or shorten those rows, or use a model with a longer context")
+        return
+    mean = req.input_tokens + req.output_tokens
+    if mean > limit:
+        raise InvalidValueError(f"--input-tokens {req.input_tokens:,.0f} + --output-tokens {req.output_tokens:,.0f} = "
+                                f"{mean:,.0f} tokens per request on average exceeds {_beyond(dep)}, and vLLM refuses "
+                                "longer requests: use shorter ones or a model with a longer context")
+    share, p99 = checks.overflow(shape.input_tokens, shape.output_tokens, limit)
+    if share > sim.MAX_REJECTED_FRACTION:
+        raise InvalidValueError(f"with --sigma {req.sigma:g}, {share:.1%} of requests (p99 prompt + output {p99:,.0f} "
+                                f"tokens) would exceed {_beyond(dep)} and be refused by vLLM, more than the 1% a p99 "
+                                "SLO lets miss: lower --input-tokens/--output-tokens or --sigma")
+
+
+def run_simulation(req: SimRequest) -> SimResult:
+    req = resolved(req)
     dep = deployment(req.model, req.gpu, req.quant, req.tp, req.kv_dtype)
     profile = read_profile(req.profile)[0] if req.profile else None
     step = keyed_step(dep, ProfileStep(profile, dep) if profile is not None else AnalyticStep(dep), profile)
@@ -232,16 +310,24 @@ def run_simulation(req: SimRequest) -> SimResult:
     slo = sim.SloTargets(ttft_p99_s=req.ttft_p99_s, tpot_p99_s=req.tpot_p99_s)
     if req.trace is not None:
         shape, arrivals = _trace(req)
-        run, metrics = sim.simulate_workload(shape, config, step, slo=slo)
+        check_context(dep, req, shape)
+        requests = shape
     else:
         process, duration, arrivals = _arrivals(req)
         lengths = _lengths(req.input_tokens, req.sigma), _lengths(req.output_tokens, req.sigma)
         shape = sim.WorkloadShape(process, *lengths)
-        run, metrics = sim.simulate_workload(shape, config, step, slo=slo, duration_s=duration, seed=req.seed)
+        check_context(dep, req, shape)
+        requests = sim.make_requests(shape, duration_s=duration, seed=req.seed)
+        if not len(requests):
+            raise InvalidValueError(f"no request arrives in the first {duration:g} s ({arrivals}); use a longer "
+                                    "--duration")
+    run, metrics = sim.simulate_workload(requests, config, step, slo=slo)
     engine = {"arrivals": arrivals, "kv_blocks": config.kv_blocks, "kv_tokens": config.kv_tokens,
               "max_num_seqs": config.max_num_seqs, "max_num_batched_tokens": config.max_num_batched_tokens,
+              "max_model_len": config.max_model_len,
               "step_model": "profile" if req.profile else "analytic roofline"}
-    return SimResult(req, metrics, engine, shape, config, step, cache_labels(dep))
+    return SimResult(req, metrics, engine, shape, config, step, cache_labels(dep),
+                     tuple(checks.run_warnings(metrics, run.requests, config, trace=req.trace is not None)))
 
 
 def _steady(shape):
@@ -268,5 +354,7 @@ def load_curve(result: SimResult, cache: sim.CapacityCache | None = None) -> Loa
     return LoadCurve(pd.DataFrame(rows), cap, slo)
 
 
-__all__ = ["DEFAULT_DIURNAL", "KeyedStep", "LoadCurve", "SimRequest", "SimResult", "cache_labels", "deployment",
-           "engine_config", "keyed_step", "load_curve", "profile_digest", "read_hourly_curve", "run_simulation"]
+__all__ = ["DEFAULT_CV", "DEFAULT_DIURNAL", "DEFAULT_INPUT_TOKENS", "DEFAULT_OUTPUT_TOKENS", "DEFAULT_SIGMA",
+           "KeyedStep", "LoadCurve", "SimRequest", "SimResult", "cache_labels", "deployment",
+           "check_context", "engine_config", "keyed_step", "load_curve", "profile_digest", "read_hourly_curve",
+           "resolved", "run_simulation"]

@@ -8,10 +8,15 @@ MAX_UTILISATION (0.8, planner.capacity) is headroom for the queueing it does not
 simulated p99s already include that queueing, so derating again would count it twice. The
 utilisation shown is mean load / (replicas × simulated capacity).
 
+The deployment's ``batch`` is the mean running batch simulated at that capacity
+(``SloCapacity.running_mean``, :func:`simulated_batch`): what the replica actually batches, not the
+engine's ``max_num_seqs`` ceiling, which ``Plan.simulated`` keeps beside it and the vLLM launch line
+passes as ``--max-num-seqs`` (the limit the simulator ran with).
+
 ``Plan.simulated`` holds the capacity edge (``rate_per_replica_rps`` and its p99s, what limits it,
-the refused share), the operating point ``at_peak`` (the p99s, goodput and queue simulated at the
-plan's per-replica peak load: peak requests/s / replicas), the mean-value model's uncapped rate,
-and whether the cache answered.
+the refused share, the mean running batch there and the engine limits), the operating point
+``at_peak`` (the p99s, goodput and queue simulated at the plan's per-replica peak load: peak
+requests/s / replicas), the mean-value model's uncapped rate, and whether the cache answered.
 
 Capacities and operating points are cached (planner.simulate.shared_cache: in memory for the
 process, and $INFERPLAN_HOME/sim_capacity.json across runs) under a key of the model, GPU, quant,
@@ -27,7 +32,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from planner import simulate as sim
-from planner.capacity import MAX_UTILISATION, Capacity
+from planner.capacity import MAX_UTILISATION, Capacity, launch_max_model_len
 from planner.errors import InfeasibleError, PlannerError
 from planner.plan import Plan, make_plan
 from planner.simulate_api import KeyedStep, cache_labels, engine_config, keyed_step
@@ -66,19 +71,29 @@ def simulated_capacity(workload: Workload, found: dict, cache: sim.CapacityCache
 
     def capacity(dep: Deployment, step) -> Capacity:
         st = keyed_step(dep, step, profile)
-        config = engine_config(dep, st)
+        # the engine the plan launches: the same --max-model-len as its vLLM line (planner.capacity)
+        config = engine_config(dep, st, launch_max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99,
+                                                             dep.model.max_context, st.kv_capacity_tokens()))
         key = sim.capacity_key(shape, config, st, slo, SEARCH, cache_labels(dep))
         cached = isinstance(cache.get(key), sim.SloCapacity)
         res = sim.find_slo_capacity(shape, config, st, slo, search=SEARCH, cache=cache, labels=cache_labels(dep))
         found.setdefault(dep, _Found(res, st, config, cached))  # the first call says whether the cache answered
         if res.rate_per_s <= 0:
             return Capacity(False, limited_by=f"simulated {res.limited_by}", reason=_why_zero(res, config))
-        return Capacity(True, batch=config.max_num_seqs, tpot_s=res.tpot_p99_s, ttft_s=res.ttft_p99_s,
+        return Capacity(True, batch=simulated_batch(res), tpot_s=res.tpot_p99_s, ttft_s=res.ttft_p99_s,
                         requests_per_s=res.rate_per_s, tokens_out_per_s=res.rate_per_s * workload.mean_output_tokens,
                         kv_capacity_tokens=config.kv_tokens, limited_by=f"simulated {res.limited_by}",
-                        headroom=1.0)  # the simulated p99-SLO rate already includes queueing
+                        headroom=1.0,  # the simulated p99-SLO rate already includes queueing
+                        max_num_seqs=config.max_num_seqs)
 
     return capacity
+
+
+def simulated_batch(res: sim.SloCapacity) -> int:
+    """The batch one replica actually runs at its SLO capacity: the time-weighted mean of the running
+    batch simulated at that rate (``running_mean``), rounded, at least 1. Not ``max_num_seqs``, the
+    engine's ceiling, which the batch at a p99-SLO rate seldom reaches."""
+    return max(1, round(res.running_mean))
 
 
 def _why_zero(res: sim.SloCapacity, config: sim.EngineConfig) -> str:
@@ -120,6 +135,8 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
                                labels=cache_labels(dep))
     simulated = {
         "rate_per_replica_rps": cap.rate_per_s, "ttft_p99_s": cap.ttft_p99_s, "tpot_p99_s": cap.tpot_p99_s,
+        "running_mean_at_capacity": cap.running_mean, "max_num_seqs": hit.config.max_num_seqs,
+        "max_num_batched_tokens": hit.config.max_num_batched_tokens,
         "limited_by": cap.limited_by, "rejected_fraction": cap.rejected_fraction,
         "analytic_rate_per_replica_rps": d["replica_rps"] / MAX_UTILISATION, "probes": cap.probes,
         "at_peak": point.to_dict(), "cache": "hit" if hit.cached else "miss", "cache_file": str(cache.path),

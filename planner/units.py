@@ -117,7 +117,10 @@ def parse_rate_per_s(value: Any, name: str = "rate") -> float:
         m = _RATE_RE.match(value)
         unit = m.group("unit").lower() if m else None
         if m is None and "/" not in value and " per " not in value:
-            x = parse_tokens(value, name)  # a bare number: per second
+            try:
+                x = parse_tokens(value, name)  # a bare number: per second
+            except InvalidValueError:
+                raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms}.") from None
         elif m is None or unit not in _SECONDS or unit in ("us", "ms"):
             raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms}.")
         else:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import shlex
 
-from planner.capacity import CHUNK_TOKENS, Capacity
-from planner.capacity import max_model_len as capacity_max_model_len
+from planner.capacity import CHUNK_TOKENS, Capacity, launch_max_model_len
 from planner.step_model import Deployment
 
 
-def max_model_len(dep: Deployment, longest_request_tokens: float) -> int:
-    """The p99 request (prompt + output) rounded up (planner.capacity.max_model_len), within the model's limit."""
-    return capacity_max_model_len(longest_request_tokens, dep.model.max_context)
+def max_model_len(dep: Deployment, longest_request_tokens: float, kv_capacity_tokens: int = 0) -> int:
+    """As long as the KV cache holds, at least the p99 request (planner.capacity.launch_max_model_len)."""
+    return launch_max_model_len(longest_request_tokens, dep.model.max_context, kv_capacity_tokens)
 
 
 def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
@@ -20,8 +19,8 @@ def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float
     args = [
         "vllm", "serve", str(repo),
         "--tensor-parallel-size", str(dep.tp),
-        "--max-num-seqs", str(max(1, capacity.batch)),
-        "--max-model-len", str(max_model_len(dep, longest_request_tokens)),
+        "--max-num-seqs", str(max(1, capacity.max_num_seqs or capacity.batch)),
+        "--max-model-len", str(max_model_len(dep, longest_request_tokens, capacity.kv_capacity_tokens)),
         "--gpu-memory-utilization", f"{dep.eff.gpu_memory_utilization:.2f}",
         "--max-num-batched-tokens", str(CHUNK_TOKENS),
         "--enable-chunked-prefill",

@@ -162,7 +162,8 @@ def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measu
         worst = unstable["spread_pct"].max()
         out.print(f"[yellow]warning:[/] {len(unstable)} of {int((df['status'] == 'ok').sum())} measured points have "
                   f"unstable timings (spread up to {worst:.0f}% of the median; see their notes): the machine was "
-                  "probably busy; rerun them on an idle machine before trusting or calibrating with them")
+                  "probably busy; rerun them on an idle machine before trusting or calibrating with them",
+                  soft_wrap=True)
     if measured:
         out.print(escape(environment_summary(meta.environment)))
     if output and fmt == "table":
@@ -199,7 +200,7 @@ def calibrate_cmd(
             out.print(escape(_fit_line(r)))
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
-    out.print(escape(_saved_line(result.path)))
+    out.print(escape(_saved_line(result.path)), soft_wrap=True)  # one line: the paths stay copy-pasteable
 
 
 def _saved_line(path: Path) -> str:

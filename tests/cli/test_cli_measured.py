@@ -62,6 +62,14 @@ def test_notes_keep_their_bracketed_text(measured):
     assert "install the  extra" not in result.output
 
 
+def test_the_memory_boundary_is_explained_for_cli_users(measured):
+    _, out = measured
+    df, _ = read_profile(out)
+    notes = " ".join(df["note"].dropna())
+    assert "memory_limit_bytes" not in notes  # a library parameter the CLI does not have
+    assert "CPU run: the memory boundary is an emulated card, not this machine's RAM" in notes
+
+
 def test_the_environment_is_summarised_after_a_measured_run(measured):
     result, _ = measured
     line = next(x for x in result.output.splitlines() if x.startswith("measured on "))

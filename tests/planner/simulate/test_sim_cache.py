@@ -118,3 +118,34 @@ def test_cache_identity_wins_over_repr():
 
     assert capacity_key(SHAPE, CFG, Step("a"), SLO, FAST, {}) == capacity_key(SHAPE, CFG, Step("a"), SLO, FAST, {})
     assert capacity_key(SHAPE, CFG, Step("a"), SLO, FAST, {}) != capacity_key(SHAPE, CFG, Step("b"), SLO, FAST, {})
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]",
+                                  json.dumps({"version": cc.CACHE_VERSION, "entries": {"k": {"kind": "Nope"}}}),
+                                  json.dumps({"version": cc.CACHE_VERSION, "entries": {"k": {"rate_per_s": 1.0}}})])
+def test_a_corrupt_file_warns_once_and_is_rebuilt(tmp_path, capsys, text):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    cache = CapacityCache(path)
+    first = find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=cache)  # a miss: get, then put
+    simulate_point(SHAPE, first.rate_per_s / 2, CFG, STEP, SLO, search=FAST, cache=cache)  # another put
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and str(path) in err and "rebuilding it" in err, err
+    doc = json.loads(path.read_text())  # rewritten as a valid cache holding both records
+    assert doc["version"] == cc.CACHE_VERSION and len(doc["entries"]) == 2
+    assert CapacityCache(path).get(first.key) == first and capsys.readouterr().err == ""
+
+
+def test_an_unwritable_home_is_said_once_on_stderr(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    monkeypatch.setenv("INFERPLAN_HOME", str(home))
+    monkeypatch.setattr(cc, "_SHARED", {})
+    cache = shared_cache()
+    first = find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=cache)
+    simulate_point(SHAPE, first.rate_per_s / 2, CFG, STEP, SLO, search=FAST, cache=cache)
+    assert cache.disk_error and str(home / "sim_capacity.json") in cache.disk_error
+    assert cache.disk_error.count(str(home / "sim_capacity.json")) == 1  # named once, not "path: cannot write path"
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "capacity cache not saved" in err and "INFERPLAN_HOME" in err, err
+    assert find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=cache) == first  # still served from memory

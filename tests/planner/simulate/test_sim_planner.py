@@ -130,3 +130,16 @@ def test_a_workload_the_engine_would_refuse_is_infeasible_with_a_reason(home):
     assert not got.feasible and got.limited_by == "simulated rejections"
     assert "refuse" in got.reason and "max_model_len" in got.reason
     assert 0.01 < found[dep].capacity.rejected_fraction < 0.1 and found[dep].capacity.probes == 1
+
+
+def test_the_batch_is_the_simulated_mean_not_max_num_seqs(home):
+    """`batch` is what the replica runs at its SLO capacity (the simulated mean running batch); the engine
+    ceiling max_num_seqs (1,024 on an H100, vLLM's default) stays in `simulated` and on the vLLM line."""
+    p = _plan()
+    s, d = p.simulated, p.deployment
+    assert s["max_num_seqs"] == 1024 and 1 <= s["running_mean_at_capacity"] < 1024
+    assert d["batch"] == max(1, round(s["running_mean_at_capacity"])) and d["batch"] < s["max_num_seqs"]
+    # Little's law at the capacity edge: mean batch ≈ rate × mean time in the batch (< the p99 E2E)
+    assert d["batch"] <= s["rate_per_replica_rps"] * (s["ttft_p99_s"] + 200 * s["tpot_p99_s"]) + 1
+    args = p.vllm_args
+    assert args[args.index("--max-num-seqs") + 1] == "1024"  # the limit the simulation ran with
