@@ -145,7 +145,8 @@ def roofline_step(dep: Deployment, batch_hint: int = 64):
     body, head = timing.matmul_params_per_token(m, d.tp)
     dtype = timing.compute_dtype(d.gpu, d.quant)
     return RooflineStepTime(
-        overhead_s=d.eff.step_overhead_s + timing.allreduce_s(m, d.gpu, d.eff, d.tp, batch_hint),
+        overhead_s=(d.eff.step_overhead_s + m.num_layers * d.eff.layer_overhead_s
+                    + timing.allreduce_s(m, d.gpu, d.eff, d.tp, batch_hint)),
         # bytes kept bf16 stream at the plain rate: rescaled so one effective bandwidth serves both
         weight_bytes=_weight_bytes_at_quant_rate(d, batch_hint),
         # KV is streamed at its own efficiency: rescaled so one effective bandwidth serves both terms

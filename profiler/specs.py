@@ -221,10 +221,11 @@ class Efficiency:
     bandwidth: float  # achieved / datasheet HBM bandwidth streaming this quant's weights
     compute: float  # achieved / datasheet dense FLOP/s on prefill GEMMs
     step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
-    # The two defaults below are the figures of profiler.analytic.efficiency (KV_BANDWIDTH_EFFICIENCY,
-    # INTERCONNECT_EFFICIENCY, sources there); tests/profiler/test_timing.py checks they agree.
+    # The three defaults below are the figures of profiler.analytic.efficiency (INTERCONNECT_EFFICIENCY,
+    # KV_BANDWIDTH_EFFICIENCY, LAYER_OVERHEAD_S, sources there); tests/profiler/test_timing.py checks they agree.
     interconnect: float = 0.8  # achieved / datasheet link bandwidth for all-reduce
     kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
+    layer_overhead_s: float = 15e-6  # fixed time per layer per step (LAYER_OVERHEAD_S); calibration keeps it
     # Calibrated only (None otherwise): p90 relative latency error of the fit away from its points, to other
     # batches/contexts and to other models of the family (profiler.analytic.calibration_bands), and the models
     # the fit was measured on. Calibrated analytic rows carry latency_ms_spread = band x latency_ms.

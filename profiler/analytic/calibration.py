@@ -6,7 +6,7 @@ the measured HF static cache does) gives the step's memory time ``m = bytes / BW
 ``c = FLOPs / F`` at datasheet peaks, and its TP communication time. Per (gpu, quant) the measured
 latency is fitted by least squares on the relative error to::
 
-    t = overhead + max(m / eta_bw + k / eta_kv, c / eta_c) + t_comm                       [s]
+    t = overhead + max(m / eta_bw + k / eta_kv, c / eta_c) + t_comm + n_layers x t_layer     [s]
 
 where ``m`` is the weight-streaming and ``k`` the KV-streaming part of the memory time. bf16/fp16 weights
 stream like the KV, so there ``eta_kv = eta_bw`` is one fitted factor. Other quants take ``eta_kv`` from the
@@ -55,6 +55,8 @@ ETA_RANGE = (0.01, 2.0)  # accepted fitted efficiencies; above 1 only with L2-re
 MAX_ITERATIONS = 50
 GRID_POINTS = 80  # per efficiency axis of the global start (log-spaced over ETA_RANGE: ~7 % steps)
 FILE_VERSION = 1
+# Unit efficiencies give each term at datasheet peak; the per-layer floor stays at its default (a known, unfitted
+# term, carried in `comm` with the TP all-reduce).
 UNIT = Efficiency(bandwidth=1.0, compute=1.0, step_overhead_s=0.0, interconnect=1.0, kv_bandwidth=1.0)
 MIN_KV_FIT_POINTS = 4  # rows beyond the fitted factors before eta_kv is fitted freely rather than kept at default
 TIED_QUANTS = ("bf16", "fp16")  # unquantised weights stream at the KV's rate: one bandwidth factor
@@ -136,7 +138,7 @@ def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | Non
         out.append({"gpu": r.gpu, "quant": r.quant, "model": r.model, "phase": r.phase, "batch": int(r.batch),
                     "context": int(r.context), "family": models[r.model].model_type,
                     "m": est.t_memory_s - est.t_kv_s, "k": est.t_kv_s,
-                    "c": est.t_compute_s, "comm": est.t_comm_s, "t": float(r.latency_ms) / 1e3})
+                    "c": est.t_compute_s, "comm": est.t_comm_s + est.t_fixed_s, "t": float(r.latency_ms) / 1e3})
     return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "family", "m", "k", "c",
                                       "comm", "t"])
 

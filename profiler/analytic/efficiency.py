@@ -50,11 +50,16 @@ COMPUTE_EFFICIENCY: dict[str, tuple[float, str]] = {
 # "tens of microseconds" with CUDA graphs; 40 us is used (estimate) until a calibration replaces it.
 STEP_OVERHEAD_S = (40e-6, "estimate: measurement.md §6.3, graph launch + sampling are tens of us")
 
+# Fixed time per transformer layer per step: each streaming op (qkv, attention, o-proj, gate-up, down) costs
+# at least a constant latency however few bytes it moves, which is what bounds small models and tiny batches.
+LAYER_OVERHEAD_S = (5 * 3e-6, "AIC systems/h100_sxm.yaml mem_empirical_constant_latency 3 us per memory op "
+                              "(hardware_and_prices.md §1 notes; anchors.md); 5 such ops per layer (design count)")
+
 # Achieved / datasheet GPU-to-GPU link bandwidth for TP all-reduce.
 INTERCONNECT_EFFICIENCY = (0.8, "InferSim hardware/gpu.py derates NVLink/RDMA x0.8 (anchors.md §2.12)")
 
 # Per-collective latency of one all-reduce step.
-COLLECTIVE_LATENCY_S = (10e-6, "aiconfigurator h100_sxm.yaml: 10 us p2p latency")
+COLLECTIVE_LATENCY_S = (10e-6, "aiconfigurator h100_sxm.yaml: 10 us p2p latency (anchors.md, aiconfigurator)")
 
 # vLLM default --gpu-memory-utilization.
 GPU_MEMORY_UTILIZATION = (0.90, "vLLM EngineArgs default gpu_memory_utilization=0.9 (anchors.md §2.10)")
@@ -70,9 +75,10 @@ def default_efficiency(gpu_id: str, quant_id: str) -> Efficiency:
         step_overhead_s=STEP_OVERHEAD_S[0],
         interconnect=INTERCONNECT_EFFICIENCY[0],
         kv_bandwidth=KV_BANDWIDTH_EFFICIENCY[0],
+        layer_overhead_s=LAYER_OVERHEAD_S[0],
         gpu_memory_utilization=GPU_MEMORY_UTILIZATION[0],
         source=f"defaults ({gpu_id}/{quant_id}): bandwidth: {bw_src}; compute: {fl_src}; "
-               f"KV bandwidth: {KV_BANDWIDTH_EFFICIENCY[1]}",
+               f"KV bandwidth: {KV_BANDWIDTH_EFFICIENCY[1]}; per-layer floor: {LAYER_OVERHEAD_S[1]}",
     )
 
 

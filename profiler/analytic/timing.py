@@ -6,8 +6,8 @@ Decode step of ``B`` sequences each attending ``L`` tokens (measurement.md §6.3
     W_read = all weights but the embedding table (+ B gathered rows); MoE layers read only the
              experts the batch touches: E_touched = E x (1 - (1 - k/E)^B) per layer            [B]
     flops  = 2 x N_matmul_active x B + attention(B, L)                                        [FLOP]
-    t      = t_overhead + max(W_read / (BW x eta_bw) + KV / (BW x eta_kv), flops / (F x eta_c))
-             + t_allreduce                                                                   [s]
+    t      = t_overhead + n_layers x t_layer + max(W_read / (BW x eta_bw) + KV / (BW x eta_kv),
+             flops / (F x eta_c)) + t_allreduce                                              [s]
 
 ``eta_bw`` is the weight-streaming efficiency of the quant's GEMV kernels (int4 dequantisation is slower
 per byte than bf16), applied to the quantised tensors only; ``eta_kv`` is the plain-streaming efficiency,
@@ -60,6 +60,7 @@ class StepEstimate:
     mbu: float
     mfu: float
     t_kv_s: float = 0.0  # the part of t_memory_s streamed at the plain rate: KV cache and weights kept bf16
+    t_fixed_s: float = 0.0  # layers x per-layer floor (included in latency_s)
 
     @property
     def bound(self) -> str:
@@ -148,18 +149,19 @@ def allreduce_s(model: ModelSpec, gpu: GpuSpec, eff: Efficiency, tp: int, tokens
 
 
 def _finish(gpu: GpuSpec, dtype: str, eff: Efficiency, weight_bytes: float, plain_bytes: float, flops: float,
-            comm: float) -> StepEstimate:
+            comm: float, layers: int = 0) -> StepEstimate:
     """`weight_bytes` stream at the quant's efficiency; `plain_bytes` (KV cache, weights kept bf16) at the
     plain-streaming one (``eff.kv_bandwidth``)."""
     nbytes = weight_bytes + plain_bytes
     t_kv = plain_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.kv_bandwidth)
     t_mem = weight_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.bandwidth) + t_kv
     t_comp = flops / (gpu.peak_flops(dtype) * eff.compute)
-    latency = eff.step_overhead_s + max(t_mem, t_comp) + comm
+    fixed = layers * eff.layer_overhead_s  # the per-layer floor of a step (efficiency.LAYER_OVERHEAD_S)
+    latency = eff.step_overhead_s + fixed + max(t_mem, t_comp) + comm
     return StepEstimate(
         latency_s=latency, bytes_moved=nbytes, flops=flops, t_memory_s=t_mem, t_compute_s=t_comp,
         t_comm_s=comm, mbu=nbytes / latency / gpu.hbm_bandwidth_bytes_per_s,
-        mfu=flops / latency / gpu.peak_flops(dtype), t_kv_s=t_kv,
+        mfu=flops / latency / gpu.peak_flops(dtype), t_kv_s=t_kv, t_fixed_s=fixed,
     )
 
 
@@ -181,7 +183,7 @@ def decode_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: Kv
     kv = kept + batch * ctx * kv_layer + batch * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     flops = 2.0 * (body + head) * batch + attention_flops_per_context_token(model, tp) * batch * ctx
-    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, batch))
+    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, batch), model.num_layers)
 
 
 def causal_attended(model: ModelSpec, prompt: int) -> float:
@@ -210,7 +212,8 @@ def prefill(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtyp
     body, head = matmul_params_per_token(model, tp)
     flops = (2.0 * body * tokens + 2.0 * head * batch
              + attention_flops_per_context_token(model, tp) * batch * causal_attended(model, prompt))
-    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens))
+    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens),
+                   model.num_layers)
 
 
 def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
@@ -229,4 +232,5 @@ def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvD
     seqs = decode_seqs + (1 if prefill_tokens else 0)
     flops = (2.0 * body * tokens + 2.0 * head * seqs
              + attention_flops_per_context_token(model, tp) * context_tokens * model.num_layers)
-    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens))
+    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens),
+                   model.num_layers)

@@ -23,7 +23,9 @@ def test_decode_batch1_bytes_are_weights_without_embedding_plus_kv():
     roofline_tps = H100.hbm_bandwidth_bytes_per_s / est.bytes_moved
     assert 0.6 * roofline_tps < 1 / est.latency_s < roofline_tps
     assert est.mbu == pytest.approx(est.bytes_moved / est.latency_s / 3.35e12)
-    assert est.latency_s == pytest.approx(40e-6 + est.bytes_moved / (3.35e12 * 0.8))
+    # step overhead + the per-layer floor (32 layers) + bytes at 80% of 3.35 TB/s
+    assert est.t_fixed_s == pytest.approx(32 * EFF.layer_overhead_s)
+    assert est.latency_s == pytest.approx(40e-6 + 32 * EFF.layer_overhead_s + est.bytes_moved / (3.35e12 * 0.8))
 
 
 def test_decode_flops_include_attention():
@@ -54,7 +56,7 @@ def test_prefill_is_compute_bound_and_matches_hand_computed_flops():
     # without it the same arithmetic gives ~29.7 TFLOP -> ~50 ms at 60% of 989 TFLOP/s.
     assert est.flops == pytest.approx(29.7e12, rel=0.01)
     assert est.bound == "compute"
-    assert est.latency_s == pytest.approx(est.flops / (989e12 * 0.6) + 40e-6)
+    assert est.latency_s == pytest.approx(est.flops / (989e12 * 0.6) + 40e-6 + 32 * EFF.layer_overhead_s)
 
 
 def test_fp8_on_a_gpu_without_fp8_is_unsupported_with_advice():
@@ -98,8 +100,8 @@ def test_mixed_step_equals_decode_when_no_prefill():
 
 def test_efficiency_is_used_linearly_in_the_memory_term():
     m = llama8b()
-    slow = Efficiency(bandwidth=0.4, compute=0.6, step_overhead_s=0.0, kv_bandwidth=0.4)
-    fast = Efficiency(bandwidth=0.8, compute=0.6, step_overhead_s=0.0, kv_bandwidth=0.8)
+    slow = Efficiency(bandwidth=0.4, compute=0.6, step_overhead_s=0.0, kv_bandwidth=0.4, layer_overhead_s=0.0)
+    fast = Efficiency(bandwidth=0.8, compute=0.6, step_overhead_s=0.0, kv_bandwidth=0.8, layer_overhead_s=0.0)
     a = timing.decode_step(m, H100, BF16, KvDtype.BF16, 1, 1, 1024, slow).latency_s
     b = timing.decode_step(m, H100, BF16, KvDtype.BF16, 1, 1, 1024, fast).latency_s
     assert a == pytest.approx(2 * b)
@@ -141,3 +143,4 @@ def test_spec_defaults_agree_with_the_sourced_efficiency_constants():
     e = Efficiency(bandwidth=0.5, compute=0.5, step_overhead_s=0.0)
     assert e.interconnect == efficiency.INTERCONNECT_EFFICIENCY[0]
     assert e.kv_bandwidth == efficiency.KV_BANDWIDTH_EFFICIENCY[0]
+    assert e.layer_overhead_s == efficiency.LAYER_OVERHEAD_S[0]
