@@ -73,10 +73,11 @@ def _ints(text: str | None, flag: str) -> tuple[int, ...]:
 
 
 def _check_outputs(output: Path | None, plot: Path | None) -> None:
+    from planner.render import PLAN_SUFFIXES
     from profiler.errors import InvalidValueError
 
-    if output is not None and output.suffix not in (".json", ".csv", ".xlsx", ".md"):
-        raise InvalidValueError(f"{output}: plan files are .json, .csv, .xlsx or .md")
+    if output is not None and output.suffix not in PLAN_SUFFIXES:
+        raise InvalidValueError(f"{output}: plan files are {', '.join(PLAN_SUFFIXES)}")
     if output is not None and output.suffix == ".xlsx":
         _need("openpyxl", "writing .xlsx needs")
     check_plot_path(plot)

@@ -25,6 +25,7 @@ from rich.text import Text
 from planner.units import DAYS_PER_MONTH
 
 FORMATS = ("table", "json", "csv")
+PLAN_SUFFIXES = (".json", ".csv", ".xlsx", ".md")  # what write_plan writes
 GIB = 2**30
 
 
@@ -295,7 +296,7 @@ def write_plan(plan: Any, path: str | Path) -> None:
     else:
         from profiler.errors import InvalidValueError
 
-        raise InvalidValueError(f"{path}: plan files are .json, .csv, .xlsx or .md")
+        raise InvalidValueError(f"{path}: plan files are {', '.join(PLAN_SUFFIXES)}")
 
 
 def plan_markdown(plan: Any, tables: Mapping[str, pd.DataFrame]) -> str:

@@ -21,19 +21,10 @@ import yaml
 from profiler import catalogue, hf_mapping
 from profiler.errors import CatalogueError, InvalidValueError
 
+from .test_catalogue import TINY  # the same tiny entry
+
 MODELS_YAML = Path(catalogue.__file__).parent / "catalogues" / "models.yaml"
 
-TINY = """
-models:
-  tiny:
-    model_type: llama
-    hidden_size: 64
-    num_hidden_layers: 2
-    num_attention_heads: 4
-    num_key_value_heads: 2
-    intermediate_size: 128
-    vocab_size: 100
-"""
 
 
 def allowed(model_type: str) -> set[str]:

@@ -31,13 +31,6 @@ SLO = SloTargets(ttft_p99_s=0.5, tpot_p99_s=0.02)
 FAST = CapacitySearch(n_requests=500)
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(cc, "_SHARED", {})
-    return tmp_path / "home"
-
-
 def _no_simulation(monkeypatch):
     monkeypatch.setattr(cap, "simulate", lambda *a, **k: pytest.fail("cache miss: a simulation ran"))
 

@@ -7,17 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import planner.simulate.capacity_cache as cc
 from planner.cli import app
 from planner.simulate import SloTargets
 from planner.simulate_api import DEFAULT_DIURNAL, read_hourly_curve
 from profiler.errors import InvalidValueError
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(cc, "_SHARED", {})
 
 
 def _run(*args: str):

@@ -24,13 +24,6 @@ BUSY = Workload(tokens_in_per_day=RATE * 86_400 * 1000, tokens_out_per_day=RATE 
                 requests_per_day=RATE * 86_400)
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(cc, "_SHARED", {})
-    return tmp_path / "home"
-
-
 def _plan(workload: Workload = BUSY):
     return plan(PlanRequest(model="llama-3.1-8b", workload=workload, gpus=("h100-sxm",), quants=("bf16",),
                             tps=(1,), simulate=True))

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 import planner.cmd_simulate as cmd
-import planner.simulate.capacity_cache as cc
 from planner.cli import app
 from planner.simulate import EngineConfig, Fixed, LogNormal, Requests, SloTargets, simulate, summarize
 from planner.simulate.checks import SMALL_SAMPLE, overflow, rejection_counts, run_warnings
@@ -19,12 +18,6 @@ from planner.simulate_api import SimRequest, run_simulation
 from profiler.errors import InvalidValueError
 
 MAX_CONTEXT = 131_072  # llama-3.1-8b's max_position_embeddings (models.yaml)
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(cc, "_SHARED", {})
 
 
 def _run(*args: str):
