@@ -26,3 +26,11 @@ def write_file(tmp_path: Path) -> Callable[[str, str], Path]:
 def private_inferplan_home(tmp_path_factory, monkeypatch):
     """Every test gets its own INFERPLAN_HOME: no user calibration or cache leaks in, nothing is written out."""
     monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path_factory.mktemp("inferplan-home")))
+
+
+@pytest.fixture(autouse=True)
+def empty_capacity_cache(monkeypatch):
+    """An empty in-process simulated-capacity cache per test: no test sees another's simulated results."""
+    import planner.simulate.capacity_cache as cc
+
+    monkeypatch.setattr(cc, "_SHARED", {})
