@@ -10,11 +10,16 @@ traffic); ``inf`` (or an InfeasibleError) means "cannot serve that volume". The 
 ``A(v) = s x v`` with ``s`` from :func:`planner.api_costs.monthly_usd_per_token_per_day`.
 
 Break-even for one API with margin m (1 = equal cost; the seed framework's "API >= 2x TCO" is m = 2):
-the smallest v with ``A(v) >= m x S(v)``, found by scanning a log grid (``points_per_decade`` per
-decade from ``min_tokens_per_day``) for the first point where it holds and bisecting geometrically
-between it and the grid point before to a relative width of ``rel_tol``. A crossing that opens and
-closes again between two grid points is below the grid's resolution. None if it never holds up to
-``max_tokens_per_day``. Self-host costs are memoised, so every API shares the grid evaluations.
+the smallest v with ``A(v) >= m x S(v)``. Because S never falls, no volume in ``[v, m x S(v) / s)`` can
+meet it (there ``s x v' < m x S(v) <= m x S(v')``), so the search walks up from ``min_tokens_per_day``
+jumping each time to ``m x S(v) / s``, or to the last point of a log grid (``points_per_decade`` per
+decade) before it, which keeps the jumps on volumes every API shares (memoised) while the API is far below.
+It stops at the first v that meets the condition: the exact first crossing of a step-shaped S, windows
+that open and close again between grid points included. After ``off_grid_budget`` jumps off the grid (the
+API then climbs nearly as fast as S: each evaluation is a re-plan, so this bounds the time) it steps grid
+point by grid point and bisects geometrically to ``rel_tol`` between the last two; from there a window
+narrower than the grid spacing can be missed. None if it never holds up to ``max_tokens_per_day`` (or
+self-hosting becomes infeasible first: S is then infinite above).
 
 Tables:
 
@@ -42,6 +47,7 @@ MIN_TOKENS_PER_DAY = 1e4
 MAX_TOKENS_PER_DAY = 1e12  # ~ 12M tokens/s: beyond any single deployment this planner sizes
 POINTS_PER_DECADE = 8
 REL_TOL = 1e-3
+OFF_GRID_BUDGET = 12  # off-grid volumes one search evaluates before it falls back to the grid (speed; docstring)
 
 
 class MemoCost:
@@ -77,7 +83,8 @@ def log_grid(lo: float, hi: float, points_per_decade: int = POINTS_PER_DECADE) -
 def breakeven_tokens_per_day(cost: Callable[[float], tuple[float, int | None]], slope: float, *,
                              margin: float = 1.0, min_tokens_per_day: float = MIN_TOKENS_PER_DAY,
                              max_tokens_per_day: float = MAX_TOKENS_PER_DAY,
-                             points_per_decade: int = POINTS_PER_DECADE, rel_tol: float = REL_TOL) -> float | None:
+                             points_per_decade: int = POINTS_PER_DECADE, rel_tol: float = REL_TOL,
+                             off_grid_budget: int = OFF_GRID_BUDGET) -> float | None:
     """Smallest daily volume where ``slope x v >= margin x cost(v)[0]`` (module docstring); None if never."""
     if slope <= 0:
         return None
@@ -85,18 +92,39 @@ def breakeven_tokens_per_day(cost: Callable[[float], tuple[float, int | None]], 
     def ok(v: float) -> bool:
         return slope * v >= margin * cost(v)[0]
 
-    prev = None
-    for v in log_grid(min_tokens_per_day, max_tokens_per_day, points_per_decade):
+    grid = log_grid(min_tokens_per_day, max_tokens_per_day, points_per_decade)
+    v, budget = float(grid[0]), off_grid_budget  # invariant: no volume in [grid[0], v) meets the condition
+    while v <= max_tokens_per_day:
         if ok(v):
-            if prev is None:
-                return float(v)
-            lo, hi = prev, float(v)
-            while hi / lo > 1 + rel_tol:
-                mid = math.sqrt(lo * hi)
-                lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-            return hi
-        prev = float(v)
+            return v
+        c = cost(v)[0]
+        if math.isinf(c):
+            return None  # infeasible here, hence at every larger volume (the cost never falls)
+        clear = margin * c / slope  # nothing in [v, clear) meets the condition (module docstring)
+        while slope * clear < margin * c:  # rounding: step to the first float where it is met, if S stays flat
+            clear = math.nextafter(clear, math.inf)
+        after = grid[grid > v]
+        if len(after) and after[0] <= clear:
+            v = float(after[after <= clear][-1])  # the last grid volume before `clear`: shared, memoised
+        elif budget > 0:
+            v, budget = clear, budget - 1  # off the grid: the walk's exact next candidate
+        elif len(after):  # budget spent: the next grid volume; a crossing before it is found by bisection
+            g = float(after[0])
+            if ok(g):
+                return _bisect(ok, v, g, rel_tol)
+            v = g
+        else:
+            return None
     return None
+
+
+
+def _bisect(ok: Callable[[float], bool], lo: float, hi: float, rel_tol: float) -> float:
+    """Geometric bisection of [lo (fails), hi (meets)] to a relative width of rel_tol; the upper end."""
+    while hi / lo > 1 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
 
 
 def crossover_table(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *, margin: float = 2.0,

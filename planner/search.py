@@ -10,7 +10,13 @@
     monthly_gpu_cost                                    primary replicas' GPUs x $/GPU-h x 730 h
     monthly_total_cost, tco_multiplier                  full line-item bill (planner.tco)
 
-sorted cheapest first (infeasible rows last). Sizing one candidate is :func:`size`.
+sorted cheapest first (infeasible rows last). Ties in ``monthly_total_cost`` are broken, in order, by
+the least lossy weights (``QUALITY_ORDER``: bf16 before fp8 before int8 before int4), then by more
+requests/s per replica (``replica_rps``: headroom), then by the order searched (GPUs and quants in the
+order of the mappings passed in, then KV dtype, TP and pricing model as listed in the SearchSpace).
+A TP degree above the GPUs of one node (``GpuSpec.gpus_per_node``) is an infeasible row saying so:
+multi-node tensor parallelism is not sized.
+Sizing one candidate is :func:`size`.
 """
 
 from __future__ import annotations
@@ -119,24 +125,28 @@ def bill(sized: Sized, usd_per_gpu_hour: float, workload: Workload, tco_defaults
 
 def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[str, QuantScheme],
                  space: SearchSpace, calibration=None):
+    """(gpu, quant, tp, Deployment, "") per candidate, or (gpu, quant, tp or None, None, why not)."""
     for gpu in gpus.values():
         for quant in quants.values():
             try:
                 compute_dtype(gpu, quant)
             except UnsupportedQuantError as exc:
-                yield (gpu, quant, None, str(exc))
+                yield (gpu, quant, None, None, str(exc))
                 continue
             eff = efficiency_for(gpu.id, quant.id, calibration)
             for kv in space.kv_dtypes:
                 for tp in space.tps:
                     if tp > gpu.gpus_per_node:
+                        yield (gpu, quant, tp, None, f"TP={tp} needs {tp} GPUs in one node and a {gpu.id} node "
+                               f"holds {gpu.gpus_per_node}; tensor parallelism across nodes is not sized, use TP <= "
+                               f"{gpu.gpus_per_node}")
                         continue
                     try:
                         check_tp(model, tp)
                     except InvalidValueError as exc:
-                        yield (gpu, quant, None, str(exc))
+                        yield (gpu, quant, tp, None, str(exc))
                         continue
-                    yield (gpu, quant, Deployment(model, gpu, quant, kv, tp, eff), "")
+                    yield (gpu, quant, tp, Deployment(model, gpu, quant, kv, tp, eff), "")
 
 
 def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, gpus: int, memo: dict):
@@ -208,14 +218,15 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
     """
     gpus = {k: v for k, v in gpus.items() if not space.gpus or k in space.gpus}
     quants = {k: v for k, v in quants.items() if k in (space.quants or DEFAULT_QUANTS)}
-    if not gpus or not quants:
-        raise InvalidValueError("nothing to search: no GPU or quant matches the request")
+    if not gpus or not quants or not space.tps or not space.kv_dtypes:
+        raise InvalidValueError("nothing to search: no GPU, quant, TP degree or KV dtype matches the request")
     tco_defaults = tco_defaults if tco_defaults is not None else tco_mod.load_tco_defaults()
     rows = []
     memo: dict = {}  # offers, bills and redundancy tables shared by the candidates of this one search
-    for gpu, quant, dep, why in _deployments(model, gpus, quants, space, calibration):
+    for gpu, quant, tp, dep, why in _deployments(model, gpus, quants, space, calibration):
         if dep is None:
-            rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why})
+            rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why,
+                         **({} if tp is None else {"tp": tp})})
             continue
         try:
             step = step_model(dep, profile)
@@ -231,11 +242,14 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
                              space.existing_infra, memo))
     df = pd.DataFrame(rows)
     df["monthly_total_cost"] = df.get("monthly_total_cost", pd.Series(math.nan, index=df.index))
-    # Cheapest first; on a tie prefer the higher-fidelity quant, then more headroom per replica.
+    # Cheapest first; on a tie prefer the higher-fidelity quant, then more headroom per replica, then the
+    # order searched (module docstring).
     df["_quality"] = df["quant"].map({q: i for i, q in enumerate(QUALITY_ORDER)}).fillna(len(QUALITY_ORDER))
     df["_rps"] = -df.get("replica_rps", pd.Series(0.0, index=df.index)).fillna(0.0)
-    df = df.sort_values(["feasible", "monthly_total_cost", "_quality", "_rps"],
-                        ascending=[False, True, True, True], na_position="last").drop(columns=["_quality", "_rps"])
+    df["_searched"] = range(len(df))
+    keys = ["feasible", "monthly_total_cost", "_quality", "_rps", "_searched"]
+    df = df.sort_values(keys, ascending=[False, True, True, True, True], na_position="last").drop(
+        columns=["_quality", "_rps", "_searched"])
     return df.reset_index(drop=True)
 
 

@@ -3,7 +3,7 @@
 Each supported ``model_type`` is a :class:`_Family` row saying what transformers builds for it (which
 projections carry biases, q/k norms, sinks, norms per layer, which layers slide, where the MoE fields
 are). The rows were read from transformers' ``models/<type>/modeling_<type>.py`` and
-``configuration_<type>.py``; tests/profiler/test_params_exact.py checks every catalogue model against
+``configuration_<type>.py``; tests/profiler/analytic/test_params_exact.py checks every catalogue model against
 the model transformers builds from the same fields. Defaults for absent fields are transformers' own.
 """
 

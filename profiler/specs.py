@@ -222,7 +222,8 @@ class Efficiency:
     compute: float  # achieved / datasheet dense FLOP/s on prefill GEMMs
     step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
     # The three defaults below are the figures of profiler.analytic.efficiency (INTERCONNECT_EFFICIENCY,
-    # KV_BANDWIDTH_EFFICIENCY, LAYER_OVERHEAD_S, sources there); tests/profiler/test_timing.py checks they agree.
+    # KV_BANDWIDTH_EFFICIENCY, LAYER_OVERHEAD_S, sources there); tests/profiler/analytic/test_timing.py checks
+    # they agree.
     interconnect: float = 0.8  # achieved / datasheet link bandwidth for all-reduce
     kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
     layer_overhead_s: float = 15e-6  # fixed time per layer per step (LAYER_OVERHEAD_S); calibration keeps it

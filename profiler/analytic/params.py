@@ -4,7 +4,7 @@ The inventory lists what ``transformers``' ``AutoModelForCausalLM`` registers as
 
     sum(group.numel for group in tensor_inventory(spec)) == sum(p.numel() for p in model.parameters())
 
-for every catalogue model (checked with ``==`` on the meta device in tests/profiler/test_params_exact.py,
+for every catalogue model (checked with ``==`` on the meta device in tests/profiler/analytic/test_params_exact.py,
 in the manner of karpathy/nanoGPT transformer_sizing.ipynb). Shapes are per tensor, linear weights as
 (out_features, in_features). Fused checkpoint tensors (Phi-3 ``qkv_proj``/``gate_up_proj``, the stacked
 ``experts.gate_up_proj`` of transformers' MoE blocks) are listed unfused: the count is the same, and the

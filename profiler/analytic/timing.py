@@ -19,6 +19,7 @@ quantise were charged at the GEMV rate.
 Prefill of ``B`` prompts of ``T`` tokens (logits for the last token only)::
 
     flops  = 2 x N_active_body x B x T + 2 x N_lm_head x B + causal attention(B, T)
+             (MLA: prefill attends in the expanded multi-head form, decode in the absorbed latent form)
     bytes  = W_read(touched experts for B x T tokens) + B x T x kv_token_bytes
     t      = t_overhead + max(bytes / (BW x eta_bw), flops / (F x eta_c)) + t_allreduce
 
@@ -130,11 +131,20 @@ def matmul_params_per_token(model: ModelSpec, tp: int) -> tuple[float, float]:
     return body / tp, head / tp
 
 
-def attention_flops_per_context_token(model: ModelSpec, tp: int) -> float:
-    """FLOPs per (query token, attended token, layer) on one GPU: QK^T and PV as multiply-adds."""
+def attention_flops_per_context_token(model: ModelSpec, tp: int, absorbed: bool = True) -> float:
+    """FLOPs per (query token, attended token, layer) on one GPU: QK^T and PV as multiply-adds.
+
+    MLA is run two ways (vLLM ``vllm/v1/attention/backends/mla/common.py``, after the DeepSeek-V2 paper,
+    arXiv 2405.04434, and FlashInfer PR #551): decode in the weight-absorbed, data-movement-friendly form
+    (``absorbed=True``: scores over the ``kv_lora_rank`` latent + rope dims, values over the latent, per
+    query head), prefill in the compute-friendly form (``absorbed=False``: the latent expanded by kv_b_proj
+    into per-head keys of nope + rope dims and values of ``v_head_dim``, then ordinary multi-head
+    attention). The expansion and absorption matmuls are kv_b_proj's parameters, counted once per token in
+    the body either way. :func:`mixed_step` (the planner's engine step) keeps the absorbed form throughout.
+    """
     att = model.attention
     heads = att.num_heads / tp
-    if att.is_mla:  # weight-absorbed MLA: scores over the latent + rope dims, values over the latent
+    if att.is_mla and absorbed:
         return 2.0 * heads * (2 * att.kv_lora_rank + att.qk_rope_head_dim)
     return 2.0 * heads * (att.qk_head_dim + att.v_dim)
 
@@ -211,7 +221,8 @@ def prefill(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtyp
     kv = kept + tokens * kv_bytes_per_token(model, kv_dtype, tp)
     body, head = matmul_params_per_token(model, tp)
     flops = (2.0 * body * tokens + 2.0 * head * batch
-             + attention_flops_per_context_token(model, tp) * batch * causal_attended(model, prompt))
+             + attention_flops_per_context_token(model, tp, absorbed=False) * batch
+             * causal_attended(model, prompt))
     return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens),
                    model.num_layers)
 

@@ -9,11 +9,12 @@
     machine_spec(dev, gpu_id, force) CUDA: the catalogue GpuSpec (resolve_gpu_id); CPU: cpu_spec()
     cpu_spec()                       the CPU as a GpuSpec whose bandwidth and bf16 FLOP/s are MEASURED here
                                      (fastest 64 MiB copy, fastest 512^3 bf16 matmul), since a CPU has no
-                                     datasheet row
+                                     datasheet row; measured once per process, then reused
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -44,9 +45,11 @@ def _ver(pkg: str) -> str:
         return "not installed"
 
 
+@functools.cache
 def cpu_spec() -> GpuSpec:
     """The CPU as a GpuSpec with its copy bandwidth (bytes read + written per second) and bf16 matmul rate
-    measured now, so CPU MBU/MFU are fractions of what this machine was just seen to do."""
+    measured once per process (~0.5 s; every later sweep in the process reuses it), so CPU MBU/MFU are fractions
+    of what this machine was seen to do."""
     import torch
 
     from profiler.measure.timers import TimerPolicy, time_call

@@ -7,7 +7,7 @@
     probe_fits(...)                         one probe (cache + one prefill chunk + one decode step); a CUDA
                                             OOM or an exceeded budget -> False, memory freed, search goes on
 
-The exception is left before cleaning up (its traceback pins the probe's tensors), then ``gc.collect`` and
+The exception is left before cleaning up (its traceback pins the probe's tensors), then (CUDA) ``gc.collect`` and
 ``empty_cache``. Probes run eager (no graph capture, no compiled code), so an OOM does not poison the
 process (vLLM and optimum-benchmark isolate runs in subprocesses for that case).
 """

@@ -2,7 +2,6 @@
 
 import math
 
-import pandas as pd
 import pytest
 
 from planner.crossover import (
@@ -56,6 +55,46 @@ def test_crossing_inside_a_step():
     assert expected == pytest.approx(10_000 / slope, rel=1e-3)
     assert v == pytest.approx(expected, rel=2e-3)
     assert slope * v >= fn(v)[0]
+
+
+def test_a_window_narrower_than_the_grid_is_found():
+    # S is 9,600 up to 8.64e7 tokens/day, then 9,900 (a $300 line item steps up). The API at 1.125e-4 reaches
+    # 9,600 at 8.5333e7, inside the window (8.5333e7, 8.64e7] that lies between the grid points 7.5e7 and 1e8
+    # (8 per decade from 1e4): self-hosting is cheaper there first, so the crossover is 9,600 / 1.125e-4 exactly.
+    fn = MemoCost(lambda v: 9_600.0 if v <= 8.64e7 else 9_900.0)
+    v = breakeven_tokens_per_day(fn, 1.125e-4)
+    assert v == pytest.approx(9_600 / 1.125e-4, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_first_crossing_matches_a_brute_force_scan(seed):
+    # random non-decreasing step costs: a fine scan (0.01% steps) is the reference for the first crossing
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    edges = np.sort(rng.uniform(4, 10, 12))  # log10 of the volumes where the cost steps up
+    levels = np.cumsum(rng.uniform(10, 3_000, 13)) + 1_000
+
+    def cost(v):
+        return float(levels[np.searchsorted(edges, math.log10(v))])
+
+    slope = 10 ** rng.uniform(-6, -3)
+    scan = np.geomspace(1e4, 1e12, 180_000)
+    hits = scan[slope * scan >= np.array([cost(x) for x in scan])]
+    v = breakeven_tokens_per_day(MemoCost(cost), slope)
+    if len(hits) == 0:
+        assert v is None or v > scan[-2]
+    else:
+        assert v is not None and slope * v >= cost(v)  # it does cross there
+        assert v <= hits[0] * (1 + 1e-9)  # and no later than the first scanned crossing
+        assert v >= hits[0] / (scan[1] / scan[0]) * (1 - 1e-9)  # nor before the crossing the scan brackets
+
+
+def test_a_cost_growing_almost_as_fast_as_the_api_is_bisected():
+    # S = 1,000 + 0.99 x 1e-4 x v: the fixed-point jumps shrink by 0.99 each time; the crossing is where
+    # 1e-4 x v = 1,000 + 0.99e-4 x v, i.e. v = 1,000 / 1e-6 = 1e9
+    v = breakeven_tokens_per_day(MemoCost(lambda v: 1_000 + 0.99e-4 * v), 1e-4)
+    assert v == pytest.approx(1e9, rel=2e-3)
 
 
 def test_never_and_immediately():
@@ -127,4 +166,3 @@ def test_cost_curve_defaults_and_errors():
         cost_curve(lambda v: 1.0, DEFAULT_WORKLOAD, load_api_prices(), apis=["nobody / nothing"])
     with pytest.raises(PlannerError, match="volumes > 0"):
         cost_curve(lambda v: 1.0, DEFAULT_WORKLOAD, load_api_prices(), tokens_per_day=[0, 1])
-    assert isinstance(curve, pd.DataFrame)

@@ -160,6 +160,18 @@ def test_api_override(write_file):
         load_api_prices(bad)
 
 
+def test_a_price_update_keeps_the_rows_tags(write_file):
+    path = write_file("a.yaml", """
+        models:
+          - {provider: openai, model: gpt-4o, usd_per_mtok_in: 2.0, usd_per_mtok_out: 8.0, as_of: 2026-12-01,
+             source: my quote}
+    """)
+    df = load_api_prices(path)
+    row = df[(df["provider"] == "openai") & (df["model"] == "gpt-4o")]
+    assert float(row["usd_per_mtok_in"].iloc[0]) == 2.0 and row["source"].iloc[0] == "my quote"
+    assert has_tag(row, "seed").all()  # the catalogue row's tags survive an update that does not set them
+
+
 def test_buy_cost_follows_the_epoch_method():
     params, table = load_purchase()
     assert params.amortisation_years == 5 and params.pue == 1.25

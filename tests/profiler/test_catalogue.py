@@ -14,32 +14,9 @@ import pytest
 from profiler import catalogue
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.specs import LayerType
+from tests.profiler.catalogue_entries import CATALOGUE_IDS, TINY, tiny_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE_IDS = {
-    "llama-3.1-8b", "llama-3.3-70b", "llama-3.1-405b", "llama-3.2-1b", "mistral-7b-v0.3", "mixtral-8x7b",
-    "qwen2.5-7b", "qwen2.5-72b", "qwen3-8b", "qwen3-30b-a3b", "gemma-2-9b", "gemma-2-27b", "phi-3-mini-4k",
-    "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "tinyllama-1.1b", "smollm2-135m",
-}
-
-TINY = """
-models:
-  tiny:
-    model_type: llama
-    hidden_size: 64
-    num_hidden_layers: 2
-    num_attention_heads: 4
-    num_key_value_heads: 2
-    intermediate_size: 128
-    vocab_size: 100
-"""
-
-
-def tiny_cfg(**kw) -> dict:
-    cfg = dict(model_type="llama", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-               num_key_value_heads=2, intermediate_size=128, vocab_size=100)
-    cfg.update(kw)
-    return cfg
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,7 +26,8 @@ def tiny_cfg(**kw) -> dict:
 
 def test_packaged_catalogue_has_the_eighteen_models_each_with_a_source():
     models = catalogue.load_models()
-    assert set(models) == CATALOGUE_IDS
+    # CATALOGUE_IDS, the static list tests parametrise over, names every packaged model (sorted, no others)
+    assert tuple(sorted(models)) == CATALOGUE_IDS and len(CATALOGUE_IDS) == 18
     for name, m in models.items():
         assert m.name == name and m.source and m.hf_config["model_type"] == m.model_type
         assert "source" not in m.hf_config and m.hf_config.get("hf_repo")
@@ -80,9 +58,13 @@ def test_catalogue_decisions_on_uncertain_values():
 
 
 def test_catalogue_hashes_cover_the_three_packaged_files():
+    import hashlib
+
     hashes = catalogue.catalogue_hashes()
-    assert set(hashes) == {"models.yaml", "gpus.yaml", "quants.yaml"}
-    assert all(len(h) == 12 and int(h, 16) >= 0 for h in hashes.values())
+    # the first 12 hex digits of sha256 over each file's bytes, read here independently of the package loader
+    expected = {name: hashlib.sha256((ROOT / "profiler" / "catalogues" / name).read_bytes()).hexdigest()[:12]
+                for name in ("models.yaml", "gpus.yaml", "quants.yaml")}
+    assert hashes == expected
 
 
 def test_unknown_model_suggests_close_names():
@@ -124,7 +106,8 @@ def test_malformed_yaml_names_file_and_line(write_file):
     path = write_file("m.yaml", "models:\n  tiny:\n    model_type: llama\n    hidden_size: [1, 2\n")
     with pytest.raises(CatalogueError) as err:
         catalogue.load_models(path)
-    assert err.value.file == str(path) and err.value.line in (4, 5)
+    # the parser notices at the end of the file (line 5) and says where the unclosed list starts (line 4)
+    assert err.value.file == str(path) and err.value.line == 5
     assert "line 4" in str(err.value) and "not valid YAML" in str(err.value)
 
 
@@ -315,17 +298,20 @@ def test_gpu_file_maps_units_to_bytes(write_file):
     assert fast.source == "test" and "user file" in small.source
 
 
-@pytest.mark.parametrize("old, new, field, words", [
-    ("memory_gib: 80", "memory_gib: 80\n    memory_gb: 85", "memory_gb", "exactly one"),
-    ("memory_gib: 80", "memory_gbs: 80", "memory_gbs", "unknown field"),
-    ("{bf16: 989, fp8: 1978}", "{fp8: 1978}", "tflops", "bf16"),
-    ("tdp_w: 700", "tdp_w: fast", "tdp_w", "positive number"),
+# Lines of GPUS as written (leading newline stripped): schema_version 1, gpus 2, fast 3, name 4, memory_gib 5,
+# hbm_bandwidth_tb_s 6, tflops 7, interconnect 8, interconnect_gb_s 9, tdp_w 10.
+@pytest.mark.parametrize("old, new, field, words, line", [
+    ("memory_gib: 80", "memory_gib: 80\n    memory_gb: 85", "memory_gb", "exactly one", 6),  # the added line
+    ("memory_gib: 80", "memory_gbs: 80", "memory_gbs", "unknown field", 5),
+    ("{bf16: 989, fp8: 1978}", "{fp8: 1978}", "tflops", "bf16", 7),
+    ("tdp_w: 700", "tdp_w: fast", "tdp_w", "positive number", 10),
 ])
-def test_bad_gpu_entries(write_file, old, new, field, words):
+def test_bad_gpu_entries(write_file, old, new, field, words, line):
     path = write_file("g.yaml", GPUS.replace(old, new, 1))
     with pytest.raises(CatalogueError, match=words) as err:
         catalogue.load_file("gpus", path)
-    assert (err.value.entry, err.value.field) == ("fast", field) and err.value.line is not None
+    assert (err.value.entry, err.value.field, err.value.line) == ("fast", field, line)
+    assert str(err.value).startswith(f"{path}:{line}, entry 'fast', field '{field}': ")
 
 
 QUANTS = """

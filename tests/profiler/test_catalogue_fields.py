@@ -20,11 +20,9 @@ import yaml
 
 from profiler import catalogue, hf_mapping
 from profiler.errors import CatalogueError, InvalidValueError
-
-from .test_catalogue import TINY  # the same tiny entry
+from tests.profiler.catalogue_entries import TINY
 
 MODELS_YAML = Path(catalogue.__file__).parent / "catalogues" / "models.yaml"
-
 
 
 def allowed(model_type: str) -> set[str]:
@@ -70,13 +68,20 @@ def test_real_config_fields_and_inferplan_keys_are_accepted_in_yaml(write_file):
              "    rms_norm_eps: 1.0e-05\n    torch_dtype: bfloat16\n    bos_token_id: 1\n    mlp_bias: false\n")
     spec = catalogue.load_models(write_file("m.yaml", TINY + extra))["tiny"]
     assert spec.source == "here" and spec.hf_config["hf_repo"] == "me/tiny"
+    # accepted, and none of them changes the architecture: the same spec as the bare entry
+    bare = catalogue.load_models(write_file("bare.yaml", TINY))["tiny"]
+    assert replace(spec, source=bare.source) == bare
 
 
 def test_config_json_keeps_accepting_unknown_fields(write_file):
     cfg = json.loads(json.dumps(catalogue.load_models()["llama-3.2-1b"].hf_config))
-    cfg.update(num_key_value_head=8, some_new_field={"a": 1}, sliding_window=4096)
+    # a misspelt KV-head count (2, unlike the real 8), an unknown field, and a field llama does not have
+    cfg.update(num_key_value_head=2, some_new_field={"a": 1}, sliding_window=4096)
     spec = catalogue.get_model("", config_path=write_file("cfg/config.json", json.dumps(cfg)))
-    assert spec.attention.num_kv_heads == cfg["num_key_value_heads"] and spec.name == "cfg"
+    # Llama-3.2-1B: 32 query heads, 8 KV heads, full attention everywhere; the extra fields are ignored
+    assert spec.name == "cfg" and spec.attention.num_kv_heads == 8 and spec.attention.sliding_window is None
+    catalogued = catalogue.get_model("llama-3.2-1b")
+    assert replace(spec, name=catalogued.name, source=catalogued.source) == catalogued
 
 
 def test_packaged_entries_hold_only_fields_of_their_type():

@@ -1,7 +1,9 @@
 """Output files the user names: atomic writes and the up-front check say what is wrong with the path they gave
 (never a temp file), and a check before long work creates nothing."""
 
+import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -50,10 +52,20 @@ def test_a_failed_write_names_the_target_and_leaves_no_temp_file(tmp_path, monke
     assert err.value.errno == 28 and list(tmp_path.iterdir()) == []
 
 
-def test_the_error_is_a_domain_error_and_still_an_os_error():
-    # InferplanError: the CLI prints it as one line; OSError: a cache that tolerates unwritable files still does.
-    exc = OutputPathError("cannot write x: why", 13)
-    assert isinstance(exc, InferplanError) and isinstance(exc, OSError) and str(exc) == "cannot write x: why"
+def test_a_refused_write_reaches_both_kinds_of_handler_with_the_path_named(tmp_path):
+    """The CLI's boundary catches InferplanError (one line, exit 1); a cache that tolerates an unwritable home
+    catches OSError and reports ``exc.strerror or str(exc)``. A real refusal must satisfy both."""
+    (tmp_path / "home").write_text("a file")
+    target = tmp_path / "home" / "cache.json"
+    expected = f"cannot write {target}: {tmp_path / 'home'} is a file, not a folder"
+    with pytest.raises(InferplanError) as domain:
+        schema.atomic_write_text(target, "{}")
+    assert str(domain.value) == expected and domain.value.exit_code == 1
+    try:
+        schema.atomic_write_text(target, "{}")
+    except OSError as exc:  # as planner.simulate.capacity_cache does
+        reason = exc.strerror or str(exc)
+    assert reason == expected
 
 
 def test_check_writable_accepts_a_new_nested_path_and_creates_nothing(tmp_path):
@@ -65,17 +77,30 @@ def test_check_writable_accepts_a_new_nested_path_and_creates_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["y.csv"]
 
 
-def test_a_read_only_folder_is_refused_up_front(tmp_path):
+def test_a_read_only_folder_is_refused_up_front(tmp_path, monkeypatch):
+    """A folder that refuses new files (mode 0o500 for a normal user). Root writes into such a folder anyway and
+    CI runs as root, so the kernel's refusal is simulated where both writers create files: tempfile.mkstemp
+    in that folder raises EACCES, as open(O_CREAT) does there for a non-root user."""
     ro = tmp_path / "ro"
     ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        if os.access(ro, os.W_OK) and os.geteuid() == 0:
-            pytest.skip("root writes into read-only folders")
-        with pytest.raises(OutputPathError, match=f"cannot write {ro / 'x.csv'}: cannot create files in {ro}"):
-            check_writable(ro / "x.csv")
-    finally:
-        ro.chmod(0o700)
+    real_mkstemp = schema.tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kw):
+        if dir is not None and Path(dir) == ro:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(Path(dir) / ".x.csv.probe"))
+        return real_mkstemp(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(schema.tempfile, "mkstemp", mkstemp)
+    target = ro / "x.csv"
+    expected = f"cannot write {target}: cannot create files in {ro} (Permission denied)"
+    for call in (lambda: check_writable(target), lambda: schema.atomic_write_text(target, "a,b\n")):
+        with pytest.raises(OutputPathError) as err:
+            call()
+        assert str(err.value) == expected and err.value.errno == errno.EACCES
+    assert list(ro.iterdir()) == []
+    # the same folder one level up (not refused) still takes the file: the refusal is about `ro` alone
+    schema.atomic_write_text(tmp_path / "x.csv", "a,b\n")
+    assert (tmp_path / "x.csv").read_text() == "a,b\n"
 
 
 def test_a_profile_path_must_be_csv_or_json(tmp_path):

@@ -71,9 +71,17 @@ def test_unreadable_files_give_a_schema_error(tmp_path):
         schema.write_profile(schema.normalise([row()]), tmp_path / "p.txt", ProfileMeta(tool_version="x"))
 
 
-def test_atomic_write_leaves_no_temp_files(tmp_path):
+def test_atomic_write_leaves_no_temp_files_and_the_mode_open_would_give(tmp_path):
+    import os
+
+    (tmp_path / "a.txt").write_text("old contents, longer than the new")
     schema.atomic_write_text(tmp_path / "a.txt", "hello")
-    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"] and (tmp_path / "a.txt").read_text() == "hello"
+    # mkstemp creates 0600; the written file has what open(path, "w") would create: 0666 less the umask
+    mask = os.umask(0)
+    os.umask(mask)
+    schema.atomic_write_text(tmp_path / "b.txt", "x")
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_schema_markdown_lists_every_column():

@@ -1,13 +1,13 @@
-"""Shared fixtures of the simulator tests."""
+"""Shared fixtures of the simulator tests (tests/conftest.py already gives every test its own INFERPLAN_HOME
+and an empty in-process capacity cache)."""
+
+import os
+from pathlib import Path
 
 import pytest
 
-import planner.simulate.capacity_cache as cc
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """A private INFERPLAN_HOME and an empty in-process capacity cache: no test sees another's results."""
-    monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(cc, "_SHARED", {})
-    return tmp_path / "home"
+@pytest.fixture
+def home() -> Path:
+    """This test's private INFERPLAN_HOME, where the capacity cache file goes."""
+    return Path(os.environ["INFERPLAN_HOME"])

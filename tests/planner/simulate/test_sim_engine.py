@@ -1,13 +1,13 @@
 """The continuous-batching engine: vLLM v1 scheduling rules, KV paging, preemption, closed form.
 
-The strongest check is differential: a naive simulator below, written straight from the vLLM v1
-scheduler's rules (loops over every running request every step), must give the fast engine's
-results request by request, with and without preemption.
+The strongest check is differential: a naive simulator (naive_scheduler.py), written straight from
+the vLLM v1 scheduler's rules (loops over every running request every step, decides refusals
+itself), must give the fast engine's results request by request and step by step, with and
+without preemption and refusals, for block sizes 8, 16 and 32. Off-by-one edges, derived by hand,
+are in test_sim_scheduler_edges.py.
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 import numpy as np
 import pytest
@@ -28,115 +28,48 @@ from planner.simulate import (
     vllm_default_limits,
 )
 from profiler.errors import InvalidValueError
+from tests.helpers import llama8b_h100_step
+from tests.planner.simulate.naive_scheduler import assert_matches, naive_simulate, refused
 
-# Llama-3.1-8B-like step on an H100-like GPU (numbers from shared/reference/measurement.md §6.3–6.7:
-# 15.01 GB weights read per step, 128 KiB KV per token, 2 × 7.5e9 FLOP per token, 4·32·32·128
-# attention FLOP per query per context token, 3.35 TB/s × 0.8, 989 TFLOP/s × 0.6, 50 µs overhead).
-LLAMA8B_H100 = RooflineStepTime(overhead_s=50e-6, weight_bytes=15.01e9, kv_bytes_per_token=131072,
-                                flops_per_token=15.0e9, attn_flops_per_context_token=524288,
-                                bandwidth_bytes_per_s=3.35e12 * 0.8, flops_per_s=989e12 * 0.6)
+LLAMA8B_H100 = llama8b_h100_step()
 
-
-def naive_simulate(req: Requests, cfg: EngineConfig, step_time, rejected) -> dict[str, np.ndarray]:
-    """Reference: every step loops over every running request, exactly as vLLM's scheduler does."""
-    arrival, plen, olen = req.arrival_s.tolist(), req.input_tokens.tolist(), req.output_tokens.tolist()
-    bs = 16
-    n = len(arrival)
-    computed, out, blocks, npre = [0] * n, [0] * n, [0] * n, [0] * n
-    first, finish, sched = [np.nan] * n, [np.nan] * n, [np.nan] * n
-    waiting: deque[int] = deque()
-    running: list[int] = []
-    free, t, nxt, steps = cfg.kv_blocks, 0.0, 0, 0
-    while True:
-        while nxt < n and arrival[nxt] <= t:
-            if not rejected[nxt]:
-                waiting.append(nxt)
-            nxt += 1
-        if not running and not waiting:
-            if nxt >= n:
-                break
-            t = arrival[nxt]
-            continue
-        budget, scheduled, preempted, idx = cfg.max_num_batched_tokens, [], False, 0
-        while idx < len(running) and budget > 0:  # running requests, oldest first
-            r = running[idx]
-            num = min(plen[r] + out[r] - computed[r], budget)
-            while True:
-                new = -(-(computed[r] + num) // bs) - blocks[r]
-                if new <= free:
-                    free -= new
-                    blocks[r] += new
-                    break
-                victim = running.pop()  # preempt the newest, by recompute
-                free += blocks[victim]
-                blocks[victim] = computed[victim] = 0
-                npre[victim] += 1
-                waiting.appendleft(victim)
-                preempted = True
-                if victim == r:
-                    num = None
-                    break
-            if num is None:
-                break
-            scheduled.append((r, num))
-            budget -= num
-            idx += 1
-        while not preempted and waiting and budget > 0 and len(running) < cfg.max_num_seqs:  # FCFS
-            r = waiting[0]
-            num = min(plen[r] + out[r], budget)
-            if -(-num // bs) > free:
-                break
-            waiting.popleft()
-            free -= -(-num // bs)
-            blocks[r] = -(-num // bs)
-            running.append(r)
-            scheduled.append((r, num))
-            budget -= num
-            sched[r] = t if np.isnan(sched[r]) else sched[r]
-        decodes = {r for r, num in scheduled if out[r] >= 1 and computed[r] == plen[r] + out[r] - 1}
-        prefill = sum(num for r, num in scheduled if r not in decodes)
-        t_end = t + step_time(prefill, len(decodes), sum(computed[r] + num for r, num in scheduled))
-        for r, num in scheduled:
-            computed[r] += num
-            if computed[r] == plen[r] + out[r]:  # a token comes out
-                out[r] += 1
-                first[r] = t_end if out[r] == 1 else first[r]
-                if out[r] == olen[r]:
-                    finish[r] = t_end
-                    free += blocks[r]
-                    blocks[r] = 0
-                    running.remove(r)
-        t, steps = t_end, steps + 1
-    return {"first": np.array(first), "finish": np.array(finish), "sched": np.array(sched),
-            "preemptions": np.array(npre), "steps": steps}
-
-
-CASES = {  # name: (kv_blocks, max_num_seqs, max_num_batched_tokens, rate/s, requests)
-    "roomy": (4000, 64, 2048, 4.0, 250),
-    "tight_kv_preempts": (300, 64, 512, 6.0, 250),
-    "chunked_long_prompts": (2000, 16, 256, 2.0, 150),
-    "tiny_budget": (600, 8, 16, 3.0, 120),
+# name: (kv_blocks, max_num_seqs, max_num_batched_tokens, block_size, max_model_len, rate/s, requests).
+# Lengths: prompts lognormal mean 400 (capped at 3,000), outputs uniform 1-300, so P + O ≤ 3,300.
+CASES = {
+    "roomy": (4000, 64, 2048, 16, None, 4.0, 250),
+    "tight_kv_preempts": (300, 64, 512, 16, None, 6.0, 250),
+    "chunked_long_prompts": (2000, 16, 256, 16, None, 2.0, 150),
+    "tiny_budget": (600, 8, 16, 16, None, 3.0, 120),
+    # 4,800 KV tokens in blocks of 8 and of 32: the same memory, other block arithmetic; both preempt
+    "blocks_of_8_preempt": (600, 64, 512, 8, None, 6.0, 250),
+    "blocks_of_32_preempt": (150, 64, 512, 32, None, 6.0, 250),
+    # 150 × 16 = 2,400 KV tokens < the longest requests: some are refused for the KV cache
+    "kv_refuses": (150, 32, 512, 16, None, 4.0, 250),
+    # max_model_len 1,000 < the longest requests: some are refused for their length
+    "max_model_len_refuses": (2000, 32, 512, 16, 1000, 4.0, 250),
 }
+PREEMPTING = {"tight_kv_preempts", "blocks_of_8_preempt", "blocks_of_32_preempt", "kv_refuses"}
+REFUSING = {"kv_refuses", "max_model_len_refuses"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("model", ["roofline", "plain_callable"])
 def test_engine_matches_naive_reference(name, model):
-    kv_blocks, seqs, tokens, rate, n = CASES[name]
-    cfg = EngineConfig(kv_blocks=kv_blocks, max_num_seqs=seqs, max_num_batched_tokens=tokens)
+    """The reference decides refusals itself and schedules request by request; the engine must agree on
+    every request (refused or not, first token, finish, admission, preemptions) and every step."""
+    kv_blocks, seqs, tokens, block_size, max_model_len, rate, n = CASES[name]
+    cfg = EngineConfig(kv_blocks=kv_blocks, max_num_seqs=seqs, max_num_batched_tokens=tokens,
+                       block_size=block_size, max_model_len=max_model_len)
     shape = WorkloadShape(Poisson(rate), LogNormal(400, 1.0, max_tokens=3000), Uniform(1, 300))
     req = make_requests(shape, n_requests=n, seed=11)
     step_time = LLAMA8B_H100 if model == "roofline" else (lambda p, d, c: LLAMA8B_H100(p, d, c))
     run = simulate(req, cfg, step_time)
-    ref = naive_simulate(req, cfg, LLAMA8B_H100, run.rejected)
-    ok = ~run.rejected
-    np.testing.assert_allclose(run.first_token_s[ok], ref["first"][ok], rtol=1e-9)
-    np.testing.assert_allclose(run.finish_s[ok], ref["finish"][ok], rtol=1e-9)
-    np.testing.assert_allclose(run.first_scheduled_s[ok], ref["sched"][ok], rtol=1e-9)
-    np.testing.assert_array_equal(run.preemptions, ref["preemptions"])
-    assert run.n_steps == ref["steps"]
-    if name == "tight_kv_preempts":
-        assert run.preemptions.sum() > 0  # the case really exercises preemption
+    ref = naive_simulate(req, cfg, LLAMA8B_H100)
+    assert_matches(run, ref)
+    # each case exercises what it is named for, in the reference as in the engine
+    assert (ref["preemptions"].sum() > 0) == (name in PREEMPTING)
+    assert (ref["rejected"].sum() > 0) == (name in REFUSING)
+    assert max(ref["kv"]) <= kv_blocks
 
 
 def test_closed_form_stretches_equal_step_by_step():
@@ -162,7 +95,11 @@ def test_kv_never_over_capacity_and_every_accepted_request_finishes():
                         n_requests=1500, seed=2)
     run = simulate(req, cfg, LLAMA8B_H100)
     ok = ~run.rejected
-    assert run.rejected.sum() > 0  # the lognormal tail has prompts longer than 8000 tokens
+    # refused: exactly those that would not fit the 8,000-token cache even alone (the reference's rule, in
+    # blocks); the lognormal tail has such prompts
+    expected = [refused(p, o, 500, 16, None) for p, o in zip(req.input_tokens, req.output_tokens, strict=True)]
+    np.testing.assert_array_equal(run.rejected, expected)
+    assert run.rejected.sum() > 0
     assert np.isfinite(run.finish_s[ok]).all() and np.isnan(run.finish_s[~ok]).all()
     assert (run.kv_last <= cfg.kv_blocks).all() and (run.kv_first <= run.kv_last).all()
     assert (run.first_token_s[ok] >= req.arrival_s[ok]).all()

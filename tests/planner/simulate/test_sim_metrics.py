@@ -24,6 +24,7 @@ from planner.simulate import (
 )
 from planner.simulate import metrics as metrics_module
 from profiler.errors import InvalidValueError
+from tests.helpers import llama8b_h100_step
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +77,7 @@ def test_queue_and_in_system_are_integrated_per_request(hand_run):
     assert m.series["waiting"].mean() == pytest.approx(m.queue_mean)
 
 
-LLAMA8B_H100 = RooflineStepTime(overhead_s=50e-6, weight_bytes=15.01e9, kv_bytes_per_token=131072,
-                                flops_per_token=15.0e9, attn_flops_per_context_token=524288,
-                                bandwidth_bytes_per_s=3.35e12 * 0.8, flops_per_s=989e12 * 0.6)
+LLAMA8B_H100 = llama8b_h100_step()  # llama-3.1-8b bf16 on one H100 SXM (tests/helpers.py: derivation)
 LOOSE = SloTargets(ttft_p99_s=60.0, tpot_p99_s=1.0)  # every request meets it: goodput is then throughput's
 
 

@@ -12,7 +12,6 @@ from planner.simulate import (
     LogNormal,
     Poisson,
     Requests,
-    RooflineStepTime,
     SloTargets,
     WorkloadShape,
     make_requests,
@@ -20,11 +19,9 @@ from planner.simulate import (
     simulate_workload,
     summarize,
 )
+from tests.helpers import llama8b_h100_step
 
-# Llama-3.1-8B-like on an H100-like GPU, as in test_sim_engine.py (sources there).
-LLAMA8B_H100 = RooflineStepTime(overhead_s=50e-6, weight_bytes=15.01e9, kv_bytes_per_token=131072,
-                                flops_per_token=15.0e9, attn_flops_per_context_token=524288,
-                                bandwidth_bytes_per_s=3.35e12 * 0.8, flops_per_s=989e12 * 0.6)
+LLAMA8B_H100 = llama8b_h100_step()  # llama-3.1-8b bf16 on one H100 SXM (tests/helpers.py: derivation)
 BATCH_OF_ONE = EngineConfig(kv_blocks=1000, max_num_seqs=1, max_num_batched_tokens=512)
 
 

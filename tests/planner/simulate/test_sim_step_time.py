@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.simulate import FixedStepTime, RooflineStepTime, StepTimeModel
+from planner.simulate import EngineConfig, FixedStepTime, Requests, RooflineStepTime, StepTimeModel, simulate
 from profiler.errors import InvalidValueError
 
 ROOF = RooflineStepTime(overhead_s=1e-4, weight_bytes=16e9, kv_bytes_per_token=131072, flops_per_token=16e9,
@@ -53,9 +53,18 @@ def test_fixed_step_time():
     assert m(0, 7, 5000) == 0.02
 
 
-def test_models_are_step_time_models_and_plain_functions_too():
-    assert isinstance(ROOF, StepTimeModel) and isinstance(FixedStepTime(1e-4, 0.01), StepTimeModel)
-    assert isinstance(lambda p, d, c: 0.01, StepTimeModel)
+def test_a_plain_function_is_a_step_time_model_and_a_number_is_not():
+    """StepTimeModel is any callable of (prefill tokens, decode sequences, context tokens): a plain function
+    runs the simulator exactly as the model class it copies (step by step, where the class uses its closed
+    form); a number is no model."""
+    fixed = FixedStepTime(prefill_s_per_token=1e-4, decode_s=0.012)
+    plain = lambda p, d, c: p * 1e-4 + (0.012 if d else 0.0)  # noqa: E731 - the point is a bare function
+    assert isinstance(plain, StepTimeModel) and not isinstance(0.012, StepTimeModel)
+    req = Requests(np.arange(40) * 0.05, np.full(40, 300), np.arange(1, 41))
+    cfg = EngineConfig(kv_blocks=500, max_num_seqs=8)
+    a, b = simulate(req, cfg, fixed), simulate(req, cfg, plain)
+    np.testing.assert_allclose(a.finish_s, b.finish_s, rtol=1e-12)
+    assert a.n_steps == b.n_steps and len(a.seg_steps) < len(b.seg_steps)  # closed-form stretches vs steps
 
 
 @pytest.mark.parametrize("kwargs", [dict(bandwidth_bytes_per_s=0.0), dict(weight_bytes=-1.0),

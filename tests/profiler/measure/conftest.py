@@ -1,20 +1,10 @@
-"""Tiny models for the measured-path tests (built on the CPU in milliseconds)."""
+"""Fixtures of the measured-path tests: the tiny models (tests/profiler/measure/tiny.py), the CPU device, and a
+deterministic timer for tests that check what the sweep does with a timing rather than the timing itself."""
 
 import pytest
 
-TINY = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 512,
-        "tie_word_embeddings": False}
-TINY_TIED = {**TINY, "tie_word_embeddings": True}
-TINY_MOE = {"model_type": "qwen3_moe", "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32,
-            "num_experts": 4, "num_experts_per_tok": 2, "num_hidden_layers": 2, "num_attention_heads": 4,
-            "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 256, "max_position_embeddings": 512}
-
-
-def spec(name, fields):
-    from profiler import catalogue
-
-    return catalogue.spec_from_hf_config(name, fields, "test fixture")
+from tests.profiler.measure.fakes import fixed_timing
+from tests.profiler.measure.tiny import TINY, TINY_MOE, TINY_TIED, spec
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +22,40 @@ def tiny_moe():
     return spec("tiny-moe", TINY_MOE)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def one_cpu_thread():
+    """Tiny models run on one intra-op thread: on a small machine shared with other processes, torch's thread pool
+    waiting for busy cores made a 2-layer forward 30x slower (seen: 2 threads 1.0 s, 1 thread 0.03 s for the same
+    twelve steps). What these tests check does not depend on the thread count; the tracked peak and the
+    environment's cpu_threads follow it."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def cpu():
     torch = pytest.importorskip("torch", reason="the measured profiler needs torch (the dev extra installs it)")
     return torch.device("cpu")
+
+
+@pytest.fixture
+def fixed_timer(monkeypatch):
+    """Every point of a sweep is 'timed' at exactly 1 ms (median; IQR 0.05 ms) without running its step again;
+    returns the list of (device, policy) the runner asked for, one per time_call."""
+    import profiler.measure.runner as runner
+
+    asked = []
+
+    def time_call(fn, dev, policy=None):
+        asked.append((dev, policy))
+        return fixed_timing(0.001, 0.00005)
+
+    monkeypatch.setattr(runner, "time_call", time_call)
+    return asked

@@ -12,10 +12,18 @@ from profiler.analytic.params import param_counts  # noqa: E402
 from profiler.errors import ProfilerError  # noqa: E402
 from profiler.measure import build, steps  # noqa: E402
 from profiler.specs import KvDtype  # noqa: E402
+from tests.profiler.measure.tiny import TINY_KV_BYTES_PER_TOKEN, TINY_PARAMS  # noqa: E402
 
 
 def bf16():
     return catalogue.get_quant("bf16")
+
+
+# Parameters counted by hand (tests/profiler/measure/tiny.py): tiny 106,816; tied, the 256 x 64 head shares the
+# embedding: 90,432; the MoE per layer: q 4,096 + k 2,048 + v 2,048 + o 4,096 + q/k norms 2 x 16 + router 4 x 64
+# + 4 experts x (gate_up 64 x 64 + down 32 x 64 = 6,144) + 2 norms x 64 = 37,280; x 2 layers + embedding and
+# head 2 x 16,384 + final norm 64 = 107,392
+HAND_PARAMS = {"tiny": TINY_PARAMS, "tiny_tied": TINY_PARAMS - 256 * 64, "tiny_moe": 107_392}
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny_tied", "tiny_moe"])
@@ -25,8 +33,8 @@ def test_build_is_bf16_eval_no_grad_and_counts_exactly(name, request, cpu):
     model = built.model
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
-    assert sum(p.numel() for p in model.parameters()) == param_counts(spec).total
-    assert built.census.parameter_bytes == amem.weight_bytes(spec, bf16(), 1)
+    assert sum(p.numel() for p in model.parameters()) == param_counts(spec).total == HAND_PARAMS[name]
+    assert built.census.parameter_bytes == amem.weight_bytes(spec, bf16(), 1) == 2 * HAND_PARAMS[name]
     assert built.allocator_bytes is None and built.source == "random weights (seed 0)"
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
@@ -60,9 +68,24 @@ def test_a_wrong_dtype_is_refused(tiny, cpu):
         build.check_dtypes(model, torch.bfloat16)
 
 
-def test_the_hub_is_never_contacted(tiny, cpu):
-    build.build_model(tiny, cpu)
-    assert os.environ["HF_HUB_OFFLINE"] == "1"
+def test_the_hub_is_never_contacted(tiny, cpu, tmp_path, monkeypatch):
+    """With the offline flags unset and every socket refusing to connect, a model builds from its config and from
+    a local folder, and the flags are set for whatever transformers does next."""
+    import socket
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    build.build_model(tiny, cpu).model.save_pretrained(tmp_path)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    assert build.build_model(tiny, cpu, weights_path=tmp_path).source == f"safetensors from {tmp_path}"
+    assert (os.environ["HF_HUB_OFFLINE"], os.environ["TRANSFORMERS_OFFLINE"]) == ("1", "1")
 
 
 def test_local_safetensors_are_loaded_instead_of_random_weights(tiny, cpu, tmp_path):
@@ -85,7 +108,9 @@ def test_kv_bytes_per_token_from_two_cache_lengths_equals_the_analytic_count(nam
     spec = request.getfixturevalue(name)
     model = build.build_model(spec, cpu).model
     per_token, method = steps.kv_bytes_per_token(model, cpu)
-    assert per_token == amem.kv_bytes_per_token(spec, KvDtype.BF16, 1) and "census" in method
+    # every tiny model: 2 layers x 2 (K, V) x 2 KV heads x 16 dims x 2 B = 256 B per token
+    assert per_token == amem.kv_bytes_per_token(spec, KvDtype.BF16, 1) == TINY_KV_BYTES_PER_TOKEN
+    assert "census" in method
 
 
 def test_smollm2_config_builds_at_catalogue_size_on_meta():

@@ -4,10 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the measured profiler needs torch (the dev extra installs it)")
 
-from profiler.analytic import memory as amem  # noqa: E402
 from profiler.measure import STATIC_CACHE_EXTRA_SLOTS, build, steps  # noqa: E402
 from profiler.measure.memory import LiveTensorCensus, cache_nbytes  # noqa: E402
-from profiler.specs import KvDtype  # noqa: E402
+from tests.profiler.measure.tiny import TINY_KV_BYTES_PER_TOKEN  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["tiny", "tiny_moe"])
@@ -67,15 +66,14 @@ def test_fit_probe_allocates_the_whole_cache(model_spec, cpu):
     batch, context = 4, 40
     with LiveTensorCensus() as cen:
         steps.fit_probe(model, cpu, batch, context)
-    kv = batch * (context + STATIC_CACHE_EXTRA_SLOTS) * amem.kv_bytes_per_token(spec, KvDtype.BF16, 1)
+    kv = batch * (context + STATIC_CACHE_EXTRA_SLOTS) * TINY_KV_BYTES_PER_TOKEN  # 4 x 41 x 256 B
     assert kv <= cen.peak < kv + 2**20
 
 
 def test_cache_census_counts_keys_and_values(model_spec, cpu):
     model, spec = model_spec
     step = steps.decode_step(model, cpu, batch=3, context=5)
-    per_token = amem.kv_bytes_per_token(spec, KvDtype.BF16, 1)
-    assert cache_nbytes(step.cache) == 3 * (5 + STATIC_CACHE_EXTRA_SLOTS) * per_token
+    assert cache_nbytes(step.cache) == 3 * (5 + STATIC_CACHE_EXTRA_SLOTS) * TINY_KV_BYTES_PER_TOKEN  # 3 x 6 x 256 B
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA-graph capture needs a CUDA GPU")

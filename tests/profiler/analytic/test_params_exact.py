@@ -20,11 +20,10 @@ from profiler import catalogue
 from profiler.analytic.params import TENSOR_KINDS, param_counts
 from profiler.measure.hf_config import hf_fields, synthesised_fields, to_transformers_config
 from profiler.specs import AttentionSpec, ModelSpec, MoeSpec
+from tests.profiler.catalogue_entries import CATALOGUE_IDS  # static; test_catalogue.py checks it is the catalogue
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-
-MODELS = catalogue.load_models()
 
 # transformers parameter name -> inferplan tensor kind; first match wins (biases before their modules).
 KIND_RULES = (
@@ -81,24 +80,24 @@ def check(spec: ModelSpec, fields: dict) -> None:
     assert analytic == by_kind, "\n" + table(spec, by_kind, by_group)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", CATALOGUE_IDS)
 def test_catalogue_model_count_equals_transformers(name):
-    spec = MODELS[name]
+    spec = catalogue.get_model(name)
     fields = hf_fields(spec)
     assert fields.keys() <= spec.hf_config.keys()  # the catalogue's raw fields, unmodified
     check(spec, fields)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", CATALOGUE_IDS)
 def test_fields_written_from_the_spec_build_the_same_model(name):
-    bare = replace(MODELS[name], hf_config={})
+    bare = replace(catalogue.get_model(name), hf_config={})
     fields = hf_fields(bare)
     assert fields == synthesised_fields(bare)
     check(bare, fields)
 
 
 def test_spec_changed_after_loading_is_rebuilt_from_the_spec():
-    spec = replace(MODELS["llama-3.1-8b"], num_layers=2)  # hf_config still says 32 layers
+    spec = replace(catalogue.get_model("llama-3.1-8b"), num_layers=2)  # hf_config still says 32 layers
     cfg = to_transformers_config(spec)
     assert cfg.num_hidden_layers == 2 and cfg.rope_parameters["rope_type"] == "llama3"  # raw rope kept
     check(spec, hf_fields(spec))
@@ -121,6 +120,6 @@ def test_hand_built_moe_and_mla_specs_build_and_match():
 def test_spec_transformers_cannot_express_is_refused():
     from profiler.errors import ProfilerError
 
-    odd = replace(MODELS["llama-3.1-8b"], norms_per_layer=3)
+    odd = replace(catalogue.get_model("llama-3.1-8b"), norms_per_layer=3)
     with pytest.raises(ProfilerError, match="cannot be written"):
         hf_fields(odd)

@@ -1,7 +1,7 @@
 """Analytic parameter counts against hand-computed tiny models and derived catalogue totals.
 
 Every expected number is derived in the comment beside it; the catalogue totals are also checked
-against transformers' own count in test_params_exact.py.
+against transformers' own count in tests/profiler/analytic/test_params_exact.py.
 """
 
 from __future__ import annotations
@@ -137,7 +137,6 @@ def test_inventory_is_well_formed_for_every_catalogue_model():
             assert g.per_layer == (g.name.startswith("layers.")), (name, g)
         kv = [g for g in groups if g.tp_split == "kv"]
         assert all(g.name.split(".")[2] in ("k_proj", "v_proj") for g in kv), name
-        assert sum(g.numel for g in groups) == param_counts(spec).total
 
 
 @pytest.mark.parametrize("name, total, active", [
