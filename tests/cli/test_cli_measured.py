@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch", reason="the measured profiler needs torch (
 from profiler.measure.timers import TimerPolicy  # noqa: E402
 from profiler.schema import read_profile  # noqa: E402
 from tests.helpers import cli  # noqa: E402
-from tests.profiler.measure.fakes import hide_torchao, torchao_importable  # noqa: E402
+from tests.profiler.measure.fakes import hide_torchao, one_torch_thread, torchao_importable  # noqa: E402
 from tests.profiler.measure.tiny import TINY, spec  # noqa: E402
 
 MEASURE = ("profile", "tiny-llama", "--measure", "--device", "cpu", "--quant", "bf16,int8", "--batch", "1,2",
@@ -27,12 +27,9 @@ QUANTS_RUN = {"bf16", "int8"} if TORCHAO else {"bf16"}  # int8 needs torchao's k
 
 @pytest.fixture(scope="module", autouse=True)
 def one_cpu_thread():
-    """Tiny models on one intra-op thread (see tests/profiler/measure/conftest.py: a busy small machine made two
-    threads 30x slower); nothing asserted here depends on the count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """Tiny models on one torch thread (fakes.one_torch_thread says why); nothing asserted here depends on it."""
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

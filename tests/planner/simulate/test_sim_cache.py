@@ -7,7 +7,6 @@ import json
 import pytest
 
 import planner.simulate.capacity_cache as cc
-import planner.simulate.slo_capacity as cap
 from planner.simulate import (
     CapacityCache,
     CapacitySearch,
@@ -31,10 +30,6 @@ SLO = SloTargets(ttft_p99_s=0.5, tpot_p99_s=0.02)
 FAST = CapacitySearch(n_requests=500)
 
 
-def _no_simulation(monkeypatch):
-    monkeypatch.setattr(cap, "simulate", lambda *a, **k: pytest.fail("cache miss: a simulation ran"))
-
-
 def test_path_follows_inferplan_home(home, monkeypatch, tmp_path):
     assert capacity_cache_path() == home / "sim_capacity.json"
     assert capacity_cache_path(tmp_path / "x.json") == tmp_path / "x.json"
@@ -49,7 +44,7 @@ def test_shared_cache_is_one_per_file(home, monkeypatch, tmp_path):
     assert len(cc._SHARED) == 2
 
 
-def test_points_and_capacities_share_the_file(home, monkeypatch):
+def test_points_and_capacities_share_the_file(home, monkeypatch, forbid_simulation):
     first = find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=shared_cache(), labels={"model": "m"})
     point = simulate_point(SHAPE, first.rate_per_s / 2, CFG, STEP, SLO, search=FAST, cache=shared_cache(),
                            labels={"model": "m"})
@@ -57,7 +52,7 @@ def test_points_and_capacities_share_the_file(home, monkeypatch):
     kinds = sorted(e["kind"] for e in doc["entries"].values())
     assert doc["version"] == cc.CACHE_VERSION and kinds == ["SimPoint", "SloCapacity"]
     monkeypatch.setattr(cc, "_SHARED", {})  # a new process: only the file remains
-    _no_simulation(monkeypatch)
+    forbid_simulation()
     assert find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=shared_cache(), labels={"model": "m"}) == first
     assert simulate_point(SHAPE, first.rate_per_s / 2, CFG, STEP, SLO, search=FAST, cache=shared_cache(),
                           labels={"model": "m"}) == point
@@ -72,7 +67,7 @@ def test_another_version_is_ignored_and_replaced(tmp_path):
     assert json.loads(path.read_text())["version"] == cc.CACHE_VERSION
 
 
-def test_an_unwritable_file_leaves_a_working_memory_cache(tmp_path, monkeypatch):
+def test_an_unwritable_file_leaves_a_working_memory_cache(tmp_path, monkeypatch, forbid_simulation):
     def read_only(path, text):
         raise PermissionError(13, "Permission denied", str(path))
 
@@ -80,7 +75,7 @@ def test_an_unwritable_file_leaves_a_working_memory_cache(tmp_path, monkeypatch)
     cache = CapacityCache(tmp_path / "c.json")
     first = find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=cache)
     assert cache.disk_error == f"{tmp_path / 'c.json'}: Permission denied"
-    _no_simulation(monkeypatch)
+    forbid_simulation()
     assert find_slo_capacity(SHAPE, CFG, STEP, SLO, search=FAST, cache=cache) == first
 
 

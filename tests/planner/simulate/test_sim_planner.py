@@ -10,7 +10,6 @@ from dataclasses import replace
 import pytest
 
 import planner.simulate.capacity_cache as cc
-import planner.simulate.slo_capacity as cap
 from planner import simulate as sim
 from planner.api import PlanRequest, plan
 from planner.simulate_api import deployment, keyed_step
@@ -27,10 +26,6 @@ BUSY = Workload(tokens_in_per_day=RATE * 86_400 * 1000, tokens_out_per_day=RATE 
 def _plan(workload: Workload = BUSY):
     return plan(PlanRequest(model="llama-3.1-8b", workload=workload, gpus=("h100-sxm",), quants=("bf16",),
                             tps=(1,), simulate=True))
-
-
-def _no_simulation(monkeypatch):
-    monkeypatch.setattr(cap, "simulate", lambda *a, **k: pytest.fail("cache miss: a simulation ran"))
 
 
 def test_replicas_come_from_the_simulated_rate_without_a_second_derate(home):
@@ -56,12 +51,12 @@ def test_p99s_are_reported_at_the_per_replica_peak_load(home):
     json.dumps(p.simulated)  # plain JSON for --format json
 
 
-def test_a_second_plan_hits_the_cache_in_process_and_on_disk(home, monkeypatch):
+def test_a_second_plan_hits_the_cache_in_process_and_on_disk(home, monkeypatch, forbid_simulation):
     first = _plan()
     doc = json.loads((home / "sim_capacity.json").read_text())
     assert len(doc["entries"]) == 2  # the capacity and the operating point
     assert all("model=llama-3.1-8b" in k and "gpu=h100-sxm" in k for k in doc["entries"])
-    _no_simulation(monkeypatch)
+    forbid_simulation()
     again = _plan()
     assert again.simulated["cache"] == "hit"
     assert {k: v for k, v in again.simulated.items() if k != "cache"} == \

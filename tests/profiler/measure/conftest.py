@@ -3,7 +3,7 @@ deterministic timer for tests that check what the sweep does with a timing rathe
 
 import pytest
 
-from tests.profiler.measure.fakes import fixed_timing
+from tests.profiler.measure.fakes import fixed_timing, one_torch_thread
 from tests.profiler.measure.tiny import TINY, TINY_MOE, TINY_TIED, spec
 
 
@@ -24,19 +24,9 @@ def tiny_moe():
 
 @pytest.fixture(scope="package", autouse=True)
 def one_cpu_thread():
-    """Tiny models run on one intra-op thread: on a small machine shared with other processes, torch's thread pool
-    waiting for busy cores made a 2-layer forward 30x slower (seen: 2 threads 1.0 s, 1 thread 0.03 s for the same
-    twelve steps). What these tests check does not depend on the thread count; the tracked peak and the
-    environment's cpu_threads follow it."""
-    try:
-        import torch
-    except ImportError:
+    """Every measured-path test on one torch thread (fakes.one_torch_thread says why)."""
+    with one_torch_thread():
         yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
