@@ -15,16 +15,14 @@ Reference for the engine rules: vllm-project/vllm ``vllm/v1/worker/gpu_worker.py
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 
-from profiler.analytic.params import TensorGroup, tensor_inventory
+from profiler.analytic.sharding import check_tp, kv_heads_per_rank
+from profiler.analytic.weights import weight_bytes
 from profiler.errors import InvalidValueError
 from profiler.specs import Efficiency, GpuSpec, KvDtype, LayerType, ModelSpec, QuantScheme
 
 BLOCK_TOKENS = 16  # vLLM default --block-size (kv_cache_interface page = block_size tokens)
-NON_QUANTISABLE = frozenset({"norm", "bias", "sink"})
 
 # Reserves outside weights, activations and KV (bytes per GPU).
 CUDA_CONTEXT_BYTES = 512 * 2**20  # CUDA context + cuBLAS/attention workspaces after warm-up: ~400 MB with
@@ -40,67 +38,6 @@ ACTIVATION_BYTES = 2  # bf16 activations
 # Engine defaults used when a caller does not set them.
 DEFAULT_CHUNK_TOKENS = 8192  # vLLM v1 max_num_batched_tokens for the OpenAI server (chunked prefill on)
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM --max-num-seqs default
-
-
-def check_tp(model: ModelSpec, tp: int) -> None:
-    """vLLM's rule: TP must divide the query heads, and divide or be a multiple of the KV heads."""
-    att = model.attention
-    if tp < 1:
-        raise InvalidValueError(f"tensor-parallel degree must be >= 1, got {tp}")
-    if att.num_heads % tp:
-        raise InvalidValueError(f"{model.name}: TP={tp} does not divide its {att.num_heads} attention heads; "
-                                f"use one of {[t for t in (1, 2, 4, 8, 16) if att.num_heads % t == 0]}")
-    kv = att.num_kv_heads
-    if not att.is_mla and kv % tp and tp % kv:
-        raise InvalidValueError(f"{model.name}: TP={tp} neither divides nor is a multiple of its {kv} KV heads")
-
-
-def kv_heads_per_rank(model: ModelSpec, tp: int) -> int:
-    """KV heads each rank stores: split over TP, replicated when there are fewer heads than ranks."""
-    return max(1, model.attention.num_kv_heads // tp)
-
-
-# ------------------------------------------------------------------------------------------------
-# Weights
-# ------------------------------------------------------------------------------------------------
-
-
-def _rank_shape(group: TensorGroup, model: ModelSpec, tp: int) -> tuple[int, int]:
-    """(numel of one tensor on one rank, in_features on one rank) under TP."""
-    numel = math.prod(group.shape)
-    cols = group.shape[-1]
-    split = group.tp_split
-    if tp == 1 or split == "replicate":
-        return numel, cols
-    if split in ("col", "vocab"):
-        return -(-numel // tp), cols
-    if split == "row":
-        return -(-numel // tp), -(-cols // tp)
-    if split == "kv":
-        kv = model.attention.num_kv_heads
-        return numel * kv_heads_per_rank(model, tp) // kv, cols
-    raise ValueError(f"unknown tp_split {split!r} on {group.name}")
-
-
-def _bits(group: TensorGroup, quant: QuantScheme, cols: int) -> Fraction:
-    if not group.linear or group.kind in NON_QUANTISABLE or group.kind in quant.keep:
-        return Fraction(quant.unquantised_bits)
-    return quant.bits_per_weight(cols)
-
-
-def weight_bytes_by_kind(model: ModelSpec, quant: QuantScheme, tp: int = 1) -> dict[str, int]:
-    """Resident weight bytes per GPU, per tensor kind (embedding, lm_head, attention, expert, ...)."""
-    out: dict[str, int] = {}
-    for group in tensor_inventory(model):
-        numel, cols = _rank_shape(group, model, tp)
-        nbytes = math.ceil(numel * group.count * _bits(group, quant, cols) / 8)
-        out[group.kind] = out.get(group.kind, 0) + nbytes
-    return out
-
-
-def weight_bytes(model: ModelSpec, quant: QuantScheme, tp: int = 1) -> int:
-    """Resident weight bytes on one GPU, quantisation scales and zero points included."""
-    return sum(weight_bytes_by_kind(model, quant, tp).values())
 
 
 # ------------------------------------------------------------------------------------------------

@@ -41,9 +41,9 @@ from profiler.analytic.memory import (
     check_tp,
     kv_bytes_per_token,
     kv_bytes_per_token_layer,
-    weight_bytes_by_kind,
 )
 from profiler.analytic.params import param_counts
+from profiler.analytic.weights import weight_bytes_by_kind
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import Efficiency, GpuSpec, KvDtype, LayerType, ModelSpec, QuantScheme
 

@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from profiler.analytic import memory
+from profiler.analytic import memory, weights
 from profiler.errors import InvalidValueError
 from profiler.specs import KvDtype, ModelSpec
 from tests.profiler.analytic.specs import (
@@ -56,25 +56,25 @@ def test_sliding_layers_hold_the_window_plus_a_block_and_full_layers_all_blocks(
 
 
 def test_bf16_weights_are_two_bytes_per_parameter():
-    assert memory.weight_bytes(llama8b(), BF16) == 2 * L8_TOTAL == 16_060_522_496
+    assert weights.weight_bytes(llama8b(), BF16) == 2 * L8_TOTAL == 16_060_522_496
 
 
 def test_int4_group_scales_and_bf16_embeddings_are_counted():
     m = llama8b()
-    by_kind = memory.weight_bytes_by_kind(m, INT4)
+    by_kind = weights.weight_bytes_by_kind(m, INT4)
     assert by_kind["embedding"] == by_kind["lm_head"] == 128256 * 4096 * 2
     # q_proj: 4096x4096 at 4 bits + (4096/128 groups x 32 bits) per row = 4.25 bits
     assert INT4.bits_per_weight(4096) == Fraction(17, 4)
     # every GEMM input width (4,096 and 14,336) is a multiple of 128, so all 6,979,321,856 GEMM weights are at
     # 4.25 bits: x 17 / 32 = 3,707,764,736 B; embedding + lm_head 2 x 525,336,576 x 2 B; norms 266,240 x 2 B
-    assert memory.weight_bytes(m, INT4) == L8_LINEAR * 17 // 32 + 4 * L8_EMBEDDING + 2 * L8_NORMS == 5_809_643_520
+    assert weights.weight_bytes(m, INT4) == L8_LINEAR * 17 // 32 + 4 * L8_EMBEDDING + 2 * L8_NORMS == 5_809_643_520
 
 
 def test_tp_shards_weights_and_replicates_norms():
     m = llama8b()
     # per GPU at TP 2: half of the 6,979,321,856 GEMM weights x 2 B, half the embedding and lm_head rows
     # (2 x 525,336,576 x 2 B / 2), every norm whole (266,240 x 2 B) = 8,030,527,488
-    assert memory.weight_bytes(m, BF16, tp=2) == L8_LINEAR + 2 * L8_EMBEDDING + 2 * L8_NORMS == 8_030_527_488
+    assert weights.weight_bytes(m, BF16, tp=2) == L8_LINEAR + 2 * L8_EMBEDDING + 2 * L8_NORMS == 8_030_527_488
 
 
 def test_budget_capacity_and_max_batch_by_hand():
