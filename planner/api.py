@@ -6,7 +6,10 @@ import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from planner.plan import Plan, load_catalogues, make_plan
+import pandas as pd
+
+from planner import prices as prices_mod
+from planner.plan import Catalogues, Plan, load_catalogues, make_plan
 from planner.redundancy import SEED_POLICY, RedundancyPolicy
 from planner.search import DEFAULT_TPS, SearchSpace
 from planner.workload import DEFAULT_WORKLOAD, Workload
@@ -37,6 +40,11 @@ class PlanRequest:
     simulate: bool = False
     models_file: Path | None = None
     top: int = 8
+    # YAML in the catalogue's layout adding or replacing GPUs / quant schemes (a user GPU needs its price in
+    # gpu_prices too); quant ids may be `native` (the model's checkpoint format)
+    gpus_file: Path | None = None
+    quants_file: Path | None = None
+    gpu_memory_utilization: float | None = None  # None: vLLM's 0.9 (Efficiency.gpu_memory_utilization)
 
 
 def policy_for(req: PlanRequest) -> RedundancyPolicy:
@@ -68,14 +76,34 @@ def _check_offers(req: PlanRequest, cat) -> None:
                                 f"{', '.join(providers)}")
 
 
+def with_user_catalogues(cat: Catalogues, req: PlanRequest) -> Catalogues:
+    """`cat` with the request's --gpus / --quants files over its GPUs and schemes (owned GPUs re-priced at the
+    file's TDP) and its --gpu-memory-utilization."""
+    from profiler.api import check_gpu_memory_utilization
+
+    check_gpu_memory_utilization(req.gpu_memory_utilization)
+    if req.gpus_file is not None:
+        gpus = catalogue.load_gpus(req.gpus_file)
+        rented = cat.gpu_prices[cat.gpu_prices["pricing"] != "buy"]
+        owned = prices_mod.buy_offers({g.id: g.tdp_w for g in gpus.values()}, req.gpu_prices)
+        cat = replace(cat, gpus=gpus, gpu_prices=pd.concat([rented, owned], ignore_index=True))
+    if req.quants_file is not None:
+        cat = replace(cat, quants=catalogue.load_quants(req.quants_file))
+    if req.gpu_memory_utilization is not None:
+        cat = replace(cat, gpu_memory_utilization=req.gpu_memory_utilization)
+    return cat
+
+
 def plan(req: PlanRequest) -> Plan:
     """Resolve names, check them, search, and assemble the plan."""
     model = catalogue.get_model(req.model, models_file=req.models_file)
-    cat = load_catalogues(req.gpu_prices, req.api_prices, req.tco)
+    cat = with_user_catalogues(load_catalogues(req.gpu_prices, req.api_prices, req.tco), req)
     for g in req.gpus:
-        catalogue.get_gpu(g)  # unknown ids fail here with close-name suggestions
+        catalogue.get_gpu(g, req.gpus_file)  # unknown ids fail here with close-name suggestions
+    req = replace(req, quants=tuple(dict.fromkeys(catalogue.resolve_quant_id(q, model) for q in req.quants)))
     for q in req.quants:
-        catalogue.get_quant(q)
+        catalogue.get_quant(q, req.quants_file)
+    catalogue.check_quants_for_model(model, [cat.quants[q] for q in req.quants] or cat.quants.values())
     _check_offers(req, cat)
     bad_kv = [k for k in req.kv_dtypes if k not in ("bf16", "fp8")]
     if bad_kv:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from planner.workload import DEFAULT_WORKLOAD, Workload, build_workload, load_workload
+from profiler.cli import GpuMemOpt, GpusFileOpt, QuantsFileOpt
 
 DEFAULT_MODEL = "llama-3.3-70b"  # the seed scenario (seed_cost_model.md §1-2)
 
@@ -41,6 +42,8 @@ HotStandby = Annotated[float | None, typer.Option("--hot-standby", help="hot-sta
 Zones = Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")]
 NodeLoss = Annotated[bool, typer.Option("--node-loss", help="also survive losing the fullest GPU node")]
 TcoOpt = Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")]
+QuantIdsOpt = Annotated[str | None, typer.Option(
+    help="quant id(s) (default: bf16,fp8,int8,int4; see `inferplan quants`; native = the model's checkpoint)")]
 
 
 def workload_from(workload_file: Path | None, flags: dict[str, Any]) -> Workload:
@@ -113,7 +116,7 @@ def plan_cmd(
     ttft_p99: Ttft = None, tpot_p99: Tpot = None, availability: Avail = None, cached_input: Cached = None,
     residency: Resid = False, existing_infra: Infra = False, workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
-    quant: Annotated[str | None, typer.Option(help="quant id(s) (default: bf16,fp8,int8,int4)")] = None,
+    quant: QuantIdsOpt = None,
     tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
     kv_dtype: KvOpt = "bf16",
     pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot, buy")]
@@ -126,6 +129,7 @@ def plan_cmd(
     = None,
     simulate: Annotated[bool, typer.Option(help="size replicas with the continuous-batching simulator")] = False,
     models_file: Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML")] = None,
+    gpus_file: GpusFileOpt = None, quants_file: QuantsFileOpt = None, gpu_memory_utilization: GpuMemOpt = None,
     top: Annotated[int, typer.Option(help="alternatives to list")] = 8,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write .json, .csv, .xlsx or .md")] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day with API lines")] = None,
@@ -145,7 +149,8 @@ def plan_cmd(
                       tps=_ints(tp, "--tp"), kv_dtypes=_split(kv_dtype),
                       pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
-                      profile=profile, simulate=simulate, models_file=models_file, top=top)
+                      profile=profile, simulate=simulate, models_file=models_file, top=top,
+                      gpus_file=gpus_file, quants_file=quants_file, gpu_memory_utilization=gpu_memory_utilization)
     if top < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--top")
     _check_outputs(output, plot)  # a missing extra or a bad suffix fails before the work, not after
@@ -187,7 +192,7 @@ def crossover_cmd(
     availability: Avail = None, peak_to_average: Peak = None, residency: Resid = False,
     existing_infra: Infra = False, workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) (default: all)")] = None,
-    quant: Annotated[str | None, typer.Option(help="quant id(s)")] = None,
+    quant: QuantIdsOpt = None,
     tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
     kv_dtype: KvOpt = "bf16",
     pricing: Annotated[str, typer.Option(help="pricing model(s)")] = "reserved-1y",
@@ -195,6 +200,7 @@ def crossover_cmd(
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None, api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
     models_file: Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML")] = None,
+    gpus_file: GpusFileOpt = None, quants_file: QuantsFileOpt = None, gpu_memory_utilization: GpuMemOpt = None,
     plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -209,7 +215,9 @@ def crossover_cmd(
     result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=_ints(tp, "--tp"),
                               kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, spares=spares,
                               hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,
-                              api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file))
+                              api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file,
+                              gpus_file=gpus_file, quants_file=quants_file,
+                              gpu_memory_utilization=gpu_memory_utilization))
     cols = ["provider", "model", "monthly_cost", "crossover_tokens_per_day"]
     render.emit(result.api[[c for c in cols if c in result.api.columns]], fmt,
                 f"{model}: break-even daily volume vs each API (self-hosted on {result.deployment['gpu']})")

@@ -11,6 +11,7 @@ import typer
 
 from planner import units
 from planner.simulate_api import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
+from profiler.cli import GpuMemOpt, GpusFileOpt, ModelsFileOpt, QuantsFileOpt
 from profiler.errors import InvalidValueError
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
@@ -19,7 +20,7 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or c
 def simulate_cmd(
     model: Annotated[str, typer.Argument(help="catalogue model id")],
     gpu: Annotated[str, typer.Option(help="GPU id")] = "h100-sxm",
-    quant: Annotated[str, typer.Option(help="weight quant id")] = "bf16",
+    quant: Annotated[str, typer.Option(help="weight quant id (native = the model's checkpoint format)")] = "bf16",
     tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="bf16 or fp8")] = "bf16",
     rate: Annotated[str | None, typer.Option(help="arrival rate, e.g. 5/s, 300/min (with --diurnal: the daily "
@@ -45,6 +46,10 @@ def simulate_cmd(
     tpot_p99: Annotated[str, typer.Option("--tpot-p99", help="TPOT target for goodput")] = "50ms",
     profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile to take step times from")] = None,
     seed: Annotated[int, typer.Option(help="random seed (runs are reproducible)")] = 0,
+    models_file: ModelsFileOpt = None,
+    gpus_file: GpusFileOpt = None,
+    quants_file: QuantsFileOpt = None,
+    gpu_memory_utilization: GpuMemOpt = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of latency percentiles vs offered load, with the SLOs and "
                                                    "the SLO capacity marked (runs a capacity search)")] = None,
     fmt: FormatOpt = "table",
@@ -63,9 +68,11 @@ def simulate_cmd(
         sigma=sigma, cv=cv,
         ttft_p99_s=units.parse_duration_s(ttft_p99, "--ttft-p99"),
         tpot_p99_s=units.parse_duration_s(tpot_p99, "--tpot-p99"),
-        profile=profile, seed=seed)
+        profile=profile, seed=seed, models_file=models_file, gpus_file=gpus_file, quants_file=quants_file,
+        gpu_memory_utilization=gpu_memory_utilization)
     with _busy(f"simulating {model} on {tp}x {gpu} ({quant}), one replica ..."):
         result = run_simulation(req)
+    quant = result.request.quant  # `native` resolved
     curve = None
     if plot:
         with _busy("searching the SLO capacity and simulating the loads around it, for --plot ..."):

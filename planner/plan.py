@@ -58,6 +58,11 @@ class Catalogues:
     api_prices: pd.DataFrame
     tco_defaults: object
     calibration: Path | None = None
+    gpu_memory_utilization: float | None = None  # None: vLLM's default (Efficiency.gpu_memory_utilization)
+
+    def efficiency(self, gpu_id: str, quant_id: str):
+        """The efficiencies a plan uses for (gpu, quant): calibration file, then defaults; the memory share set."""
+        return efficiency_for(gpu_id, quant_id, self.calibration, self.gpu_memory_utilization)
 
 
 def load_catalogues(gpu_prices: Path | None = None, api_prices: Path | None = None, tco: Path | None = None,
@@ -118,7 +123,7 @@ class Plan:
 def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
     quant, gpu = cat.quants[chosen["quant"]], cat.gpus[chosen["gpu"]]
     return Deployment(model, gpu, quant, KvDtype(chosen["kv_dtype"]), int(chosen["tp"]),
-                      efficiency_for(gpu.id, quant.id, cat.calibration))
+                      cat.efficiency(gpu.id, quant.id))
 
 
 SPOT_CAVEAT = ("Spot capacity can be reclaimed at short notice, and the availability sizing assumes each replica "
@@ -174,7 +179,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     """Search, pick the cheapest feasible deployment, and price it against every API."""
     capacities: dict = {}
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
-                        cat.calibration, capacity_fn, capacities=capacities)
+                        cat.efficiency, capacity_fn, capacities=capacities)
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -222,7 +227,7 @@ def _no_memory_fit_message(model: ModelSpec, workload: Workload, space: SearchSp
 
     context = int(workload.mean_input_tokens + workload.mean_output_tokens)
     options = what_fits(model, cat.gpus, {k: v for k, v in cat.quants.items() if k in (space.quants or DEFAULT_QUANTS)},
-                        space.kv_dtypes[0], context, lambda g, q: efficiency_for(g, q, cat.calibration))
+                        space.kv_dtypes[0], context, cat.efficiency)
     head = (f"{model.name} does not fit in memory in any configuration searched (GPUs: "
             f"{', '.join(space.gpus) or 'all'}; quants: {', '.join(space.quants) or 'default'}; TP "
             f"{', '.join(map(str, space.tps))}) with room in the KV cache for one {context}-token sequence "

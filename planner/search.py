@@ -133,7 +133,8 @@ def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[
             except UnsupportedQuantError as exc:
                 yield (gpu, quant, None, None, str(exc))
                 continue
-            eff = efficiency_for(gpu.id, quant.id, calibration)
+            eff = calibration(gpu.id, quant.id) if callable(calibration) else efficiency_for(gpu.id, quant.id,
+                                                                                                 calibration)
             for kv in space.kv_dtypes:
                 for tp in space.tps:
                     if tp > gpu.gpus_per_node:

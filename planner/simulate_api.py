@@ -37,7 +37,7 @@ import pandas as pd
 from planner import simulate as sim
 from planner.simulate import checks
 from planner.simulate.arrivals import HOURS_PER_DAY
-from planner.step_model import AnalyticStep, Deployment, ProfileStep, roofline_step
+from planner.step_model import AnalyticStep, Deployment, ProfileStep
 from profiler import catalogue
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.memory import BLOCK_TOKENS
@@ -80,6 +80,11 @@ class SimRequest:
     tpot_p99_s: float = 0.05
     profile: Path | None = None
     seed: int = 0
+    # catalogue extensions (YAML in the catalogue's layout) and the engine's memory fraction (None: 0.9, vLLM's)
+    models_file: Path | None = None
+    gpus_file: Path | None = None
+    quants_file: Path | None = None
+    gpu_memory_utilization: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,14 +121,15 @@ def profile_digest(profile: pd.DataFrame) -> str:
 
 def keyed_step(dep: Deployment, step, profile: pd.DataFrame | None) -> KeyedStep:
     """The step model for ``dep`` as the simulator runs it: the profile's interpolation when a
-    profile is given (``step`` a ProfileStep), else the analytic roofline in closed form."""
+    profile is given (``step`` a ProfileStep), else the analytic kernel-sum step (decode stretches in closed
+    form)."""
     if isinstance(step, ProfileStep) and profile is not None:
         inner, what = step, f"profile sha256:{profile_digest(profile)}"
     else:
-        inner = roofline_step(dep)
+        inner = step if isinstance(step, AnalyticStep) else AnalyticStep(dep)
         what = sim.fingerprint(inner)
     digest = hashlib.sha256(f"{what}\n{sim.fingerprint(dep)}".encode()).hexdigest()[:20]
-    kind = "profile" if isinstance(inner, ProfileStep) else "roofline"
+    kind = "profile" if isinstance(inner, ProfileStep) else "analytic"
     return KeyedStep(inner, int(step.kv_capacity_tokens()), f"{kind}:{digest}")
 
 
@@ -162,13 +168,22 @@ class LoadCurve:
     slo: sim.SloTargets
 
 
-def deployment(model: str, gpu: str, quant: str, tp: int, kv_dtype: str) -> Deployment:
+def deployment(model: str, gpu: str, quant: str, tp: int, kv_dtype: str, *, models_file: Path | None = None,
+               gpus_file: Path | None = None, quants_file: Path | None = None,
+               gpu_memory_utilization: float | None = None) -> Deployment:
+    """The Deployment the names describe (quant ``native``: the model's checkpoint format), user files included."""
+    from profiler.api import check_gpu_memory_utilization
+
     if kv_dtype not in ("bf16", "fp8"):
         raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not '{kv_dtype}'")
     if not (isinstance(tp, int) and tp >= 1):
         raise InvalidValueError(f"--tp must be an integer >= 1 (GPUs per replica), got {tp!r}")
-    g, q = catalogue.get_gpu(gpu), catalogue.get_quant(quant)
-    return Deployment(catalogue.get_model(model), g, q, KvDtype(kv_dtype), tp, efficiency_for(g.id, q.id))
+    check_gpu_memory_utilization(gpu_memory_utilization)
+    m = catalogue.get_model(model, models_file)
+    g, q = catalogue.get_gpu(gpu, gpus_file), catalogue.get_quant(catalogue.resolve_quant_id(quant, m), quants_file)
+    catalogue.check_quants_for_model(m, [q])
+    eff = efficiency_for(g.id, q.id, gpu_memory_utilization=gpu_memory_utilization)
+    return Deployment(m, g, q, KvDtype(kv_dtype), tp, eff)
 
 
 def engine_config(dep: Deployment, step, max_model_len: int | None = None) -> sim.EngineConfig:
@@ -303,7 +318,10 @@ def check_context(dep: Deployment, req: SimRequest, shape: sim.WorkloadShape | s
 
 def run_simulation(req: SimRequest) -> SimResult:
     req = resolved(req)
-    dep = deployment(req.model, req.gpu, req.quant, req.tp, req.kv_dtype)
+    dep = deployment(req.model, req.gpu, req.quant, req.tp, req.kv_dtype, models_file=req.models_file,
+                     gpus_file=req.gpus_file, quants_file=req.quants_file,
+                     gpu_memory_utilization=req.gpu_memory_utilization)
+    req = replace(req, quant=dep.quant.id)  # `native` resolved: the id the output shows
     profile = read_profile(req.profile)[0] if req.profile else None
     step = keyed_step(dep, ProfileStep(profile, dep) if profile is not None else AnalyticStep(dep), profile)
     config = engine_config(dep, step)

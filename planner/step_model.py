@@ -3,8 +3,9 @@
 The planner never times anything itself: it reads a profile. Two sources give the same interface
 (``step_time_s(prefill_tokens, decode_seqs, context_tokens) -> s``, the simulator's StepTimeModel):
 
-- :class:`AnalyticStep`: the profiler's analytic roofline (``profiler.analytic.timing.mixed_step``),
-  i.e. an analytic profile evaluated at exactly the points the planner needs.
+- :class:`AnalyticStep`: the profiler's analytic step, a sum of kernel rooflines
+  (``profiler.analytic.timing.mixed_step``), i.e. an analytic profile evaluated at exactly the points the
+  planner needs; with ``decode_affine`` so the simulator advances decode stretches in closed form.
 - :class:`ProfileStep`: a measured or calibrated Profile table (``--profile FILE``), interpolated:
   decode latency bilinearly in (batch, context) on log axes, plus prefill time per token from the
   prefill rows for the chunked-prefill tokens of a mixed step.
@@ -36,6 +37,16 @@ class Deployment:
     eff: Efficiency
 
 
+STEP_MODEL = "analytic-kernels-1"  # names the step-time model in simulation cache keys; bump when it changes
+
+
+def fingerprint_of(dep: Deployment) -> str:
+    """Stable text of a deployment (its specs and efficiencies) for cache keys."""
+    from planner.simulate import fingerprint
+
+    return fingerprint(dep)
+
+
 @dataclass(frozen=True)
 class AnalyticStep:
     """Step times from the analytic roofline, memoised per call signature."""
@@ -53,6 +64,25 @@ class AnalyticStep:
 
     def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
         return self.step_time_s(prefill_tokens, decode_seqs, context_tokens)
+
+    def decode_affine(self, decode_seqs: int, context_tokens: int) -> tuple[float, float, float, float, float]:
+        """Decode-only steps in closed form (planner.simulate.step_time.StepTimeModel): only the decode-attention
+        kernel depends on the context, linearly in its memory and its compute term, so the j-th step of a
+        stretch takes ``rest + max(a1 + b1 j, a2 + b2 j)``; read off two steps (j = 0 and 1)."""
+        d = self.dep
+        ests = [timing.mixed_step(d.model, d.gpu, d.quant, d.kv_dtype, d.tp, d.eff, 0, decode_seqs,
+                                  context_tokens + j * decode_seqs) for j in (0, 1)]
+        parts = []
+        for est in ests:
+            att = next(k for k in est.kernels if k.op == "attention_decode")
+            memory = att.m / d.eff.bandwidth + att.kv / d.eff.kv_bandwidth
+            parts.append((est.latency_s - (att.time_s - att.fixed_s), memory, att.c / d.eff.compute))
+        (rest, m0, c0), (_, m1, c1) = parts
+        return rest, m0, m1 - m0, c0, c1 - c0
+
+    @property
+    def cache_identity(self) -> str:
+        return f"{STEP_MODEL}|{fingerprint_of(self.dep)}"
 
     def kv_capacity_tokens(self) -> int:
         return _budget(self.dep).kv_capacity_tokens
@@ -126,34 +156,3 @@ class ProfileStep:
         nearest = ctxs[ctxs >= context].min() if (ctxs >= context).any() else ctxs.max()
         base = int(self._max_batch.loc[int(nearest)])
         return int(base * nearest / context) if context > nearest else base
-
-
-def _weight_bytes_at_quant_rate(d: Deployment, tokens: int) -> float:
-    quantised, kept = timing.weight_bytes_read_split(d.model, d.quant, d.tp, tokens)
-    return quantised + kept * d.eff.bandwidth / d.eff.kv_bandwidth
-
-
-def roofline_step(dep: Deployment, batch_hint: int = 64):
-    """The analytic roofline as the simulator's RooflineStepTime (closed-form decode stretches).
-
-    MoE expert traffic and the TP all-reduce depend on the batch; they are evaluated once at
-    `batch_hint` sequences (the all-reduce folded into the per-step overhead).
-    """
-    from planner.simulate import RooflineStepTime
-
-    d, m = dep, dep.model
-    body, head = timing.matmul_params_per_token(m, d.tp)
-    dtype = timing.compute_dtype(d.gpu, d.quant)
-    return RooflineStepTime(
-        overhead_s=(d.eff.step_overhead_s + m.num_layers * d.eff.layer_overhead_s
-                    + timing.allreduce_s(m, d.gpu, d.eff, d.tp, batch_hint)),
-        # bytes kept bf16 stream at the plain rate: rescaled so one effective bandwidth serves both
-        weight_bytes=_weight_bytes_at_quant_rate(d, batch_hint),
-        # KV is streamed at its own efficiency: rescaled so one effective bandwidth serves both terms
-        kv_bytes_per_token=float(memory.kv_bytes_per_token(m, d.kv_dtype, d.tp)) * d.eff.bandwidth
-        / d.eff.kv_bandwidth,
-        flops_per_token=2.0 * (body + head),
-        attn_flops_per_context_token=timing.attention_flops_per_context_token(m, d.tp) * m.num_layers,
-        bandwidth_bytes_per_s=d.gpu.hbm_bandwidth_bytes_per_s * d.eff.bandwidth,
-        flops_per_s=d.gpu.peak_flops(dtype) * d.eff.compute,
-    )

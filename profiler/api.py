@@ -39,6 +39,9 @@ class ProfileRequest:
     ``gpu`` None: :data:`DEFAULT_GPU` for an analytic profile, the detected card for a measured one.
     ``force_gpu``: label measured rows with ``gpu`` even when the device reports another catalogue card.
     ``device`` None: "cuda" for a measured profile; naming one without ``measure`` is refused (nothing would use it).
+    ``quants`` may name ``native``: the model's checkpoint format (catalogue.resolve_quant_id); rows show the id.
+    ``gpus_file`` / ``quants_file``: YAML in the catalogue's layout adding or replacing GPUs / quant schemes.
+    ``gpu_memory_utilization`` None: the engine default (Efficiency.gpu_memory_utilization); else in (0, 1].
     """
 
     model: str
@@ -57,6 +60,28 @@ class ProfileRequest:
     output: Path | None = None
     command: str = ""
     force_gpu: bool = False
+    gpus_file: Path | None = None
+    quants_file: Path | None = None
+    gpu_memory_utilization: float | None = None
+
+
+# The schemes a "does not fit" message suggests: the general-purpose ones (not every group-size or checkpoint
+# variant of them, which would repeat each suggestion), plus whatever the request or its --quants file named.
+SUGGESTED_QUANTS = ("bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+
+
+def _suggested_quants(req: ProfileRequest, asked) -> dict:
+    quants = catalogue.load_quants(req.quants_file)
+    user = catalogue.load_file("quants", req.quants_file) if req.quants_file is not None else {}
+    return {k: q for k, q in quants.items() if k in SUGGESTED_QUANTS or k in asked or k in user}
+
+
+def check_gpu_memory_utilization(value: float | None) -> float | None:
+    """A --gpu-memory-utilization value: a fraction of the GPU's memory in (0, 1], or None for the default."""
+    if value is not None and not 0 < value <= 1:
+        raise InvalidValueError(f"--gpu-memory-utilization must be a fraction in (0, 1] (vLLM's default is 0.9; "
+                                f"people run 0.95-0.98), got {value:g}")
+    return value
 
 
 def _check_measure_request(req: ProfileRequest) -> None:
@@ -74,6 +99,12 @@ def _check_measure_request(req: ProfileRequest) -> None:
                                 "(its bandwidth and FLOP/s are measured, not a catalogue GPU's); drop --gpu")
     if req.force_gpu and not req.gpu:
         raise InvalidValueError("--force-gpu needs --gpu ID (the catalogue GPU to label the rows with)")
+    analytic_only = [name for name, given in (("--gpus", req.gpus_file), ("--quants", req.quants_file),
+                                              ("--gpu-memory-utilization", req.gpu_memory_utilization)) if given]
+    if analytic_only:
+        raise InvalidValueError(f"{analytic_only[0]} applies to analytic profiles: a measured profile runs on the "
+                                "card in this machine with the built-in quant schemes and measures its memory; "
+                                "drop it, or drop --measure")
 
 
 def _measured(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd.DataFrame, ProfileMeta]:
@@ -81,7 +112,8 @@ def _measured(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd
 
     _check_measure_request(req)
     return run_measured_profile(
-        model, req.gpu, list(req.quants), list(req.kv_dtypes), list(req.batches), list(req.contexts),
+        model, req.gpu, [catalogue.resolve_quant_id(q, model) for q in req.quants], list(req.kv_dtypes),
+        list(req.batches), list(req.contexts),
         device=req.device or "cuda", out=req.output, resume=True, weights_path=req.weights, progress=progress,
         command=req.command, force_gpu=req.force_gpu)
 
@@ -98,14 +130,18 @@ def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, 
     if measured_only:
         raise InvalidValueError(f"{measured_only[0]} applies to measured profiles only; add --measure, or drop it "
                                 "for the analytic profile (which runs nowhere: it is computed from the catalogue)")
-    gpu = catalogue.get_gpu(req.gpu or DEFAULT_GPU)
+    check_gpu_memory_utilization(req.gpu_memory_utilization)
+    gpu = catalogue.get_gpu(req.gpu or DEFAULT_GPU, req.gpus_file)
     for tp in req.tps:
         catalogue.check_tp_in_node(gpu, tp)
-    quants = tuple(catalogue.get_quant(q) for q in req.quants)
+    quant_ids = dict.fromkeys(catalogue.resolve_quant_id(q, model) for q in req.quants)  # `native` resolved once
+    quants = tuple(catalogue.get_quant(q, req.quants_file) for q in quant_ids)
+    catalogue.check_quants_for_model(model, quants)
     if req.calibration and not Path(req.calibration).expanduser().is_file():
         raise InvalidValueError(f"calibration file {req.calibration} does not exist; write one with "
                                 "`inferplan calibrate MEASURED.csv -o FILE` or leave --calibration out")
-    lookup = partial(efficiency_for, calibration_path=req.calibration)
+    lookup = partial(efficiency_for, calibration_path=req.calibration,
+                     gpu_memory_utilization=req.gpu_memory_utilization)
     grid = Grid(quants=quants, kv_dtypes=req.kv_dtypes, tps=req.tps, batches=req.batches, contexts=req.contexts)
     if min(req.contexts) > model.max_context:
         raise InvalidValueError(f"{model.name} supports at most {model.max_context:,} tokens of context "
@@ -118,9 +154,10 @@ def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, 
         oom = df[df["status"] == "oom"]
         best = oom.loc[oom["weights_bytes"].idxmin()]
         require_fit(model, gpu, catalogue.get_quant(best["quant"]), KvDtype(best["kv_dtype"]), int(best["tp"]),
-                    min(req.contexts), catalogue.load_gpus(), catalogue.load_quants(), lookup)
+                    min(req.contexts), catalogue.load_gpus(req.gpus_file), _suggested_quants(req, quant_ids), lookup)
+    user_files = [p for p in (req.models_file, req.gpus_file, req.quants_file) if p is not None]
     meta = ProfileMeta(
-        tool_version=tool_version(), catalogues=catalogue.catalogue_hashes(),
+        tool_version=tool_version(), catalogues=catalogue.catalogue_hashes(*user_files),
         environment={"gpu": gpu.id, "gpu_name": gpu.name, "machine": "analytic (no GPU used)"},
         efficiency={q.id: asdict(lookup(gpu.id, q.id)) for q in quants}, command=req.command)
     if req.output:
@@ -178,18 +215,20 @@ def clipping_warnings(fits) -> list[str]:
 
 
 def calibrate(measured_file: Path, output: Path | None = None, models_file: Path | None = None,
-              config: Path | None = None) -> Calibration:
+              config: Path | None = None, gpus_file: Path | None = None) -> Calibration:
     """Fit efficiencies to a measured profile and store them in the user calibration file.
 
     The profile's metadata travels with it: a CPU-measured profile's machine record (gpu 'cpu') is in
-    ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue."""
+    ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue;
+    `gpus_file` GPUs outside it (the GpuSpec a row's gpu id names)."""
     from profiler.analytic import calibration
 
     profile_rows, meta = read_profile(measured_file)
     measured, warnings = measured_rows(profile_rows, measured_file)
     check_writable(calibration.calibration_path(output))  # before the fit
     models = _calibration_models(measured, models_file, config)
-    fits = calibration.fit_efficiency(measured, meta, models=models)
+    gpus = catalogue.load_gpus(gpus_file) if gpus_file is not None else None
+    fits = calibration.fit_efficiency(measured, meta, models=models, gpus=gpus)
     path = calibration.save_calibration(fits, output, source_file=str(measured_file))
     return Calibration(calibration.fit_report(fits), path, (*warnings, *clipping_warnings(fits)))
 
@@ -208,3 +247,34 @@ def measured_rows(df: pd.DataFrame, name: str | Path) -> tuple[pd.DataFrame, lis
     warnings = [f"{name}: left out {len(others)} {'/'.join(sorted(set(others)))} row(s); only measured rows are "
                 "fitted"] if len(others) else []
     return measured, warnings
+
+
+BREAKDOWN_KEYS = ("quant", "kv_dtype", "tp", "phase", "batch", "context")
+
+
+def breakdown(req: ProfileRequest) -> pd.DataFrame:
+    """Per-kernel time of every ok point of the analytic profile `req` asks for.
+
+    Columns: BREAKDOWN_KEYS, then :data:`profiler.analytic.timing.BREAKDOWN_COLUMNS` (op, launches, time_ms,
+    time_per_layer_us, share, bytes, flops, bound): one row per kernel of the step, plus its step overhead,
+    to hold against a per-kernel profile (nsys, torch.profiler) of the same point."""
+    from profiler.analytic import timing
+
+    if req.measure:
+        raise InvalidValueError("--breakdown shows the analytic model's kernels; drop --measure")
+    df, _ = profile(req)
+    model = catalogue.get_model(req.model, models_file=req.models_file, config_path=req.config)
+    gpu = catalogue.get_gpu(req.gpu or DEFAULT_GPU, req.gpus_file)
+    frames = []
+    for r in df[df["status"] == "ok"].itertuples(index=False):
+        quant = catalogue.get_quant(r.quant, req.quants_file)
+        eff = efficiency_for(gpu.id, quant.id, req.calibration, req.gpu_memory_utilization)
+        args = (model, gpu, quant, KvDtype(r.kv_dtype), int(r.tp), int(r.batch), int(r.context), eff)
+        est = timing.prefill(*args) if r.phase == "prefill" else timing.decode_step(*args)
+        table = timing.breakdown_table(est, model.num_layers)
+        for key in reversed(BREAKDOWN_KEYS):
+            table.insert(0, key, getattr(r, key))
+        frames.append(table)
+    if not frames:
+        raise InvalidValueError("no point of the profile fits, so there is nothing to break down")
+    return pd.concat(frames, ignore_index=True)

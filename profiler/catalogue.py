@@ -3,6 +3,7 @@
     load_models(extra) / get_model(name, models_file, config_path) -> ModelSpec   (catalogues/models.yaml)
     load_gpus(extra)   / get_gpu(id)                               -> GpuSpec     (catalogues/gpus.yaml)
     load_quants(extra) / get_quant(id)                             -> QuantScheme (catalogues/quants.yaml)
+    resolve_quant_id(id, model)                                    -> the quant id `native` stands for
     catalogue_hashes()                                             -> {file name: sha256[:12]}
 
 The packaged files live in ``profiler/catalogues/`` and are read with importlib.resources, so an
@@ -20,7 +21,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -31,10 +32,11 @@ import yaml
 
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.hf_mapping import Fields, check_fields, located, spec_from_hf_config
-from profiler.specs import TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
+from profiler.specs import COMPUTE_DTYPES, TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
 
 __all__ = ["load_models", "get_model", "model_from_config", "spec_from_hf_config", "load_gpus", "get_gpu",
-           "load_quants", "get_quant", "load_file", "catalogue_hashes", "check_tp_in_node", "CATALOGUE_FILES"]
+           "load_quants", "get_quant", "load_file", "catalogue_hashes", "check_tp_in_node", "CATALOGUE_FILES",
+           "NATIVE", "resolve_quant_id", "check_quants_for_model"]
 
 SCHEMA_VERSION = 1  # the `schema_version:` these loaders read
 CATALOGUE_FILES = {"models": "models.yaml", "gpus": "gpus.yaml", "quants": "quants.yaml"}
@@ -285,6 +287,10 @@ def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
     if mib is not None:
         gib = mib / 1024
     tflops = f.numbers("tflops")
+    unknown = [d for d in tflops if d not in COMPUTE_DTYPES]
+    if unknown:
+        raise f.error(f"tflops.{unknown[0]}", f"unknown compute dtype '{unknown[0]}'; dtypes are "
+                                               f"{', '.join(COMPUTE_DTYPES)} (dense TFLOP/s each)")
     if "bf16" not in tflops:
         raise f.error("tflops", "needs a bf16 entry (used for dtypes the GPU has no faster path for)")
     optional = {k: v for k, v in (("gpus_per_node", f.int("gpus_per_node", None)),
@@ -300,7 +306,21 @@ def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
 
 
 _QUANT_FIELDS = ("weight_bits", "group_size", "scale_bits", "zero_bits", "keep", "unquantised_bits",
-                 "compute_dtype", "requires", "vllm_quantization", "source")
+                 "compute_dtype", "requires", "vllm_quantization", "keep_layers", "block_rows", "tensor_scale_bits",
+                 "source")
+
+
+def _quant_dtypes(f: Fields) -> dict[str, str]:
+    """compute_dtype (a COMPUTE_DTYPES entry) and requires ("" or the compute dtype: the tensor-core path the
+    scheme's GEMMs run on), as given."""
+    compute, requires = f.str("compute_dtype", None), f.str("requires", None, empty=True)
+    if compute is not None and compute not in COMPUTE_DTYPES:
+        raise f.error("compute_dtype", f"unknown compute dtype '{compute}'; dtypes are {', '.join(COMPUTE_DTYPES)}")
+    if requires and requires != (compute or "bf16"):
+        raise f.error("requires", f"'{requires}' is not a dtype this scheme can use: its GEMMs run in "
+                                  f"{compute or 'bf16'} (compute_dtype), so requires is '' (any GPU) or "
+                                  f"'{compute or 'bf16'}'")
+    return {k: v for k, v in (("compute_dtype", compute), ("requires", requires)) if v is not None}
 
 
 def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
@@ -315,14 +335,18 @@ def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
         ("scale_bits", f.int("scale_bits", None, minimum=0)),
         ("zero_bits", f.int("zero_bits", None, minimum=0)),
         ("unquantised_bits", f.int("unquantised_bits", None)),
-        ("compute_dtype", f.str("compute_dtype", None)),
-        ("requires", f.str("requires", None, empty=True)),
         ("vllm_quantization", f.str("vllm_quantization", None, empty=True)),
+        ("block_rows", f.int("block_rows", None, minimum=0)),
+        ("tensor_scale_bits", f.int("tensor_scale_bits", None, minimum=0)),
     ) if v is not None}
     bits = f.int("weight_bits")
     if bits > 32:
         raise f.error("weight_bits", f"must be at most 32, got {bits}")
-    return QuantScheme(id=quant_id, weight_bits=bits, keep=frozenset(keep), source=source, **optional)
+    if optional.get("block_rows") and not optional.get("group_size"):
+        raise f.error("block_rows", "2-D block scales need group_size too (the block's width in inputs)")
+    keep_layers = tuple(f.ints("keep_layers", []))  # range checked against each model when applied (weights.py)
+    return QuantScheme(id=quant_id, weight_bits=bits, keep=frozenset(keep), keep_layers=keep_layers, source=source,
+                       **optional, **_quant_dtypes(f))
 
 
 def _model(name: str, data: dict, source: str) -> ModelSpec:
@@ -356,6 +380,24 @@ def get_quant(quant_id: str, quants_file: str | Path | None = None) -> QuantSche
     if quant_id not in quants:
         raise UnknownNameError("quant", quant_id, quants)
     return quants[quant_id]
+
+
+NATIVE = "native"  # the quant id that stands for a model's own checkpoint format (ModelSpec.checkpoint_quant)
+
+
+def resolve_quant_id(quant_id: str, model: ModelSpec) -> str:
+    """`quant_id`, or for ``native`` the model's checkpoint format (bf16 where models.yaml names none). The one
+    place ``native`` is resolved: outputs show the resolved id."""
+    return (model.checkpoint_quant or "bf16") if quant_id == NATIVE else quant_id
+
+
+def check_quants_for_model(model: ModelSpec, quants: Iterable[QuantScheme]) -> None:
+    """Every scheme's keep_layers lies inside `model`: a CatalogueError naming the quant, the field and the model
+    otherwise (a quants file is checked against the model it is applied to, before any work)."""
+    from profiler.analytic.weights import kept_layers
+
+    for quant in quants:
+        kept_layers(model, quant)
 
 
 def check_tp_in_node(gpu: GpuSpec, tp: int) -> None:

@@ -26,6 +26,12 @@ app = typer.Typer(help="Profile models on GPUs: catalogue, analytic and measured
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (terminal), json (machine-readable) or csv")]
 ModelsFileOpt = Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML (adds or overrides)")]
+GpusFileOpt = Annotated[Path | None, typer.Option(
+    "--gpus", help="extra GPU catalogue YAML, gpus.yaml's layout (adds GPUs or replaces one of the same id)")]
+QuantsFileOpt = Annotated[Path | None, typer.Option(
+    "--quants", help="extra quant catalogue YAML, quants.yaml's layout (adds schemes or replaces one of the same id)")]
+GpuMemOpt = Annotated[float | None, typer.Option(
+    "--gpu-memory-utilization", help="fraction of GPU memory the engine may use, in (0, 1] (vLLM default 0.9)")]
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="a local Hugging Face config.json or model folder to profile instead of a catalogue entry")]
 # The columns `calibrate` shows on the terminal (json/csv carry every column of calibration.fit_report).
@@ -77,14 +83,26 @@ def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> N
     render.emit(df, fmt, "Models", columns=[c for c in df.columns if c != "source"])
 
 
+@app.command("quants")
+def quants_cmd(fmt: FormatOpt = "table", quants_file: QuantsFileOpt = None) -> None:
+    """List quantisation schemes: bits per weight with scales, groups, tensors and layers kept bf16, compute dtype."""
+    from planner import render
+    from profiler.tables import quants_table
+
+    check_format(fmt)
+    df = quants_table(catalogue.load_quants(quants_file))
+    render.emit(df, fmt, "Quantisation schemes (bits at 4,096 inputs)",
+                columns=[c for c in df.columns if c != "source"])
+
+
 @app.command("gpus")
-def gpus_cmd(fmt: FormatOpt = "table") -> None:
+def gpus_cmd(fmt: FormatOpt = "table", gpus_file: GpusFileOpt = None) -> None:
     """List catalogue GPUs with memory, bandwidth, dense TFLOP/s per dtype, interconnect and the source of each row."""
     from planner import render
     from profiler.tables import gpus_table, gpus_terminal_view
 
     check_format(fmt)
-    df = gpus_table(catalogue.load_gpus())
+    df = gpus_table(catalogue.load_gpus(gpus_file))
     if fmt != "table":
         return render.emit(df, fmt)  # every column, source included, memory_bytes in bytes
     shown = gpus_terminal_view(df)
@@ -107,7 +125,8 @@ ForceGpuOpt = Annotated[bool, typer.Option(
 def profile_cmd(
     model: Annotated[str, typer.Argument(help="catalogue model id (see `inferplan models`)")] = "",
     gpu: GpuOpt = None,
-    quant: Annotated[str, typer.Option(help="comma-separated quant ids: bf16,fp8,int8,int4,mxfp4")] = "bf16",
+    quant: Annotated[str, typer.Option(help="comma-separated quant ids (see `inferplan quants`); native = the "
+                                            "model's checkpoint format")] = "bf16",
     batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,8,64",
     context: Annotated[str, typer.Option(help="comma-separated context lengths (tokens; 8k = 8192)")] = "1024,8192",
     tp: Annotated[str, typer.Option(help="tensor-parallel degree(s), comma-separated (analytic only; --measure "
@@ -124,6 +143,12 @@ def profile_cmd(
     calibration: Annotated[Path | None, typer.Option(
         help="analytic only: calibration file to use (default: the user file)")] = None,
     force_gpu: ForceGpuOpt = False,
+    gpus_file: GpusFileOpt = None,
+    quants_file: QuantsFileOpt = None,
+    gpu_memory_utilization: GpuMemOpt = None,
+    breakdown: Annotated[bool, typer.Option(
+        "--breakdown", help="analytic only: per-kernel time of each point (QKV, attention, O, MLP, experts, "
+                            "all-reduce, lm_head...), to hold against your own kernel profile")] = False,
 ) -> None:
     """Profile MODEL: weights, KV bytes per token, peak memory, prefill/decode latency, max batch, MBU/MFU."""
     from profiler import api
@@ -139,7 +164,12 @@ def profile_cmd(
         contexts=tuple(parse_list(context, "context", parse_count, "integers (8k = 8192)")),
         models_file=models_file, config=config, measure=measure, device=device, weights=weights,
         calibration=calibration, output=output, command=command_line(), force_gpu=force_gpu,
+        gpus_file=gpus_file, quants_file=quants_file, gpu_memory_utilization=gpu_memory_utilization,
     )
+    if breakdown:
+        from planner import render
+
+        return render.emit(api.breakdown(request), fmt, "Per-kernel step time (one GPU of the TP group)")
     df, meta = api.profile(request, progress=fmt == "table")
     _render_profile(df, meta, fmt, output, measured=measure)
 
@@ -182,13 +212,14 @@ def calibrate_cmd(
     fmt: FormatOpt = "table",
     models_file: ModelsFileOpt = None,
     config: ConfigOpt = None,
+    gpus_file: GpusFileOpt = None,
 ) -> None:
     """Fit bandwidth/compute efficiency and per-step overhead per (GPU, quant) to a measured sweep."""
     from planner import render
     from profiler import api
 
     check_format(fmt)
-    result = api.calibrate(measured, output, models_file=models_file, config=config)
+    result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file)
     if fmt != "table":
         render.emit(result.report, fmt)
     else:

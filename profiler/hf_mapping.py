@@ -18,7 +18,7 @@ from profiler.errors import CatalogueError
 from profiler.specs import AttentionSpec, LayerType, ModelSpec, MoeSpec
 
 _MISSING: Any = object()
-NOT_HF_FIELDS = ("source", "note")  # inferplan's own keys in a catalogue entry, kept out of hf_config
+NOT_HF_FIELDS = ("source", "note", "checkpoint_quant")  # inferplan's own keys in an entry, kept out of hf_config
 
 
 def located(exc: CatalogueError, file: str, line: int | None) -> CatalogueError:
@@ -221,7 +221,7 @@ class _Family:
 # refused as a probable typo (a user's config.json via --config keeps every field; see check_fields).
 # tests/profiler/test_catalogue_fields.py checks these against transformers' config classes and
 # against every field the mapping reads.
-INFERPLAN_FIELDS = ("source", "note", "hf_repo")
+INFERPLAN_FIELDS = ("source", "note", "hf_repo", "checkpoint_quant")
 COMMON_FIELDS = (
     "model_type", "architectures", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size",
     "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias", "tie_word_embeddings",
@@ -293,8 +293,8 @@ def check_fields(name: str, cfg: dict) -> None:
                           f"would ignore it); it belongs to {', '.join(others)}")
     f.only(allowed, hint="A field inferplan does not know would be ignored (the model profiled without "
            "it), so it is refused. Entries take the Hugging Face config.json fields of their model_type "
-           "(see the built-in models.yaml) plus source, note and hf_repo; to profile a config.json as it "
-           "is, use --config PATH.")
+           "(see the built-in models.yaml) plus source, note, hf_repo and checkpoint_quant; to profile a "
+           "config.json as it is, use --config PATH.")
 
 
 def _attention(f: Fields, fam: _Family, hidden: int, n: int) -> AttentionSpec:
@@ -340,7 +340,8 @@ def spec_from_hf_config(name: str, cfg: dict, source: str = "") -> ModelSpec:
             raise f.error("num_experts_per_tok", f"{moe.top_k} is more than the {moe.num_experts} experts")
         if moe.first_dense_layers > n:
             raise f.error("first_k_dense_replace", f"{moe.first_dense_layers} is more than the {n} layers")
-    optional = {"max_context": f.int("max_position_embeddings", None)}
+    optional = {"max_context": f.int("max_position_embeddings", None),
+                "checkpoint_quant": f.str("checkpoint_quant", None)}  # the quant id `native` stands for
     return ModelSpec(
         name=name, model_type=model_type, hidden_size=hidden, num_layers=n,
         intermediate_size=f.int("intermediate_size"), vocab_size=f.int("vocab_size"),

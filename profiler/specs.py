@@ -21,6 +21,8 @@ from typing import Any
 
 # Kinds of weight tensor, used to say which ones a quant scheme keeps in bf16 (quants.yaml `keep`).
 TENSOR_KINDS = ("embedding", "lm_head", "attention", "mlp", "expert", "shared_expert", "router", "norm", "bias", "sink")
+# GEMM dtypes a GPU may list in GpuSpec.tflops and a QuantScheme may compute in (gpus.yaml / quants.yaml check them).
+COMPUTE_DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4")
 
 
 class LayerType(str, Enum):
@@ -121,6 +123,9 @@ class ModelSpec:
     norm_bias: bool = False  # LayerNorm with bias
     max_context: int = 4096
     source: str = ""
+    # quant id of the released checkpoint (models.yaml; "" = bf16), what the quant id `native` stands for. Not part
+    # of the architecture: left out of equality, so a config.json of the same model compares equal.
+    checkpoint_quant: str = field(default="", compare=False)
     hf_config: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
@@ -195,14 +200,36 @@ class QuantScheme:
     requires: str = ""  # GPU compute dtype the scheme needs natively ("" = any GPU), e.g. fp8
     vllm_quantization: str = ""  # value for vLLM --quantization ("" = none)
     source: str = ""
+    # Decoder layers whose linear tensors all stay in `unquantised_bits` (-1 = the last layer), as Meta's FBGEMM FP8
+    # checkpoints keep layers 0 and L-1; checked against a model's layer count when applied (weights.py).
+    keep_layers: tuple[int, ...] = ()
+    # 2-D block scales: one scale per `block_rows` output rows x `group_size` inputs (DeepSeek-V3 fp8: 128 x 128);
+    # 0 = a scale (and zero point) per row per group, as before.
+    block_rows: int = 0
+    tensor_scale_bits: int = 0  # one more scale per whole matrix (NVFP4's fp32 per-tensor scale: 32)
 
     def bits_per_weight(self, cols: int) -> Fraction:
-        """Average stored bits per value of a quantised row of ``cols`` inputs, metadata included."""
+        """Average stored bits per value of a quantised row of ``cols`` inputs, metadata included.
+
+        For 2-D block scales (``block_rows`` > 0) this is the asymptotic figure of a matrix whose rows fill whole
+        blocks; :meth:`tensor_bits` gives the exact total of one matrix."""
         if self.weight_bits >= self.unquantised_bits:
             return Fraction(self.weight_bits)
         group = self.group_size or cols
         groups = -(-cols // group)  # ceil
-        return Fraction(self.weight_bits) + Fraction(groups * (self.scale_bits + self.zero_bits), cols)
+        per_group = Fraction(groups * (self.scale_bits + self.zero_bits), cols)
+        return Fraction(self.weight_bits) + (per_group / self.block_rows if self.block_rows else per_group)
+
+    def tensor_bits(self, rows: int, cols: int) -> Fraction:
+        """Exact stored bits of one quantised ``rows x cols`` matrix: values plus a scale (and zero point) per
+        group of ``group_size`` inputs in each row, or per ``block_rows x group_size`` block (ceil at the edges)."""
+        if self.weight_bits >= self.unquantised_bits:
+            return Fraction(rows * cols * self.weight_bits)
+        if not self.block_rows:
+            return rows * cols * self.bits_per_weight(cols) + self.tensor_scale_bits
+        blocks = -(-rows // self.block_rows) * -(-cols // (self.group_size or cols))  # ceil x ceil
+        return Fraction(rows * cols * self.weight_bits + blocks * (self.scale_bits + self.zero_bits)
+                        + self.tensor_scale_bits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,11 +249,11 @@ class Efficiency:
     compute: float  # achieved / datasheet dense FLOP/s on prefill GEMMs
     step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
     # The three defaults below are the figures of profiler.analytic.efficiency (INTERCONNECT_EFFICIENCY,
-    # KV_BANDWIDTH_EFFICIENCY, LAYER_OVERHEAD_S, sources there); tests/profiler/analytic/test_timing.py checks
+    # the GPU family's bandwidth ceiling, LAYER_OVERHEAD_S, sources there); tests/profiler/analytic/test_timing.py checks
     # they agree.
     interconnect: float = 0.8  # achieved / datasheet link bandwidth for all-reduce
     kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
-    layer_overhead_s: float = 15e-6  # fixed time per layer per step (LAYER_OVERHEAD_S); calibration keeps it
+    layer_overhead_s: float = 8.52e-6  # per-layer floor of the small kernels (LAYER_OVERHEAD_S); calibration keeps it
     # Calibrated only (None otherwise): p90 relative latency error of the fit away from its points, to other
     # batches/contexts and to other models of the family (profiler.analytic.calibration_bands), and the models
     # the fit was measured on. Calibrated analytic rows carry latency_ms_spread = band x latency_ms.

@@ -2,22 +2,24 @@
 
 For each measured ``ok`` row the analytic twin (:mod:`profiler.analytic.timing`, same model, GPU, quant,
 KV dtype, TP, batch and context; decode rows attend ``context + STATIC_CACHE_EXTRA_SLOTS`` tokens, as
-the measured HF static cache does) gives the step's memory time ``m = bytes / BW`` and compute time
-``c = FLOPs / F`` at datasheet peaks, and its TP communication time. Per (gpu, quant) the measured
-latency is fitted by least squares on the relative error to::
+the measured HF static cache does) gives, for every kernel ``j`` of the step, its memory time ``m_j`` (weights in
+the quant's format) and ``k_j`` (KV, activations, bf16-kept weights) at datasheet bandwidth and its compute time
+``c_j`` at datasheet FLOP/s, each with the kernel's shape factor, and the step's fixed time (launch floors, TP
+all-reduces). Per (gpu, quant) the measured latency is fitted by least squares on the relative error to::
 
-    t = overhead + max(m / eta_bw + k / eta_kv, c / eta_c) + t_comm + n_layers x t_layer     [s]
+    t = overhead + sum_j max(m_j / eta_bw + k_j / eta_kv, c_j / eta_c) + t_fixed                [s]
 
-where ``m`` is the weight-streaming and ``k`` the KV-streaming part of the memory time. bf16/fp16 weights
-stream like the KV, so there ``eta_kv = eta_bw`` is one fitted factor. Other quants take ``eta_kv`` from the
-bf16 fit of the same GPU in the same profile when there is one (the attention kernels are the same); without
-one it is fitted when the rows separate it (the design [1, m, k, c] has full rank), else kept at its default.
+The terms are arrays per row (one entry per kernel), so the fit sees which kernels each point spends its time
+in. bf16/fp16 weights stream like the KV, so there ``eta_kv = eta_bw`` is one fitted factor. Other quants take
+``eta_kv`` from the bf16 fit of the same GPU in the same profile when there is one (the attention kernels are
+the same); without one it is fitted when the rows separate it (the design [1, m, k, c] has full rank), else
+kept at its default.
 
 A global start comes from a log grid over (eta_bw, eta_c) with the overhead solved in closed form for
-each pair. Then each row is assigned to the term that bounds it (starting from the phase: decode rows ->
+each pair. Then each kernel of each row is assigned to the term that bounds it (starting from the phase: decode rows ->
 eta_bw and overhead, prefill rows -> eta_c; and from the grid's and the defaults' bounds); with the
 assignment fixed the model is linear in (overhead, 1/eta_bw, 1/eta_c) and solved by weighted least squares
-(weights 1/t), rows are reassigned by the fitted max and the fit repeated until the assignment is stable.
+(weights 1/t), kernels are reassigned by the fitted max and the fit repeated until the assignment is stable.
 The candidate with the smallest relative squared error wins, the overhead kept within [0, shortest
 latency]; the defaults win when nothing beats them. The report gives the median and max
 absolute % error per phase before (the published defaults, :mod:`profiler.analytic.efficiency`) and after,
@@ -118,8 +120,8 @@ def _machine(gpu_id: str, gpus: Mapping[str, GpuSpec], meta: Any) -> GpuSpec:
 def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | None = None,
                    gpus: Mapping[str, GpuSpec] | None = None, meta: Any = None,
                    attended_extra: int = STATIC_CACHE_EXTRA_SLOTS) -> pd.DataFrame:
-    """Per ok row: gpu, quant, phase, batch, context, m (weights), k (KV), c, comm (analytic s at unit efficiency),
-    t (measured s)."""
+    """Per ok row: gpu, quant, phase, batch, context, m (weights), k (KV), c (arrays over the step's kernels,
+    analytic s at unit efficiency), comm (fixed s: launch floors and all-reduces), t (measured s)."""
     from profiler import catalogue
 
     models = models if models is not None else catalogue.load_models()
@@ -140,20 +142,31 @@ def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | Non
             est = timing.decode_step(*args, attended=int(r.context) + extra)
         out.append({"gpu": r.gpu, "quant": r.quant, "model": r.model, "phase": r.phase, "batch": int(r.batch),
                     "context": int(r.context), "family": models[r.model].model_type,
-                    "m": est.t_memory_s - est.t_kv_s, "k": est.t_kv_s,
-                    "c": est.t_compute_s, "comm": est.t_comm_s + est.t_fixed_s, "t": float(r.latency_ms) / 1e3})
+                    "m": np.array([k.m for k in est.kernels]), "k": np.array([k.kv for k in est.kernels]),
+                    "c": np.array([k.c for k in est.kernels]), "comm": sum(k.fixed_s for k in est.kernels),
+                    "t": float(r.latency_ms) / 1e3})
     return pd.DataFrame(out, columns=["gpu", "quant", "model", "phase", "batch", "context", "family", "m", "k", "c",
                                       "comm", "t"])
 
 
-def _memory_s(terms: pd.DataFrame, eff: Efficiency) -> pd.Series:
-    return terms["m"] / eff.bandwidth + terms["k"] / eff.kv_bandwidth
+def _matrix(terms: pd.DataFrame, column: str) -> np.ndarray:
+    """A per-kernel term as a [row, kernel] matrix, rows with fewer kernels padded with zeros."""
+    arrays = [np.atleast_1d(np.asarray(v, dtype=float)) for v in terms[column]]
+    width = max((len(a) for a in arrays), default=1)
+    out = np.zeros((len(arrays), width))
+    for i, a in enumerate(arrays):
+        out[i, :len(a)] = a
+    return out
+
+
+def _memory_s(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
+    return _matrix(terms, "m") / eff.bandwidth + _matrix(terms, "k") / eff.kv_bandwidth
 
 
 def predict(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
     """Modelled latency (s) of each row of `terms` under `eff`."""
-    return (eff.step_overhead_s + np.maximum(_memory_s(terms, eff), terms["c"] / eff.compute)
-            + terms["comm"]).to_numpy(dtype=float)
+    busy = np.maximum(_memory_s(terms, eff), _matrix(terms, "c") / eff.compute).sum(axis=1)
+    return eff.step_overhead_s + busy + terms["comm"].to_numpy(dtype=float)
 
 
 def phase_errors(terms: pd.DataFrame, eff: Efficiency, phase: str) -> tuple[float, float]:
@@ -171,14 +184,15 @@ def phase_errors(terms: pd.DataFrame, eff: Efficiency, phase: str) -> tuple[floa
 
 
 def _solve(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
-    """Weighted least squares of t - comm on [1, m and k if memory-bound, c if compute-bound], the assignment
-    fixed. A term no row is assigned to keeps its default (eta_kv too, unless enough memory-bound rows vary KV
+    """Weighted least squares of t - comm on [1, sum of m and of k over memory-bound kernels, sum of c over
+    compute-bound ones], the assignment (a [row, kernel] boolean) fixed. A term no row is assigned to keeps its
+    default (eta_kv too, unless enough memory-bound rows vary KV
     independently of the weights); a negative overhead is refitted as 0 (constrained)."""
     y = (terms["t"] - terms["comm"]).to_numpy(dtype=float)
     w = 1.0 / terms["t"].to_numpy(dtype=float)
-    kv = np.where(memory, terms["k"], 0.0)
-    cols = {"step_overhead_s": np.ones(len(y)), "bandwidth": np.where(memory, terms["m"], 0.0),
-            "compute": np.where(~memory, terms["c"], 0.0), "kv_bandwidth": kv}
+    kv = np.where(memory, _matrix(terms, "k"), 0.0).sum(axis=1)
+    cols = {"step_overhead_s": np.ones(len(y)), "bandwidth": np.where(memory, _matrix(terms, "m"), 0.0).sum(axis=1),
+            "compute": np.where(~memory, _matrix(terms, "c"), 0.0).sum(axis=1), "kv_bandwidth": kv}
     tied = _kv_tied(base)
     if tied:
         cols["bandwidth"] = cols["bandwidth"] + cols.pop("kv_bandwidth")
@@ -234,13 +248,13 @@ def _grid_start(terms: pd.DataFrame, base: Efficiency) -> Efficiency:
     etas = np.geomspace(*ETA_RANGE, GRID_POINTS)
     t = terms["t"].to_numpy(dtype=float)
     r = t - terms["comm"].to_numpy(dtype=float)
-    m, k = terms["m"].to_numpy(dtype=float), terms["k"].to_numpy(dtype=float)
+    m, k = _matrix(terms, "m"), _matrix(terms, "k")
     if _kv_tied(base):
-        mem = (m + k)[None, None, :] / etas[:, None, None]
+        mem = (m + k)[None, None] / etas[:, None, None, None]
     else:
-        mem = m[None, None, :] / etas[:, None, None] + (k / base.kv_bandwidth)[None, None, :]
-    comp = terms["c"].to_numpy(dtype=float)[None, None, :] / etas[None, :, None]
-    busy = np.maximum(mem, comp)  # [eta_bw, eta_c, row]
+        mem = m[None, None] / etas[:, None, None, None] + (k / base.kv_bandwidth)[None, None]
+    comp = _matrix(terms, "c")[None, None] / etas[None, :, None, None]
+    busy = np.maximum(mem, comp).sum(-1)  # [eta_bw, eta_c, row]
     w2 = 1.0 / t**2
     overhead = np.clip(((r - busy) * w2).sum(-1) / w2.sum(), 0.0, t.min())
     score = ((((overhead[..., None] + busy) - r) / t) ** 2).sum(-1)
@@ -266,7 +280,8 @@ def _polish(terms: pd.DataFrame, memory: np.ndarray, base: Efficiency) -> tuple[
 
 
 def _bound_by(terms: pd.DataFrame, eff: Efficiency) -> np.ndarray:
-    return (_memory_s(terms, eff) >= terms["c"] / eff.compute).to_numpy()
+    """[row, kernel]: True where the kernel is memory-bound under `eff`."""
+    return _memory_s(terms, eff) >= _matrix(terms, "c") / eff.compute
 
 
 def fit_terms(terms: pd.DataFrame, base: Efficiency) -> tuple[Efficiency, tuple[str, ...]]:
@@ -274,25 +289,27 @@ def fit_terms(terms: pd.DataFrame, base: Efficiency) -> tuple[Efficiency, tuple[
     a global grid start and of local least-squares fits started from the phase, from the grid and from the
     defaults; the defaults themselves win when nothing beats them (then nothing is reported as fitted)."""
     decode = terms[terms["phase"] == "decode"]
-    if len(decode) < MIN_DECODE_POINTS or (decode["m"] + decode["k"]).nunique() < MIN_DECODE_POINTS:
+    sizes = (_matrix(decode, "m") + _matrix(decode, "k")).sum(axis=1) if len(decode) else np.array([])
+    if len(decode) < MIN_DECODE_POINTS or len(np.unique(sizes)) < MIN_DECODE_POINTS:
         raise ProfilerError(f"calibration needs at least {MIN_DECODE_POINTS} memory-bound decode points of "
                             f"different sizes per GPU and quant (got {len(decode)}); measure more batch sizes or "
                             "contexts")
     grid = _grid_start(terms, base)
-    starts = ((terms["phase"] == "decode").to_numpy(), _bound_by(terms, grid), _bound_by(terms, base))
+    by_phase = np.repeat((terms["phase"] == "decode").to_numpy()[:, None], _matrix(terms, "m").shape[1], axis=1)
+    starts = (by_phase, _bound_by(terms, grid), _bound_by(terms, base))
     candidates = [(grid, _fitted_by(terms, grid)), *(_polish(terms, s, base) for s in starts)]
     t_min = float(terms["t"].min())
     candidates = [c for c in candidates if 0.0 <= c[0].step_overhead_s <= t_min]
     eff, fitted = min(candidates, key=lambda c: _objective(terms, c[0]))
     if _objective(terms, eff) >= _objective(terms, base):
         return replace(base, source=""), ()
-    for name in ("bandwidth", "compute", "kv_bandwidth"):  # a factor no row needs keeps its default if as good
-        if name not in fitted and not (name == "kv_bandwidth" and _kv_tied(base)):
+    for name in ("bandwidth", "compute", "kv_bandwidth"):  # a factor the rows do not need keeps its default
+        if not (name == "kv_bandwidth" and _kv_tied(base)):
             kept = replace(eff, **{name: getattr(base, name)})
             if _kv_tied(base) and name == "bandwidth":
                 kept = replace(kept, kv_bandwidth=kept.bandwidth)
-            if _objective(terms, kept) <= _objective(terms, eff) * (1 + 1e-12):
-                eff = kept
+            if _objective(terms, kept) <= _objective(terms, eff) * (1 + 1e-9):
+                eff, fitted = kept, tuple(n for n in fitted if n != name)
     return eff, fitted
 
 

@@ -13,72 +13,88 @@ from pathlib import Path
 
 from profiler.specs import Efficiency
 
-# Achieved / datasheet HBM bandwidth when streaming weights in decode, per weight format.
-BANDWIDTH_EFFICIENCY: dict[str, tuple[float, str]] = {
-    "bf16": (0.80, "aiconfigurator systems/*.yaml mem_bw_empirical_scaling_factor 0.8; "
-                   "gpt-fast A100 bf16 compiled 0.82 of empirical peak (measurement.md §6.5)"),
-    "fp16": (0.80, "as bf16"),
-    "fp8": (0.68, "torchao README @bcb3ff6af (measurement.md §4, §6.5): vLLM fp8 rowwise decode 1.214x bf16 on H100, "
-                  "128 prompts x 2048 out; reproduced by this model (KV at the plain rate, bf16 at 0.80) for "
-                  "llama-3.1-8b at batch 128 with eta 0.68 at a mean context of 1,024 (0.57-0.83 for 512-1,536; the "
-                  "prompt length is not stated)"),
-    "int8": (0.55, "gpt-fast/torchao README: int8 weight-only fused by Inductor 1030-1151 GB/s of 2039 on A100 "
-                   "= 0.51-0.56 at batch 1 (measurement.md §6.5); the vLLM + torchao int8-wo run at batch "
-                   "128 (0.652x bf16) implies ~0.18 there: dequantising GEMVs lose efficiency with batch"),
-    "int4": (0.40, "gpt-fast/torchao README: int4 weight-only g32/g64 751-863 GB/s of 2039 = 0.37-0.42 "
-                   "(tinygemm, A100, batch 1); no published Marlin/AWQ H100 figure in the references"),
-    "mxfp4": (0.40, "no published figure found; assumed equal to int4 weight-only until calibrated"),
+# The per-kernel step model (profiler.analytic.timing) scales these ceilings by each kernel's shape
+# (profiler.analytic.kernel_efficiency): bandwidth and compute below are what a LARGE kernel reaches.
+# bf16 ceilings are the GPU family's fitted eta_max (kernel_efficiency.GEMM_BW_FIT / GEMM_COMPUTE_FIT, from
+# aiconfigurator's measured vLLM GEMMs). A quantised format's ceiling is the bf16 one times its ratio here.
+
+# Weight-streaming ceiling of a quantised GEMV relative to bf16 streaming (same bytes, dequantising kernels).
+BANDWIDTH_RATIO: dict[str, tuple[float, str]] = {
+    "bf16": (1.0, "the family's bf16 ceiling"),
+    "fp16": (1.0, "as bf16"),
+    "fp8": (0.85, "torchao README @bcb3ff6af: vLLM fp8 rowwise decode 1.214x bf16 on H100 at batch 128 "
+                  "(measurement.md §4, §6.5) -> 0.68 of peak against bf16 0.80 = 0.85"),
+    "int8": (0.76, "fitted: median measured/predicted batch-1 rate of the int8 rows of the FITTING split of "
+                   "benchmarks/data/fidelity_measurements.yaml (gpt-fast int8 weight-only, A100: 70B TP8, 405B TP8, "
+                   "Mixtral TP2) from a start of 0.69 (gpt-fast 1030-1151 GB/s of 2039 vs bf16 0.80)"),
+    "int4": (0.76, "fitted: median measured/predicted batch-1 rate of the int4 rows of the FITTING split of "
+                   "benchmarks/data/fidelity_measurements.yaml (gpt-fast/torchao tinygemm int4, A100: Llama-2-7B, "
+                   "Llama-2-70B, Llama-3-8B) from a start of 0.50 (gpt-fast 751-863 GB/s of 2039 vs bf16 0.80)"),
+    "mxfp4": (0.76, "no published figure found; assumed equal to int4 weight-only until calibrated"),
+    "nvfp4": (0.76, "no published figure found; assumed equal to int4 weight-only until calibrated"),
+    "w8a8": (0.85, "assumed equal to fp8 (an int8 GEMM with per-token activation scales, no dequantisation)"),
 }
 
-# Achieved / datasheet HBM bandwidth of plain streaming: attention reading the KV cache (bf16/fp8 whatever the
-# weight format) and bf16 GEMVs over the tensors a scheme leaves unquantised (lm_head, embedding, router...).
-KV_BANDWIDTH_EFFICIENCY = (BANDWIDTH_EFFICIENCY["bf16"][0],
-                           "as bf16 weight streaming (FlashAttention/FlashInfer decode kernels are bandwidth-bound "
-                           "reads of contiguous pages; measurement.md §6.3)")
-
-# Achieved / datasheet dense FLOP/s of prefill GEMMs (T >= 1k tokens), per weight format.
-COMPUTE_EFFICIENCY: dict[str, tuple[float, str]] = {
-    "bf16": (0.60, "measurement.md §6.5: prefill eta_flops 0.55-0.7 for T >= 1k; H100 GEMM ceiling 0.81"),
-    "fp16": (0.60, "as bf16"),
-    "fp8": (0.45, "torchao README @bcb3ff6af: vLLM fp8 prefill 1.464x bf16 on H100 -> 0.60 x 1.464 x 989/1978 = 0.44"),
-    "int8": (0.55, "torchao README @bcb3ff6af: vLLM int8 weight-only prefill 0.912x bf16 -> 0.60 x 0.912 = 0.55"),
-    "int4": (0.50, "assumed: dequantising W4A16 GEMMs below int8's 0.55 (no published H100 prefill ratio found)"),
-    "mxfp4": (0.50, "assumed equal to int4 weight-only"),
+# Compute ceiling of a quantised GEMM relative to the bf16 one at the quant's compute dtype: fp8 has its own
+# measured fit (kernel_efficiency.GEMM_COMPUTE_FIT), so 1.0; weight-only formats dequantise into bf16 GEMMs.
+COMPUTE_RATIO: dict[str, tuple[float, str]] = {
+    "bf16": (1.0, "the family's bf16 ceiling"),
+    "fp16": (1.0, "as bf16"),
+    "fp8": (1.0, "kernel_efficiency fp8 fit (vLLM Cutlass fp8 GEMMs) where the family has one"),
+    "int8": (0.91, "torchao README @bcb3ff6af: vLLM int8 weight-only prefill 0.912x bf16"),
+    "int4": (0.83, "assumed: dequantising W4A16 GEMMs below int8's 0.91 (no published H100 prefill ratio found)"),
+    "mxfp4": (0.83, "assumed equal to int4 weight-only"),
+    "nvfp4": (1.0, "native fp4 tensor cores: the fp4 peak of the GPU row at the bf16 family's efficiency (assumed)"),
+    "w8a8": (1.0, "native int8 tensor cores at the bf16 family's efficiency (assumed)"),
 }
+
+
+def kernel_family(quant_id: str) -> str:
+    """The kernel family of a quant id: int4-g64 -> int4, fp8-fbgemm / fp8-block -> fp8, w8a8-int8 -> w8a8."""
+    head = quant_id.split("-")[0].lower()
+    return head if head in BANDWIDTH_RATIO else "bf16"
+
 
 # Fixed time per engine step: CUDA-graph launch, sampling, scheduler. measurement.md §6.3 estimates
 # "tens of microseconds" with CUDA graphs; 40 us is used (estimate) until a calibration replaces it.
 STEP_OVERHEAD_S = (40e-6, "estimate: measurement.md §6.3, graph launch + sampling are tens of us")
 
-# Fixed time per transformer layer per step: each streaming op (qkv, attention, o-proj, gate-up, down) costs
-# at least a constant latency however few bytes it moves, which is what bounds small models and tiny batches.
-LAYER_OVERHEAD_S = (5 * 3e-6, "AIC systems/h100_sxm.yaml mem_empirical_constant_latency 3 us per memory op "
-                              "(hardware_and_prices.md §1 notes; anchors.md); 5 such ops per layer (design count)")
+# Fixed time per transformer layer per step of the small kernels besides the GEMMs and attention (two fused
+# add+RMSNorms, rotary, SiLU x mul: kernels.MISC_LAUNCHES_PER_LAYER); the GEMMs' and attention's own floors are
+# inside their shape curves (kernel_efficiency).
+LAYER_OVERHEAD_S = (4 * 2.13e-6, "4 small kernels x 2.13 us: the median latency of GEMMs <= 64 KiB on L40S in "
+                                 "CUDA graphs (kernel_efficiency.GEMM_BW_FIT 'ada', aiconfigurator data), a tiny "
+                                 "kernel's floor; AIC systems/h100_sxm.yaml's mem_empirical_constant_latency is 3 us")
 
 # Achieved / datasheet GPU-to-GPU link bandwidth for TP all-reduce.
 INTERCONNECT_EFFICIENCY = (0.8, "InferSim hardware/gpu.py derates NVLink/RDMA x0.8 (anchors.md §2.12)")
 
-# Per-collective latency of one all-reduce step.
-COLLECTIVE_LATENCY_S = (10e-6, "aiconfigurator h100_sxm.yaml: 10 us p2p latency (anchors.md, aiconfigurator)")
 
 # vLLM default --gpu-memory-utilization.
 GPU_MEMORY_UTILIZATION = (0.90, "vLLM EngineArgs default gpu_memory_utilization=0.9 (anchors.md §2.10)")
 
 
-def default_efficiency(gpu_id: str, quant_id: str) -> Efficiency:
-    """The published defaults for a (GPU, quant); the same on every GPU until calibrated."""
-    bw, bw_src = BANDWIDTH_EFFICIENCY.get(quant_id, BANDWIDTH_EFFICIENCY["bf16"])
-    fl, fl_src = COMPUTE_EFFICIENCY.get(quant_id, COMPUTE_EFFICIENCY["bf16"])
+def default_efficiency(gpu_id: str, quant_id: str, compute_dtype: str = "") -> Efficiency:
+    """The published defaults for a (GPU, quant): the GPU family's measured bf16 ceilings (fp8 compute: its own
+    fit) times the quant's ratios. `compute_dtype` defaults to the quant family's (fp8 for fp8 schemes)."""
+    from profiler.analytic import kernel_efficiency as ke
+
+    fam = kernel_family(quant_id)
+    bw_ratio, bw_src = BANDWIDTH_RATIO[fam]
+    c_ratio, c_src = COMPUTE_RATIO[fam]
+    dtype = compute_dtype or ("fp8" if fam == "fp8" else "bf16")
+    ceiling_bw = ke.gemm_bandwidth_ceiling(gpu_id)
     return Efficiency(
-        bandwidth=bw,
-        compute=fl,
+        bandwidth=ceiling_bw * bw_ratio,
+        compute=ke.gemm_compute_ceiling(dtype, gpu_id) * c_ratio,
         step_overhead_s=STEP_OVERHEAD_S[0],
         interconnect=INTERCONNECT_EFFICIENCY[0],
-        kv_bandwidth=KV_BANDWIDTH_EFFICIENCY[0],
+        kv_bandwidth=ceiling_bw,
         layer_overhead_s=LAYER_OVERHEAD_S[0],
         gpu_memory_utilization=GPU_MEMORY_UTILIZATION[0],
-        source=f"defaults ({gpu_id}/{quant_id}): bandwidth: {bw_src}; compute: {fl_src}; "
-               f"KV bandwidth: {KV_BANDWIDTH_EFFICIENCY[1]}; per-layer floor: {LAYER_OVERHEAD_S[1]}",
+        source=f"defaults ({gpu_id}/{quant_id}): {ke.family(gpu_id)} kernel ceilings (kernel_efficiency); "
+               f"bandwidth x {bw_ratio} ({bw_src}); compute x {c_ratio} ({c_src}); per-layer floor: "
+               f"{LAYER_OVERHEAD_S[1]}",
     )
 
 

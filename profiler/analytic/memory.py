@@ -3,19 +3,27 @@
     weights      = sum over tensors of numel_per_rank x bits(quant, kind, in_features) / 8
     kv/token     = sum over layers of the per-layer page bytes for one token (GQA: K and V heads;
                    MLA: one compressed latent + rope dims; sliding layers capped at their window)
-    budget       = gpu_memory_utilization x HBM - weights - activation peak - reserves
+    requested    = gpu_memory_utilization x HBM                        (the engine's "requested memory")
+    budget       = requested - weights - torch activation peak of the profile run
+                   - non-torch increase since the baseline snapshot [- CUDA graph estimate, v0.21+]
+    headroom     = HBM - requested must hold what the engine keeps outside that accounting: the CUDA
+                   context (and NCCL buffers, CUDA graphs where the version leaves them outside)
     capacity     = budget / kv bytes per token            (tokens, per replica)
-    max_batch(L) = budget / kv bytes of one sequence of L tokens rounded up to blocks of 16
 
-Byte counts are exact integers; fractional bits (int4 with group scales) are summed as
-fractions and rounded up once per tensor group. Sources of every reserve are beside it.
-Reference for the engine rules: vllm-project/vllm ``vllm/v1/worker/gpu_worker.py`` and
-``vllm/v1/kv_cache_interface.py`` (anchors.md §2.10, measurement.md §1.3 and §6).
+The accounting is vLLM's ``Worker.determine_available_memory`` (vllm-project/vllm
+@35d5cda:vllm/v1/worker/gpu_worker.py) with ``memory_profiling`` (@a6d5c39:vllm/utils/mem_utils.py):
+``available_kv = requested_memory - (weights + torch_peak_increase + non_torch_increase)`` where the
+non-torch increase is measured from ``init_snapshot``, taken in ``init_device`` *after* the CUDA context
+exists, so the context is never charged to the utilisation share; ``init_device`` instead refuses to start
+when ``free_memory < requested_memory``. How that rule changed by version is `EngineVersion`.
+Byte counts are exact integers; fractional bits (int4 with group scales) are summed as fractions and
+rounded up once per tensor group.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 
 from profiler.analytic.sharding import check_tp, kv_heads_per_rank
 from profiler.analytic.weights import weight_bytes
@@ -24,15 +32,22 @@ from profiler.specs import Efficiency, GpuSpec, KvDtype, LayerType, ModelSpec, Q
 
 BLOCK_TOKENS = 16  # vLLM default --block-size (kv_cache_interface page = block_size tokens)
 
-# Reserves outside weights, activations and KV (bytes per GPU).
-CUDA_CONTEXT_BYTES = 512 * 2**20  # CUDA context + cuBLAS/attention workspaces after warm-up: ~400 MB with
-#   lazy loading (pytorch/pytorch #109888), grows with kernels loaded later (measurement.md §1.2); 512 MiB.
-CUDA_GRAPH_BYTES = 512 * 2**20  # estimate: vLLM captures graphs after KV allocation; its estimator errs both
-#   ways by ~1 GB (vLLM #45178, #57475, PR #21489). 512 MiB until an engine log calibrates it.
-SAFETY_BYTES = 150 * 2**20  # vLLM PR #21489: suggested --kv-cache-memory subtracts a 150 MiB buffer.
+# Memory the engine holds besides weights, activations and KV (bytes per GPU).
+CUDA_CONTEXT_BYTES = 512 * 2**20  # CUDA context + module images after warm-up: ~400 MB with lazy loading
+#   (pytorch/pytorch #109888) and more as kernels load; 512 MiB. Outside the util share from v0.9.2 (baseline).
+CUDA_GRAPH_BYTES = 512 * 2**20  # graph pool: vLLM logs "Estimated CUDA graph memory" 0.36-0.61 GiB on 1-GPU
+#   dense/MoE models (v0.2x logs cited in benchmarks/data/kv_capacity_logs.yaml) and 0.65 GiB for gemma-3-4b
+#   (vLLM PR #21489); the estimator errs both ways on large models (vLLM #45178, #53013). 512 MiB.
+SAFETY_BYTES = 150 * 2**20  # vLLM gpu_worker.py compile_or_warm_up_model: 150 MiB "redundancy buffer" in the
+#   suggested --kv-cache-memory only; it is NOT subtracted from the KV budget (kept for callers that show it).
 NCCL_BYTES = {1: 0, 2: 342_000_000}  # aiconfigurator h100_sxm.yaml: NCCL 342 MB at TP2, 392 MB at TP4-8
 NCCL_BYTES_LARGE_TP = 392_000_000
-SAMPLER_LOGIT_BYTES = 4  # fp32 logits in vLLM's sampler dummy run at max_num_seqs (gpu_worker.py)
+NON_TORCH_PROFILE_BYTES = 128 * 2**20  # non-torch increase during the profile run at TP1 (cuBLAS/cuBLASLt
+#   handles, attention-backend and Triton workspaces, lazily loaded kernels): vLLM logs 0.07 GiB (gemma-3-4b,
+#   B200, PR #21489) and 0.16 GiB (Llama-3.2-11B, H100, PR #12126); 128 MiB between them.
+SAMPLER_BYTES_PER_LOGIT = 4 + 4 + 8  # v1 sampler dummy run at max_num_seqs rows of the FULL vocabulary: fp32
+#   logits, the sorted copy and its int64 indices of top-k/top-p (vllm/v1/sample/ops/topk_topp_sampler.py
+#   apply_top_k_top_p: logits.sort()); v1 all-gathers logits so every TP rank holds the whole vocabulary.
 ACTIVATION_BYTES = 2  # bf16 activations
 
 # Engine defaults used when a caller does not set them.
@@ -97,19 +112,15 @@ def attended_tokens(model: ModelSpec, context: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
-# Activations, reserves and the engine budget
+# Activations of the profile run
 # ------------------------------------------------------------------------------------------------
 
 
-def activation_bytes(model: ModelSpec, tp: int, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> int:
-    """Peak activation bytes of vLLM's profile run: one prefill chunk of `chunk_tokens` plus the sampler.
+def _forward_bytes_per_token(model: ModelSpec, tp: int) -> int:
+    """Live activation bytes per token at the forward's peak (bf16), per rank.
 
-    Per token (bf16): residual + normed hidden (2H), q/k/v outputs, MLP gate+up output and the
-    activated product (3 x I per rank; MoE: top_k expert copies of I_e). Sampler: fp32 logits for
-    `max_num_seqs` rows of the vocabulary shard. A structural estimate in the manner of
-    aiconfigurator's ``2 x tokens x hidden x coefficient`` (anchors.md §2.14); a measured profile's
-    peak_bytes supersedes it.
+    Residual + normed hidden (2H), q/k/v outputs, MLP gate+up output and the activated product
+    (3 x I per rank; MoE: top_k expert copies of I_e plus shared experts).
     """
     att = model.attention
     q = att.num_heads * att.qk_head_dim // tp
@@ -119,36 +130,107 @@ def activation_bytes(model: ModelSpec, tp: int, chunk_tokens: int = DEFAULT_CHUN
         inter = max(inter if model.moe.first_dense_layers else 0,
                     model.moe.top_k * model.moe.expert_intermediate
                     + model.moe.num_shared_experts * model.moe.shared_intermediate)
-    per_token = 2 * model.hidden_size + q + kv + 3 * inter // tp
-    logits = max_num_seqs * (-(-model.vocab_size // tp)) * SAMPLER_LOGIT_BYTES
-    return chunk_tokens * per_token * ACTIVATION_BYTES + logits
+    return (2 * model.hidden_size + q + kv + 3 * inter // tp) * ACTIVATION_BYTES
 
 
-def reserve_bytes(tp: int) -> dict[str, int]:
-    """Non-weight, non-KV, non-activation memory per GPU, by item."""
-    return {
-        "cuda_context": CUDA_CONTEXT_BYTES,
-        "nccl": NCCL_BYTES.get(tp, NCCL_BYTES_LARGE_TP),
-        "cuda_graphs": CUDA_GRAPH_BYTES,
-        "safety": SAFETY_BYTES,
-    }
+def activation_bytes(model: ModelSpec, tp: int, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> int:
+    """Torch peak of vLLM v1's profile run: max(dummy forward, its hidden states + the sampler dummy run).
+
+    ``GPUModelRunner.profile_run`` runs ``_dummy_run(max_num_batched_tokens)`` and then
+    ``_dummy_sampler_run`` on ``min(max_num_seqs, max_num_batched_tokens)`` rows; the forward's
+    intermediates are freed before the sampler, so the torch peak is the larger of the two phases,
+    not their sum. Forward: ``chunk_tokens`` x the per-token live activations (a structural estimate
+    in the manner of aiconfigurator's ``2 x tokens x hidden x coefficient``; vLLM #10517's Llama-3.1-8B
+    V0 log shows a 2.07 GiB torch peak at 20,000 tokens against 2.14 GiB here). Sampler: full-vocabulary
+    fp32 logits with top-k/top-p sort buffers (`SAMPLER_BYTES_PER_LOGIT`). A measured peak supersedes it.
+    """
+    forward = chunk_tokens * _forward_bytes_per_token(model, tp)
+    rows = min(max_num_seqs, chunk_tokens)
+    hidden = chunk_tokens * model.hidden_size * ACTIVATION_BYTES  # the dummy run's output, alive for the sampler
+    sampler = rows * model.vocab_size * SAMPLER_BYTES_PER_LOGIT
+    return max(forward, hidden + sampler)
+
+
+# ------------------------------------------------------------------------------------------------
+# The engine's budget, by version
+# ------------------------------------------------------------------------------------------------
+
+
+class EngineVersion(str, Enum):
+    """How vLLM splits ``gpu_memory_utilization x HBM``; each value names the versions that do it."""
+
+    # V1 before PR #19312 (@0012cf6 gpu_worker.py): peak = torch peak + (used - torch allocated), so the CUDA
+    # context, NCCL and other processes were all charged to the util share; graphs captured in the headroom.
+    V1_LEGACY = "v1<=0.9.1"
+    # PR #19312 (v0.9.2): memory_profiling against a baseline taken after CUDA init and BEFORE NCCL init: the
+    # context is outside the share, NCCL buffers are a non-torch increase inside it; graphs in the headroom.
+    V1_BASELINE = "v0.9.2"
+    # @35d5cda init_device: "Initialize the distributed environment BEFORE taking memory snapshot", so NCCL
+    # buffers join the context outside the share (vLLM PR #45517 describes it); graphs still in the headroom.
+    V1_NCCL_IN_BASELINE = "v0.1x"
+    # v0.21.0+: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults on (PR #30515 added it, off; the log reads
+    # "CUDA graph memory profiling is enabled (default since v0.21.0)"): the graph estimate is subtracted too.
+    V1_GRAPHS_PROFILED = "v0.21+"
+
+
+DEFAULT_ENGINE = EngineVersion.V1_GRAPHS_PROFILED  # what vLLM 0.21-0.27 do by default (logs of v0.27.1)
+
+
+def nccl_bytes(tp: int) -> int:
+    """NCCL communicator buffers per GPU (0 at TP 1)."""
+    return NCCL_BYTES.get(tp, NCCL_BYTES_LARGE_TP)
+
+
+def _split(engine: EngineVersion, tp: int, cuda_graphs: bool) -> tuple[dict[str, int], dict[str, int]]:
+    """(charged inside the util share, held outside it in the headroom), by item, for one engine version."""
+    graphs = CUDA_GRAPH_BYTES if cuda_graphs else 0
+    inside = {"non_torch": NON_TORCH_PROFILE_BYTES, "cuda_context": 0, "nccl": 0, "cuda_graphs": 0}
+    outside = {"cuda_context": CUDA_CONTEXT_BYTES, "nccl": 0, "cuda_graphs": graphs}
+    if engine is EngineVersion.V1_LEGACY:
+        inside.update(cuda_context=CUDA_CONTEXT_BYTES, nccl=nccl_bytes(tp))
+        outside.update(cuda_context=0)
+    elif engine is EngineVersion.V1_BASELINE:
+        inside.update(nccl=nccl_bytes(tp))
+    else:
+        outside.update(nccl=nccl_bytes(tp))
+    if engine is EngineVersion.V1_GRAPHS_PROFILED:
+        inside.update(cuda_graphs=graphs)
+        outside.update(cuda_graphs=0)
+    return inside, outside
 
 
 @dataclass(frozen=True)
 class MemoryBudget:
-    """The engine's memory split on one GPU (all bytes per GPU; capacity per replica)."""
+    """The engine's memory split on one GPU (all bytes per GPU; capacity per replica).
+
+    ``reserves`` are the items charged INSIDE ``usable_bytes`` (keys ``non_torch``, ``cuda_context``, ``nccl``,
+    ``cuda_graphs``; 0 where the version holds the item outside); ``outside_util`` the items the
+    (1 - utilisation) headroom must hold. ``headroom_short_bytes`` > 0 means the engine fails:
+    ``headroom_failure`` says whether at startup ("Free memory on device ... is less than desired GPU memory
+    utilization") or at CUDA graph capture (out of memory).
+    """
 
     hbm_bytes: int
-    usable_bytes: int  # gpu_memory_utilization x HBM
+    usable_bytes: int  # gpu_memory_utilization x HBM (vLLM's requested_memory)
     weights_bytes: int
     activation_bytes: int
     reserves: dict[str, int]
     kv_budget_bytes: int  # may be negative: the model does not fit
     kv_bytes_per_token: int
+    outside_util: dict[str, int] = field(default_factory=dict)
+    headroom_short_bytes: int = 0
+    headroom_failure: str = ""  # "" | "startup" | "cuda-graph-capture"
+    engine: EngineVersion = DEFAULT_ENGINE
 
     @property
     def fits(self) -> bool:
         return self.kv_budget_bytes > 0
+
+    @property
+    def resident_bytes(self) -> int:
+        """Everything but KV and activations the GPU holds once serving: weights + both reserve sets."""
+        return self.weights_bytes + sum(self.reserves.values()) + sum(self.outside_util.values())
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -158,19 +240,35 @@ class MemoryBudget:
         return self.kv_budget_bytes // self.kv_bytes_per_token // BLOCK_TOKENS * BLOCK_TOKENS
 
 
+def _headroom(hbm: int, usable: int, outside: dict[str, int]) -> tuple[int, str]:
+    """Shortfall of the (1 - util) headroom and the stage it shows at (init_device's check, then capture)."""
+    headroom = hbm - usable
+    at_startup = outside["cuda_context"] + outside["nccl"]  # already in use when init_device compares
+    if at_startup > headroom:
+        return sum(outside.values()) - headroom, "startup"
+    short = sum(outside.values()) - headroom
+    return (short, "cuda-graph-capture") if short > 0 else (0, "")
+
+
 def memory_budget(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
                   eff: Efficiency, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                  max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> MemoryBudget:
-    """vLLM's rule: KV = util x HBM - weights - profiled activation peak - non-torch - graphs - safety."""
+                  max_num_seqs: int = DEFAULT_MAX_NUM_SEQS, engine: EngineVersion = DEFAULT_ENGINE,
+                  cuda_graphs: bool = True) -> MemoryBudget:
+    """vLLM's rule: KV = util x HBM - weights - profile-run torch peak - non-torch increase [- graphs, v0.21+].
+
+    ``cuda_graphs=False`` is ``--enforce-eager``. See `EngineVersion` for what each version charges where.
+    """
     check_tp(model, tp)
     usable = int(gpu.hbm_bytes * eff.gpu_memory_utilization)
     weights = weight_bytes(model, quant, tp)
     act = activation_bytes(model, tp, chunk_tokens, max_num_seqs)
-    reserves = reserve_bytes(tp)
+    inside, outside = _split(engine, tp, cuda_graphs)
+    short, stage = _headroom(gpu.hbm_bytes, usable, outside)
     return MemoryBudget(
         hbm_bytes=gpu.hbm_bytes, usable_bytes=usable, weights_bytes=weights, activation_bytes=act,
-        reserves=reserves, kv_budget_bytes=usable - weights - act - sum(reserves.values()),
-        kv_bytes_per_token=kv_bytes_per_token(model, kv_dtype, tp),
+        reserves=inside, kv_budget_bytes=usable - weights - act - sum(inside.values()),
+        kv_bytes_per_token=kv_bytes_per_token(model, kv_dtype, tp), outside_util=outside,
+        headroom_short_bytes=short, headroom_failure=stage, engine=engine,
     )
 
 
@@ -199,3 +297,62 @@ def max_context(budget: MemoryBudget, model: ModelSpec, kv_dtype: KvDtype, tp: i
         else:
             hi = mid - 1
     return min(lo * BLOCK_TOKENS, model.max_context)
+
+
+# ------------------------------------------------------------------------------------------------
+# The engine's own startup lines
+# ------------------------------------------------------------------------------------------------
+
+
+def _kv_groups(model: ModelSpec) -> tuple[int, list[LayerType]]:
+    """(layers per group, one type per group) as vLLM's hybrid allocator groups them.
+
+    Uniform models: one group of every layer. Full + sliding: groups of min(n_full, n_sliding) layers
+    (``_get_kv_cache_groups_uniform_page_size``; the last group of a type is padded).
+    """
+    n_sliding = sum(1 for i in range(model.num_layers) if model.attention.layer_type(i) is LayerType.SLIDING)
+    n_full = model.num_layers - n_sliding
+    if not (n_sliding and n_full and model.attention.sliding_window):
+        return model.num_layers, [LayerType.FULL]
+    size = min(n_full, n_sliding)
+    return size, [LayerType.FULL] * -(-n_full // size) + [LayerType.SLIDING] * -(-n_sliding // size)
+
+
+def engine_kv_numbers(budget: MemoryBudget, model: ModelSpec, kv_dtype: KvDtype, tp: int, max_model_len: int,
+                      chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> tuple[int, int, float]:
+    """(num_blocks, "GPU KV cache size" tokens, "Maximum concurrency") computed as vLLM v1 does.
+
+    vllm/v1/core/kv_cache_utils.py: ``num_blocks = available // page_size // layers_per_group``; the size
+    log is ``num_blocks // len(groups) * block_size``; the concurrency is ``num_blocks /`` the blocks one
+    request of max_model_len takes summed over groups (``get_max_concurrency_for_kv_cache_config``): full
+    attention ``cdiv(L, 16)``, sliding window ``cdiv(min(window - 1 + max_num_batched_tokens, L), 16) + 1``
+    (``SlidingWindowSpec.max_memory_usage_bytes``).
+    """
+    size, groups = _kv_groups(model)
+    page = BLOCK_TOKENS * kv_bytes_per_token_layer(model, kv_dtype, tp)
+    num_blocks = max(budget.kv_budget_bytes, 0) // page // size
+    window = model.attention.sliding_window
+    per_request = sum(_blocks(max_model_len) if g is LayerType.FULL
+                      else _blocks(min(window - 1 + chunk_tokens, max_model_len)) + 1 for g in groups)
+    return num_blocks, num_blocks // len(groups) * BLOCK_TOKENS, num_blocks / per_request
+
+
+def _gib(n: int) -> str:
+    return str(round(n / 2**30, 2))  # vllm/utils/mem_utils.py format_gib: round(b / GiB_bytes, 2), printed %s
+
+
+def engine_log_lines(budget: MemoryBudget, model: ModelSpec, kv_dtype: KvDtype, tp: int, max_model_len: int,
+                     chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> list[str]:
+    """The startup lines vLLM v1 prints (per rank), to hold against a real log.
+
+    Formats from gpu_model_runner.py ("Model loading took %s GiB memory"), gpu_worker.py ("Available KV
+    cache memory: %s GiB") and kv_cache_utils.py ("GPU KV cache size: %s tokens", "Maximum concurrency for
+    %s tokens per request: %.2fx"). "Model loading took" also counts buffers loaded with the weights.
+    """
+    _, tokens, concurrency = engine_kv_numbers(budget, model, kv_dtype, tp, max_model_len, chunk_tokens)
+    return [
+        f"Model loading took {_gib(budget.weights_bytes)} GiB memory",
+        f"Available KV cache memory: {_gib(budget.kv_budget_bytes)} GiB",
+        f"GPU KV cache size: {tokens:,} tokens",
+        f"Maximum concurrency for {max_model_len:,} tokens per request: {concurrency:.2f}x",
+    ]

@@ -16,12 +16,16 @@ layer (not built).
 
 Active parameters per token: everything except routed experts, which count at ``top_k`` of
 ``num_experts`` in each MoE layer; shared experts, router and embeddings always count.
+``active_excl_embedding`` leaves out the input embedding table as well (a token's row is gathered, not
+multiplied), which is how vendors quote active parameters: OpenAI's gpt-oss model card counts "5.1B active"
+for gpt-oss-120b with the unembedding but not the embedding, and DeepSeek-V3's "37B activated" is the same count.
+A tied table is the lm_head too, so it stays in.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from profiler.specs import TENSOR_KINDS, ModelSpec
 
@@ -45,6 +49,9 @@ class TensorGroup:
     linear: bool  # a GEMM weight a quant scheme may quantise; in_features = shape[-1]
     tp_split: str  # one of TP_SPLITS
     per_layer: bool  # lives in the decoder layers (False: embedding, final norm, lm_head)
+    # decoder layers [first, stop) the `count` tensors are spread over evenly (count / (stop - first) per layer);
+    # (0, 0) for tensors outside the decoder layers
+    layers: tuple[int, int] = (0, 0)
 
     @property
     def numel(self) -> int:
@@ -57,6 +64,7 @@ class ParamCounts:
 
     total: int  # every registered parameter, tied embedding counted once
     active: int  # used per token: routed experts at top_k, embedding and lm_head included
+    active_excl_embedding: int  # `active` less the input embedding gather (vendors' "active"; a tied table stays)
     embedding: int  # the token embedding (the tied lm_head too, when tied)
     lm_head: int  # 0 when tied to the embedding
     by_kind: dict[str, int] = field(hash=False)  # every TENSOR_KINDS entry, 0 where absent
@@ -80,6 +88,11 @@ def _vector(name: str, kind: str, width: int, count: int, split: str = "replicat
     return TensorGroup(name, kind, (width,), count, False, split, True)
 
 
+def _spread(groups: list[TensorGroup], first: int, stop: int) -> list[TensorGroup]:
+    """The groups, marked as spread evenly over decoder layers [first, stop)."""
+    return [replace(g, layers=(first, stop)) for g in groups]
+
+
 def _attention(spec: ModelSpec) -> list[TensorGroup]:
     """q/k/v/o projections (or MLA's low-rank ones), their biases, q/k norms and sinks, for all layers."""
     att, h, n = spec.attention, spec.hidden_size, spec.num_layers
@@ -101,7 +114,7 @@ def _attention(spec: ModelSpec) -> list[TensorGroup]:
                    _vector(f"{p}.k_norm.weight", "norm", att.head_dim, n)]
     if att.sinks:  # gpt-oss: one learned sink logit per query head, sharded with the heads
         groups.append(_vector(f"{p}.sinks", "sink", att.num_heads, n, "col"))
-    return groups
+    return _spread(groups, 0, n)
 
 
 def _mla(spec: ModelSpec) -> list[TensorGroup]:
@@ -141,17 +154,17 @@ def _feed_forward(spec: ModelSpec) -> list[TensorGroup]:
     """Dense MLPs, and for MoE layers the router, routed experts and shared experts."""
     h, moe = spec.hidden_size, spec.moe
     dense_layers = spec.num_layers if moe is None else moe.first_dense_layers
-    groups = []
+    dense = []
     if dense_layers:
-        groups += _mlp("layers.mlp", "mlp", spec.intermediate_size, h, dense_layers, spec.gated_mlp,
-                       spec.mlp_bias)
+        dense = _spread(_mlp("layers.mlp", "mlp", spec.intermediate_size, h, dense_layers, spec.gated_mlp,
+                             spec.mlp_bias), 0, dense_layers)
     if moe is None:
-        return groups
+        return dense
     n_moe = spec.num_layers - moe.first_dense_layers
     if n_moe <= 0:
-        return groups
+        return dense
     p = "layers.mlp"
-    groups += _linear(f"{p}.gate", "router", moe.num_experts, h, n_moe, "replicate", moe.router_bias)
+    groups = _linear(f"{p}.gate", "router", moe.num_experts, h, n_moe, "replicate", moe.router_bias)
     if moe.router_score_bias:  # DeepSeek-V3 remote code: e_score_correction_bias as an nn.Parameter
         groups.append(_vector(f"{p}.gate.e_score_correction_bias", "router", moe.num_experts, n_moe))
     groups += _mlp(f"{p}.experts", "expert", moe.expert_intermediate, h, n_moe * moe.num_experts,
@@ -161,14 +174,15 @@ def _feed_forward(spec: ModelSpec) -> list[TensorGroup]:
         groups += _mlp(f"{p}.shared_experts", "shared_expert", width, h, n_moe, spec.gated_mlp, False)
     if moe.shared_expert_gate:  # Qwen2-MoE: sigmoid gate, Linear(hidden, 1)
         groups += _linear(f"{p}.shared_expert_gate", "router", 1, h, n_moe, "replicate")
-    return groups
+    return dense + _spread(groups, moe.first_dense_layers, spec.num_layers)
 
 
 def _norms(spec: ModelSpec) -> list[TensorGroup]:
     """Per-layer norms (input/post-attention; Gemma2 adds pre/post-feedforward) and the final norm."""
     per_layer = spec.num_layers * spec.norms_per_layer
     names = ["weight", "bias"] if spec.norm_bias else ["weight"]
-    layer = [_vector(f"layers.layernorms.{w}", "norm", spec.hidden_size, per_layer) for w in names]
+    layer = _spread([_vector(f"layers.layernorms.{w}", "norm", spec.hidden_size, per_layer) for w in names],
+                    0, spec.num_layers)
     final = [TensorGroup(f"norm.{w}", "norm", (spec.hidden_size,), 1, False, "replicate", False)
              for w in names]
     return layer + final
@@ -210,5 +224,6 @@ def param_counts(spec: ModelSpec) -> ParamCounts:
     if spec.moe is not None:
         unvisited = spec.moe.num_experts - spec.moe.top_k
         idle = unvisited * expert_params_per_expert_layer(spec) * moe_layers(spec)
-    return ParamCounts(total=total, active=total - idle, embedding=by_kind["embedding"],
-                       lm_head=by_kind["lm_head"], by_kind=by_kind)
+    gathered = 0 if spec.tie_word_embeddings else by_kind["embedding"]  # a tied table is the lm_head's matmul too
+    return ParamCounts(total=total, active=total - idle, active_excl_embedding=total - idle - gathered,
+                       embedding=by_kind["embedding"], lm_head=by_kind["lm_head"], by_kind=by_kind)

@@ -68,10 +68,17 @@ def _point(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv: KvDtype, tp: 
     act = memory.activation_bytes(model, tp, chunk_tokens=min(tokens, memory.DEFAULT_CHUNK_TOKENS),
                                   max_num_seqs=batch)
     kv_bytes = batch * memory.kv_bytes_per_sequence(model, kv, tp, context)
-    fixed = budget.reserves["cuda_context"] + budget.reserves["nccl"]
+    fixed = sum(items.get(k, 0) for items in (budget.reserves, budget.outside_util) for k in ("cuda_context", "nccl"))
     row["peak_bytes"] = budget.weights_bytes + fixed + act + kv_bytes
     if context > model.max_context:
         row.update(status="unsupported", note=f"context {context} exceeds the model's {model.max_context}")
+        return row
+    if budget.headroom_short_bytes > 0:
+        row.update(status="oom", note=f"the engine would fail at {budget.headroom_failure}: the "
+                                      f"{1 - eff.gpu_memory_utilization:.0%} of HBM outside --gpu-memory-utilization "
+                                      "is "
+                                      f"{budget.headroom_short_bytes / GIB:.2f} GiB short of what vLLM keeps there "
+                                      "(CUDA context, NCCL, graphs); lower --gpu-memory-utilization")
         return row
     if not budget.fits:
         row.update(status="oom", note=f"the weights ({budget.weights_bytes / GIB:.1f} GiB per GPU) with activations "

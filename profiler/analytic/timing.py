@@ -1,31 +1,26 @@
-"""Analytic roofline timing of prefill and decode steps, per GPU of a TP group.
+"""Analytic step time as a sum of kernels, per GPU of a TP group.
 
-Decode step of ``B`` sequences each attending ``L`` tokens (measurement.md §6.3)::
+A step is the kernels a serving engine launches (:mod:`profiler.analytic.kernels`: per layer the QKV GEMM,
+attention, O GEMM, gate/up and down GEMMs or the router and grouped expert GEMMs, the small elementwise kernels
+and the TP all-reduces; per step the embedding gather and the lm_head). Each kernel is timed by its own
+roofline, and the step is their sum::
 
-    bytes  = W_read + B x sum_layers(min(L, window)) x kv_layer_bytes + B x kv_token_bytes   [B]
-    W_read = all weights but the embedding table (+ B gathered rows); MoE layers read only the
-             experts the batch touches: E_touched = E x (1 - (1 - k/E)^B) per layer            [B]
-    flops  = 2 x N_matmul_active x B + attention(B, L)                                        [FLOP]
-    t      = t_overhead + n_layers x t_layer + max(W_read / (BW x eta_bw) + KV / (BW x eta_kv),
-             flops / (F x eta_c)) + t_allreduce                                              [s]
+    t_kernel = fixed + max(W_q / (BW x eta_bw x s_bw) + B_plain / (BW x eta_kv x s_bw),
+                           F_q / (P_q x eta_c x s_c) + F_plain / (P_bf16 x eta_c x s_c)) + t_allreduce   [s]
+    t_step   = t_overhead + sum over kernels of t_kernel
 
-``eta_bw`` is the weight-streaming efficiency of the quant's GEMV kernels (int4 dequantisation is slower
-per byte than bf16), applied to the quantised tensors only; ``eta_kv`` is the plain-streaming efficiency,
-applied to the KV cache and to the tensors the scheme keeps in bf16 (embedding gather, lm_head, router,
-norms; for mxfp4 also attention), the same whatever the weight format (:mod:`profiler.analytic.efficiency`).
-So a quantised model is never predicted slower than its bf16 twin merely because bytes it does not
-quantise were charged at the GEMV rate.
+``W_q``: weight bytes in the quant's format (streamed at the quant's GEMV efficiency ``eta_bw``); ``B_plain``:
+KV cache, activations and tensors the scheme keeps bf16 (the plain-streaming efficiency ``eta_kv``); ``F``:
+FLOPs at the quant's compute dtype (``P_q``) or at bf16; ``s_bw``, ``s_c``: the kernel's shape factors (a small
+TP shard of a GEMM, a grouped expert GEMM with few tokens per expert, ... reach less of the peak;
+:mod:`profiler.analytic.kernel_efficiency`); ``fixed``: the launch floor of the small kernels (attention and
+four elementwise kernels a layer, ``eta.layer_overhead_s`` per layer). Kernels run one after another, so the
+KV reads of attention never hide behind the GEMM math (the old ``max`` over the whole step did).
 
-Prefill of ``B`` prompts of ``T`` tokens (logits for the last token only)::
-
-    flops  = 2 x N_active_body x B x T + 2 x N_lm_head x B + causal attention(B, T)
-             (MLA: prefill attends in the expanded multi-head form, decode in the absorbed latent form)
-    bytes  = W_read(touched experts for B x T tokens) + B x T x kv_token_bytes
-    t      = t_overhead + max(bytes / (BW x eta_bw), flops / (F x eta_c)) + t_allreduce
-
-Tensor parallelism: 2 all-reduces per layer (after attention and after the MLP) of the step's
-activations, ring algorithm: ``2 (tp-1)/tp x msg / (link x eta_link) + latency`` each.
-MBU = bytes / t / datasheet BW; MFU = flops / t / datasheet FLOP/s (gpt-fast ``generate.py``).
+Decode of ``B`` sequences each attending ``L`` tokens: B query tokens, B x sum_layers(min(L, window)) KV reads;
+MoE layers read only the experts the batch touches, ``E x (1 - (1 - k/E)^B)``. Prefill of ``B`` prompts of
+``T`` tokens: B x T query tokens, causal attention pairs (MLA in the expanded form), logits for the last token.
+MBU = bytes / t / datasheet BW; MFU = FLOPs / t / datasheet FLOP/s (gpt-fast ``generate.py``).
 Units: bytes, FLOP, seconds. Efficiencies and their sources: :mod:`profiler.analytic.efficiency`.
 """
 
@@ -34,43 +29,60 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from profiler.analytic.efficiency import COLLECTIVE_LATENCY_S
-from profiler.analytic.memory import (
-    ACTIVATION_BYTES,
-    attended_tokens,
-    check_tp,
-    kv_bytes_per_token,
-    kv_bytes_per_token_layer,
+import pandas as pd
+
+from profiler.analytic.kernels import (
+    Kernel,
+    StepShape,
+    attention_kernels,
+    expected_experts_touched,
+    pair_flops,
+    token_kernels,
 )
-from profiler.analytic.params import param_counts
-from profiler.analytic.weights import weight_bytes_by_kind
+from profiler.analytic.memory import attended_tokens, check_tp
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import Efficiency, GpuSpec, KvDtype, LayerType, ModelSpec, QuantScheme
+
+__all__ = ["StepEstimate", "KernelTime", "compute_dtype", "check_applies", "expected_experts_touched",
+           "attention_flops_per_context_token", "kernel_time", "decode_step", "prefill", "mixed_step",
+           "causal_attended", "breakdown_table"]
+
+
+
+@dataclass(frozen=True)
+class KernelTime:
+    """One kernel of a step, timed. Seconds, bytes, FLOP; m, kv, c are its roofline terms at unit efficiency."""
+
+    op: str
+    launches: int
+    bytes: float
+    flops: float
+    m: float  # weight bytes in the quant's format / (BW x s_bw)
+    kv: float  # plain bytes (KV, activations, bf16-kept weights) / (BW x s_bw)
+    c: float  # FLOPs / (peak x s_c)
+    fixed_s: float  # launch floor + collective time (not scaled by an efficiency)
+    time_s: float
+    bound: str  # "memory", "compute", "communication" (all-reduce) or "latency" (launch floor only)
 
 
 @dataclass(frozen=True)
 class StepEstimate:
-    """One step's predicted cost on one GPU. Seconds, bytes, FLOP."""
+    """One step's predicted cost on one GPU, and its kernels. Seconds, bytes, FLOP."""
 
     latency_s: float
     bytes_moved: float
     flops: float
-    t_memory_s: float  # weights + KV, each at its own efficiency
-    t_compute_s: float
-    t_comm_s: float
+    t_memory_s: float  # time of the memory-bound kernels (their roofline part)
+    t_compute_s: float  # time of the compute-bound kernels (their roofline part)
+    t_comm_s: float  # all-reduces
     mbu: float
     mfu: float
-    t_kv_s: float = 0.0  # the part of t_memory_s streamed at the plain rate: KV cache and weights kept bf16
-    t_fixed_s: float = 0.0  # layers x per-layer floor (included in latency_s)
+    t_fixed_s: float = 0.0  # step overhead excluded: launch floors of the small kernels
+    kernels: tuple[KernelTime, ...] = ()
 
     @property
     def bound(self) -> str:
         return "memory" if self.t_memory_s >= self.t_compute_s else "compute"
-
-
-@lru_cache(maxsize=4096)
-def _weights(model: ModelSpec, quant: QuantScheme, tp: int) -> dict[str, int]:
-    return weight_bytes_by_kind(model, quant, tp)
 
 
 def compute_dtype(gpu: GpuSpec, quant: QuantScheme) -> str:
@@ -89,48 +101,6 @@ def check_applies(model: ModelSpec, quant: QuantScheme) -> None:
                                     "so every weight would stay bf16; use int4 (4.25 bits) or fp8 instead")
 
 
-def expected_experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
-    """E x (1 - (1 - k/E)^tokens): distinct experts hit by `tokens` uniformly routed tokens."""
-    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
-
-
-# Tensor kinds no scheme quantises (profiler.specs.TENSOR_KINDS; quants.yaml header).
-NEVER_QUANTISED = frozenset({"norm", "bias", "sink"})
-
-
-def weight_bytes_read_split(model: ModelSpec, quant: QuantScheme, tp: int, tokens: int) -> tuple[float, float]:
-    """(bytes in the quant's format, bytes kept plain bf16) one GPU streams in a step of `tokens` tokens.
-
-    A 16-bit scheme streams everything in its own format. Otherwise the kinds in ``quant.keep`` (embedding,
-    lm_head, router, ...), norms and biases are plain bf16 reads, timed at the plain-streaming efficiency,
-    not at the quant's dequantising-GEMV rate.
-    """
-    w = dict(_weights(model, quant, tp))
-    if not model.tie_word_embeddings:  # the table is only gathered: B rows, not all of it
-        w["embedding"] = tokens * model.hidden_size * ACTIVATION_BYTES / tp
-    if model.moe and w.get("expert"):
-        touched = expected_experts_touched(model.moe.num_experts, model.moe.top_k, tokens)
-        w["expert"] = w["expert"] * touched / model.moe.num_experts
-    if quant.weight_bits >= 16:
-        return float(sum(w.values())), 0.0
-    plain = quant.keep | NEVER_QUANTISED
-    return (float(sum(v for k, v in w.items() if k not in plain)),
-            float(sum(v for k, v in w.items() if k in plain)))
-
-
-def weight_bytes_read(model: ModelSpec, quant: QuantScheme, tp: int, tokens: int) -> float:
-    """Weight bytes one GPU streams in a step processing `tokens` tokens."""
-    return sum(weight_bytes_read_split(model, quant, tp, tokens))
-
-
-def matmul_params_per_token(model: ModelSpec, tp: int) -> tuple[float, float]:
-    """(body, lm_head) parameters multiplied per token on one GPU; experts at top-k."""
-    counts = param_counts(model)
-    head = model.vocab_size * model.hidden_size
-    body = counts.active - counts.embedding - counts.lm_head
-    return body / tp, head / tp
-
-
 def attention_flops_per_context_token(model: ModelSpec, tp: int, absorbed: bool = True) -> float:
     """FLOPs per (query token, attended token, layer) on one GPU: QK^T and PV as multiply-adds.
 
@@ -140,39 +110,47 @@ def attention_flops_per_context_token(model: ModelSpec, tp: int, absorbed: bool 
     query head), prefill in the compute-friendly form (``absorbed=False``: the latent expanded by kv_b_proj
     into per-head keys of nope + rope dims and values of ``v_head_dim``, then ordinary multi-head
     attention). The expansion and absorption matmuls are kv_b_proj's parameters, counted once per token in
-    the body either way. :func:`mixed_step` (the planner's engine step) keeps the absorbed form throughout.
+    the body either way.
     """
-    att = model.attention
-    heads = att.num_heads / tp
-    if att.is_mla and absorbed:
-        return 2.0 * heads * (2 * att.kv_lora_rank + att.qk_rope_head_dim)
-    return 2.0 * heads * (att.qk_head_dim + att.v_dim)
+    return pair_flops(model, tp, absorbed)
 
 
-def allreduce_s(model: ModelSpec, gpu: GpuSpec, eff: Efficiency, tp: int, tokens: int) -> float:
-    """Two ring all-reduces per layer of `tokens` x hidden bf16 activations."""
-    if tp == 1:
-        return 0.0
-    msg = tokens * model.hidden_size * ACTIVATION_BYTES
-    one = 2 * (tp - 1) / tp * msg / (gpu.interconnect_bytes_per_s * eff.interconnect) + COLLECTIVE_LATENCY_S[0]
-    return 2 * model.num_layers * one
+def kernel_time(k: Kernel, gpu: GpuSpec, dtype: str, eff: Efficiency) -> KernelTime:
+    """One kernel's roofline under `eff` (module docstring)."""
+    bw = gpu.hbm_bandwidth_bytes_per_s * k.bw_scale
+    m, kv = k.weight_bytes / bw, (k.plain_bytes + k.activation_bytes) / bw
+    c = (k.flops / gpu.peak_flops(dtype) + k.plain_flops / gpu.peak_flops("bf16")) / k.compute_scale
+    fixed = k.floor_layers * eff.layer_overhead_s + k.comm_s
+    memory, compute = m / eff.bandwidth + kv / eff.kv_bandwidth, c / eff.compute
+    bound = "latency" if memory == compute == 0.0 else "memory" if memory >= compute else "compute"
+    return KernelTime(k.op, k.launches, k.bytes, k.total_flops, m, kv, c, fixed, fixed + max(memory, compute),
+                      "communication" if k.comm_s else bound)
 
 
-def _finish(gpu: GpuSpec, dtype: str, eff: Efficiency, weight_bytes: float, plain_bytes: float, flops: float,
-            comm: float, layers: int = 0) -> StepEstimate:
-    """`weight_bytes` stream at the quant's efficiency; `plain_bytes` (KV cache, weights kept bf16) at the
-    plain-streaming one (``eff.kv_bandwidth``)."""
-    nbytes = weight_bytes + plain_bytes
-    t_kv = plain_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.kv_bandwidth)
-    t_mem = weight_bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.bandwidth) + t_kv
-    t_comp = flops / (gpu.peak_flops(dtype) * eff.compute)
-    fixed = layers * eff.layer_overhead_s  # the per-layer floor of a step (efficiency.LAYER_OVERHEAD_S)
-    latency = eff.step_overhead_s + fixed + max(t_mem, t_comp) + comm
-    return StepEstimate(
-        latency_s=latency, bytes_moved=nbytes, flops=flops, t_memory_s=t_mem, t_compute_s=t_comp,
-        t_comm_s=comm, mbu=nbytes / latency / gpu.hbm_bandwidth_bytes_per_s,
-        mfu=flops / latency / gpu.peak_flops(dtype), t_kv_s=t_kv, t_fixed_s=fixed,
-    )
+@lru_cache(maxsize=65536)
+def _token_times(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, tp: int, eff: Efficiency, tokens: int,
+                 seqs: int) -> tuple[KernelTime, ...]:
+    """The timed kernels that depend only on the step's tokens and sequences (memoised: a simulation asks for
+    the same few token counts at many contexts)."""
+    dtype = compute_dtype(gpu, quant)
+    return tuple(kernel_time(k, gpu, dtype, eff) for k in token_kernels(model, gpu, quant, tp, tokens, seqs, dtype))
+
+
+def _estimate(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int, eff: Efficiency,
+              shape: StepShape) -> StepEstimate:
+    check_tp(model, tp)
+    dtype = compute_dtype(gpu, quant)
+    times = (*(kernel_time(k, gpu, dtype, eff) for k in attention_kernels(model, gpu, kv_dtype, tp, shape)),
+             *_token_times(model, gpu, quant, tp, eff, shape.tokens, shape.seqs))
+    latency = eff.step_overhead_s + sum(t.time_s for t in times)
+    comm = sum(t.fixed_s for t in times if t.op == "allreduce")
+    fixed = sum(t.fixed_s for t in times) - comm
+    t_mem = sum(t.time_s - t.fixed_s for t in times if t.bound == "memory")
+    t_comp = sum(t.time_s - t.fixed_s for t in times if t.bound == "compute")
+    nbytes, flops = sum(t.bytes for t in times), sum(t.flops for t in times)
+    return StepEstimate(latency_s=latency, bytes_moved=nbytes, flops=flops, t_memory_s=t_mem, t_compute_s=t_comp,
+                        t_comm_s=comm, mbu=nbytes / latency / gpu.hbm_bandwidth_bytes_per_s,
+                        mfu=flops / latency / gpu.peak_flops(dtype), t_fixed_s=fixed, kernels=times)
 
 
 def _check(batch: int, tokens: int, what: str) -> None:
@@ -185,15 +163,8 @@ def decode_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: Kv
     """One decode step: `batch` sequences, each attending `context` tokens (or `attended`, e.g. an HF
     static cache's max_cache_len), one new token each."""
     _check(batch, context, "decode")
-    check_tp(model, tp)
-    dtype = compute_dtype(gpu, quant)
-    ctx = attended_tokens(model, attended or context)  # summed over layers
-    kv_layer = kv_bytes_per_token_layer(model, kv_dtype, tp)
-    weights, kept = weight_bytes_read_split(model, quant, tp, batch)
-    kv = kept + batch * ctx * kv_layer + batch * kv_bytes_per_token(model, kv_dtype, tp)
-    body, head = matmul_params_per_token(model, tp)
-    flops = 2.0 * (body + head) * batch + attention_flops_per_context_token(model, tp) * batch * ctx
-    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, batch), model.num_layers)
+    pairs = batch * attended_tokens(model, attended or context)  # summed over layers
+    return _estimate(model, gpu, quant, kv_dtype, tp, eff, StepShape(batch, batch, pairs, 0.0, 0.0))
 
 
 def causal_attended(model: ModelSpec, prompt: int) -> float:
@@ -212,36 +183,47 @@ def causal_attended(model: ModelSpec, prompt: int) -> float:
 
 def prefill(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int, batch: int,
             prompt: int, eff: Efficiency) -> StepEstimate:
-    """Prefill of `batch` prompts of `prompt` tokens, logits for the last position only."""
+    """Prefill of `batch` prompts of `prompt` tokens from an empty cache, logits for the last position only."""
     _check(batch, prompt, "prefill")
-    check_tp(model, tp)
-    dtype = compute_dtype(gpu, quant)
-    tokens = batch * prompt
-    weights, kept = weight_bytes_read_split(model, quant, tp, tokens)
-    kv = kept + tokens * kv_bytes_per_token(model, kv_dtype, tp)
-    body, head = matmul_params_per_token(model, tp)
-    flops = (2.0 * body * tokens + 2.0 * head * batch
-             + attention_flops_per_context_token(model, tp, absorbed=False) * batch
-             * causal_attended(model, prompt))
-    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens),
-                   model.num_layers)
+    shape = StepShape(batch * prompt, batch, 0.0, batch * causal_attended(model, prompt), 0.0)
+    return _estimate(model, gpu, quant, kv_dtype, tp, eff, shape)
 
 
 def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
                eff: Efficiency, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> StepEstimate:
-    """A continuous-batching engine step: `prefill_tokens` chunked-prefill tokens plus `decode_seqs`
-    decodes, attending `context_tokens` KV tokens in total (per layer, full-attention equivalent)."""
+    """A continuous-batching engine step: `prefill_tokens` chunked-prefill tokens plus `decode_seqs` decodes,
+    `context_tokens` KV tokens in the step summed over its sequences (a decode counts its context including
+    the new token, the prefill chunk its cached prefix plus itself), per layer, full-attention equivalent.
+
+    Only the total is known, so the chunk is taken to hold the mean share ``context / seqs`` (the chunk
+    counting as one sequence): its cached prefix ``C = share - P`` (>= 0) and causal pairs ``P x C +
+    P (P + 1) / 2``; the decodes attend the rest. Exact for a decode-only step and for a lone chunk.
+    """
     tokens = prefill_tokens + decode_seqs
     if tokens < 1:
         raise InvalidValueError("an engine step needs at least one token")
-    check_tp(model, tp)
-    dtype = compute_dtype(gpu, quant)
-    kv_layer = kv_bytes_per_token_layer(model, kv_dtype, tp)
-    weights, kept = weight_bytes_read_split(model, quant, tp, tokens)
-    kv = kept + context_tokens * model.num_layers * kv_layer + tokens * kv_bytes_per_token(model, kv_dtype, tp)
-    body, head = matmul_params_per_token(model, tp)
+    layers = model.num_layers
     seqs = decode_seqs + (1 if prefill_tokens else 0)
-    flops = (2.0 * body * tokens + 2.0 * head * seqs
-             + attention_flops_per_context_token(model, tp) * context_tokens * model.num_layers)
-    return _finish(gpu, dtype, eff, weights, kv, flops, allreduce_s(model, gpu, eff, tp, tokens),
-                   model.num_layers)
+    p = prefill_tokens
+    share = context_tokens / seqs if prefill_tokens else 0.0
+    cached = max(share - p, 0.0)
+    prefill_pairs = (p * cached + p * (p + 1) / 2) * layers if p else 0.0
+    decode_pairs = max(context_tokens - share, 0.0) * layers
+    shape = StepShape(tokens, seqs, decode_pairs, prefill_pairs, cached * layers)
+    return _estimate(model, gpu, quant, kv_dtype, tp, eff, shape)
+
+
+BREAKDOWN_COLUMNS = ("op", "launches", "time_ms", "time_per_layer_us", "share", "bytes", "flops", "bound")
+
+
+def breakdown_table(est: StepEstimate, layers: int) -> pd.DataFrame:
+    """Per-op rows of a step (columns BREAKDOWN_COLUMNS): time in ms, per decoder layer in us, share of the
+    step, bytes and FLOPs on one GPU, and what bounds it. The step overhead is its own row."""
+    rows = [{"op": k.op, "launches": k.launches, "time_ms": k.time_s * 1e3,
+             "time_per_layer_us": k.time_s * 1e6 / (layers if k.launches >= layers else 1),
+             "share": k.time_s / est.latency_s, "bytes": k.bytes, "flops": k.flops, "bound": k.bound}
+            for k in est.kernels]
+    over = est.latency_s - sum(k.time_s for k in est.kernels)
+    rows.append({"op": "step_overhead", "launches": 1, "time_ms": over * 1e3, "time_per_layer_us": over * 1e6,
+                 "share": over / est.latency_s, "bytes": 0.0, "flops": 0.0, "bound": "latency"})
+    return pd.DataFrame(rows, columns=list(BREAKDOWN_COLUMNS))

@@ -138,4 +138,6 @@ def test_the_default_calibration_file_is_used_by_later_profiles(tmp_path, explic
     assert {r["source"] for r in before.values()} == {"analytic"} and {r["source"] for r in later.values()} == {
         "calibrated"}
     assert later["decode"]["latency_ms"] == pytest.approx(0.5 * before["decode"]["latency_ms"], rel=0.03)
-    assert later["prefill"]["latency_ms"] == pytest.approx(before["prefill"]["latency_ms"], rel=0.01)
+    # (prefill moves by ~1%: its memory-bound kernels, the one-row lm_head and the KV writes, take the fitted
+    # bandwidth too, so it may not stay within 1%; 2% bounds that share of a 1,024-token prefill)
+    assert later["prefill"]["latency_ms"] == pytest.approx(before["prefill"]["latency_ms"], rel=0.02)

@@ -63,6 +63,7 @@ def test_models_table_shows_billions_kib_and_thousands_separators():
         "name": "llama-3.1-8b", "model_type": "llama", "attention": "gqa",  # 8 KV heads < 32 query heads
         "moe": "", "layers": "32", "hidden": "4,096",
         "params_total": "8.030 B", "params_active": "8.030 B",  # 8,030,261,248 / 1e9
+        "params_active_excl_embedding": "7.505 B",  # less the 128,256 x 4,096 input embedding: 7,504,924,672 / 1e9
         "kv_per_token [KiB]": "128.0 KiB",  # 131,072 / 1,024
         "max_context": "131,072",
     }

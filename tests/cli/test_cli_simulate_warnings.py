@@ -58,17 +58,17 @@ def test_rejections_beyond_max_model_len_are_explained():
 
 
 def test_rejections_by_a_small_kv_cache_are_explained(tmp_path):
-    """An L4 holds ~25,700 KV tokens of llama-3.1-8b: a 30k-token request fits the context, not the cache.
+    """An L4 holds ~31,000 KV tokens of llama-3.1-8b: a 40k-token request fits the context, not the cache.
 
-    300 requests every 0.5 s, every 50th from the 7th (7, 57, ..., 257) of 30,000 tokens. Window: span
+    300 requests every 0.5 s, every 50th from the 7th (7, 57, ..., 257) of 40,000 tokens. Window: span
     149.5 s, warm-up 14.95 s: arrivals from 15.0 s = requests 30 .. 299 (270), of which 57 .. 257 (5) refused.
     """
-    rows = [(i * 0.5, 30_000 if i % 50 == 7 else 500, 50) for i in range(300)]
+    rows = [(i * 0.5, 40_000 if i % 50 == 7 else 500, 50) for i in range(300)]
     r = cli(*SIM, "--gpu", "l4", "--trace", write_trace(tmp_path / "t.csv", rows), "--format", "json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)  # stdout stays one JSON document
     kv_tokens = d["engine"]["kv_tokens"]
-    assert 549 <= kv_tokens < 30_049  # 500 + 50 − 1 tokens fit, 30,000 + 50 − 1 do not
+    assert 549 <= kv_tokens < 40_049  # 500 + 50 − 1 tokens fit, 40,000 + 50 − 1 do not
     rejected = next(w for w in d["warnings"] if "were rejected" in w)  # the warnings are in the JSON, and on stderr
     assert rejected.startswith("5 of 270 requests (1.9%) were rejected")
     assert f"larger than the whole {kv_tokens:,}-token KV cache" in rejected

@@ -19,7 +19,7 @@ from planner.capacity import Capacity, launch_max_model_len, replica_capacity, r
 from planner.prices import GPU_PRICE_COLUMNS
 from planner.redundancy import SEED_POLICY
 from planner.search import SearchSpace, search
-from planner.step_model import AnalyticStep, Deployment, roofline_step
+from planner.step_model import AnalyticStep, Deployment
 from planner.workload import LengthDist, Workload
 from profiler import catalogue
 from profiler.analytic.efficiency import default_efficiency
@@ -248,7 +248,11 @@ def test_model_that_does_not_fit_is_a_memory_limit():
     assert not c.feasible and c.limited_by == "memory" and "TP" in c.reason
 
 
-def test_roofline_step_agrees_with_the_analytic_mixed_step_for_decode():
-    d = dep()
-    a, r = AnalyticStep(d), roofline_step(d, batch_hint=32)
-    assert r(0, 32, 32 * 2000) == pytest.approx(a(0, 32, 32 * 2000), rel=0.02)
+@pytest.mark.parametrize("model", ["llama-3.1-8b", "qwen3-30b-a3b"])
+def test_the_closed_form_decode_stretch_equals_the_step_by_step_analytic_time(model):
+    """decode_affine's lines reproduce each decode step of a stretch: the j-th step attends n more tokens."""
+    a = AnalyticStep(dep(model))
+    rest, a1, b1, a2, b2 = a.decode_affine(32, 32 * 2000)
+    assert min(a1, b1, a2, b2) >= 0 and rest > 0
+    for j in (0, 1, 7, 300):
+        assert rest + max(a1 + b1 * j, a2 + b2 * j) == pytest.approx(a(0, 32, 32 * 2000 + 32 * j), rel=1e-9)

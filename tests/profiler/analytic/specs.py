@@ -50,6 +50,9 @@ def llama8b(**kw) -> ModelSpec:
 # besides the (tied) 1,000 x 256 = 256,000 table used once more as the lm_head.
 GEMMA_LIKE_BODY = 3_148_032
 GEMMA_LIKE_HEAD = 256_000
+# GEMM weights only: 4 layers x (131,072 + 2 x 65,536 + 131,072 + 393,216) = 3,145,728 (the body less its
+# 4 x 512 + 256 = 2,304 norm weights)
+GEMMA_LIKE_LINEAR = 3_145_728
 GEMMA_LIKE_ATTN_FLOPS = 2 * 8 * (64 + 64)  # 2,048 FLOP per (query, attended token, layer)
 
 
@@ -84,6 +87,9 @@ def deepseek_v3_attention() -> AttentionSpec:
 
 TINY_MLA_BODY = 83_328
 TINY_MLA_HEAD = 6_400
+# GEMM weights only: 2 x (6,144 + 2,560 + 4,096 + 4,096 + 24,576) = 82,944 (the body less its 2 x (128 + 32) + 64
+# = 384 norm weights: two layer norms and kv_a_layernorm a layer, and the final norm)
+TINY_MLA_LINEAR = 82_944
 
 
 def tiny_mla() -> ModelSpec:

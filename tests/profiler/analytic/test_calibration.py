@@ -83,7 +83,8 @@ def test_a_compute_bound_decode_row_is_reassigned_from_its_phase():
     points = [*POINTS, ("decode", 512, 128), ("decode", 1024, 128)]
     terms = calibration.analytic_terms(synthetic(points=points))
     big = terms[(terms["phase"] == "decode") & (terms["batch"] >= 512)]
-    assert (big["c"] / TRUE.compute > big["m"] / TRUE.bandwidth).all()  # the test really has such rows
+    # the test really has such rows: in each, some kernel's compute outlasts its weight streaming
+    assert all((c / TRUE.compute > m / TRUE.bandwidth).any() for c, m in zip(big["c"], big["m"], strict=True))
     f = calibration.fit_efficiency(synthetic(points=points))[("h100-sxm", "bf16")]
     assert f.efficiency.compute == pytest.approx(0.5, rel=1e-6) and f.decode_error_max_after < 1e-6
 

@@ -1,13 +1,16 @@
-"""Analytic roofline timing: decode, prefill and mixed steps against bytes, FLOPs and seconds derived by hand.
+"""Analytic step time as a sum of kernels: decode, prefill and mixed steps against bytes, FLOPs and seconds by hand.
 
 Every expected value comes from the architecture (tests/profiler/analytic/specs.py) and the documented formulas
-of profiler/analytic/timing.py, written out in the comments; none is read back from the code under test.
+of profiler/analytic/timing.py, kernels.py and kernel_efficiency.py, written out in the comments; none is read
+back from the code under test.
 """
+
+from dataclasses import replace
 
 import pytest
 
 from profiler import catalogue
-from profiler.analytic import timing
+from profiler.analytic import kernel_efficiency, kernels, timing
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import Efficiency, GpuSpec, KvDtype, QuantScheme
@@ -17,20 +20,22 @@ from tests.profiler.analytic.specs import (
     EFF,
     FP8,
     GEMMA_LIKE_ATTN_FLOPS,
-    GEMMA_LIKE_BODY,
     GEMMA_LIKE_HEAD,
+    GEMMA_LIKE_LINEAR,
     H100,
     INT4,
     L8_ATTN_FLOPS,
     L8_BODY,
     L8_EMBEDDING,
     L8_KV_TOKEN,
+    L8_KV_TOKEN_LAYER,
     L8_LINEAR,
     L8_NORMS,
     MOE_EXPERT_BYTES,
     MOE_NON_EXPERT,
     TINY_MLA_BODY,
     TINY_MLA_HEAD,
+    TINY_MLA_LINEAR,
     deepseek_v3_attention,
     gemma_like,
     llama8b,
@@ -38,42 +43,72 @@ from tests.profiler.analytic.specs import (
     tiny_mla,
 )
 
-BW = 3.35e12 * 0.8  # H100 HBM at the 0.8 streaming efficiency of EFF (weights and KV alike): 2.68e12 B/s
+BW = 3.35e12 * 0.8  # H100 HBM at EFF's 0.8 (weights and, by Efficiency's default kv_bandwidth, KV): 2.68e12 B/s
 FLOPS = 989e12 * 0.6  # H100 dense bf16 at EFF's 0.6: 593.4e12 FLOP/s
-FIXED = 40e-6 + 32 * 15e-6  # EFF: 40 us a step + Efficiency's default 15 us a layer x 32 layers = 520 us
+FLOOR = 32 * 4 * 2.13e-6  # Efficiency's default layer_overhead_s (4 small kernels x 2.13 us) x 32 layers = 272.64 us
+# kernel_efficiency.GEMM_BW_FIT, H100 row: t0 3.73 us, eta_max 0.879 -> b_half = t0 x BW x eta_max = 10,983,304.5 B;
+# a GEMM streaming b bytes a launch reaches eta_max x b / (b + b_half), i.e. a shape factor b / (b + b_half)
+B_HALF = 3.73e-6 * 3.35e12 * 0.879
+H100_NV4 = replace(H100, interconnect="NVLink 4")  # the catalogue's H100 link (kernel_efficiency.ALLREDUCE row)
+# llama-3.1-8b GEMM weights per layer (TP1): qkv 4,096 x (4,096 + 2 x 1,024) = 4,096 x 6,144; o 4,096 x 4,096;
+# gate_up 4,096 x 2 x 14,336; down 14,336 x 4,096
+L8_QKV, L8_O, L8_GATE_UP, L8_DOWN = 4096 * 6144, 4096 * 4096, 4096 * 28672, 14336 * 4096
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Decode and prefill of a dense GQA model
-# ------------------------------------------------------------------------------------------------------------
+def by_op(seq) -> dict:
+    return {k.op: k for k in seq}
 
 
-def test_decode_batch1_bytes_flops_and_latency_by_hand():
+def gemm_shape(b: float) -> float:
+    """The H100 bandwidth shape factor of a GEMM streaming b bytes a launch (above)."""
+    return b / (b + B_HALF)
+
+
+# ---- Decode and prefill of a dense GQA model ------------------------------------------------------------------------
+
+
+def test_decode_batch1_kernels_bytes_flops_and_latency_by_hand():
     est = timing.decode_step(llama8b(), H100, BF16, KvDtype.BF16, 1, 1, 1024, EFF)
-    # weights: body + lm_head at 2 B, the embedding gathered one row (4,096 x 2 B):
-    #   2 x (6,979,588,096 + 525,336,576) + 8,192 = 15,009,857,536
-    # KV: read 1,024 tokens x 131,072 B, write the new one: 134,348,800 -> 15,144,206,336 B in all
-    assert 2 * (L8_BODY + L8_EMBEDDING) + 8_192 + 1_025 * L8_KV_TOKEN == 15_144_206_336
-    assert est.bytes_moved == 15_144_206_336
-    # FLOPs: 2 x 7,504,924,672 matmul params + 16,384 x 1,024 attended x 32 layers = 15,546,720,256
-    assert est.flops == 2 * (L8_BODY + L8_EMBEDDING) + L8_ATTN_FLOPS * 1024 * 32 == 15_546_720_256
-    # memory-bound: 15,144,206,336 / 2.68e12 = 5.6508 ms against 15.5e9 / 593.4e12 = 26 us of compute
-    assert est.t_memory_s == pytest.approx(15_144_206_336 / BW, rel=1e-12)
-    assert est.t_compute_s == pytest.approx(15_546_720_256 / FLOPS, rel=1e-12) and est.bound == "memory"
-    assert est.t_fixed_s == pytest.approx(32 * 15e-6) and est.t_comm_s == 0
-    assert est.latency_s == pytest.approx(FIXED + 15_144_206_336 / BW, rel=1e-12)  # 6.1708 ms
-    assert est.latency_s == pytest.approx(6.17082e-3, rel=1e-5)
+    k = by_op(est.kernels)
+    assert list(k) == ["attention_decode", "qkv", "o_proj", "gate_up", "down", "layer_misc", "lm_head", "embedding"]
+    # every weight GEMM streams its 32 layers' weights at 2 B; the lm_head the 128,256 x 4,096 table
+    for op, params in [("qkv", L8_QKV), ("o_proj", L8_O), ("gate_up", L8_GATE_UP), ("down", L8_DOWN)]:
+        assert k[op].bytes == 32 * params * 2 and k[op].flops == 2 * 32 * params, op
+    assert k["qkv"].bytes == 1_610_612_736 and k["lm_head"].bytes == 2 * L8_EMBEDDING
+    # the small kernels read the norm weights (266,240 x 2 B) and one embedding row (4,096 x 2 B), no FLOPs
+    assert (k["layer_misc"].bytes, k["embedding"].bytes, k["layer_misc"].flops, k["embedding"].flops) == (
+        2 * L8_NORMS, 8_192, 0, 0)
+    # attention reads 1,024 tokens x 32 layers x 4,096 B and writes the new token's 32 x 4,096 B
+    assert k["attention_decode"].bytes == 1_024 * 32 * L8_KV_TOKEN_LAYER + 32 * L8_KV_TOKEN_LAYER == 134_348_800
+    assert k["attention_decode"].flops == L8_ATTN_FLOPS * 1024 * 32
+    # in all: 2 x (6,979,588,096 + 525,336,576) + 8,192 + 134,348,800 = 15,144,206,336 B (activations excluded)
+    assert est.bytes_moved == 2 * (L8_BODY + L8_EMBEDDING) + 8_192 + 1_025 * L8_KV_TOKEN == 15_144_206_336
+    # FLOPs of the GEMM weights only (norms are not multiply-adds): 2 x (6,979,321,856 + 525,336,576)
+    #   + 16,384 x 1,024 attended x 32 layers = 15,546,187,776
+    assert est.flops == 2 * (L8_LINEAR + L8_EMBEDDING) + L8_ATTN_FLOPS * 1024 * 32 == 15_546_187_776
+    # one kernel by hand, the qkv GEMM: 50,331,648 B a launch -> shape 50,331,648 / 61,314,952.5 = 0.82087; it
+    # streams its weights and 32 x (3 x 4,096 in + 6,144 out) x 2 B = 1,179,648 B of activations at 0.8 of
+    # 3.35e12 x 0.82087: 0.7326 ms, against 1.61e9 FLOP at >= 0.6 x 0.86 of 989e12: ~3 us -> memory-bound
+    qkv, s = k["qkv"], gemm_shape(4096 * 6144 * 2)
+    assert qkv.time_s == pytest.approx((1_610_612_736 + 1_179_648) / (3.35e12 * s * 0.8), rel=1e-12)
+    assert qkv.bound == "memory" and qkv.time_s == pytest.approx(0.73262e-3, rel=1e-4)
+    # the step is the sum of its kernels plus the 40 us step overhead; the floors are layer_misc's 32 x 8.52 us
+    assert est.latency_s == pytest.approx(40e-6 + sum(t.time_s for t in est.kernels), rel=1e-12)
+    assert est.t_fixed_s == pytest.approx(FLOOR, rel=1e-12) and est.t_comm_s == 0 and est.bound == "memory"
+    # small kernels reach less than a large one: above the old whole-step 40 us + 272.64 us + 5.6508 ms
+    assert est.latency_s > 40e-6 + FLOOR + 15_144_206_336 / BW
     # MBU and MFU against the datasheet peaks (gpt-fast generate.py)
     assert est.mbu == pytest.approx(15_144_206_336 / est.latency_s / 3.35e12, rel=1e-12)
-    assert est.mfu == pytest.approx(15_546_720_256 / est.latency_s / 989e12, rel=1e-12)
+    assert est.mfu == pytest.approx(15_546_187_776 / est.latency_s / 989e12, rel=1e-12)
 
 
 def test_decode_flops_and_kv_bytes_scale_with_batch_and_context():
     est = timing.decode_step(llama8b(), H100, BF16, KvDtype.BF16, 1, 8, 2048, EFF)
-    # 8 sequences: 8 x 2 x 7,504,924,672 matmul FLOPs + 8 x 2,048 attended x 16,384 x 32 layers
-    assert est.flops == 8 * 2 * (L8_BODY + L8_EMBEDDING) + 8 * 2048 * L8_ATTN_FLOPS * 32
+    # 8 sequences: 8 x 2 x 7,504,658,432 GEMM FLOPs + 8 x 2,048 attended x 16,384 x 32 layers
+    assert est.flops == 8 * 2 * (L8_LINEAR + L8_EMBEDDING) + 8 * 2048 * L8_ATTN_FLOPS * 32
     # weights once, 8 embedding rows; KV 8 x (2,048 read + 1 written) x 131,072
     assert est.bytes_moved == 2 * (L8_BODY + L8_EMBEDDING) + 8 * 8_192 + 8 * 2049 * L8_KV_TOKEN
+    assert by_op(est.kernels)["attention_decode"].bytes == 8 * 2049 * L8_KV_TOKEN
 
 
 def test_decode_latency_grows_with_batch_and_context_and_throughput_with_batch():
@@ -87,15 +122,22 @@ def test_decode_latency_grows_with_batch_and_context_and_throughput_with_batch()
 
 def test_prefill_is_compute_bound_and_matches_hand_computed_flops():
     est = timing.prefill(llama8b(), H100, BF16, KvDtype.BF16, 1, 1, 2048, EFF)
-    # body for all 2,048 tokens, lm_head for the last one, causal attention: query i attends i tokens,
+    # GEMMs for all 2,048 tokens, lm_head for the last one, causal attention: query i attends i tokens,
     # sum 2,048 x 2,049 / 2 = 2,098,176 per layer
-    attention = L8_ATTN_FLOPS * 32 * 2048 * 2049 // 2
-    assert est.flops == 2 * L8_BODY * 2048 + 2 * L8_EMBEDDING + attention
+    assert (attention := L8_ATTN_FLOPS * 32 * 2048 * 2049 // 2) == 1_100_048_498_688
+    assert est.flops == 2 * L8_LINEAR * 2048 + 2 * L8_EMBEDDING + attention
     # measurement.md §6.4 quotes ~31.8 TFLOP because it also counts the embedding table as a matmul;
     # without it the same arithmetic gives ~29.7 TFLOP -> ~50 ms at 60% of 989 TFLOP/s.
-    assert est.flops == pytest.approx(29.7e12, rel=0.01)
-    assert est.bound == "compute"
-    assert est.latency_s == pytest.approx(FIXED + est.flops / FLOPS, rel=1e-12)
+    assert est.flops == pytest.approx(29.7e12, rel=0.01) and est.bound == "compute"
+    # the attention kernel by hand: FlashAttention prefill at kernel_efficiency's 0.65 (H100, FA3) against the
+    # 0.829 large-GEMM ceiling, times EFF's 0.6: 1.100e12 / (989e12 x 0.65 / 0.829 x 0.6) = 2.3644 ms; its memory
+    # (2,048 x 32 x 4,096 B written) is 0.1 ms
+    att = by_op(est.kernels)["attention_prefill"]
+    assert att.bytes == 2048 * 32 * L8_KV_TOKEN_LAYER and att.bound == "compute"
+    assert att.time_s == pytest.approx(attention / (989e12 * 0.65 / 0.829 * 0.6), rel=1e-12)
+    # each kernel at most reaches the large-kernel ceiling, so the sum is above 40 us + 272.64 us + flops / FLOPS
+    assert est.latency_s == pytest.approx(40e-6 + sum(t.time_s for t in est.kernels), rel=1e-12)
+    assert est.latency_s > 40e-6 + FLOOR + est.flops / FLOPS
 
 
 def test_bad_batch_or_an_empty_step_is_a_clear_error():
@@ -106,9 +148,7 @@ def test_bad_batch_or_an_empty_step_is_a_clear_error():
                           context_tokens=0)
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Sliding-window attention
-# ------------------------------------------------------------------------------------------------------------
+# ---- Sliding-window attention ---------------------------------------------------------------------------------------
 
 
 def causal_attended_by_brute_force(prompt: int, window: int | None) -> int:
@@ -123,9 +163,10 @@ def test_sliding_window_prefill_caps_what_each_query_attends():
     assert causal_attended_by_brute_force(300, None) == 45_150 and causal_attended_by_brute_force(300, 100) == 25_050
     assert timing.causal_attended(m, 300) == 140_400
     est = timing.prefill(m, H100, BF16, KvDtype.BF16, 1, 1, 300, EFF)
-    # 2 x 3,148,032 x 300 body + 2 x 256,000 lm_head (last token) + 2,048 x 140,400 attention = 2,176,870,400
-    assert est.flops == 2 * GEMMA_LIKE_BODY * 300 + 2 * GEMMA_LIKE_HEAD + GEMMA_LIKE_ATTN_FLOPS * 140_400
-    assert est.flops == 2_176_870_400
+    # 2 x 3,145,728 x 300 GEMMs + 2 x 256,000 lm_head (last token) + 2,048 x 140,400 attention = 2,175,488,000
+    assert est.flops == 2 * GEMMA_LIKE_LINEAR * 300 + 2 * GEMMA_LIKE_HEAD + GEMMA_LIKE_ATTN_FLOPS * 140_400
+    assert est.flops == 2_175_488_000
+    assert by_op(est.kernels)["attention_prefill"].flops == GEMMA_LIKE_ATTN_FLOPS * 140_400
 
 
 @pytest.mark.parametrize("prompt", [1, 99, 100, 101, 102, 257])
@@ -149,9 +190,7 @@ def test_sliding_window_decode_attends_at_most_the_window():
     assert long.bytes_moved - short.bytes_moved == 1000 * 2 * 4 * 128 * 2
 
 
-# ------------------------------------------------------------------------------------------------------------
-# MLA (DeepSeek-V2/V3): absorbed in decode, expanded in prefill
-# ------------------------------------------------------------------------------------------------------------
+# ---- MLA (DeepSeek-V2/V3): absorbed in decode, expanded in prefill --------------------------------------------------
 
 
 def test_mla_attention_flops_per_context_token_by_hand():
@@ -175,83 +214,116 @@ def test_mla_decode_and_prefill_use_their_own_attention_form():
     absorbed = 4 * (2 * (32 + 8) + 2 * 32)  # 576 FLOP per (query, attended token, layer)
     expanded = 4 * (2 * (16 + 8) + 2 * 16)  # 320
     d = timing.decode_step(m, H100, BF16, KvDtype.BF16, 1, 1, 64, EFF)
-    assert d.flops == 2 * (TINY_MLA_BODY + TINY_MLA_HEAD) + absorbed * 64 * 2
-    # the KV cache is one latent + rope key per token per layer: (32 + 8) x 2 B = 80 B, 65 tokens x 2 layers
-    _, kept = timing.weight_bytes_read_split(m, BF16, 1, 1)
-    assert d.bytes_moved == 2 * (TINY_MLA_BODY + TINY_MLA_HEAD) + 64 * 2 + 65 * 2 * 80 and kept == 0
+    assert d.flops == 2 * (TINY_MLA_LINEAR + TINY_MLA_HEAD) + absorbed * 64 * 2
+    assert by_op(d.kernels)["attention_decode"].flops == absorbed * 64 * 2
+    # the KV cache is one latent + rope key per token per layer: (32 + 8) x 2 B = 80 B, 64 read + 1 written x 2
+    # layers; weights 2 x (83,328 + 6,400) + one embedding row 64 x 2 B
+    assert by_op(d.kernels)["attention_decode"].bytes == 65 * 2 * 80
+    assert d.bytes_moved == 2 * (TINY_MLA_BODY + TINY_MLA_HEAD) + 64 * 2 + 65 * 2 * 80
+    # MLA's attention projections run as 4 launches a layer (fused q_a + kv_a, q_b, kv_b's two halves)
+    assert by_op(d.kernels)["qkv"].launches == 4 * 2
     p = timing.prefill(m, H100, BF16, KvDtype.BF16, 1, 1, 64, EFF)
     # 64 x 65 / 2 = 2,080 attended per layer, 2 layers
-    assert p.flops == 2 * TINY_MLA_BODY * 64 + 2 * TINY_MLA_HEAD + expanded * 2080 * 2
+    assert p.flops == 2 * TINY_MLA_LINEAR * 64 + 2 * TINY_MLA_HEAD + expanded * 2080 * 2
+    assert by_op(p.kernels)["attention_prefill"].flops == expanded * 2080 * 2
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Tensor parallelism: shards and the all-reduce
-# ------------------------------------------------------------------------------------------------------------
+# ---- Tensor parallelism: shards and the all-reduce ------------------------------------------------------------------
 
 
-def test_allreduce_time_is_the_ring_formula_by_hand():
+def test_allreduce_time_is_the_measured_latency_plus_the_ring_bytes_by_hand():
+    # kernel_efficiency.ALLREDUCE, NVLink 4: TP2 4.34 us + busbw 153e9, TP4 4.76 us + 170e9, TP8 5.21 us + 215e9;
+    # one all-reduce = lat + 2 (tp - 1) / tp x bytes / busbw
+    ar = kernel_efficiency.allreduce_time_s
+    assert ar(8192, 8, "NVLink 4") == pytest.approx(5.21e-6 + 2 * 7 / 8 * 8192 / 215e9, rel=1e-12)  # 5.28 us
+    assert ar(8192, 3, "NVLink 4") == pytest.approx(4.34e-6 + 2 * 2 / 3 * 8192 / 153e9, rel=1e-12)  # TP3: TP2's
+    assert ar(8192, 1, "NVLink 4") == 0
     m = llama8b()
-    link = 450e9 * 0.8  # NVLink 450 GB/s per direction at the 0.8 interconnect efficiency: 360e9 B/s
-    # TP=2, one token: message 1 x 4,096 x 2 B = 8,192 B; a ring moves 2 (2 - 1) / 2 x 8,192 = 8,192 B per GPU
-    #   one all-reduce = 8,192 / 360e9 + 10 us = 10.02276 us; 2 per layer x 32 layers = 641.456 us
-    assert timing.allreduce_s(m, H100, EFF, 2, 1) == pytest.approx(64 * (8192 / link + 10e-6), rel=1e-12)
-    assert timing.allreduce_s(m, H100, EFF, 2, 1) == pytest.approx(641.456e-6, rel=1e-5)
-    # TP=4, 64 tokens: 524,288 B, ring 2 x 3 / 4 x 524,288 = 786,432 B -> 2.18453 us + 10 us; x 64 = 779.810 us
-    assert timing.allreduce_s(m, H100, EFF, 4, 64) == pytest.approx(64 * (786_432 / link + 10e-6), rel=1e-12)
-    assert timing.allreduce_s(m, H100, EFF, 4, 64) == pytest.approx(779.810e-6, rel=1e-5)
-    assert timing.allreduce_s(m, H100, EFF, 1, 64) == 0
+    # TP=2, one token: message 1 x 4,096 x 2 B = 8,192 B; 2 a layer x 32 layers:
+    #   NVLink 4: 64 x (4.34 us + 8,192 / 153e9) = 281.187 us; PCIe Gen4 x16 (5.65 us, 10e9): 64 x 6.4692 us
+    nv = kernels.allreduce_kernel(m, H100_NV4, 2, 1)
+    assert nv.launches == 64 and nv.comm_s == pytest.approx(64 * (4.34e-6 + 8192 / 153e9), rel=1e-12)
+    assert nv.comm_s == pytest.approx(281.187e-6, rel=1e-5)
+    pcie = kernels.allreduce_kernel(m, replace(H100, interconnect="PCIe Gen4 x16"), 2, 1)
+    assert pcie.comm_s == pytest.approx(64 * (5.65e-6 + 8192 / 10e9), rel=1e-12) and pcie.comm_s > nv.comm_s
+    # TP=4, 64 tokens: 524,288 B, 2 x 3 / 4 x 524,288 / 170e9 = 4.6261 us + 4.76 us; x 64 = 600.71 us
+    assert kernels.allreduce_kernel(m, H100_NV4, 4, 64).comm_s == pytest.approx(
+        64 * (4.76e-6 + 1.5 * 524_288 / 170e9), rel=1e-12)
+    assert kernels.allreduce_kernel(m, H100_NV4, 1, 64) is None
+    # a TP2 prefill of 2 prompts x 512 tokens all-reduces 1,024 x 4,096 x 2 B = 8,388,608 B twice a layer:
+    #   64 x (4.34 us + 8,388,608 / 153e9 = 54.827 us) = 3.7867 ms
+    est = timing.prefill(m, H100_NV4, BF16, KvDtype.BF16, 2, 2, 512, EFF)
+    assert est.t_comm_s == pytest.approx(64 * (4.34e-6 + 8_388_608 / 153e9), rel=1e-12)
 
 
 def test_tp2_decode_shards_the_bytes_and_adds_the_allreduce():
-    est = timing.decode_step(llama8b(), H100, BF16, KvDtype.BF16, 2, 1, 1024, EFF)
+    tp1 = timing.decode_step(llama8b(), H100_NV4, BF16, KvDtype.BF16, 1, 1, 1024, EFF)
+    est = timing.decode_step(llama8b(), H100_NV4, BF16, KvDtype.BF16, 2, 1, 1024, EFF)
     # per GPU: half of every GEMM weight (6,979,321,856 x 2 B / 2), the norms whole (266,240 x 2 B), half the
     # lm_head (525,336,576 B), half an embedding row (4,096 B), and 4 of 8 KV heads: 1,025 x 65,536 B
     assert L8_LINEAR + 2 * L8_NORMS + L8_EMBEDDING + 4_096 + 1_025 * 65_536 == 7_572_369_408
     assert est.bytes_moved == 7_572_369_408
-    comm = 64 * (8192 / (450e9 * 0.8) + 10e-6)
+    # the qkv GEMM per rank: 32 x 4,096 x 3,072 x 2 B = 805,306,368; 25,165,824 B a launch streams at a shape
+    # factor of 25,165,824 / 36,149,128.5 = 0.6962 against TP1's 0.8209: a smaller shard reaches less of the peak
+    q1, q2 = by_op(tp1.kernels)["qkv"], by_op(est.kernels)["qkv"]
+    assert q2.bytes == 32 * 4096 * 3072 * 2 == q1.bytes / 2
+    assert q2.m == pytest.approx(805_306_368 / (3.35e12 * gemm_shape(4096 * 3072 * 2)), rel=1e-12)
+    assert q2.m / q1.m == pytest.approx(0.5 * gemm_shape(4096 * 6144 * 2) / gemm_shape(4096 * 3072 * 2), rel=1e-12)
+    assert q2.time_s > q1.time_s / 2
+    # two all-reduces a layer of 8,192 B over NVLink 4 (test above)
+    comm = 64 * (4.34e-6 + 8192 / 153e9)
     assert est.t_comm_s == pytest.approx(comm, rel=1e-12)
-    assert est.latency_s == pytest.approx(FIXED + 7_572_369_408 / BW + comm, rel=1e-12)
+    assert by_op(est.kernels)["allreduce"].time_s == pytest.approx(comm, rel=1e-12)
+    assert est.latency_s == pytest.approx(40e-6 + sum(t.time_s for t in est.kernels), rel=1e-12)
 
 
-def test_tp_prefill_all_reduces_every_prompt_token():
-    est = timing.prefill(llama8b(), H100, BF16, KvDtype.BF16, 2, 2, 512, EFF)
-    # 2 prompts x 512 tokens = 1,024 x 4,096 x 2 B = 8,388,608 B per all-reduce; ring share 1/1 at TP=2
-    assert est.t_comm_s == pytest.approx(64 * (8_388_608 / 360e9 + 10e-6), rel=1e-12)
+# ---- Mixed continuous-batching steps --------------------------------------------------------------------------------
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Mixed continuous-batching steps
-# ------------------------------------------------------------------------------------------------------------
-
-
-def test_mixed_step_with_a_prefill_chunk_by_hand():
-    # one engine step: a 512-token prefill chunk and 16 decodes, 20,000 KV tokens attended in all
+def test_mixed_step_with_a_prefill_chunk_by_hand_is_a_sum_of_kernels_not_a_max_over_the_step():
+    # one engine step: a 512-token prefill chunk and 16 decodes, 20,000 KV tokens in the step in all
     est = timing.mixed_step(llama8b(), H100, BF16, KvDtype.BF16, 1, EFF, prefill_tokens=512, decode_seqs=16,
                             context_tokens=20_000)
     tokens = 512 + 16
-    # FLOPs: body for all 528 tokens, lm_head for 16 decodes + the chunk's last token (17 sequences), attention
-    #   2 x 6,979,588,096 x 528 + 2 x 525,336,576 x 17 + 16,384 x 20,000 x 32 = 7,398,792,232,960
-    flops = 2 * L8_BODY * tokens + 2 * L8_EMBEDDING * 17 + L8_ATTN_FLOPS * 20_000 * 32
-    assert flops == 7_398_792_232_960 and est.flops == flops
-    # bytes: weights (528 embedding rows) + 20,000 KV tokens read + 528 written, 131,072 B each
-    #   15,009,849,344 + 4,325,376 + 2,621,440,000 + 69,206,016 = 17,704,820,736
-    nbytes = 2 * (L8_BODY + L8_EMBEDDING) + tokens * 8_192 + (20_000 + tokens) * L8_KV_TOKEN
-    assert nbytes == 17_704_820_736 and est.bytes_moved == nbytes
-    # compute-bound: 7.3988e12 / 593.4e12 = 12.468 ms > 17.7e9 / 2.68e12 = 6.606 ms
-    assert est.bound == "compute"
-    assert est.latency_s == pytest.approx(FIXED + flops / FLOPS, rel=1e-12)
-    assert est.latency_s == pytest.approx(12.98854e-3, rel=1e-5)
+    # the chunk is taken to hold the mean share 20,000 / 17 = 1,176.47 KV tokens: a cached prefix of 664.47 and
+    # 512 x 664.47 + 512 x 513 / 2 causal pairs a layer; the 16 decodes attend the other 18,823.53
+    share = 20_000 / 17
+    prefill_pairs = (512 * (share - 512) + 512 * 513 / 2) * 32
+    decode_pairs = (20_000 - share) * 32
+    # FLOPs: GEMMs for all 528 tokens, lm_head for 16 decodes + the chunk's last token (17 sequences), attention
+    # 2 x 6,979,321,856 x 528 + 2 x 525,336,576 x 17 = 7,370,163,879,936 + 17,861,443,584
+    gemm_flops = 2 * L8_LINEAR * tokens + 2 * L8_EMBEDDING * 17
+    assert gemm_flops == 7_388_025_323_520
+    assert est.flops == pytest.approx(gemm_flops + L8_ATTN_FLOPS * (prefill_pairs + decode_pairs), rel=1e-12)
+    k = by_op(est.kernels)
+    assert [k["attention_decode"].flops, k["attention_prefill"].flops] == pytest.approx(
+        [L8_ATTN_FLOPS * decode_pairs, L8_ATTN_FLOPS * prefill_pairs], rel=1e-12)
+    # KV: the decodes read 18,823.53, the chunk its 664.47 cached tokens (its own stay on chip): 20,000 - 512 =
+    # 19,488 read, 528 written, 131,072 B each; weights with 528 embedding rows
+    #   15,009,849,344 + 4,325,376 + 20,016 x 131,072 = 17,637,711,872
+    nbytes = 2 * (L8_BODY + L8_EMBEDDING) + tokens * 8_192 + (20_000 - 512 + tokens) * L8_KV_TOKEN
+    assert nbytes == 17_637_711_872 and est.bytes_moved == pytest.approx(nbytes, rel=1e-12)
+    # memory and compute are comparable, so the old whole-step max hid the decodes' KV reads behind the chunk's
+    # GEMM math: 40 us + 272.64 us + max(17.64e9 / 2.68e12 = 6.58 ms, 7.645e12 / 593.4e12 = 12.88 ms)
+    prefill_att, decode_att = L8_ATTN_FLOPS * prefill_pairs, L8_ATTN_FLOPS * decode_pairs
+    old = 40e-6 + FLOOR + max(nbytes / BW, (gemm_flops + prefill_att + decode_att) / FLOPS)
+    # kernels run one after another, each at least its own roofline at the large-kernel ceilings: GEMMs 12.45 ms
+    # of math, the decode attention (18,823.53 read + 528 written) x 131,072 B / 2.68e12 = 0.95 ms of KV, the
+    # prefill attention 0.247e12 / 593.4e12 = 0.42 ms of math
+    decode_kv = (20_000 - share + tokens) * L8_KV_TOKEN
+    floor = 40e-6 + FLOOR + gemm_flops / FLOPS + decode_kv / BW + prefill_att / FLOPS
+    assert floor > old + 0.5e-3 and est.latency_s >= floor
 
 
-def test_mixed_step_of_a_whole_prompt_costs_the_prefill_flops_plus_reading_its_kv():
-    """A prefill-only engine step over a fresh prompt attends T(T+1)/2 tokens per layer: the same FLOPs as
-    prefill(); its bytes add reading those attended tokens' KV, which prefill() keeps on chip."""
+def test_a_lone_prefill_chunk_from_an_empty_cache_equals_prefill():
+    """context_tokens counts the KV tokens in the step: a fresh 1,000-token chunk holds its own 1,000, attends
+    1,000 x 1,001 / 2 pairs a layer and reads nothing from the cache, like prefill()."""
     m, t = llama8b(), 1000
     p = timing.prefill(m, H100, BF16, KvDtype.BF16, 1, 1, t, EFF)
-    mx = timing.mixed_step(m, H100, BF16, KvDtype.BF16, 1, EFF, prefill_tokens=t, decode_seqs=0,
-                           context_tokens=t * (t + 1) // 2)
-    assert mx.flops == p.flops
-    assert mx.bytes_moved - p.bytes_moved == t * (t + 1) // 2 * L8_KV_TOKEN
+    mx = timing.mixed_step(m, H100, BF16, KvDtype.BF16, 1, EFF, prefill_tokens=t, decode_seqs=0, context_tokens=t)
+    assert mx.flops == p.flops == 2 * L8_LINEAR * t + 2 * L8_EMBEDDING + L8_ATTN_FLOPS * 32 * t * (t + 1) // 2
+    assert mx.bytes_moved == p.bytes_moved == 2 * (L8_BODY + L8_EMBEDDING) + t * 8_192 + t * L8_KV_TOKEN
+    assert mx.latency_s == pytest.approx(p.latency_s, rel=1e-12)
 
 
 def test_mixed_step_equals_decode_when_no_prefill():
@@ -260,11 +332,10 @@ def test_mixed_step_equals_decode_when_no_prefill():
     mx = timing.mixed_step(m, H100, BF16, KvDtype.BF16, 1, EFF, prefill_tokens=0, decode_seqs=16,
                            context_tokens=16 * 1000)
     assert mx.latency_s == pytest.approx(d.latency_s, rel=1e-9)
+    assert mx.flops == d.flops and mx.bytes_moved == d.bytes_moved
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Compute dtype: what a quant needs, and the bf16 fallback
-# ------------------------------------------------------------------------------------------------------------
+# ---- Compute dtype: what a quant needs, and the bf16 fallback -------------------------------------------------------
 
 
 def test_fp8_on_a_gpu_without_fp8_is_unsupported_with_advice():
@@ -277,37 +348,49 @@ def test_a_compute_dtype_the_gpu_lacks_falls_back_to_the_bf16_peak():
     w4a4 = QuantScheme("w4a4", weight_bits=4, group_size=32, scale_bits=8, compute_dtype="fp4")
     b200 = GpuSpec("b200", "B200", 180 * 2**30, 8e12, {"bf16": 2250, "fp8": 4500, "fp4": 9000}, 900e9, "NVLink", 1000)
     # H100 here lists bf16 989 and fp8 1,978 only: fp16 and fp4 GEMMs run at the bf16 989 TFLOP/s, not at fp8's
-    assert timing.compute_dtype(H100, fp16) == "bf16" and timing.compute_dtype(H100, w4a4) == "bf16"
-    assert timing.compute_dtype(b200, w4a4) == "fp4" and timing.compute_dtype(A100, BF16) == "bf16"
-    assert timing.compute_dtype(H100, FP8) == "fp8"
-    m = llama8b()
-    flops = 2 * L8_BODY * 2048 + 2 * L8_EMBEDDING + L8_ATTN_FLOPS * 32 * 2048 * 2049 // 2  # as in the prefill test
-    for quant, gpu, peak in [(fp16, H100, 989e12), (w4a4, H100, 989e12), (w4a4, b200, 9000e12),
-                             (FP8, H100, 1978e12)]:
-        est = timing.prefill(m, gpu, quant, KvDtype.BF16, 1, 1, 2048, EFF)
-        assert est.flops == flops  # the FLOP count does not depend on the format
-        assert est.t_compute_s == pytest.approx(flops / (peak * 0.6), rel=1e-12), (quant.id, gpu.id)
-        assert est.mfu == pytest.approx(flops / est.latency_s / peak, rel=1e-12), (quant.id, gpu.id)
+    assert [timing.compute_dtype(g, q) for g, q in [(H100, fp16), (H100, w4a4), (b200, w4a4), (A100, BF16), (H100, FP8)]
+            ] == ["bf16", "bf16", "fp4", "bf16", "fp8"]
+    # the qkv GEMM of a 2,048-token prefill: 2 x 32 x 4,096 x 6,144 x 2,048 FLOPs, shape (2,048 x 4,096) @ (4,096 x
+    # 4,096) (n: its widest tensor, q). Its compute term is FLOPs / (peak x eta(m, n, k) / eta_max) with
+    # kernel_efficiency.GEMM_COMPUTE_FIT's (m0, n0, k0): H100 bf16 (6, 44, 212), H100 fp8 (256, 1,517, 210),
+    # B200 bf16 (76, 143, 147; an fp4 GEMM is not fp8, so the bf16 fit)
+    assert (flops := 2 * 32 * 4096 * 6144 * 2048) == 3_298_534_883_328
+
+    def scale(m0, n0, k0):
+        return 2048 / (2048 + m0) * 4096 / (4096 + n0) * 4096 / (4096 + k0)
+
+    for quant, gpu, peak, s in [(fp16, H100, 989e12, scale(6, 44, 212)), (w4a4, H100, 989e12, scale(6, 44, 212)),
+                                (w4a4, b200, 9000e12, scale(76, 143, 147)),
+                                (FP8, H100, 1978e12, scale(256, 1517, 210))]:
+        est = timing.prefill(llama8b(), gpu, quant, KvDtype.BF16, 1, 1, 2048, EFF)
+        qkv = by_op(est.kernels)["qkv"]
+        assert qkv.flops == flops  # the FLOP count does not depend on the format
+        assert qkv.c == pytest.approx(flops / (peak * s), rel=1e-12), (quant.id, gpu.id)
+        assert est.mfu == pytest.approx(est.flops / est.latency_s / peak, rel=1e-12), (quant.id, gpu.id)
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Weights streamed: MoE experts touched, bytes each quant keeps in bf16
-# ------------------------------------------------------------------------------------------------------------
+# ---- Weights streamed: MoE experts touched, bytes each quant keeps in bf16 ------------------------------------------
 
 
 def test_moe_decode_reads_only_touched_experts():
     m = qwen3_moe_like()  # 128 experts, top 8
     # one token touches its 8; two tokens: each expert escapes one token with probability 1 - 8/128 = 15/16,
     # so 128 x (1 - (15/16)^2) = 128 x 31/256 = 15.5 distinct experts; 10,000 tokens touch all 128
-    assert timing.expected_experts_touched(128, 8, 1) == pytest.approx(8, rel=1e-12)
-    assert timing.expected_experts_touched(128, 8, 2) == pytest.approx(15.5, rel=1e-12)
-    assert timing.expected_experts_touched(128, 8, 10_000) == pytest.approx(128, rel=1e-12)
-    # bytes: 1,229,916,160 non-expert parameters x 2 B + tokens embedding rows x 4,096 B + the touched share
-    # of the 57,982,058,496 expert bytes: batch 1 -> 6,083,715,072; batch 2 -> 9,481,105,408
-    assert timing.weight_bytes_read(m, BF16, 1, 1) == pytest.approx(
-        2 * MOE_NON_EXPERT + 4_096 + MOE_EXPERT_BYTES * 8 / 128, rel=1e-12)
-    assert timing.weight_bytes_read(m, BF16, 1, 1) == pytest.approx(6_083_715_072, rel=1e-12)
-    assert timing.weight_bytes_read(m, BF16, 1, 2) == pytest.approx(9_481_105_408, rel=1e-12)
+    touched = [timing.expected_experts_touched(128, 8, n) for n in (1, 2, 10_000)]
+    assert touched == pytest.approx([8, 15.5, 128], rel=1e-12)
+    # the fused-MoE kernel reads the touched share of the 57,982,058,496 expert bytes; every token multiplies
+    # 8 of 128 experts' 28,991,029,248 parameters: 2 x 28,991,029,248 / 16 = 3,623,878,656 FLOPs a token
+    for batch, touched in [(1, 8), (2, 15.5)]:
+        est = timing.decode_step(m, H100, BF16, KvDtype.BF16, 1, batch, 1, EFF)
+        experts = by_op(est.kernels)["experts"]
+        assert experts.bytes == pytest.approx(MOE_EXPERT_BYTES * touched / 128, rel=1e-12)
+        assert experts.flops == pytest.approx(3_623_878_656 * batch, rel=1e-12)
+        # the step: 1,229,916,160 non-expert parameters x 2 B + one 4,096 B embedding row a token + the touched
+        # experts + KV, 1 read + 1 written a sequence x 48 layers x 4 KV heads x 256 x 2 B = 98,304 B a token:
+        #   batch 1 -> 6,083,715,072 + 196,608; batch 2 -> 9,481,105,408 + 393,216
+        weights = 2 * MOE_NON_EXPERT + 4_096 * batch + MOE_EXPERT_BYTES * touched / 128
+        assert weights == pytest.approx({1: 6_083_715_072, 2: 9_481_105_408}[batch], rel=1e-12)
+        assert est.bytes_moved == pytest.approx(weights + batch * 2 * 98_304, rel=1e-12)
 
 
 def test_efficiency_is_used_linearly_in_the_memory_term():
@@ -327,10 +410,17 @@ def test_kv_reads_are_charged_at_the_kv_efficiency_not_the_quants():
            for k in ("bf16", "fp8", "int4")}
     assert lat["fp8"].latency_s <= lat["bf16"].latency_s and lat["int4"].latency_s <= lat["bf16"].latency_s
     # int4 keeps bf16: lm_head 1,050,673,152 B + 64 embedding rows x 8,192 B + norms 266,240 x 2 B = 1,051,729,920
-    kept = 2 * L8_EMBEDDING + 64 * 8_192 + 2 * L8_NORMS
-    assert kept == 1_051_729_920 and timing.weight_bytes_read_split(m, INT4, 1, 64)[1] == kept
-    kv_bytes = 64 * (8192 + 1) * L8_KV_TOKEN
-    assert lat["int4"].t_kv_s == pytest.approx((kv_bytes + kept) / (3.35e12 * 0.8), rel=1e-12)
+    int4 = by_op(timing.decode_step(m, H100, INT4, KvDtype.BF16, 1, 64, 8192, EFF).kernels)
+    assert int4["lm_head"].m == 0 and int4["lm_head"].bytes == 2 * L8_EMBEDDING
+    assert int4["embedding"].bytes == 64 * 8_192 and int4["layer_misc"].bytes == 2 * L8_NORMS
+    assert 2 * L8_EMBEDDING + 64 * 8_192 + 2 * L8_NORMS == 1_051_729_920
+    # decode attention streams 64 x (8,192 read + 1 written) x 131,072 B at kernel_efficiency.ATTENTION_DECODE's
+    # eta = 0.92 x b / (b + 27e6), b = the bytes of one layer = 2,147,745,792: 0.9086; every quant's default
+    # kv_bandwidth is the large-GEMM ceiling, so the shape factor (eta / 0.879) x 0.879 leaves BW x eta
+    kv, b = 64 * 8193 * L8_KV_TOKEN, 64 * 8193 * L8_KV_TOKEN_LAYER
+    for k in ("bf16", "fp8", "int4"):
+        att = by_op(lat[k].kernels)["attention_decode"]
+        assert att.bytes == kv and att.time_s == pytest.approx(kv / (3.35e12 * 0.92 * b / (b + 27e6)), rel=1e-12)
 
 
 @pytest.mark.parametrize("model, tp", [("gpt-oss-20b", 1), ("qwen3-30b-a3b", 1), ("gpt-oss-120b", 4)])
@@ -348,5 +438,10 @@ def test_spec_defaults_agree_with_the_sourced_efficiency_constants():
 
     e = Efficiency(bandwidth=0.5, compute=0.5, step_overhead_s=0.0)
     assert e.interconnect == efficiency.INTERCONNECT_EFFICIENCY[0]
-    assert e.kv_bandwidth == efficiency.KV_BANDWIDTH_EFFICIENCY[0]
-    assert e.layer_overhead_s == efficiency.LAYER_OVERHEAD_S[0]
+    assert e.layer_overhead_s == efficiency.LAYER_OVERHEAD_S[0] == pytest.approx(4 * 2.13e-6, rel=1e-12)
+    # the defaults stream KV at the GPU family's large-GEMM ceiling (H100: 0.879), whatever the weights' format;
+    # int4 weights at 0.879 x its 0.76 ratio
+    for quant in ("bf16", "fp8", "int4"):
+        assert default_efficiency("h100-sxm", quant).kv_bandwidth == 0.879
+    assert kernel_efficiency.gemm_bandwidth_ceiling("h100-sxm") == 0.879
+    assert default_efficiency("h100-sxm", "int4").bandwidth == pytest.approx(0.879 * 0.76, rel=1e-12)

@@ -35,13 +35,14 @@ TINY_RESIDENT_BYTES = TINY_BF16_BYTES + 2 * 8 * 4  # + the rotary inv_freq and o
 #   decode KV        = B sequences x 2 layers x (context + 1) slots read x 128 B, plus B x 256 B written
 #                      (an HF static cache attends all its context + 1 slots)
 #   prefill KV       = B x T x 256 B written, none read
-#   FLOPs            = 2 x (every non-embedding parameter: 90,432) per token (the analytic twin counts the
-#                      320 norm weights as multiply-adds too; prefill runs the 256 x 64 lm_head for the last
-#                      position only) + attention 2 x 4 heads x (16 + 16) = 256 per (query token, attended
-#                      token, layer); a causal prefill of T tokens attends T (T + 1) / 2 per layer
+#   FLOPs            = 2 x (every GEMM weight but the embedding: 90,432 - the 2 x 128 + 64 = 320 norm weights
+#                      = 90,112) per token (norms are elementwise, not multiply-adds; prefill runs the 256 x 64
+#                      lm_head for the last position only) + attention 2 x 4 heads x (16 + 16) = 256 per
+#                      (query token, attended token, layer); a causal prefill of T tokens attends T (T + 1) / 2
+#                      per layer
 _LAYERS, _HIDDEN, _VOCAB = 2, 64, 256
 _STREAMED = 2 * (TINY_PARAMS - _VOCAB * _HIDDEN)  # 180,864 B
-_FLOPS_PER_TOKEN = 2 * (TINY_PARAMS - _VOCAB * _HIDDEN)  # 180,864
+_FLOPS_PER_TOKEN = 2 * (TINY_PARAMS - _VOCAB * _HIDDEN - 320)  # 180,224
 _ATTN_FLOPS = 2 * 4 * (16 + 16)  # 256
 
 

@@ -1,0 +1,184 @@
+"""Fidelity of the uncalibrated analytic model against public measurements (issue 9).
+
+Reads two data files kept in the repo, each row with its source, setup and a `split` fixed before any
+comparison with the model:
+
+- ``benchmarks/data/fidelity_measurements.yaml``: batch-1 decode (ms per token or tokens/s, TP1-8) and
+  offline max-load throughput (tokens/s) from gpt-fast, torchao, Qwen, NVIDIA NIM and TensorRT-LLM tables;
+- ``benchmarks/data/kv_capacity_logs.yaml``: vLLM startup logs ("Model loading took X GiB", "GPU KV cache
+  size: N tokens") -> the weights and KV-capacity categories.
+
+For each row it computes the analytic prediction (``inferplan``'s profiler, default efficiencies, no
+calibration file) and prints, per category and split, the number of rows, the median |error|, the median signed
+error and the worst signed error (prediction / measurement - 1). ``--rows`` prints every row. The fitting split
+is what the defaults in ``profiler/analytic/efficiency.py`` may be chosen on; the validation split never is.
+
+Throughput rows are predicted by the steady state of a continuous-batching replica (planner/capacity.py's
+mean-value model): the largest batch ``B`` whose KV for ``B`` sequences of ``ISL + OSL`` tokens fits and that the
+engine admits, each step decoding ``B`` tokens and prefilling ``B x ISL / OSL``; output tokens/s =
+``B x OSL / ((OSL + ceil(ISL / (chunk - B))) x step)``. Engine limits (max sequences, tokens per step) are
+ENGINE_LIMITS below. Runs on CPU in a few seconds::
+
+    python benchmarks/fidelity.py [--rows] [--split validation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from profiler import catalogue  # noqa: E402
+from profiler.analytic import memory, timing  # noqa: E402
+from profiler.analytic.efficiency import default_efficiency  # noqa: E402
+from profiler.errors import ProfilerError  # noqa: E402
+from profiler.specs import AttentionSpec, KvDtype, ModelSpec  # noqa: E402
+
+MEASUREMENTS = ROOT / "data" / "fidelity_measurements.yaml"
+KV_LOGS = ROOT / "data" / "kv_capacity_logs.yaml"
+GIB = 2**30
+DEFAULT_OUTPUT = 100  # gpt-fast generate.py --max_new_tokens default, for rows that do not state it
+# (max sequences, max tokens per step) an engine admits in these offline runs. vLLM: EngineArgs defaults
+# max_num_seqs 256, max_num_batched_tokens 8192 (planner/capacity.py). TensorRT-LLM: trtllm-bench's defaults are
+# not stated in the perf-overview tables; max_batch_size 2048 / max_num_tokens 8192 assumed.
+ENGINE_LIMITS = {"vllm": (256, 8192), "tensorrt-llm": (2048, 8192), "sglang": (256, 8192)}
+
+
+def _model(row: dict, models: dict[str, ModelSpec]) -> ModelSpec:
+    if row["model"] in models:
+        return models[row["model"]]
+    arch = row.get("architecture")
+    if not arch:
+        raise ProfilerError(f"{row['id']}: model {row['model']} is not in the catalogue and has no architecture")
+    att = AttentionSpec(num_heads=arch["heads"], num_kv_heads=arch["kv_heads"],
+                        head_dim=arch["hidden"] // arch["heads"])
+    return ModelSpec(name=row["model"], model_type="llama", hidden_size=arch["hidden"], num_layers=arch["layers"],
+                     intermediate_size=arch["intermediate"], vocab_size=arch["vocab"], attention=att,
+                     max_context=4096, source=arch.get("source", ""))
+
+
+def _kv(row: dict) -> KvDtype:
+    return KvDtype.FP8 if str(row.get("kv_dtype") or "").startswith("fp8") else KvDtype.BF16
+
+
+def _engine(row: dict) -> tuple[int, int]:
+    name = str(row.get("engine") or "").lower()
+    return next((v for k, v in ENGINE_LIMITS.items() if k in name), ENGINE_LIMITS["vllm"])
+
+
+def batch1(row: dict, model: ModelSpec, gpu, quant) -> float:
+    """Predicted value in the row's metric for one sequence decoding."""
+    eff = default_efficiency(gpu.id, quant.id, timing.compute_dtype(gpu, quant))
+    isl, osl = row.get("input_tokens") or 1, row.get("output_tokens") or DEFAULT_OUTPUT
+    step = timing.decode_step(model, gpu, quant, _kv(row), row["tp"], 1, int(isl + osl / 2), eff).latency_s
+    if row["metric"] == "ms_per_output_token":
+        return step * 1e3
+    if row["metric"] == "total_tokens_per_s":
+        pre = timing.prefill(model, gpu, quant, _kv(row), row["tp"], 1, int(isl), eff).latency_s
+        return (isl + osl) / (pre + osl * step)
+    return 1.0 / step  # output tokens/s of the one sequence
+
+
+def throughput(row: dict, model: ModelSpec, gpu, quant) -> float:
+    """Predicted offline max-load throughput in the row's metric (module docstring)."""
+    eff = default_efficiency(gpu.id, quant.id, timing.compute_dtype(gpu, quant))
+    tp, kv = row["tp"], _kv(row)
+    isl, osl = row["input_tokens"], row["output_tokens"]
+    budget = memory.memory_budget(model, gpu, quant, kv, tp, eff)
+    seqs, chunk = _engine(row)
+    fit = memory.max_concurrent_sequences(budget, model, kv, tp, isl + osl)
+    b = min(seqs, fit, chunk - 1)
+    while b > 1 and b * isl / osl > chunk - b:  # prefill of the replacements must fit the step's token budget
+        b -= 1
+    if b < 1:
+        raise ProfilerError(f"{row['id']}: no sequence fits")
+    step = timing.mixed_step(model, gpu, quant, kv, tp, eff, round(b * isl / osl), b,
+                             int(b * (isl + osl / 2))).latency_s
+    out = b * osl / ((osl + math.ceil(isl / max(chunk - b, 1))) * step)
+    if row["metric"] == "output_tokens_per_s_per_gpu":
+        return out / tp
+    if row["metric"] == "total_tokens_per_s":
+        return out * (isl + osl) / osl
+    return out
+
+
+def measurement_rows() -> list[dict]:
+    """Rows of both data files as (category, id, split, measured, predicted, setup) records."""
+    models, gpus, quants = catalogue.load_models(), catalogue.load_gpus(), catalogue.load_quants()
+    out = []
+    for row in yaml.safe_load(MEASUREMENTS.read_text())["measurements"]:
+        try:
+            model, gpu, quant = _model(row, models), gpus[row["gpu"]], quants[row["quant"]]
+            pred = (batch1 if row["category"] == "batch1_decode" else throughput)(row, model, gpu, quant)
+        except (ProfilerError, KeyError) as exc:
+            out.append({"category": row["category"], "id": row["id"], "split": row["split"], "measured":
+                        row["value"], "predicted": float("nan"), "note": f"not predicted: {exc}"})
+            continue
+        out.append({"category": row["category"], "id": row["id"], "split": row["split"], "measured": row["value"],
+                    "predicted": pred, "note": f"{row['metric']}"})
+    return out + kv_log_rows(models, gpus, quants)
+
+
+def kv_log_rows(models, gpus, quants) -> list[dict]:
+    """Weights (GiB) and KV capacity (tokens) of the vLLM startup logs whose GPU is in the catalogue."""
+    out = []
+    for i, row in enumerate(yaml.safe_load(KV_LOGS.read_text())["rows"]):
+        ident = f"kvlog{i}-{row['model']}-{row['gpu']}"
+        if row["gpu"] not in gpus or row["model"] not in models:
+            continue
+        model, gpu, quant = models[row["model"]], gpus[row["gpu"]], quants[row.get("quant") or "bf16"]
+        kv = KvDtype.FP8 if str(row.get("kv_cache_dtype")).startswith("fp8") else KvDtype.BF16
+        eff = default_efficiency(gpu.id, quant.id)
+        util = row.get("gpu_memory_utilization") or eff.gpu_memory_utilization
+        eff = type(eff)(**{**eff.__dict__, "gpu_memory_utilization": util})
+        budget = memory.memory_budget(model, gpu, quant, kv, row["tp"], eff)
+        if row.get("logged_weights_gib"):
+            out.append({"category": "weights", "id": ident, "split": row["split"],
+                        "measured": row["logged_weights_gib"], "predicted": budget.weights_bytes / GIB,
+                        "note": "GiB per GPU"})
+        if row.get("logged_kv_tokens"):
+            out.append({"category": "kv_capacity", "id": ident, "split": row["split"],
+                        "measured": row["logged_kv_tokens"], "predicted": budget.kv_capacity_tokens,
+                        "note": "KV tokens"})
+    return out
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per category and split: rows, median |error|, median signed, worst signed (fractions)."""
+    ok = rows.dropna(subset=["predicted"]).copy()
+    ok["error"] = ok["predicted"] / ok["measured"] - 1
+    out = []
+    for (cat, split), g in ok.groupby(["category", "split"]):
+        worst = g.loc[g["error"].abs().idxmax(), "error"]
+        out.append({"category": cat, "split": split, "rows": len(g), "median_abs_pct": 100 * g["error"].abs().median(),
+                    "median_signed_pct": 100 * g["error"].median(), "worst_signed_pct": 100 * worst})
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", action="store_true", help="print every row with its error")
+    parser.add_argument("--split", choices=("fit", "validation"), help="only this split")
+    args = parser.parse_args(argv)
+    rows = pd.DataFrame(measurement_rows())
+    if args.split:
+        rows = rows[rows["split"] == args.split]
+    if args.rows:
+        shown = rows.assign(error_pct=100 * (rows["predicted"] / rows["measured"] - 1))
+        print(shown.to_string(index=False, float_format=lambda x: f"{x:,.3g}"))
+    print(summary(rows).to_string(index=False, float_format=lambda x: f"{x:+.1f}"))
+    skipped = rows["predicted"].isna().sum()
+    if skipped:
+        print(f"{skipped} rows not predicted (see --rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
