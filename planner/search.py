@@ -37,6 +37,7 @@ from planner.units import HOURS_PER_MONTH
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.memory import check_tp
+from profiler.analytic.profile import EfficiencyLookup
 from profiler.analytic.timing import compute_dtype
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
@@ -124,7 +125,7 @@ def bill(sized: Sized, usd_per_gpu_hour: float, workload: Workload, tco_defaults
 
 
 def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[str, QuantScheme],
-                 space: SearchSpace, calibration=None):
+                 space: SearchSpace, efficiency: EfficiencyLookup = efficiency_for):
     """(gpu, quant, tp, Deployment, "") per candidate, or (gpu, quant, tp or None, None, why not)."""
     for gpu in gpus.values():
         for quant in quants.values():
@@ -133,8 +134,7 @@ def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[
             except UnsupportedQuantError as exc:
                 yield (gpu, quant, None, None, str(exc))
                 continue
-            eff = calibration(gpu.id, quant.id) if callable(calibration) else efficiency_for(gpu.id, quant.id,
-                                                                                                 calibration)
+            eff = efficiency(gpu.id, quant.id)
             for kv in space.kv_dtypes:
                 for tp in space.tps:
                     if tp > gpu.gpus_per_node:
@@ -209,11 +209,13 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
 
 def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mapping[str, GpuSpec],
            quants: Mapping[str, QuantScheme], gpu_prices: pd.DataFrame, tco_defaults=None,
-           profile: pd.DataFrame | None = None, calibration=None, capacity_fn=None,
+           profile: pd.DataFrame | None = None, efficiency: EfficiencyLookup = efficiency_for, capacity_fn=None,
            capacities: dict | None = None) -> pd.DataFrame:
     """Every candidate sized and priced; cheapest feasible first.
 
-    `capacity_fn(dep, step) -> Capacity` replaces the mean-value capacity model (the simulator uses it).
+    `efficiency(gpu_id, quant_id) -> Efficiency` gives each candidate's factors (default: the calibration file,
+    else the published defaults). `capacity_fn(dep, step) -> Capacity` replaces the mean-value capacity model
+    (the simulator uses it).
     `capacities`, when given, receives ``(gpu, quant, kv_dtype, tp) -> (Deployment, Capacity)`` of every
     candidate that meets the SLOs: volume-invariant, so the crossover curve re-prices them without re-search.
     """
@@ -224,7 +226,7 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
     tco_defaults = tco_defaults if tco_defaults is not None else tco_mod.load_tco_defaults()
     rows = []
     memo: dict = {}  # offers, bills and redundancy tables shared by the candidates of this one search
-    for gpu, quant, tp, dep, why in _deployments(model, gpus, quants, space, calibration):
+    for gpu, quant, tp, dep, why in _deployments(model, gpus, quants, space, efficiency):
         if dep is None:
             rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why,
                          **({} if tp is None else {"tp": tp})})

@@ -169,7 +169,11 @@ def profile_cmd(
     if breakdown:
         from planner import render
 
-        return render.emit(api.breakdown(request), fmt, "Per-kernel step time (one GPU of the TP group)")
+        table = api.breakdown(request)
+        keys = [k for k in ("quant", "kv_dtype", "tp") if table[k].nunique() > 1]  # the terminal shows what varies
+        shown = [*keys, "phase", "batch", "context", "op", "time_ms", "time_per_layer_us", "share", "bound"]
+        return render.emit(table, fmt, "Per-kernel step time (one GPU of the TP group; bytes and FLOPs: "
+                                       "--format csv/json)", columns=shown if fmt == "table" else None)
     df, meta = api.profile(request, progress=fmt == "table")
     _render_profile(df, meta, fmt, output, measured=measure)
 

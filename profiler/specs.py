@@ -248,10 +248,9 @@ class Efficiency:
     bandwidth: float  # achieved / datasheet HBM bandwidth streaming this quant's weights
     compute: float  # achieved / datasheet dense FLOP/s on prefill GEMMs
     step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
-    # The three defaults below are the figures of profiler.analytic.efficiency (INTERCONNECT_EFFICIENCY,
-    # the GPU family's bandwidth ceiling, LAYER_OVERHEAD_S, sources there); tests/profiler/analytic/test_timing.py checks
-    # they agree.
-    interconnect: float = 0.8  # achieved / datasheet link bandwidth for all-reduce
+    # The defaults below stand for profiler.analytic.efficiency's (the GPU family's bandwidth ceiling,
+    # LAYER_OVERHEAD_S, sources there); default_efficiency always sets them. TP all-reduce time is
+    # profiler.analytic.kernel_efficiency.allreduce_time_s per interconnect, not an efficiency factor.
     kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
     layer_overhead_s: float = 8.52e-6  # per-layer floor of the small kernels (LAYER_OVERHEAD_S); calibration keeps it
     # Calibrated only (None otherwise): p90 relative latency error of the fit away from its points, to other

@@ -45,7 +45,7 @@ import pandas as pd
 import yaml
 
 from profiler.analytic import timing
-from profiler.analytic.efficiency import INTERCONNECT_EFFICIENCY, default_efficiency
+from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import CatalogueError, ProfilerError
 from profiler.schema import atomic_write_text
 from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec
@@ -58,11 +58,10 @@ ETA_RANGE = (0.01, 2.0)  # accepted fitted efficiencies; above 1 only with L2-re
 MAX_ITERATIONS = 50
 GRID_POINTS = 80  # per efficiency axis of the global start (log-spaced over ETA_RANGE: ~7 % steps)
 FILE_VERSION = 1
-# Unit efficiencies give each fitted term at datasheet peak. The per-layer floor and the TP all-reduce are known,
-# unfitted terms carried in `comm`, at the defaults every fitted or loaded Efficiency keeps (default_efficiency):
-# the all-reduce at the default link efficiency, so predict() equals timing's latency under the fit at any TP.
-UNIT = Efficiency(bandwidth=1.0, compute=1.0, step_overhead_s=0.0, interconnect=INTERCONNECT_EFFICIENCY[0],
-                  kv_bandwidth=1.0)
+# Unit efficiencies give each fitted term at datasheet peak. The per-layer floor and the TP all-reduce
+# (kernel_efficiency's measured per-interconnect time) are known, unfitted terms carried in `comm`, so predict()
+# equals timing's latency under the fit at any TP.
+UNIT = Efficiency(bandwidth=1.0, compute=1.0, step_overhead_s=0.0, kv_bandwidth=1.0)
 MIN_KV_FIT_POINTS = 4  # rows beyond the fitted factors before eta_kv is fitted freely rather than kept at default
 TIED_QUANTS = ("bf16", "fp16")  # unquantised weights stream at the KV's rate: one bandwidth factor
 

@@ -66,9 +66,6 @@ LAYER_OVERHEAD_S = (4 * 2.13e-6, "4 small kernels x 2.13 us: the median latency 
                                  "CUDA graphs (kernel_efficiency.GEMM_BW_FIT 'ada', aiconfigurator data), a tiny "
                                  "kernel's floor; AIC systems/h100_sxm.yaml's mem_empirical_constant_latency is 3 us")
 
-# Achieved / datasheet GPU-to-GPU link bandwidth for TP all-reduce.
-INTERCONNECT_EFFICIENCY = (0.8, "InferSim hardware/gpu.py derates NVLink/RDMA x0.8 (anchors.md §2.12)")
-
 
 # vLLM default --gpu-memory-utilization.
 GPU_MEMORY_UTILIZATION = (0.90, "vLLM EngineArgs default gpu_memory_utilization=0.9 (anchors.md §2.10)")
@@ -88,7 +85,6 @@ def default_efficiency(gpu_id: str, quant_id: str, compute_dtype: str = "") -> E
         bandwidth=ceiling_bw * bw_ratio,
         compute=ke.gemm_compute_ceiling(dtype, gpu_id) * c_ratio,
         step_overhead_s=STEP_OVERHEAD_S[0],
-        interconnect=INTERCONNECT_EFFICIENCY[0],
         kv_bandwidth=ceiling_bw,
         layer_overhead_s=LAYER_OVERHEAD_S[0],
         gpu_memory_utilization=GPU_MEMORY_UTILIZATION[0],

@@ -179,6 +179,8 @@ def _interconnect_key(interconnect: str) -> str:
     for key in ALLREDUCE:
         if interconnect.lower().startswith(key.lower()):
             return key
+    if interconnect.lower().startswith("nvlink"):  # no generation given: the slowest measured one, NVLink 3
+        return "NVLink 3"
     return ALLREDUCE_FALLBACK
 
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from profiler.analytic import kernel_efficiency as ke
+from profiler.analytic.memory import kv_bytes_per_token_layer
 from profiler.analytic.params import TensorGroup, tensor_inventory
-from profiler.analytic.sharding import kv_heads_per_rank
 from profiler.analytic.weights import _rank_shape, group_bytes, kept_layers
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 
@@ -254,14 +254,6 @@ def _experts_kernel(w: GemmWeights, model: ModelSpec, gpu: GpuSpec, tokens: int)
 # ------------------------------------------------------------------------------------------------
 
 
-def kv_bytes_per_token_layer(model: ModelSpec, kv_dtype: KvDtype, tp: int) -> int:
-    """Bytes one token adds to one layer's KV cache on one GPU (= memory.kv_bytes_per_token_layer)."""
-    att = model.attention
-    if att.is_mla:
-        return (att.kv_lora_rank + att.qk_rope_head_dim) * kv_dtype.bytes
-    return kv_heads_per_rank(model, tp) * (att.qk_head_dim + att.v_dim) * kv_dtype.bytes
-
-
 def pair_flops(model: ModelSpec, tp: int, absorbed: bool) -> float:
     """FLOPs per (query, attended token, layer) on one GPU: QK^T and PV as multiply-adds (see
     :func:`profiler.analytic.timing.attention_flops_per_context_token`)."""
@@ -356,4 +348,4 @@ def _embedding_kernel(model: ModelSpec, tp: int, tokens: int) -> Kernel:
 
 
 __all__ = ["Kernel", "StepShape", "step_kernels", "token_kernels", "attention_kernels", "gemm_weights",
-           "expected_experts_touched", "pair_flops", "kv_bytes_per_token_layer"]
+           "expected_experts_touched", "pair_flops"]
