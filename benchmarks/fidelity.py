@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -127,26 +128,45 @@ def measurement_rows() -> list[dict]:
 
 
 def kv_log_rows(models, gpus, quants) -> list[dict]:
-    """Weights (GiB) and KV capacity (tokens) of the vLLM startup logs whose GPU is in the catalogue."""
+    """Weights (GiB), available KV memory (GiB) and KV capacity (tokens) of the vLLM startup logs.
+
+    The engine is set up as the row states it: utilisation (default 0.9), max_num_batched_tokens and max_num_seqs
+    (default: memory.py's), enforce_eager (no graph estimate), KV dtype, TP, and the memory accounting of the
+    row's vLLM version (memory.engine_version; ``vllm_version_at_date`` where no version is stated). A GPU named in
+    words is read as its ``gpu_id``. The file header's rule: V0 and expert-parallel rows predict the weights only;
+    KV tokens (vLLM's "GPU KV cache size", hybrid groups included) only at block size 16.
+    """
     out = []
     for i, row in enumerate(yaml.safe_load(KV_LOGS.read_text())["rows"]):
-        ident = f"kvlog{i}-{row['model']}-{row['gpu']}"
-        if row["gpu"] not in gpus or row["model"] not in models:
+        gpu_id = row.get("gpu_id") or row["gpu"]
+        ident = f"kvlog{i}-{row['model']}-{gpu_id}-tp{row['tp']}"
+        if gpu_id not in gpus or row["model"] not in models:
             continue
-        model, gpu, quant = models[row["model"]], gpus[row["gpu"]], quants[row.get("quant") or "bf16"]
+        model, gpu, quant = models[row["model"]], gpus[gpu_id], quants[row.get("quant") or "bf16"]
         kv = KvDtype.FP8 if str(row.get("kv_cache_dtype")).startswith("fp8") else KvDtype.BF16
         eff = default_efficiency(gpu.id, quant.id)
-        util = row.get("gpu_memory_utilization") or eff.gpu_memory_utilization
-        eff = type(eff)(**{**eff.__dict__, "gpu_memory_utilization": util})
-        budget = memory.memory_budget(model, gpu, quant, kv, row["tp"], eff)
-        if row.get("logged_weights_gib"):
-            out.append({"category": "weights", "id": ident, "split": row["split"],
-                        "measured": row["logged_weights_gib"], "predicted": budget.weights_bytes / GIB,
-                        "note": "GiB per GPU"})
-        if row.get("logged_kv_tokens"):
-            out.append({"category": "kv_capacity", "id": ident, "split": row["split"],
-                        "measured": row["logged_kv_tokens"], "predicted": budget.kv_capacity_tokens,
-                        "note": "KV tokens"})
+        eff = replace(eff, gpu_memory_utilization=row.get("gpu_memory_utilization") or eff.gpu_memory_utilization)
+        chunk = row.get("max_num_batched_tokens") or memory.DEFAULT_CHUNK_TOKENS
+        seqs = row.get("max_num_seqs") or memory.DEFAULT_MAX_NUM_SEQS
+        kv_modelled = row.get("engine") == "v1" and not row.get("expert_parallel")
+        engine = memory.engine_version(str(row.get("vllm_version") or row.get("vllm_version_at_date") or "")) \
+            if kv_modelled else memory.DEFAULT_ENGINE
+        budget = memory.memory_budget(model, gpu, quant, kv, row["tp"], eff, chunk_tokens=chunk, max_num_seqs=seqs,
+                                      engine=engine, cuda_graphs=not row.get("enforce_eager"))
+        base = {"id": ident, "split": row["split"]}
+        if row.get("logged_weights_gib") and not row.get("expert_parallel"):
+            out.append({**base, "category": "weights", "measured": row["logged_weights_gib"],
+                        "predicted": budget.weights_bytes / GIB, "note": "GiB per GPU"})
+        if not kv_modelled:
+            continue
+        if row.get("logged_available_kv_gib") is not None:
+            out.append({**base, "category": "kv_memory", "measured": row["logged_available_kv_gib"],
+                        "predicted": budget.kv_budget_bytes / GIB, "note": f"available KV GiB ({engine.value})"})
+        if row.get("logged_kv_tokens") and (row.get("block_size") or memory.BLOCK_TOKENS) == memory.BLOCK_TOKENS:
+            mml = row.get("max_model_len") or model.max_context
+            tokens = memory.engine_kv_numbers(budget, model, kv, row["tp"], mml, chunk)[1]
+            out.append({**base, "category": "kv_capacity", "measured": row["logged_kv_tokens"],
+                        "predicted": tokens, "note": f"KV tokens ({engine.value})"})
     return out
 
 

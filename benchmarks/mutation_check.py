@@ -102,6 +102,20 @@ MUTATIONS = (
              "    while waiting and budget > 0 and len(running) < max_seqs:",
              "    while waiting and budget > 0 and len(running) <= max_seqs:",
              "the scheduler admits one sequence more than --max-num-seqs"),
+    Mutation("scheduler-no-evict-reservation-leak", "planner/simulate/state.py",
+             "        b.resv -= b.maxb[v]\n        b.cnt[", "        b.cnt[",
+             "guaranteed-no-evict never releases a finished request's reservation"),
+    # --- the analytic step model (profiler/analytic) ------------------------------------------------------------
+    Mutation("kernels-launch-floor-scaled-by-activations", "profiler/analytic/kernels.py",
+             "    per_launch = (w.quant_bytes + w.plain_bytes + activations) / launches",
+             "    per_launch = (w.quant_bytes + w.plain_bytes) / launches",
+             "a GEMM's launch floor read at its weights only (scaled by the activation traffic)"),
+    Mutation("allreduce-table-one-size-off", "profiler/analytic/kernel_efficiency.py",
+             "    i = int(pos)\n", "    i = min(int(pos) + 1, last - 1)\n",
+             "the all-reduce table read one message size too large"),
+    Mutation("fp4-gemm-runs-at-the-bf16-fit", "profiler/analytic/kernel_efficiency.py",
+             '"fp4" if dtype.startswith("fp4")', '"bf16" if dtype.startswith("fp4")',
+             "an NVFP4 GEMM timed with the bf16 family's efficiency"),
 )
 
 

@@ -54,7 +54,7 @@ app = typer.Typer(
 )
 app.add_typer(profiler_app)
 
-from planner.cmd_plan import register_all  # noqa: E402  (plan, compare, crossover, simulate)
+from planner.cmd_plan import register_all  # noqa: E402  (plan, compare, crossover, simulate, throughput)
 
 register_all(app)
 

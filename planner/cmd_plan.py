@@ -230,9 +230,11 @@ def crossover_cmd(
 
 def register_all(app: typer.Typer) -> None:
     from planner.cmd_simulate import simulate_cmd
+    from planner.cmd_throughput import throughput_cmd
 
     app.command("plan")(plan_cmd)
     app.command("compare")(compare_cmd)
     app.command("crossover")(crossover_cmd)
     app.command("simulate")(simulate_cmd)
+    app.command("throughput")(throughput_cmd)
 

@@ -10,15 +10,26 @@ from typing import Annotated
 import typer
 
 from planner import units
+from planner.engine_options import (
+    ConfigOpt,
+    EngineGpuMemOpt,
+    EngineOpt,
+    MaxLenOpt,
+    MaxSeqsOpt,
+    MaxTokensOpt,
+    PolicyOpt,
+    knob_values,
+)
 from planner.simulate_api import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
-from profiler.cli import GpuMemOpt, GpusFileOpt, ModelsFileOpt, QuantsFileOpt
+from profiler.cli import GpusFileOpt, ModelsFileOpt, QuantsFileOpt
 from profiler.errors import InvalidValueError
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
 
 
 def simulate_cmd(
-    model: Annotated[str, typer.Argument(help="catalogue model id")],
+    model: Annotated[str, typer.Argument(help="catalogue model id (with --config: a label, default the folder's "
+                                              "name)")] = "",
     gpu: Annotated[str, typer.Option(help="GPU id")] = "h100-sxm",
     quant: Annotated[str, typer.Option(help="weight quant id (native = the model's checkpoint format)")] = "bf16",
     tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
@@ -49,12 +60,19 @@ def simulate_cmd(
     models_file: ModelsFileOpt = None,
     gpus_file: GpusFileOpt = None,
     quants_file: QuantsFileOpt = None,
-    gpu_memory_utilization: GpuMemOpt = None,
+    gpu_memory_utilization: EngineGpuMemOpt = None,
+    config: ConfigOpt = None,
+    engine: EngineOpt = "vllm",
+    capacity_policy: PolicyOpt = None,
+    max_num_seqs: MaxSeqsOpt = None,
+    max_num_batched_tokens: MaxTokensOpt = None,
+    max_model_len: MaxLenOpt = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of latency percentiles vs offered load, with the SLOs and "
                                                    "the SLO capacity marked (runs a capacity search)")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
-    """Simulate one replica with vLLM-style continuous batching; print TTFT/TPOT/ITL/E2E percentiles."""
+    """Simulate one replica with continuous batching (vLLM V1, or TensorRT-LLM with --engine trtllm); print
+    TTFT/TPOT/ITL/E2E percentiles."""
     from planner import render
     from planner.simulate_api import SimRequest, load_curve, run_simulation
 
@@ -69,10 +87,11 @@ def simulate_cmd(
         ttft_p99_s=units.parse_duration_s(ttft_p99, "--ttft-p99"),
         tpot_p99_s=units.parse_duration_s(tpot_p99, "--tpot-p99"),
         profile=profile, seed=seed, models_file=models_file, gpus_file=gpus_file, quants_file=quants_file,
-        gpu_memory_utilization=gpu_memory_utilization)
-    with _busy(f"simulating {model} on {tp}x {gpu} ({quant}), one replica ..."):
+        gpu_memory_utilization=gpu_memory_utilization, config=config,
+        **knob_values(engine, capacity_policy, max_num_seqs, max_num_batched_tokens, max_model_len))
+    with _busy(f"simulating {model or config} on {tp}x {gpu} ({quant}), one replica ..."):
         result = run_simulation(req)
-    quant = result.request.quant  # `native` resolved
+    model, quant = result.request.model, result.request.quant  # a --config label and `native` resolved
     curve = None
     if plot:
         with _busy("searching the SLO capacity and simulating the loads around it, for --plot ..."):

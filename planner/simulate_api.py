@@ -11,8 +11,9 @@ Arrivals (one of):
   requests arriving in its first ``duration_s``. A trace has its own lengths and timing, so
   ``input_tokens``, ``output_tokens``, ``sigma`` and ``cv`` must be left unset with it.
 
-Requests longer than the model's max context are refused before simulating (vLLM would refuse
-them all; planner.simulate.checks): a trace with any such row, or a --rate run whose mean
+The replica runs the engine of planner.engines (``--engine vllm|trtllm`` and its limits; :func:`replica`).
+Requests longer than the model's max context (or ``--max-model-len``) are refused before simulating (the engine
+would refuse them all; planner.simulate.checks): a trace with any such row, or a --rate run whose mean
 prompt + output, or whose p99 (more than the 1 % of requests a p99 SLO lets miss), is longer.
 A finished run carries ``warnings`` (rejections and why, instability, a p99 of under 100 requests).
 
@@ -34,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from planner import engines
 from planner import simulate as sim
 from planner.simulate import checks
 from planner.simulate.arrivals import HOURS_PER_DAY
@@ -84,7 +86,19 @@ class SimRequest:
     models_file: Path | None = None
     gpus_file: Path | None = None
     quants_file: Path | None = None
-    gpu_memory_utilization: float | None = None
+    gpu_memory_utilization: float | None = None  # vLLM: share of HBM; trtllm: KvCacheConfig.free_gpu_memory_fraction
+    config: Path | None = None  # a local Hugging Face config.json or model folder (model: its label, "" = folder name)
+    # the engine (planner.engines; None: the engine's default)
+    engine: str = "vllm"
+    capacity_policy: str | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    max_model_len: int | None = None
+
+    @property
+    def knobs(self) -> engines.EngineKnobs:
+        return engines.EngineKnobs(self.engine, self.capacity_policy, self.max_num_seqs, self.max_num_batched_tokens,
+                                   self.max_model_len, self.gpu_memory_utilization)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,16 +184,19 @@ class LoadCurve:
 
 def deployment(model: str, gpu: str, quant: str, tp: int, kv_dtype: str, *, models_file: Path | None = None,
                gpus_file: Path | None = None, quants_file: Path | None = None,
-               gpu_memory_utilization: float | None = None) -> Deployment:
-    """The Deployment the names describe (quant ``native``: the model's checkpoint format), user files included."""
+               gpu_memory_utilization: float | None = None, config: Path | None = None) -> Deployment:
+    """The Deployment the names describe (quant ``native``: the model's checkpoint format), user files included;
+    with ``config`` the model comes from that local Hugging Face config.json or folder (``model`` labels it)."""
     from profiler.api import check_gpu_memory_utilization
 
+    if not model and config is None:
+        raise InvalidValueError("name a catalogue model (see `inferplan models`) or give --config PATH")
     if kv_dtype not in ("bf16", "fp8"):
         raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not '{kv_dtype}'")
     if not (isinstance(tp, int) and tp >= 1):
         raise InvalidValueError(f"--tp must be an integer >= 1 (GPUs per replica), got {tp!r}")
     check_gpu_memory_utilization(gpu_memory_utilization)
-    m = catalogue.get_model(model, models_file)
+    m = catalogue.get_model(model, models_file, config_path=config)
     g, q = catalogue.get_gpu(gpu, gpus_file), catalogue.get_quant(catalogue.resolve_quant_id(quant, m), quants_file)
     catalogue.check_quants_for_model(m, [q])
     eff = efficiency_for(g.id, q.id, gpu_memory_utilization=gpu_memory_utilization)
@@ -288,64 +305,88 @@ def resolved(req: SimRequest) -> SimRequest:
     return r
 
 
-def _beyond(dep: Deployment) -> str:
+def _beyond(dep: Deployment, limit: int | None = None) -> str:
+    if limit is not None and limit != dep.model.max_context:
+        return f"--max-model-len {limit:,} tokens (prompt + output)"
     return f"{dep.model.name}'s max context of {dep.model.max_context:,} tokens (prompt + output)"
 
 
-def check_context(dep: Deployment, req: SimRequest, shape: sim.WorkloadShape | sim.Requests) -> None:
+def check_context(dep: Deployment, req: SimRequest, shape: sim.WorkloadShape | sim.Requests,
+                  limit: int | None = None) -> None:
     """Refuse a run whose requests the model cannot take (module docstring): every row of a trace, and
-    the mean and the p99 of prompt + output of a --rate run, must fit the max context."""
-    limit = dep.model.max_context
+    the mean and the p99 of prompt + output of a --rate run, must fit ``limit`` (default: the max context)."""
+    limit = dep.model.max_context if limit is None else limit
+    name = "vLLM" if req.engine == "vllm" else "TensorRT-LLM"
     if isinstance(shape, sim.Requests):
         total = shape.input_tokens + shape.output_tokens
         over = int((total > limit).sum())
         if over:
             raise InvalidValueError(f"{req.trace}: {over:,} of {len(total):,} requests (the longest "
-                                    f"{int(total.max()):,} tokens) exceed {_beyond(dep)}, and vLLM refuses them: "
-                                    "drop or shorten those rows, or use a model with a longer context")
+                                    f"{int(total.max()):,} tokens) exceed {_beyond(dep, limit)}, and {name} refuses "
+                                    "them: drop or shorten those rows, or use a model with a longer context")
         return
     mean = req.input_tokens + req.output_tokens
     if mean > limit:
         raise InvalidValueError(f"--input-tokens {req.input_tokens:,.0f} + --output-tokens {req.output_tokens:,.0f} = "
-                                f"{mean:,.0f} tokens per request on average exceeds {_beyond(dep)}, and vLLM refuses "
-                                "longer requests: use shorter ones or a model with a longer context")
+                                f"{mean:,.0f} tokens per request on average exceeds {_beyond(dep, limit)}, and {name} "
+                                "refuses longer requests: use shorter ones or a model with a longer context")
     share, p99 = checks.overflow(shape.input_tokens, shape.output_tokens, limit)
     if share > sim.MAX_REJECTED_FRACTION:
         raise InvalidValueError(f"with --sigma {req.sigma:g}, {share:.1%} of requests (p99 prompt + output {p99:,.0f} "
-                                f"tokens) would exceed {_beyond(dep)} and be refused by vLLM, more than the 1% a p99 "
-                                "SLO lets miss: lower --input-tokens/--output-tokens or --sigma")
+                                f"tokens) would exceed {_beyond(dep, limit)} and be refused by {name}, more than the "
+                                "1% a p99 SLO lets miss: lower --input-tokens/--output-tokens or --sigma")
+
+
+def replica(model: str, gpu: str, quant: str, tp: int, kv_dtype: str, knobs: engines.EngineKnobs, *,
+            models_file: Path | None = None, gpus_file: Path | None = None, quants_file: Path | None = None,
+            config: Path | None = None, profile: Path | None = None) -> tuple[Deployment, KeyedStep, sim.EngineConfig]:
+    """The deployment, step model and engine (planner.engines) of one replica. Under TensorRT-LLM
+    --gpu-memory-utilization is its free-memory fraction, so it does not reach the vLLM memory model
+    (Efficiency.gpu_memory_utilization); the step model is keyed by the KV capacity the engine has."""
+    knobs = engines.check_knobs(knobs)
+    vllm_share = knobs.gpu_memory_utilization if knobs.engine == "vllm" else None
+    dep = deployment(model, gpu, quant, tp, kv_dtype, models_file=models_file, gpus_file=gpus_file,
+                     quants_file=quants_file, gpu_memory_utilization=vllm_share, config=config)
+    table = read_profile(profile)[0] if profile else None
+    step = keyed_step(dep, ProfileStep(table, dep) if table is not None else AnalyticStep(dep), table)
+    engine = engines.engine_config(dep, step, knobs)
+    if engine.kv_tokens != step.kv_tokens:  # TensorRT-LLM's cache: key cached results by the capacity simulated
+        step = replace(step, kv_tokens=engine.kv_tokens)
+    return dep, step, engine
+
+
+def engine_setup(req: SimRequest) -> tuple[SimRequest, Deployment, KeyedStep, sim.EngineConfig]:
+    """:func:`replica` for ``req``, which comes back with a --config model's label and ``native`` resolved."""
+    dep, step, config = replica(req.model, req.gpu, req.quant, req.tp, req.kv_dtype, req.knobs,
+                                models_file=req.models_file, gpus_file=req.gpus_file, quants_file=req.quants_file,
+                                config=req.config, profile=req.profile)
+    return replace(req, model=dep.model.name, quant=dep.quant.id), dep, step, config
 
 
 def run_simulation(req: SimRequest) -> SimResult:
     req = resolved(req)
-    dep = deployment(req.model, req.gpu, req.quant, req.tp, req.kv_dtype, models_file=req.models_file,
-                     gpus_file=req.gpus_file, quants_file=req.quants_file,
-                     gpu_memory_utilization=req.gpu_memory_utilization)
-    req = replace(req, quant=dep.quant.id)  # `native` resolved: the id the output shows
-    profile = read_profile(req.profile)[0] if req.profile else None
-    step = keyed_step(dep, ProfileStep(profile, dep) if profile is not None else AnalyticStep(dep), profile)
-    config = engine_config(dep, step)
+    req, dep, step, config = engine_setup(req)
     slo = sim.SloTargets(ttft_p99_s=req.ttft_p99_s, tpot_p99_s=req.tpot_p99_s)
     if req.trace is not None:
         shape, arrivals = _trace(req)
-        check_context(dep, req, shape)
+        check_context(dep, req, shape, config.max_model_len)
         requests = shape
     else:
         process, duration, arrivals = _arrivals(req)
         lengths = _lengths(req.input_tokens, req.sigma), _lengths(req.output_tokens, req.sigma)
         shape = sim.WorkloadShape(process, *lengths)
-        check_context(dep, req, shape)
+        check_context(dep, req, shape, config.max_model_len)
         requests = sim.make_requests(shape, duration_s=duration, seed=req.seed)
         if not len(requests):
             raise InvalidValueError(f"no request arrives in the first {duration:g} s ({arrivals}); use a longer "
                                     "--duration")
     run, metrics = sim.simulate_workload(requests, config, step, slo=slo)
-    engine = {"arrivals": arrivals, "kv_blocks": config.kv_blocks, "kv_tokens": config.kv_tokens,
-              "max_num_seqs": config.max_num_seqs, "max_num_batched_tokens": config.max_num_batched_tokens,
-              "max_model_len": config.max_model_len,
+    engine = {**engines.describe(config, req.knobs), "arrivals": arrivals,
               "step_model": "profile" if req.profile else "analytic roofline"}
+    warnings = checks.run_warnings(metrics, run.requests, config, trace=req.trace is not None)
+    chunking = engines.chunking_warning(config, req.knobs, float(requests.input_tokens.max(initial=0)))
     return SimResult(req, metrics, engine, shape, config, step, cache_labels(dep),
-                     tuple(checks.run_warnings(metrics, run.requests, config, trace=req.trace is not None)))
+                     tuple(warnings + ([chunking] if chunking else [])))
 
 
 def _steady(shape):
@@ -374,5 +415,5 @@ def load_curve(result: SimResult, cache: sim.CapacityCache | None = None) -> Loa
 
 __all__ = ["DEFAULT_CV", "DEFAULT_DIURNAL", "DEFAULT_INPUT_TOKENS", "DEFAULT_OUTPUT_TOKENS", "DEFAULT_SIGMA",
            "KeyedStep", "LoadCurve", "SimRequest", "SimResult", "cache_labels", "deployment",
-           "check_context", "engine_config", "keyed_step", "load_curve", "profile_digest", "read_hourly_curve",
-           "resolved", "run_simulation"]
+           "check_context", "engine_config", "engine_setup", "keyed_step", "replica", "load_curve", "profile_digest",
+           "read_hourly_curve", "resolved", "run_simulation"]

@@ -1,6 +1,7 @@
 """Library entry points behind the profiler's commands: one call per command, no printing.
 
     profile(ProfileRequest) -> (Profile DataFrame, ProfileMeta)   analytic by default, measured on request
+    engine_log(model, gpu, quant, ...) -> EngineLog                the vLLM startup lines predicted for one config
     calibrate(measured_file, output, ...) -> Calibration (fit report, calibration file written, warnings)
 """
 
@@ -14,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from profiler import catalogue
+from profiler.analytic import memory, timing
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.profile import Grid, analytic_profile, require_fit
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.schema import ProfileMeta, check_profile_path, check_writable, read_profile, write_profile
-from profiler.specs import KvDtype, ModelSpec
+from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 
 # The GPU an analytic profile describes when none is named. A measured profile never defaults to it: its GPU is
 # the card it ran on, detected from the device name (profiler.measure.environment.machine_spec).
@@ -163,6 +165,147 @@ def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, 
     if req.output:
         write_profile(df, req.output, meta)
     return df, meta
+
+
+# ------------------------------------------------------------------------------------------------
+# The engine's startup log
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineLog:
+    """What vLLM would print at startup for one (model, GPU, quant, KV dtype, TP) and the settings it used.
+
+    ``lines`` are the log lines it gets to print (profiler.analytic.memory.engine_startup): all four when it
+    serves; when it stops, those before the stop. ``error`` is then why and ``error_kind`` which stop it is:
+    "no-cache-memory" (vLLM's message verbatim), "max-model-len" (vLLM's message paraphrased, its numbers
+    predicted), "startup-headroom", "load-oom" or "cuda-graph-capture" (our words); both "" when it starts.
+    ``weights_gib`` / ``kv_cache_gib`` are rounded to 2 decimals as the log prints them; ``kv_cache_tokens``
+    and ``max_concurrency`` are the engine's numbers even when it stops (0 tokens when no KV fits).
+    ``vllm_version`` is the release asked for ("latest" by default), ``engine`` the accounting it used (an
+    `EngineVersion` value).
+    """
+
+    model: str
+    gpu: str
+    quant: str
+    kv_dtype: str
+    tp: int
+    vllm_version: str
+    engine: str
+    max_model_len: int
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    gpu_memory_utilization: float
+    enforce_eager: bool
+    weights_gib: float
+    kv_cache_gib: float
+    kv_cache_tokens: int
+    max_concurrency: float
+    starts: bool
+    error_kind: str
+    error: str
+    lines: list[str]
+
+
+def _engine_count(value: int | None, option: str, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValueError(f"{option} must be a positive whole number, got {value}")
+    return value
+
+
+def _kv_dtype(value: KvDtype | str) -> KvDtype:
+    try:
+        return KvDtype(value)
+    except ValueError:
+        raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not '{value}'") from None
+
+
+def engine_log(model: str, gpu: str | None, quant: str, kv_dtype: KvDtype | str = "bf16", tp: int = 1,
+               max_model_len: int | None = None, max_num_batched_tokens: int | None = None,
+               max_num_seqs: int | None = None, gpu_memory_utilization: float | None = None,
+               vllm_version: str = "", enforce_eager: bool = False, models_file: Path | None = None,
+               config: Path | None = None, gpus_file: Path | None = None, quants_file: Path | None = None,
+               calibration: Path | None = None) -> EngineLog:
+    """The startup lines vLLM would print serving `model` on `gpu` (None: :data:`DEFAULT_GPU`) at `quant`.
+
+    Defaults are vLLM's: max_model_len the model's max context (max_position_embeddings), max_num_batched_tokens
+    memory.DEFAULT_CHUNK_TOKENS, max_num_seqs memory.DEFAULT_MAX_NUM_SEQS, utilisation the efficiency default
+    (0.9), CUDA graphs on (``enforce_eager=False``). `vllm_version` picks the accounting (memory.engine_version).
+    A quant the GPU cannot run raises UnsupportedQuantError; a configuration that does not fit is a result
+    with ``starts=False``, not an error.
+    """
+    spec = catalogue.get_model(model, models_file=models_file, config_path=config)
+    check_gpu_memory_utilization(gpu_memory_utilization)
+    engine = memory.engine_version(vllm_version)
+    gpu_spec = catalogue.get_gpu(gpu or DEFAULT_GPU, gpus_file)
+    catalogue.check_tp_in_node(gpu_spec, tp)
+    q = catalogue.get_quant(catalogue.resolve_quant_id(quant, spec), quants_file)
+    catalogue.check_quants_for_model(spec, (q,))
+    _check_runs(spec, gpu_spec, q)
+    kv = _kv_dtype(kv_dtype)
+    length = _engine_count(max_model_len, "--max-model-len", spec.max_context)
+    if length > spec.max_context:
+        raise InvalidValueError(f"--max-model-len {length:,} is longer than {spec.name}'s {spec.max_context:,} "
+                                "tokens (max_position_embeddings); vLLM refuses it too")
+    chunk = _engine_count(max_num_batched_tokens, "--max-num-batched-tokens", memory.DEFAULT_CHUNK_TOKENS)
+    seqs = _engine_count(max_num_seqs, "--max-num-seqs", memory.DEFAULT_MAX_NUM_SEQS)
+    if chunk < seqs:
+        raise InvalidValueError(f"--max-num-batched-tokens ({chunk:,}) must be at least --max-num-seqs ({seqs:,}), "
+                                "as vLLM requires")
+    eff = efficiency_for(gpu_spec.id, q.id, calibration, gpu_memory_utilization)
+    budget = memory.memory_budget(spec, gpu_spec, q, kv, tp, eff, chunk_tokens=chunk, max_num_seqs=seqs,
+                                  engine=engine, cuda_graphs=not enforce_eager)
+    lines, kind, error = memory.engine_startup(budget, spec, kv, tp, length, chunk)
+    _, tokens, concurrency = memory.engine_kv_numbers(budget, spec, kv, tp, length, chunk)
+    given = vllm_version.strip()
+    return EngineLog(
+        model=spec.name, gpu=gpu_spec.id, quant=q.id, kv_dtype=kv.value, tp=tp,
+        vllm_version="latest" if given.lower() in ("", "latest") else "v" + given.lstrip("vV"),
+        engine=engine.value, max_model_len=length, max_num_batched_tokens=chunk, max_num_seqs=seqs,
+        gpu_memory_utilization=eff.gpu_memory_utilization, enforce_eager=enforce_eager,
+        weights_gib=round(budget.weights_bytes / 2**30, 2), kv_cache_gib=round(budget.kv_budget_bytes / 2**30, 2),
+        kv_cache_tokens=tokens, max_concurrency=concurrency, starts=not kind, error_kind=kind, error=error,
+        lines=lines)
+
+
+def _check_runs(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme) -> None:
+    """Raise UnsupportedQuantError when the GPU cannot run `quant` or the scheme does not apply to the model."""
+    timing.compute_dtype(gpu, quant)
+    timing.check_applies(model, quant)
+
+
+def engine_logs(req: ProfileRequest, max_model_len: int | None = None, max_num_batched_tokens: int | None = None,
+                max_num_seqs: int | None = None, vllm_version: str = "",
+                enforce_eager: bool = False) -> list[EngineLog]:
+    """:func:`engine_log` for every (quant, KV dtype, TP) of an analytic profile request, in the profile's order.
+
+    A quant the GPU cannot run has no entry (vLLM would not start it; the profile's rows say why); if none
+    can run, the reason is raised.
+    """
+    if req.measure:
+        raise InvalidValueError("--engine-log predicts vLLM's startup lines from the analytic memory model; "
+                                "drop --measure")
+    model = catalogue.get_model(req.model, models_file=req.models_file, config_path=req.config)
+    quant_ids = dict.fromkeys(catalogue.resolve_quant_id(q, model) for q in req.quants)
+    logs, skipped = [], None
+    for q in quant_ids:
+        for kv in req.kv_dtypes:
+            for tp in req.tps:
+                try:
+                    logs.append(engine_log(
+                        req.model, req.gpu, q, kv, tp, max_model_len=max_model_len,
+                        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                        gpu_memory_utilization=req.gpu_memory_utilization, vllm_version=vllm_version,
+                        enforce_eager=enforce_eager, models_file=req.models_file, config=req.config,
+                        gpus_file=req.gpus_file, quants_file=req.quants_file, calibration=req.calibration))
+                except UnsupportedQuantError as exc:
+                    skipped = exc
+    if not logs and skipped is not None:
+        raise skipped
+    return logs
 
 
 # ------------------------------------------------------------------------------------------------

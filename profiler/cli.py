@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ import typer
 from rich.markup import escape
 
 from profiler import catalogue
+from profiler.analytic.memory import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_NUM_SEQS
 from profiler.api import DEFAULT_GPU
 from profiler.errors import InvalidValueError
 from profiler.specs import KvDtype
@@ -149,6 +151,23 @@ def profile_cmd(
     breakdown: Annotated[bool, typer.Option(
         "--breakdown", help="analytic only: per-kernel time of each point (QKV, attention, O, MLP, experts, "
                             "all-reduce, lm_head...), to hold against your own kernel profile")] = False,
+    engine_log: Annotated[bool, typer.Option(
+        "--engine-log", help="analytic only: also print the startup lines vLLM would log for each quant, KV dtype "
+                             "and TP (model loading, available KV cache memory, KV cache size in tokens, maximum "
+                             "concurrency), to hold against your real log; json adds an engine_log list")] = False,
+    max_model_len: Annotated[str | None, typer.Option(
+        "--max-model-len", help="with --engine-log: vLLM --max-model-len (default: the model's max context; "
+                                "32k = 32768)")] = None,
+    max_num_batched_tokens: Annotated[str | None, typer.Option(
+        "--max-num-batched-tokens", help="with --engine-log: vLLM --max-num-batched-tokens, the profile run's "
+                                         f"chunk (default {DEFAULT_CHUNK_TOKENS:,})")] = None,
+    max_num_seqs: Annotated[str | None, typer.Option(
+        "--max-num-seqs", help=f"with --engine-log: vLLM --max-num-seqs (default {DEFAULT_MAX_NUM_SEQS})")] = None,
+    vllm_version: Annotated[str | None, typer.Option(
+        "--vllm-version", help="with --engine-log: the vLLM release whose memory accounting to predict, 0.8 or "
+                               "later (0.8.5, 0.9.2, 0.10.1.1, 0.21.0...); default latest (v0.21+)")] = None,
+    enforce_eager: Annotated[bool, typer.Option(
+        "--enforce-eager", help="with --engine-log: vLLM --enforce-eager (no CUDA graphs)")] = False,
 ) -> None:
     """Profile MODEL: weights, KV bytes per token, peak memory, prefill/decode latency, max batch, MBU/MFU."""
     from profiler import api
@@ -166,6 +185,12 @@ def profile_cmd(
         calibration=calibration, output=output, command=command_line(), force_gpu=force_gpu,
         gpus_file=gpus_file, quants_file=quants_file, gpu_memory_utilization=gpu_memory_utilization,
     )
+    engine_args = {"--max-model-len": max_model_len, "--max-num-batched-tokens": max_num_batched_tokens,
+                   "--max-num-seqs": max_num_seqs, "--vllm-version": vllm_version, "--enforce-eager": enforce_eager}
+    logs = _engine_logs(request, engine_args, fmt, breakdown) if engine_log else None
+    if not engine_log and any(v not in (None, False) for v in engine_args.values()):
+        given = next(k for k, v in engine_args.items() if v not in (None, False))
+        raise InvalidValueError(f"{given} sets up the predicted vLLM startup lines; add --engine-log, or drop it")
     if breakdown:
         from planner import render
 
@@ -175,14 +200,78 @@ def profile_cmd(
         return render.emit(table, fmt, "Per-kernel step time (one GPU of the TP group; bytes and FLOPs: "
                                        "--format csv/json)", columns=shown if fmt == "table" else None)
     df, meta = api.profile(request, progress=fmt == "table")
-    _render_profile(df, meta, fmt, output, measured=measure)
+    _render_profile(df, meta, fmt, output, measured=measure, engine_logs=logs)
 
 
-def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measured: bool) -> None:
+def _count(text: str | None, option: str, kind: str) -> int | None:
+    """An --engine-log count option: digits, or k for x1024 (32k = 32768); None when not given."""
+    if text is None:
+        return None
+    try:
+        return parse_count(text)
+    except ValueError:
+        raise InvalidValueError(f"{option}: cannot read '{text}' as a whole number of {kind} (32k = 32768)") from None
+
+
+def _engine_logs(request, engine_args: dict, fmt: str, breakdown: bool) -> list:
+    """The predicted vLLM startup lines for every (quant, KV dtype, TP) of the request; checked before the profile."""
+    from profiler import api
+
+    if fmt == "csv":
+        raise InvalidValueError("--engine-log prints text blocks (table) or an engine_log list (json); csv holds the "
+                                "profile rows only: use --format table or json, or drop --engine-log")
+    if breakdown:
+        raise InvalidValueError("--engine-log and --breakdown are separate views of the profile; pick one")
+    return api.engine_logs(
+        request, max_model_len=_count(engine_args["--max-model-len"], "--max-model-len", "tokens"),
+        max_num_batched_tokens=_count(engine_args["--max-num-batched-tokens"], "--max-num-batched-tokens", "tokens"),
+        max_num_seqs=_count(engine_args["--max-num-seqs"], "--max-num-seqs", "sequences"),
+        vllm_version=engine_args["--vllm-version"] or "", enforce_eager=engine_args["--enforce-eager"])
+
+
+# How each way vLLM stops is flagged after the lines it printed (EngineLog.error_kind).
+ENGINE_STOP_LABELS = {"no-cache-memory": "vLLM would stop with",
+                      "max-model-len": "vLLM would stop with (its error, paraphrased)",
+                      "startup-headroom": "predicted failure", "load-oom": "predicted failure",
+                      "cuda-graph-capture": "predicted failure"}
+
+
+def engine_log_title(log) -> str:
+    """'vLLM v0.21+ startup, predicted (llama-3.1-8b, h100-sxm, bf16, TP1):' - the release asked for, else the
+    accounting of the latest; the KV dtype shows when it is not bf16."""
+    version = log.engine if log.vllm_version == "latest" else log.vllm_version
+    kv = "" if log.kv_dtype == "bf16" else f", KV {log.kv_dtype}"
+    return f"vLLM {version} startup, predicted ({log.model}, {log.gpu}, {log.quant}{kv}, TP{log.tp}):"
+
+
+def _print_engine_logs(logs: list, out) -> None:
+    """Each block: its title, the lines (indented 2), and how vLLM would stop, wrapped at words (indented 4)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    def indented(text: str, by: int, style: str = "") -> Padding:
+        return Padding(Text(text, style=style), (0, 0, 0, by), expand=False)  # no trailing spaces to copy
+
+    for log in logs:
+        out.print()
+        out.print(Text(engine_log_title(log), style="bold"))
+        for line in log.lines:
+            out.print(indented(line, 2))
+        if log.error:
+            out.print(indented(f"{ENGINE_STOP_LABELS.get(log.error_kind, 'error')}:", 2, "red"))
+            for part in textwrap.wrap(log.error, max(out.width - 4, 40), break_long_words=False,
+                                      break_on_hyphens=False):  # at spaces only: numbers stay whole
+                out.print(indented(part, 4))
+
+
+def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measured: bool,
+                    engine_logs: list | None = None) -> None:
     from planner import render
     from profiler.tables import environment_summary, unstable_timings
 
-    if fmt != "table":
+    if fmt == "json" and engine_logs is not None:
+        print(render.dumps({"rows": df, "engine_log": engine_logs}))
+    elif fmt != "table":
         render.emit(df, fmt)
     else:
         title = f"{df['model'].iloc[0]} on {df['gpu'].iloc[0]} ({df['source'].iloc[0]})" if len(df) else ""
@@ -200,6 +289,8 @@ def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measu
                   soft_wrap=True)
     if measured:
         out.print(escape(environment_summary(meta.environment)))
+    if engine_logs and fmt == "table":
+        _print_engine_logs(engine_logs, out)
     if output and fmt == "table":
         out.print(f"wrote {escape(str(output))}")
 

@@ -17,7 +17,9 @@ speculative decoding) is modelled as follows. Each *step* is one forward pass:
 4. **Admission** (only in a step with no preemption): while fewer than ``max_num_seqs`` run and
    token budget is left, the head of the waiting queue is admitted with a chunk of
    ``min(its prompt, budget left)`` tokens if the free blocks cover the chunk; otherwise admission
-   stops (FCFS: no overtaking).
+   stops (FCFS: no overtaking). Under ``policy="guaranteed-no-evict"`` (TensorRT-LLM's default) the
+   head is admitted only if, besides, the blocks it will hold at its last token fit beside those of
+   every running request at theirs: step 3 then never preempts (see :data:`POLICIES`).
 5. The step's duration comes from the step-time model for the step's totals (prefill tokens,
    decode sequences, context tokens attended, see :mod:`planner.simulate.step_time`). A request
    whose prefill completes in a step emits its next token at the step's end (the first token for
@@ -61,6 +63,18 @@ CLOSED_FORM_MIN_STEPS = 8  # decode-only stretches expected shorter than this ar
 PER_STEP_COLUMNS = ("prefill_tokens", "decode_seqs", "tokens_out", "waiting", "running")
 VLLM_BLOCK_SIZE = 16  # vLLM CacheConfig.block_size default on CUDA (tokens per KV block)
 GIB = 1024**3
+# Capacity (admission) policies. "vllm": vLLM V1 admits a request when its first chunk's blocks are free and
+# preempts the newest running request by recompute when a step runs short (vllm/v1/core/sched/scheduler.py,
+# schedule(): running requests first, `self.running.pop()` on a failed allocate_slots, no admission in a step
+# that preempted). "max-utilization": TensorRT-LLM's MAX_UTILIZATION capacity scheduler, which packs the cache
+# the same way and pauses the newest requests when it runs short (tensorrt_llm/batch_manager
+# capacityScheduler.cpp, MaxUtilizationScheduler); paused requests are recomputed here as in vLLM.
+# Under KV pressure with long prompts the "vllm" policy re-admits a preempted request as soon as its next chunk
+# fits and preempts it again a few chunks later: real vLLM V1 does this too (vllm-project/vllm issue #25538, PR
+# #21793; PR #37307 added an opt-in to admit on the whole prompt), so the simulator reproduces it and says so.
+# "guaranteed-no-evict": TensorRT-LLM's default GUARANTEED_NO_EVICT (GuaranteedNoEvictScheduler) admits a request
+# only if the blocks for its whole prompt + max output fit beside every running request's, so it never evicts.
+POLICIES = ("vllm", "max-utilization", "guaranteed-no-evict")
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,8 @@ class EngineConfig:
     ``kv_blocks``: KV-cache capacity in blocks (vLLM's ``num_gpu_blocks``);
     ``max_num_seqs``: most requests running at once; ``max_num_batched_tokens``: token budget of one
     step; ``block_size``: tokens per block; ``max_model_len``: longest prompt + output accepted
-    (``None``: only the KV capacity limits it). Defaults: vLLM's API-server defaults on GPUs under
+    (``None``: only the KV capacity limits it); ``policy``: the capacity policy (:data:`POLICIES`).
+    Defaults: vLLM's API-server defaults on GPUs under
     70 GiB (see :func:`vllm_default_limits`).
     """
 
@@ -79,6 +94,7 @@ class EngineConfig:
     max_num_batched_tokens: int = 2048
     block_size: int = VLLM_BLOCK_SIZE
     max_model_len: int | None = None
+    policy: str = "vllm"  # one of POLICIES
 
     def __post_init__(self) -> None:
         for name in ("kv_blocks", "max_num_seqs", "max_num_batched_tokens", "block_size"):
@@ -89,6 +105,9 @@ class EngineConfig:
             raise InvalidValueError(
                 f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be >= max_num_seqs "
                 f"({self.max_num_seqs}), as vLLM requires; raise the token budget or lower max_num_seqs.")
+        if self.policy not in POLICIES:
+            raise InvalidValueError(f"EngineConfig.policy must be one of {', '.join(POLICIES)}, got "
+                                    f"{self.policy!r}.")
         mml = self.max_model_len
         if mml is not None and (not isinstance(mml, (int, np.integer)) or mml < 2):
             raise InvalidValueError(
@@ -201,7 +220,8 @@ def simulate(requests: Requests, config: EngineConfig, step_time: StepTimeModel)
         raise InvalidValueError("step_time must be callable as (prefill_tokens, decode_seqs, context_tokens) "
                                 f"-> seconds, got {step_time!r}.")
     rejected = rejected_mask(requests, config)
-    b = Book(requests.input_tokens.tolist(), requests.output_tokens.tolist(), config.block_size)
+    b = Book(requests.input_tokens.tolist(), requests.output_tokens.tolist(), config.block_size,
+             no_evict=config.policy == "guaranteed-no-evict")
     _run(b, requests.arrival_s.tolist(), rejected.tolist(), config, step_time)
     return EngineRun(
         requests=requests, config=config,
@@ -309,7 +329,8 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
         pf_tokens, pf_ctx, partial, free, n_dec, ctx_a, preempted = _schedule_running(
             b, step, t, partial, free, n_dec, ctx_a, max_tokens, completing)
         if waiting and not preempted and partial < 0:  # admission, FCFS, only in a step without preemption
-            free, admitted, partial = admit(b, t, max_tokens - n_dec - pf_tokens, free, max_seqs, completing)
+            free, admitted, partial = admit(b, t, max_tokens - n_dec - pf_tokens, free, max_seqs, completing,
+                                            kv_blocks)
             pf_tokens += admitted
             pf_ctx += admitted
         ctx = ctx_a + n_dec * step + pf_ctx

@@ -40,11 +40,15 @@ class Book:
 
     __slots__ = ("bs", "plen", "olen", "first", "finish", "sched", "npre", "computed", "held", "done",
                  "last_tok", "d_s", "d_c", "d_o", "waiting", "running", "fin", "heap", "cnt", "steps", "runs",
-                 "resume_gap", "resume_at")
+                 "resume_gap", "resume_at", "maxb", "resv", "no_evict")
 
-    def __init__(self, plen: list[int], olen: list[int], block_size: int):
+    def __init__(self, plen: list[int], olen: list[int], block_size: int, no_evict: bool = False):
         n = len(plen)
         self.bs, self.plen, self.olen = block_size, plen, olen
+        # blocks a request holds at its last step (prompt + output - 1 tokens cached), and their sum over the
+        # running requests: a guaranteed-no-evict scheduler admits only while that sum fits the cache
+        self.maxb = [(p + o - 1 + block_size - 1) // block_size for p, o in zip(plen, olen, strict=True)]
+        self.resv, self.no_evict = 0, no_evict
         self.first, self.finish, self.sched = [math.nan] * n, [math.nan] * n, [math.nan] * n
         self.npre, self.computed, self.held, self.done = [0] * n, [0] * n, [0] * n, [0] * n
         self.last_tok = [0.0] * n
@@ -71,6 +75,7 @@ def preempt_until_fits(b: Book, step: int, t: float, need: int, p_need: int, par
     while need + p_need > free:
         v = next(reversed(b.running))
         del b.running[v]
+        b.resv -= b.maxb[v]
         b.npre[v] += 1
         b.waiting.appendleft(v)
         if v == partial:
@@ -95,11 +100,14 @@ def preempt_until_fits(b: Book, step: int, t: float, need: int, p_need: int, par
 
 
 def admit(b: Book, t: float, budget: int, free: int, max_seqs: int,
-          completing: list[int]) -> tuple[int, int, int]:
+          completing: list[int], kv_blocks: int = 0) -> tuple[int, int, int]:
     """Admit from the head of the waiting queue while seats, token budget and blocks last (FCFS).
 
-    Returns (free blocks, prefill tokens admitted, the request left mid-prefill or −1). A fresh
-    chunk's context is the chunk itself, so the tokens admitted are also the context they add.
+    With ``b.no_evict`` (TensorRT-LLM's GUARANTEED_NO_EVICT) a request is admitted only if the blocks it
+    will hold at its last token fit beside those every running request will hold at theirs (``kv_blocks``
+    in all), so no step ever runs short and nothing is preempted. Returns (free blocks, prefill tokens
+    admitted, the request left mid-prefill or −1). A fresh chunk's context is the chunk itself, so the
+    tokens admitted are also the context they add.
     """
     bs, waiting, running = b.bs, b.waiting, b.running
     tokens, partial = 0, -1
@@ -108,9 +116,10 @@ def admit(b: Book, t: float, budget: int, free: int, max_seqs: int,
         todo = b.plen[h] + b.done[h]
         chunk = todo if todo < budget else budget
         nb = (chunk + bs - 1) // bs
-        if nb > free:
+        if nb > free or (b.no_evict and b.resv + b.maxb[h] > kv_blocks):
             break
         waiting.popleft()
+        b.resv += b.maxb[h]
         free -= nb
         b.held[h], b.computed[h] = nb, chunk
         running[h] = None
@@ -131,6 +140,7 @@ def finish_decodes(b: Book, ending: list[int], step: int, t_end: float) -> tuple
     for v in ending:
         freed += (b.d_c[v] + step - b.d_s[v] + bs) // bs
         del b.running[v]
+        b.resv -= b.maxb[v]
         b.cnt[(b.d_c[v] - b.d_s[v]) % bs] -= 1
         dctx += b.d_c[v] - b.d_s[v] + 1
         b.finish[v] = t_end
@@ -155,6 +165,7 @@ def complete_prefills(b: Book, completing: list[int], step: int, t_end: float) -
             b.finish[h] = t_end
             freed += b.held[h]
             del b.running[h]
+            b.resv -= b.maxb[h]
         else:
             c = b.computed[h]
             b.d_s[h], b.d_c[h], b.d_o[h] = s1, c, out

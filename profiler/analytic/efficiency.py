@@ -44,7 +44,8 @@ COMPUTE_RATIO: dict[str, tuple[float, str]] = {
     "int8": (0.91, "torchao README @bcb3ff6af: vLLM int8 weight-only prefill 0.912x bf16"),
     "int4": (0.83, "assumed: dequantising W4A16 GEMMs below int8's 0.91 (no published H100 prefill ratio found)"),
     "mxfp4": (0.83, "assumed equal to int4 weight-only"),
-    "nvfp4": (1.0, "native fp4 tensor cores: the fp4 peak of the GPU row at the bf16 family's efficiency (assumed)"),
+    "nvfp4": (1.0, "native fp4 tensor cores: kernel_efficiency fp4 fit (vLLM nvfp4 GEMMs, B200) where the family "
+                   "has one, else the bf16 family's efficiency at the fp4 peak (assumed)"),
     "w8a8": (1.0, "native int8 tensor cores at the bf16 family's efficiency (assumed)"),
 }
 

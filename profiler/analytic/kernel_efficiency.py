@@ -12,6 +12,7 @@ Unknown GPU ids fall back to the H100 SXM (Hopper) fits, stated per function.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 AIC = "ai-dynamo/aiconfigurator@095f58a5:aic-core/src/aiconfigurator_core/systems/data"
@@ -79,6 +80,10 @@ GEMM_COMPUTE_FIT: dict[tuple[str, str], tuple[float, float, float, float, str]] 
     ("h200", "fp8"): (0.830, 317, 2236, 509, f"{AIC}/h200_sxm/gemm/vllm/0.24.0 fp8 Cutlass; n=8055; 11%, p90 28%"),
     ("b200", "bf16"): (0.744, 76, 143, 147, f"{AIC}/b200_sxm/gemm/vllm/0.24.0; n=7730; 4.8%, p90 12%"),
     ("b200", "fp8"): (0.840, 236, 4309, 819, f"{AIC}/b200_sxm/gemm/vllm/0.24.0 fp8 Cutlass; n=6626; 6.7%, p90 18%"),
+    # NVFP4 (E2M1 weights and activations, E4M3 scale per 16) against the fp4 dense peak, 9000 TFLOP/s; same
+    # selection with the nvfp4 bytes (0.5 B per weight) in the intensity test. fp4 GEMMs of these shapes reach
+    # about half the fp4 peak, so fp4 is ~1.7x fp8, not 2x.
+    ("b200", "fp4"): (0.561, 130, 1625, 651, f"{AIC}/b200_sxm/gemm/vllm/0.24.0 nvfp4; n=2710; 7.0%, p90 16%"),
     ("ada", "bf16"): (0.659, 0, 168, 169, f"{AIC}/l40s/gemm/vllm/0.24.0; n=5823; 9.0%, p90 19%"),
     ("ada", "fp8"): (0.579, 0, 844, 650, f"{AIC}/l40s/gemm/vllm/0.24.0 fp8 Cutlass; n=4433; 5.7%, p90 14%"),
 }
@@ -88,22 +93,25 @@ _COMPUTE_ALIAS = {"gb200": "b200", "blackwell-gddr": "b200"}
 
 
 def gemm_compute_efficiency(m_tokens: int, n: int, k: int, dtype: str, gpu_id: str) -> float:
-    """Achieved / dense peak FLOP/s of an (m x k) @ (k x n) GEMM in `dtype` ('bf16'/'fp16' or 'fp8').
+    """Achieved / dense peak FLOP/s of an (m x k) @ (k x n) GEMM in `dtype` ('bf16'/'fp16', 'fp8' or 'fp4').
 
     E.g. H100 bf16 4096^3: 0.829 x (4096/4102) x (4096/4140) x (4096/4308) = 0.779 (data: 0.837).
     """
-    fam = _COMPUTE_ALIAS.get(family(gpu_id), family(gpu_id))
-    kind = "fp8" if dtype.startswith("fp8") else "bf16"
-    eta_max, m0, n0, k0, _ = GEMM_COMPUTE_FIT.get((fam, kind)) or GEMM_COMPUTE_FIT[(fam, "bf16")]
+    eta_max, m0, n0, k0, _ = _compute_fit(dtype, gpu_id)
     m, n, k = float(m_tokens), float(n), float(k)
     return eta_max * m / (m + m0) * n / (n + n0) * k / (k + k0)
 
 
 def gemm_compute_ceiling(dtype: str, gpu_id: str) -> float:
     """eta_max of the GPU family's compute fit for `dtype` (bf16 when the family has no fit for it)."""
+    return _compute_fit(dtype, gpu_id)[0]
+
+
+def _compute_fit(dtype: str, gpu_id: str) -> tuple[float, float, float, float, str]:
+    """The family's compute fit for `dtype` (fp8*, fp4 or bf16), its bf16 fit when it has none for the dtype."""
     fam = _COMPUTE_ALIAS.get(family(gpu_id), family(gpu_id))
-    kind = "fp8" if dtype.startswith("fp8") else "bf16"
-    return (GEMM_COMPUTE_FIT.get((fam, kind)) or GEMM_COMPUTE_FIT[(fam, "bf16")])[0]
+    kind = "fp8" if dtype.startswith("fp8") else "fp4" if dtype.startswith("fp4") else "bf16"
+    return GEMM_COMPUTE_FIT.get((fam, kind)) or GEMM_COMPUTE_FIT[(fam, "bf16")]
 
 
 # ---- 3. grouped (MoE expert) GEMM -----------------------------------------------------------------------
@@ -150,19 +158,46 @@ def grouped_gemm_efficiency(tokens_per_expert: float, gpu_id: str) -> GroupedGem
     return GroupedGemmEfficiency(bandwidth=g_bw, compute=eta_max * tpe / (tpe + tpe_half))
 
 
-# ---- 4. TP all-reduce: t = lat(tp) + 2 (tp - 1) / tp x bytes / busbw(tp) --------------------------------
-# lat: median of bf16 messages <= 8 KiB of vLLM's custom all-reduce in CUDA graphs (comm/vllm/*/
-# custom_allreduce_perf.parquet, backend vllm_graph); busbw: median NCCL bus bandwidth of fp16 messages >= 64 MiB
-# (comm/nccl/*/nccl_perf.parquet; vLLM hands large messages to NCCL). {tp: (lat s, busbw B/s)}
+# ---- 4. TP all-reduce --------------------------------------------------------------------------------------
+# NVLink: vLLM's own all-reduce as it runs in CUDA graphs, measured per message size (comm/vllm/*/
+# custom_allreduce_perf.parquet, backend vllm_graph: the custom one-/two-shot kernels for small messages, NCCL for
+# large ones, whichever vLLM picks). bf16 messages of 2^7 .. 2^29 elements = 256 B .. 1 GiB, doubling; latency in
+# us, made non-decreasing in size by a running minimum from the large end (removes single-size spikes such as A100
+# TP8 at 4 KiB, 14.9 us between 5.6 and 6.3). Read by log-log interpolation; above 1 GiB linear in bytes. One
+# (latency + bytes / busbw) line does not fit both ends: the bus bandwidth rises from ~100 to 400+ GB/s between
+# 1 MiB and 128 MiB as NCCL changes protocol, so a line fitted to medians over-predicted large-batch TP steps.
+ALLREDUCE_TABLE_BYTES0 = 256  # bytes of the first entry
+ALLREDUCE_TABLE: dict[str, tuple[dict[int, tuple[float, ...]], str]] = {
+    "NVLink 3": ({
+        2: (4.854, 4.854, 4.885, 4.885, 5.017, 5.222, 5.222, 5.222, 5.502, 5.743, 6.569, 7.986,
+            10.7, 15.18, 25.24, 89.68, 126.3, 222.2, 388.5, 746.1, 1428, 2799, 5394),
+        4: (5.15, 5.165, 5.195, 5.195, 5.332, 5.526, 5.998, 5.998, 6.567, 7.783, 9.913, 14.55,
+            18.34, 26.05, 41.48, 118, 182.5, 288.1, 540, 996.3, 1921, 3721, 7295),
+        8: (5.622, 5.622, 5.622, 5.622, 6.323, 6.323, 6.537, 6.905, 8.433, 11.35, 17.13, 18.86,
+            21.71, 27.93, 45.37, 129, 214.2, 364.3, 594.2, 1161, 2170, 4223, 8251),
+    }, f"{AIC}/a100_sxm/comm/vllm/0.14.0/custom_allreduce_perf.parquet (A100-SXM4-80GB)"),
+    "NVLink 4": ({
+        2: (4.183, 4.183, 4.183, 4.214, 4.3, 4.376, 4.436, 4.436, 4.515, 4.751, 5.18, 6.315,
+            8.34, 12.38, 20.24, 44.96, 81.42, 156.3, 306.7, 468.8, 885.4, 1706, 3219),
+        4: (4.517, 4.517, 4.548, 4.578, 4.703, 4.81, 4.832, 4.904, 5.234, 5.8, 7.178, 11.4,
+            12.76, 18.6, 30.25, 53.53, 98.77, 191.2, 329.9, 618.8, 1180, 2305, 4535),
+        8: (4.608, 4.608, 4.608, 4.649, 5.108, 5.108, 5.31, 5.581, 6.411, 7.864, 10.79, 11.99,
+            14.97, 19.39, 30.81, 50.7, 92.38, 177.8, 344, 577.4, 1091, 2117, 4009),
+    }, f"{AIC}/h100_sxm/comm/vllm/0.24.0/custom_allreduce_perf.parquet (H100 80GB HBM3)"),
+    "NVLink 5": ({
+        2: (6.587, 6.587, 6.868, 6.972, 6.972, 6.993, 7.006, 7.006, 7.083, 7.404, 7.659, 9.437,
+            13.12, 25.34, 33.67, 50.55, 57.43, 87.16, 155.1, 280.4, 528.6, 1005, 1899),
+        4: (6.671, 6.671, 6.985, 7.073, 7.132, 7.132, 7.363, 7.395, 7.395, 8.06, 8.629, 18.02,
+            18.42, 23.76, 29.96, 43.23, 68.01, 119, 187.4, 352.9, 680.6, 1291, 2511),
+        8: (7.332, 7.332, 7.463, 7.463, 7.791, 7.824, 8.073, 8.216, 8.641, 9.361, 17.17, 17.17,
+            17.17, 20.72, 26.31, 39.24, 63.21, 111.3, 222.8, 442.3, 715, 1337, 2604),
+    }, f"{AIC}/b200_sxm/comm/vllm/0.24.0/custom_allreduce_perf.parquet (B200)"),
+}
+# Line fits t = lat(tp) + 2 (tp - 1) / tp x bytes / busbw(tp) where no vLLM table is usable: {tp: (lat s, busbw B/s)}
 ALLREDUCE: dict[str, tuple[dict[int, tuple[float, float]], str]] = {
-    "NVLink 3": ({2: (5.15e-6, 94e9), 4: (5.43e-6, 104e9), 8: (6.43e-6, 108e9)},
-                 f"{AIC}/a100_sxm/comm/vllm/0.14.0 + comm/nccl/2.27.3 (A100-SXM4-80GB)"),
-    "NVLink 4": ({2: (4.34e-6, 153e9), 4: (4.76e-6, 170e9), 8: (5.21e-6, 215e9)},
-                 f"{AIC}/h100_sxm/comm/vllm/0.24.0 + comm/nccl/2.27.3 (H100 80GB HBM3; H200 within 5%)"),
-    "NVLink 5": ({2: (6.99e-6, 258e9), 4: (7.14e-6, 306e9), 8: (7.81e-6, 326e9)},
-                 f"{AIC}/b200_sxm/comm/vllm/0.24.0 + comm/nccl/2.27.3 (B200)"),
     # One L40S server: NCCL busbw 10 / 3 / 1 GB/s at TP2/4/8, but its GPUs sit across CPU sockets with no P2P
-    # beyond pairs, a worst case; the TP2 bus bandwidth (10 GB/s, a pair under one switch) is kept at TP4/8.
+    # beyond pairs, a worst case; the TP2 bus bandwidth (10 GB/s, a pair under one switch) is kept at TP4/8. lat:
+    # median of bf16 messages <= 8 KiB of the vllm_graph series; busbw: median NCCL busbw of messages >= 64 MiB.
     "PCIe Gen4 x16": ({2: (5.65e-6, 10e9), 4: (14.2e-6, 10e9), 8: (27.05e-6, 10e9)},
                       f"{AIC}/l40s/comm/vllm/0.22.0 + comm/nccl/2.27.3 (L40S)"),
     "PCIe Gen5 x16": ({2: (4.54e-6, 19e9), 4: (13.25e-6, 13e9), 8: (26.26e-6, 12e9)},
@@ -176,7 +211,7 @@ ALLREDUCE_FALLBACK = "PCIe Gen4 x16"  # unknown interconnect strings
 
 
 def _interconnect_key(interconnect: str) -> str:
-    for key in ALLREDUCE:
+    for key in (*ALLREDUCE_TABLE, *ALLREDUCE):
         if interconnect.lower().startswith(key.lower()):
             return key
     if interconnect.lower().startswith("nvlink"):  # no generation given: the slowest measured one, NVLink 3
@@ -184,15 +219,31 @@ def _interconnect_key(interconnect: str) -> str:
     return ALLREDUCE_FALLBACK
 
 
+def _table_time_s(row: tuple[float, ...], message_bytes: float) -> float:
+    """Log-log interpolation of one measured row (us at 256 B x 2^i) at `message_bytes` [s]."""
+    pos = math.log2(max(float(message_bytes), ALLREDUCE_TABLE_BYTES0) / ALLREDUCE_TABLE_BYTES0)
+    last = len(row) - 1
+    if pos >= last:
+        return row[last] * 1e-6 * float(message_bytes) / (ALLREDUCE_TABLE_BYTES0 * 2**last)
+    i = int(pos)
+    frac = pos - i
+    return math.exp((1 - frac) * math.log(row[i]) + frac * math.log(row[min(i + 1, last)])) * 1e-6
+
+
 def allreduce_time_s(message_bytes: float, tp: int, interconnect: str) -> float:
     """Time [s] of one all-reduce of `message_bytes` over `tp` GPUs; 0 at tp=1. tp between measured sizes
     uses the next smaller measured tp (3 -> 2, 6 -> 4), above 8 the tp=8 figures.
 
-    E.g. NVLink 4, TP8, 8 KiB: 5.21 us + 2 x 7/8 x 8192 / 215e9 = 5.28 us.
+    E.g. NVLink 4, TP8, 8 KiB (2^5 x 256 B): the table's 5.108 us; 64 MiB (2^18 x 256 B): 344 us (busbw 341 GB/s).
+    PCIe Gen4, TP8, 8 KiB: 27.05 us + 2 x 7/8 x 8192 / 10e9 = 28.48 us.
     """
     if tp <= 1:
         return 0.0
-    table, _ = ALLREDUCE[_interconnect_key(interconnect)]
+    key = _interconnect_key(interconnect)
+    if key in ALLREDUCE_TABLE:
+        rows, _ = ALLREDUCE_TABLE[key]
+        return _table_time_s(rows[max(t for t in rows if t <= tp)], message_bytes)
+    table, _ = ALLREDUCE[key]
     lat, busbw = table[max(t for t in table if t <= tp)]
     return lat + 2.0 * (tp - 1) / tp * float(message_bytes) / busbw
 

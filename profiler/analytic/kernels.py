@@ -45,6 +45,9 @@ ACTIVATION_BYTES = 2  # bf16 activations between kernels
 MISC_HIDDEN_PASSES = 8  # x hidden per token per layer (the two fused add+norms), design count
 MISC_INTER_PASSES = 3  # x intermediate-per-rank per token per layer (SiLU x mul), design count
 MISC_LAUNCHES_PER_LAYER = 4  # the small kernels above (vLLM llama.py decoder layer, design count)
+# fused MoE's small non-GEMM kernels per layer besides the router's top-k: moe_align_block_size and the moe_sum of
+# the top-k outputs (vLLM layers/fused_moe/fused_moe.py, design count); each pays a tiny kernel's floor
+MOE_SMALL_LAUNCHES_PER_LAYER = 2
 COMPUTE_FIT_MIN_ROWS = 64  # kernel_efficiency.GEMM_COMPUTE_FIT was fitted on rows with m >= 64
 MIN_SCALE = 1e-3  # shape factors are floored here so a degenerate shape (0 bytes) never divides by zero
 
@@ -62,7 +65,8 @@ class Kernel:
     plain_flops: float = 0.0  # at bf16 (the GEMMs of tensors the scheme keeps bf16)
     bw_scale: float = 1.0  # this kernel's bandwidth efficiency relative to a large streaming GEMM
     compute_scale: float = 1.0  # its compute efficiency relative to a large GEMM
-    floor_layers: int = 0  # layers charged the per-layer floor of the small kernels (eta.layer_overhead_s)
+    floor_layers: float = 0.0  # layer-equivalents charged the small kernels' per-layer floor (eta.layer_overhead_s,
+    #   MISC_LAUNCHES_PER_LAYER launches a layer): the misc kernels 1 per layer, fused MoE's routing kernels 2/4
     comm_s: float = 0.0  # collective time (all-reduce), not scaled by any efficiency
 
     @property
@@ -224,9 +228,12 @@ def _gemm_kernel(w: GemmWeights, model: ModelSpec, gpu: GpuSpec, rows: int, dtyp
     """A dense weight GEMM over `rows` token rows (the lm_head: one per sequence)."""
     mla = w.op == "qkv" and model.attention.is_mla
     launches = w.layers * LAUNCHES_PER_LAYER.get("qkv_mla" if mla else w.op, 1)
-    per_launch = (w.quant_bytes + w.plain_bytes) / launches
+    activations = rows * w.act_per_token * ACTIVATION_BYTES
+    # the launch floor t0 is paid once per launch whatever the bytes are: the curve is read at all the bytes a
+    # launch moves (a small weight over many rows, such as a MoE router at large batch, streams its activations)
+    per_launch = (w.quant_bytes + w.plain_bytes + activations) / launches
     return Kernel(w.op, launches, weight_bytes=w.quant_bytes,
-                  plain_bytes=w.plain_bytes, activation_bytes=rows * w.act_per_token * ACTIVATION_BYTES,
+                  plain_bytes=w.plain_bytes, activation_bytes=activations,
                   flops=2.0 * w.quant_params * rows, plain_flops=2.0 * w.plain_params * rows,
                   bw_scale=gemm_bandwidth_scale(per_launch, gpu),
                   compute_scale=gemm_compute_scale(rows, w.n, w.k, dtype, gpu))
@@ -240,13 +247,16 @@ def _experts_kernel(w: GemmWeights, model: ModelSpec, gpu: GpuSpec, tokens: int)
     frac = moe.top_k / moe.num_experts  # of all experts' parameters, each token multiplies top_k experts'
     rows_per_expert = tokens * moe.top_k / touched
     launches = w.layers * LAUNCHES_PER_LAYER["experts"]
-    touched_per_layer = (w.quant_bytes + w.plain_bytes) * share / w.layers  # one layer's w13 + w2 of touched experts
+    activations = tokens * frac * w.act_per_token * ACTIVATION_BYTES
+    # one layer's w13 + w2 of the touched experts and its activations (the curve is read at all the bytes moved)
+    touched_per_layer = ((w.quant_bytes + w.plain_bytes) * share + activations) / w.layers
     return Kernel("experts", launches, weight_bytes=w.quant_bytes * share,
                   plain_bytes=w.plain_bytes * share,
-                  activation_bytes=tokens * frac * w.act_per_token * ACTIVATION_BYTES,
+                  activation_bytes=activations,
                   flops=2.0 * w.quant_params * frac * tokens, plain_flops=2.0 * w.plain_params * frac * tokens,
                   bw_scale=grouped_bandwidth_scale(touched_per_layer, gpu),
-                  compute_scale=grouped_compute_scale(rows_per_expert, gpu))
+                  compute_scale=grouped_compute_scale(rows_per_expert, gpu),
+                  floor_layers=w.layers * MOE_SMALL_LAUNCHES_PER_LAYER / MISC_LAUNCHES_PER_LAYER)
 
 
 # ------------------------------------------------------------------------------------------------

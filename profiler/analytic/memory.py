@@ -356,3 +356,182 @@ def engine_log_lines(budget: MemoryBudget, model: ModelSpec, kv_dtype: KvDtype, 
         f"GPU KV cache size: {tokens:,} tokens",
         f"Maximum concurrency for {max_model_len:,} tokens per request: {concurrency:.2f}x",
     ]
+
+
+def engine_kv_needed_bytes(model: ModelSpec, kv_dtype: KvDtype, tp: int, max_model_len: int,
+                           chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> int:
+    """KV one request of max_model_len takes on one rank, summed over layers, as vLLM checks it at startup.
+
+    vllm/v1/core/kv_cache_utils.py ``max_memory_usage_bytes``: a full-attention layer ``cdiv(L, 16)`` pages, a
+    sliding one ``cdiv(min(window - 1 + max_num_batched_tokens, L), 16) + 1``; sliding layers only count as such
+    in a full + sliding hybrid, as :func:`engine_kv_numbers` groups them.
+    """
+    page = BLOCK_TOKENS * kv_bytes_per_token_layer(model, kv_dtype, tp)
+    window = model.attention.sliding_window
+    n_sliding = sum(1 for i in range(model.num_layers) if model.attention.layer_type(i) is LayerType.SLIDING)
+    if not (n_sliding and n_sliding < model.num_layers and window):
+        return model.num_layers * _blocks(max_model_len) * page
+    sliding = _blocks(min(window - 1 + chunk_tokens, max_model_len)) + 1
+    return ((model.num_layers - n_sliding) * _blocks(max_model_len) + n_sliding * sliding) * page
+
+
+def engine_max_model_len(budget: MemoryBudget, model: ModelSpec, kv_dtype: KvDtype, tp: int, max_model_len: int,
+                         chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> int:
+    """Longest max_model_len (<= the one asked for) whose request fits the KV budget; 0 if not even one token.
+
+    vLLM's ``estimate_max_model_len``: a bisection over 1..max_model_len on :func:`engine_kv_needed_bytes`.
+    """
+    def fits(length: int) -> bool:
+        return engine_kv_needed_bytes(model, kv_dtype, tp, length, chunk_tokens) <= budget.kv_budget_bytes
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, max_model_len
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+NO_CACHE_MEMORY = ("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+                   "initializing the engine.")  # kv_cache_utils.py check_enough_kv_cache_memory, verbatim
+
+
+def engine_startup(budget: MemoryBudget, model: ModelSpec, kv_dtype: KvDtype, tp: int, max_model_len: int,
+                   chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> tuple[list[str], str, str]:
+    """(the :func:`engine_log_lines` vLLM gets to print, how it then stops, why); "", "" when it serves.
+
+    In vLLM's order: ``init_device`` refuses to start when the (1 - utilisation) headroom cannot hold the CUDA
+    context (before the model loads: no lines); ``check_enough_kv_cache_memory`` raises after "Available KV cache
+    memory" when the budget is <= 0 (:data:`NO_CACHE_MEMORY`) or one max_model_len request needs more KV than
+    it (a paraphrase of its ValueError, with its numbers and formats); graphs that do not fit the headroom
+    run out of memory at capture, after all four lines. Weights larger than the whole GPU beside the CUDA context
+    and NCCL buffers run out of memory while loading, before any line. The kinds: "startup-headroom", "load-oom",
+    "no-cache-memory", "max-model-len", "cuda-graph-capture".
+    """
+    lines = engine_log_lines(budget, model, kv_dtype, tp, max_model_len, chunk_tokens)
+    short = f"{budget.headroom_short_bytes / 2**30:.2f} GiB"
+    if budget.headroom_failure == "startup":
+        why = (f"the engine stops at startup, before loading the model: the GPU memory left outside "
+               f"gpu_memory_utilization is {short} short of the CUDA context and NCCL buffers it must hold (vLLM: "
+               "free memory on the device is less than the desired utilization); lower gpu_memory_utilization")
+        return [], "startup-headroom", why
+    resident = sum(items.get(k, 0) for items in (budget.reserves, budget.outside_util)
+                   for k in ("cuda_context", "nccl"))
+    if budget.weights_bytes + resident > budget.hbm_bytes:
+        why = (f"CUDA out of memory while loading the weights: {budget.weights_bytes / 2**30:.2f} GiB per GPU do not "
+               f"fit the {(budget.hbm_bytes - resident) / 2**30:.2f} GiB the GPU has beside the CUDA context and NCCL "
+               "buffers; use more TP or a smaller quant")
+        return [], "load-oom", why
+    if not budget.fits:
+        return lines[:2], "no-cache-memory", NO_CACHE_MEMORY
+    needed = engine_kv_needed_bytes(model, kv_dtype, tp, max_model_len, chunk_tokens)
+    if needed > budget.kv_budget_bytes:
+        longest = engine_max_model_len(budget, model, kv_dtype, tp, max_model_len, chunk_tokens)
+        estimate = (f" Based on the available memory, the estimated maximum model length is {longest}."
+                    if longest > 0 else "")
+        why = (f"To serve at least one request with the model's max seq len ({max_model_len}), "
+               f"{needed / 2**30:.2f} GiB KV cache is needed, which is larger than the available KV cache memory "
+               f"({budget.kv_budget_bytes / 2**30:.2f} GiB).{estimate} Try increasing `gpu_memory_utilization` or "
+               "decreasing `max_model_len` when initializing the engine.")
+        return lines[:2], "max-model-len", why
+    if budget.headroom_failure == "cuda-graph-capture":
+        why = (f"CUDA out of memory while capturing CUDA graphs: the GPU memory left outside gpu_memory_utilization "
+               f"is {short} short of the CUDA context, NCCL buffers and graph pool it must hold; lower "
+               "gpu_memory_utilization or add --enforce-eager")
+        return lines, "cuda-graph-capture", why
+    return lines, "", ""
+
+
+def engine_version(text: str) -> EngineVersion:
+    """The accounting a vLLM release ("0.8.5", "v0.9.2", "0.10.1.1", "0.21.0", "latest") used, per `EngineVersion`.
+
+    0.8.0-0.9.1 V1_LEGACY; 0.9.2 V1_BASELINE; 0.10-0.20 V1_NCCL_IN_BASELINE; 0.21 and later V1_GRAPHS_PROFILED;
+    "" or "latest" :data:`DEFAULT_ENGINE`. Pre-release and local suffixes (rc1, .dev0, +cu128) count as their
+    release. Before 0.8 the V0 engine was the default: its accounting is not modelled, so it is refused.
+    """
+    import re  # only here: the rest of the module parses nothing
+
+    t = text.strip().lower()
+    if t in ("", "latest"):
+        return DEFAULT_ENGINE
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)*(?:[.-]?(?:rc|a|b|dev|post)\d*)*(?:\+[0-9a-z.]+)?", t)
+    if m is None:
+        raise InvalidValueError(f"vLLM version '{text.strip()}' is not a release number; give one like 0.10.1.1 "
+                                "or v0.9.2, or 'latest'")
+    release = tuple(int(g or 0) for g in m.groups())
+    if release < (0, 8, 0):
+        raise InvalidValueError(f"vLLM {text.strip().lstrip('vV')} ran the V0 engine, whose accounting is not "
+                                "modelled; give 0.8 or later")
+    if release < (0, 9, 2):
+        return EngineVersion.V1_LEGACY
+    if release < (0, 10, 0):
+        return EngineVersion.V1_BASELINE
+    if release < (0, 21, 0):
+        return EngineVersion.V1_NCCL_IN_BASELINE
+    return EngineVersion.V1_GRAPHS_PROFILED
+
+
+# ------------------------------------------------------------------------------------------------
+# TensorRT-LLM (PyTorch backend): the KV cache is a fraction of the memory left free
+# ------------------------------------------------------------------------------------------------
+
+# Defaults of the TensorRT-LLM LLM API, NVIDIA/TensorRT-LLM @0004396 tensorrt_llm/llmapi/llm_args.py:
+TRTLLM_FREE_GPU_MEMORY_FRACTION = 0.9  # KvCacheConfig.free_gpu_memory_fraction (default=0.9; also
+#   trtllm-bench throughput --kv_cache_free_gpu_mem_fraction .90, tensorrt_llm/bench/benchmark/throughput.py)
+TRTLLM_TOKENS_PER_BLOCK = 32  # KvCacheConfig.tokens_per_block (default=32)
+TRTLLM_MAX_BATCH_SIZE = 2048  # BaseLlmArgs.max_batch_size (default=2048)
+TRTLLM_MAX_NUM_TOKENS = 8192  # BaseLlmArgs.max_num_tokens (default=8192)
+
+
+def trtllm_activation_bytes(model: ModelSpec, tp: int, max_num_tokens: int = TRTLLM_MAX_NUM_TOKENS,
+                            max_seq_len: int | None = None) -> int:
+    """Torch peak of TensorRT-LLM's memory-estimation forward: dummy context requests of
+    ``min(max_num_tokens, max_seq_len)`` tokens filling ``max_num_tokens`` (KvCacheCreator
+    ``_create_dummy_context_requests``, tensorrt_llm/_torch/pyexecutor/_util.py), each sampling one token.
+
+    The same structural estimate as :func:`activation_bytes`, with one sampler row per dummy request
+    (``ceil(max_num_tokens / min(max_num_tokens, max_seq_len))``, 1 when a request can hold them all)
+    instead of vLLM's ``max_num_seqs`` rows.
+    """
+    seq = min(max_num_tokens, max_seq_len or model.max_context)
+    return activation_bytes(model, tp, max_num_tokens, -(-max_num_tokens // max(seq, 1)))
+
+
+def trtllm_kv_budget_bytes(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, tp: int,
+                           free_fraction: float = TRTLLM_FREE_GPU_MEMORY_FRACTION,
+                           max_num_tokens: int = TRTLLM_MAX_NUM_TOKENS, max_seq_len: int | None = None) -> int:
+    """KV bytes per GPU TensorRT-LLM allocates: ``free_fraction x`` the memory free after loading and profiling.
+
+        kv = free_fraction x (HBM - weights - activation peak - CUDA context - non-torch profile increase - NCCL)
+
+    TensorRT-LLM's PyTorch backend (KvCacheCreator, tensorrt_llm/_torch/pyexecutor/_util.py) runs a forward of
+    ``max_num_tokens`` dummy context tokens, takes the peak memory (torch + non-torch: weights, activations, the
+    CUDA context, workspaces, NCCL buffers) and sizes the cache as ``(total_gpu_memory - peak_memory) x
+    fraction``, ``fraction`` = ``KvCacheConfig.free_gpu_memory_fraction`` (default 0.9: "TensorRT LLM will try
+    to allocate 90% of free GPU memory for KV cache", nvidia.github.io/TensorRT-LLM examples/kvcacheconfig;
+    trtllm-serve: "Free GPU memory fraction reserved for KV Cache, after allocating model weights and
+    buffers"). Unlike vLLM's ``gpu_memory_utilization`` the fraction applies to what is free, not to the whole
+    GPU; the other ``1 - fraction`` of it stays free for CUDA graphs and runtime buffers. The items are this
+    module's: :func:`weight_bytes`, :func:`trtllm_activation_bytes`, :data:`CUDA_CONTEXT_BYTES`,
+    :data:`NON_TORCH_PROFILE_BYTES` (cuBLAS handles and workspaces the profiling forward adds) and
+    :func:`nccl_bytes`. Negative when the model does not fit.
+    """
+    check_tp(model, tp)
+    if not 0 < free_fraction <= 1:
+        raise InvalidValueError(f"free_fraction must be in (0, 1], got {free_fraction!r}")
+    free = (gpu.hbm_bytes - weight_bytes(model, quant, tp) - trtllm_activation_bytes(model, tp, max_num_tokens,
+                                                                                      max_seq_len)
+            - CUDA_CONTEXT_BYTES - NON_TORCH_PROFILE_BYTES - nccl_bytes(tp))
+    return int(free * free_fraction) if free > 0 else free
+
+
+def trtllm_kv_capacity_tokens(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
+                              free_fraction: float = TRTLLM_FREE_GPU_MEMORY_FRACTION,
+                              max_num_tokens: int = TRTLLM_MAX_NUM_TOKENS, max_seq_len: int | None = None,
+                              tokens_per_block: int = TRTLLM_TOKENS_PER_BLOCK) -> int:
+    """KV tokens of :func:`trtllm_kv_budget_bytes`, whole blocks of ``tokens_per_block`` only (0 if none fit)."""
+    budget = trtllm_kv_budget_bytes(model, gpu, quant, tp, free_fraction, max_num_tokens, max_seq_len)
+    if budget <= 0:
+        return 0
+    return budget // kv_bytes_per_token(model, kv_dtype, tp) // tokens_per_block * tokens_per_block

@@ -12,7 +12,9 @@ and every step loops over every running request, as vLLM's scheduler does:
   if its new blocks do not fit, the newest running request is preempted (blocks freed, progress
   dropped, back to the front of the queue) until they do.
 - **Admission** (FCFS, only in a step without preemption): the head of the queue, while seats and
-  budget last and its first chunk's blocks fit.
+  budget last and its first chunk's blocks fit; under ``policy == "guaranteed-no-evict"`` (TensorRT-LLM)
+  also only while the blocks every running request and the head will hold at their last tokens
+  (``ceil((P + O − 1) / block_size)`` each) add up to at most the cache.
 - A request whose cached tokens reach prompt + emitted emits a token at the step's end.
 """
 
@@ -82,10 +84,13 @@ def naive_simulate(req, cfg, step_time) -> dict:
             scheduled.append((r, num))
             budget -= num
             idx += 1
+        no_evict = getattr(cfg, "policy", "vllm") == "guaranteed-no-evict"
         while not preempted and waiting and budget > 0 and len(running) < cfg.max_num_seqs:  # FCFS
             r = waiting[0]
             num = min(plen[r] + out[r], budget)
             if ceil_div(num, bs) > free:
+                break
+            if no_evict and sum(ceil_div(plen[q] + olen[q] - 1, bs) for q in [*running, r]) > cfg.kv_blocks:
                 break
             waiting.popleft()
             free -= ceil_div(num, bs)

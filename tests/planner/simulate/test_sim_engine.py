@@ -72,6 +72,47 @@ def test_engine_matches_naive_reference(name, model):
     assert max(ref["kv"]) <= kv_blocks
 
 
+@pytest.mark.parametrize("name", ["roomy", "tight_kv_preempts", "blocks_of_8_preempt", "chunked_long_prompts",
+                                  "kv_refuses"])
+def test_guaranteed_no_evict_matches_the_reference_and_never_preempts(name):
+    """TensorRT-LLM's GUARANTEED_NO_EVICT on the same workloads: the engine equals the naive reference step by
+    step, and the cases that preempt under vLLM's policy preempt nothing (admission waits instead)."""
+    kv_blocks, seqs, tokens, block_size, max_model_len, rate, n = CASES[name]
+    cfg = EngineConfig(kv_blocks=kv_blocks, max_num_seqs=seqs, max_num_batched_tokens=tokens,
+                       block_size=block_size, max_model_len=max_model_len, policy="guaranteed-no-evict")
+    shape = WorkloadShape(Poisson(rate), LogNormal(400, 1.0, max_tokens=3000), Uniform(1, 300))
+    req = make_requests(shape, n_requests=n, seed=11)
+    run = simulate(req, cfg, LLAMA8B_H100)
+    ref = naive_simulate(req, cfg, LLAMA8B_H100)
+    assert_matches(run, ref)
+    assert run.preemptions.sum() == 0 and max(ref["kv"]) <= kv_blocks
+    ok = ~run.rejected
+    assert np.isfinite(run.finish_s[ok]).all()
+
+
+def test_guaranteed_no_evict_by_hand():
+    """Two requests of 64 prompt + 65 output tokens, blocks of 16, 10 blocks: each will hold
+    ceil(128 / 16) = 8 blocks at its last token, so 16 > 10 and the second waits for the first to finish;
+    vLLM's policy admits both (4 + 4 blocks) and preempts the second when the first needs its 9th-10th."""
+    req = Requests(arrival_s=np.array([0.0, 0.0]), input_tokens=np.array([64, 64]), output_tokens=np.array([65, 65]))
+    def step(prefill, decodes, context):  # every step 10 ms
+        return 0.01
+
+    no_evict = simulate(req, EngineConfig(kv_blocks=10, max_num_seqs=4, max_num_batched_tokens=128,
+                                          policy="guaranteed-no-evict"), step)
+    # the first: prefill step 0 (first token at 0.01), then 64 decode steps -> finishes at 0.65; the second is
+    # admitted in the step after (0.65), first token 0.66, done 1.30; 130 steps of 10 ms in all
+    assert no_evict.preemptions.tolist() == [0, 0]
+    np.testing.assert_allclose(no_evict.first_scheduled_s, [0.0, 0.65])
+    np.testing.assert_allclose(no_evict.first_token_s, [0.01, 0.66])
+    np.testing.assert_allclose(no_evict.finish_s, [0.65, 1.30])
+    assert no_evict.n_steps == 130 and no_evict.steps()["kv_blocks"].max() <= 8
+    vllm = simulate(req, EngineConfig(kv_blocks=10, max_num_seqs=4, max_num_batched_tokens=128), step)
+    assert vllm.preemptions.tolist() == [0, 1]
+    with pytest.raises(InvalidValueError, match="policy must be one of vllm, max-utilization, guaranteed-no-evict"):
+        EngineConfig(kv_blocks=10, policy="fcfs")
+
+
 def test_closed_form_stretches_equal_step_by_step():
     """A model with ``decode_affine`` (closed-form decode runs) and the same model as a plain function."""
     cfg = EngineConfig(kv_blocks=3000, max_num_seqs=256, max_num_batched_tokens=2048)

@@ -1,5 +1,7 @@
 """Hand-checked values and physical monotonicity of profiler.analytic.kernel_efficiency."""
 
+import math
+
 import pytest
 
 from profiler.analytic import kernel_efficiency as ke
@@ -61,23 +63,44 @@ def test_grouped_gemm():
 
 
 def test_allreduce_hand_values():
-    assert ke.allreduce_time_s(8192, 8, "NVLink 4") == pytest.approx(5.21e-6 + 2 * 7 / 8 * 8192 / 215e9)
-    assert ke.allreduce_time_s(8192, 2, "NVLink 3") == pytest.approx(5.15e-6 + 8192 / 94e9)
+    # NVLink: the measured vLLM table, 256 B x 2^i; NVLink 4 at 8 KiB (i = 5): TP2 4.376, TP4 4.81, TP8 5.108 us;
+    # NVLink 3 TP2 5.222 us
+    assert ke.allreduce_time_s(8192, 8, "NVLink 4") == pytest.approx(5.108e-6, rel=1e-12)
+    assert ke.allreduce_time_s(8192, 2, "NVLink 3") == pytest.approx(5.222e-6, rel=1e-12)
+    # 64 MiB (i = 18) at TP8: 344 us, a bus bandwidth of 2 x 7/8 x 67,108,864 / 344e-6 = 341 GB/s
+    assert ke.allreduce_time_s(2**26, 8, "NVLink 4") == pytest.approx(344e-6, rel=1e-12)
+    # between sizes: log-log; 12,288 B is i = log2(48) = 5.585 between 4.376 (8 KiB) and 4.436 us (16 KiB) at TP2
+    f = math.log2(48) - 5
+    assert ke.allreduce_time_s(12_288, 2, "NVLink 4") == pytest.approx(
+        math.exp((1 - f) * math.log(4.376) + f * math.log(4.436)) * 1e-6, rel=1e-12)
+    # below 256 B: the first entry; above 1 GiB (i = 22): linear in bytes from the last entry (TP8 4,009 us)
+    assert ke.allreduce_time_s(10, 2, "NVLink 4") == pytest.approx(4.183e-6, rel=1e-12)
+    assert ke.allreduce_time_s(2**31, 8, "NVLink 4") == pytest.approx(2 * 4009e-6, rel=1e-12)
+    # line fits elsewhere: lat + 2 (tp - 1) / tp x bytes / busbw
     assert ke.allreduce_time_s(8192, 8, "PCIe Gen4 x16") == pytest.approx(27.05e-6 + 2 * 7 / 8 * 8192 / 10e9)
     assert ke.allreduce_time_s(1e6, 1, "NVLink 4") == 0.0
     # tp 6 uses the tp 4 row; unknown strings and suffixes
-    assert ke.allreduce_time_s(8192, 6, "NVLink 4") == pytest.approx(4.76e-6 + 2 * 5 / 6 * 8192 / 170e9)
+    assert ke.allreduce_time_s(8192, 6, "NVLink 4") == pytest.approx(4.81e-6, rel=1e-12)
     assert ke.allreduce_time_s(8192, 2, "Ethernet") == ke.allreduce_time_s(8192, 2, "PCIe Gen4 x16")
     assert ke.allreduce_time_s(8192, 2, "PCIe Gen4 x16 (no NVLink)") == ke.allreduce_time_s(8192, 2, "PCIe Gen4 x16")
+    assert ke.allreduce_time_s(8192, 2, "NVLink") == ke.allreduce_time_s(8192, 2, "NVLink 3")
     assert ke.allreduce_time_s(8192, 8, "Infinity Fabric (7 links, 8 GPUs fully connected)") == pytest.approx(
         10e-6 + 2 * 7 / 8 * 8192 / 358e9)
 
 
-@pytest.mark.parametrize("ic", list(ke.ALLREDUCE))
+@pytest.mark.parametrize("ic", [*ke.ALLREDUCE_TABLE, *ke.ALLREDUCE])
 @pytest.mark.parametrize("tp", [2, 4, 8])
 def test_allreduce_monotone_in_size(ic, tp):
-    times = [ke.allreduce_time_s(s, tp, ic) for s in (0, 1024, 8192, 2**20, 2**24, 2**28)]
+    times = [ke.allreduce_time_s(s, tp, ic) for s in (0, 1024, 8192, 12_000, 2**20, 2**24, 2**28, 2**30, 2**32)]
     assert all(t > 0 for t in times) and times == sorted(times)
+
+
+@pytest.mark.parametrize("ic", list(ke.ALLREDUCE_TABLE))
+def test_allreduce_tables_are_whole_and_non_decreasing(ic):
+    rows, source = ke.ALLREDUCE_TABLE[ic]
+    assert sorted(rows) == [2, 4, 8] and "custom_allreduce_perf.parquet" in source
+    for row in rows.values():
+        assert len(row) == 23 and list(row) == sorted(row)  # 256 B .. 1 GiB
 
 
 def test_attention_decode():

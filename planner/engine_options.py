@@ -1,0 +1,56 @@
+"""The engine options `simulate` and `throughput` share, as typer options, and their parsing (planner.engines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from profiler.errors import InvalidValueError
+
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="the serving engine simulated: vllm (vLLM V1: its scheduler, defaults and memory accounting) or "
+                     "trtllm (TensorRT-LLM: its default limits, capacity policy and free-memory KV sizing)")]
+PolicyOpt = Annotated[str | None, typer.Option(
+    "--capacity-policy", help="with --engine trtllm: guaranteed-no-evict (TensorRT-LLM's default: admit a request "
+                              "only if its whole prompt + output fits, never preempt) or max-utilization (pack the "
+                              "cache, pause the newest requests when it runs short)")]
+MaxSeqsOpt = Annotated[str | None, typer.Option(
+    "--max-num-seqs", help="most requests running at once (vLLM max_num_seqs, TensorRT-LLM max_batch_size; default: "
+                           "vLLM 1024 on GPUs of >= 70 GiB but A100, else 256; TensorRT-LLM 2048)")]
+MaxTokensOpt = Annotated[str | None, typer.Option(
+    "--max-num-batched-tokens", help="token budget of one engine step, >= --max-num-seqs (vLLM "
+                                     "max_num_batched_tokens, TensorRT-LLM max_num_tokens; default: vLLM 8192 on GPUs "
+                                     "of >= 70 GiB but A100, else 2048; TensorRT-LLM 8192)")]
+MaxLenOpt = Annotated[str | None, typer.Option(
+    "--max-model-len", help="longest prompt + output accepted, at most the model's context (default: the model's "
+                            "context; 32k = 32768)")]
+EngineGpuMemOpt = Annotated[float | None, typer.Option(
+    "--gpu-memory-utilization", help="vLLM: fraction of GPU memory the engine may use, in (0, 1] (default 0.9); "
+                                     "with --engine trtllm: the fraction of the memory left free after weights and "
+                                     "activations that goes to the KV cache (free_gpu_memory_fraction, default 0.9)")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="a local Hugging Face config.json or model folder to simulate instead of a catalogue entry "
+                     "(MODEL, if given, labels it; never downloads)")]
+
+
+def count(text: str | None, option: str, kind: str) -> int | None:
+    """A whole number option: digits, or k for x1024 (32k = 32768, as `profile --max-model-len`); None if not given."""
+    if text is None:
+        return None
+    from profiler.cli import parse_count
+
+    try:
+        return parse_count(text)
+    except ValueError:
+        raise InvalidValueError(f"{option}: cannot read '{text}' as a whole number of {kind} (32k = 32768)") from None
+
+
+def knob_values(engine: str, capacity_policy: str | None, max_num_seqs: str | None,
+                max_num_batched_tokens: str | None, max_model_len: str | None) -> dict:
+    """The engine fields of a request (SimRequest, ThroughputRequest), parsed; checked by planner.engines."""
+    return {"engine": engine.strip().lower(), "capacity_policy": capacity_policy,
+            "max_num_seqs": count(max_num_seqs, "--max-num-seqs", "sequences"),
+            "max_num_batched_tokens": count(max_num_batched_tokens, "--max-num-batched-tokens", "tokens"),
+            "max_model_len": count(max_model_len, "--max-model-len", "tokens")}

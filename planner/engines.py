@@ -1,0 +1,193 @@
+"""The serving engine a simulation stands for — vLLM V1 or TensorRT-LLM — and the scheduler limits it gets.
+
+:class:`EngineKnobs` holds what the user set (``None``: the engine's default); :func:`engine_config` turns it,
+with a Deployment and its step model, into the simulator's :class:`~planner.simulate.EngineConfig`.
+
+- ``vllm`` (default): max_num_seqs / max_num_batched_tokens = vLLM's API-server defaults
+  (:func:`planner.simulate.vllm_default_limits`: 1024 / 8192 on GPUs of >= 70 GiB but A100, else 256 / 2048);
+  policy ``vllm`` (admit on the first chunk, preempt the newest request by recompute); KV cache = the memory
+  model's vLLM budget (``gpu_memory_utilization x HBM - weights - ...``), 16-token blocks.
+- ``trtllm``: max_batch_size 2048 / max_num_tokens 8192; capacity policy ``guaranteed-no-evict`` (TensorRT-LLM's
+  default) or ``max-utilization``; KV cache = ``free fraction x`` the memory left free after weights and the
+  activation peak (:func:`profiler.analytic.memory.trtllm_kv_budget_bytes`), 32-token blocks.
+- Both: max_model_len = the model's max context unless given lower (TensorRT-LLM calls it ``max_seq_len``).
+
+TensorRT-LLM defaults: ``BaseLlmArgs.max_batch_size``/``max_num_tokens``, ``KvCacheConfig`` and
+``SchedulerConfig.capacity_scheduler_policy`` in NVIDIA/TensorRT-LLM @0004396 tensorrt_llm/llmapi/llm_args.py (the
+constants live in :mod:`profiler.analytic.memory`). ``trtllm-bench throughput`` instead tunes max_batch_size and
+max_num_tokens to its dataset when they are not given (tensorrt_llm/bench/benchmark/throughput.py: ``get_settings``);
+give ``--max-num-seqs`` / ``--max-num-batched-tokens`` to match a run of it.
+
+Chunked prefill: the simulator always chunks prompts to the token budget (vLLM V1's behaviour). TensorRT-LLM leaves
+it off by default (``enable_chunked_prefill=False``; trtllm-bench ``--enable_chunked_context`` off), and then
+refuses a prompt longer than ``max_num_tokens`` ("should not exceed max_num_tokens", tensorrt_llm/llmapi/llm.py
+``_check_arguments``): :func:`chunking_warning` says so when a run has such prompts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from planner import simulate as sim
+from planner.step_model import Deployment
+from profiler.analytic import memory
+from profiler.errors import InvalidValueError
+
+ENGINES = ("vllm", "trtllm")
+TRTLLM_POLICIES = ("guaranteed-no-evict", "max-utilization")  # planner.simulate.engine.POLICIES, TRT-LLM's two
+DEFAULT_TRTLLM_POLICY = "guaranteed-no-evict"  # SchedulerConfig.capacity_scheduler_policy default (llm_args.py)
+ENGINE_NAMES = {"vllm": "vLLM V1", "trtllm": "TensorRT-LLM"}
+# What --max-num-seqs / --max-num-batched-tokens are called in each engine's own settings.
+LIMIT_NAMES = {"vllm": ("max_num_seqs", "max_num_batched_tokens"), "trtllm": ("max_batch_size", "max_num_tokens")}
+
+
+@dataclass(frozen=True)
+class EngineKnobs:
+    """The engine options of `simulate` and `throughput` as given (``None``: the engine's default).
+
+    ``gpu_memory_utilization``: for vLLM the share of the GPU's memory the engine may use; for TensorRT-LLM the
+    share of the memory left free after weights and activations that goes to the KV cache
+    (``KvCacheConfig.free_gpu_memory_fraction``). ``capacity_policy``: TensorRT-LLM only.
+    """
+
+    engine: str = "vllm"
+    capacity_policy: str | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+
+    @property
+    def policy(self) -> str:
+        """The simulator's capacity policy (planner.simulate.engine.POLICIES)."""
+        return "vllm" if self.engine == "vllm" else self.capacity_policy or DEFAULT_TRTLLM_POLICY
+
+
+def check_knobs(knobs: EngineKnobs) -> EngineKnobs:
+    """Refuse what no engine would take, in the command-line options' terms (one line each)."""
+    if knobs.engine not in ENGINES:
+        raise InvalidValueError(f"--engine must be one of {', '.join(ENGINES)}, not '{knobs.engine}'")
+    if knobs.capacity_policy is not None:
+        if knobs.engine != "trtllm":
+            raise InvalidValueError("--capacity-policy chooses TensorRT-LLM's capacity scheduler; vLLM has one policy "
+                                    "(preempt by recompute): add --engine trtllm or drop --capacity-policy")
+        if knobs.capacity_policy not in TRTLLM_POLICIES:
+            raise InvalidValueError(f"--capacity-policy must be one of {', '.join(TRTLLM_POLICIES)}, not "
+                                    f"'{knobs.capacity_policy}'")
+    for option, value in (("--max-num-seqs", knobs.max_num_seqs),
+                          ("--max-num-batched-tokens", knobs.max_num_batched_tokens)):
+        if value is not None and not (isinstance(value, int) and value >= 1):
+            raise InvalidValueError(f"{option} must be an integer >= 1, got {value!r}")
+    mml = knobs.max_model_len
+    if mml is not None and not (isinstance(mml, int) and mml >= 2):
+        raise InvalidValueError(f"--max-model-len must be an integer >= 2 (a prompt token and an output token), "
+                                f"got {mml!r}")
+    f = knobs.gpu_memory_utilization
+    if f is not None and not (isinstance(f, (int, float)) and 0 < f <= 1):
+        what = ("TensorRT-LLM's free_gpu_memory_fraction: the share of the memory left free after weights and "
+                "activations that holds the KV cache; default 0.9" if knobs.engine == "trtllm"
+                else "the share of GPU memory vLLM may use; vLLM's default is 0.9, people run 0.95-0.98")
+        raise InvalidValueError(f"--gpu-memory-utilization must be a fraction in (0, 1] ({what}), got {f:g}")
+    return knobs
+
+
+def default_limits(engine: str, dep: Deployment) -> tuple[int, int]:
+    """``(max_num_seqs, max_num_batched_tokens)`` the engine picks on this GPU when they are not given."""
+    if engine == "trtllm":
+        return memory.TRTLLM_MAX_BATCH_SIZE, memory.TRTLLM_MAX_NUM_TOKENS
+    return sim.vllm_default_limits(dep.gpu.hbm_bytes, dep.gpu.id)
+
+
+def limits(knobs: EngineKnobs, dep: Deployment) -> tuple[int, int]:
+    """The limits the run uses: the knobs given, the engine's defaults for the rest; the token budget must hold a
+    decode of every running sequence (vLLM refuses otherwise; TensorRT-LLM warns)."""
+    seqs0, tokens0 = default_limits(knobs.engine, dep)
+    seqs = knobs.max_num_seqs if knobs.max_num_seqs is not None else seqs0
+    tokens = knobs.max_num_batched_tokens if knobs.max_num_batched_tokens is not None else tokens0
+    if tokens < seqs:
+        s_name, t_name = LIMIT_NAMES[knobs.engine]
+        t_what = "" if knobs.max_num_batched_tokens is not None else f", {ENGINE_NAMES[knobs.engine]}'s default"
+        s_what = "" if knobs.max_num_seqs is not None else f", {ENGINE_NAMES[knobs.engine]}'s default"
+        raise InvalidValueError(
+            f"--max-num-batched-tokens ({t_name} {tokens:,}{t_what}) must be >= --max-num-seqs ({s_name} {seqs:,}"
+            f"{s_what}) so that every running sequence's decode fits one step (vLLM requires it); raise the token "
+            "budget or lower --max-num-seqs")
+    return seqs, tokens
+
+
+def max_model_len(knobs: EngineKnobs, dep: Deployment) -> int:
+    """The longest prompt + output the engine accepts: ``--max-model-len``, at most the model's context."""
+    ctx = dep.model.max_context
+    if knobs.max_model_len is None:
+        return ctx
+    if knobs.max_model_len > ctx:
+        raise InvalidValueError(f"--max-model-len {knobs.max_model_len:,} exceeds {dep.model.name}'s max context of "
+                                f"{ctx:,} tokens; give at most {ctx:,}")
+    return knobs.max_model_len
+
+
+def kv_cache(knobs: EngineKnobs, dep: Deployment, step, max_num_tokens: int, mml: int) -> tuple[int, int]:
+    """``(kv_blocks, block_size)`` of one replica: vLLM's budget from the step model (the memory model, or a measured
+    profile's capacity); TensorRT-LLM's free-memory fraction (memory.trtllm_kv_capacity_tokens)."""
+    if knobs.engine == "trtllm":
+        fraction = knobs.gpu_memory_utilization or memory.TRTLLM_FREE_GPU_MEMORY_FRACTION
+        bs = memory.TRTLLM_TOKENS_PER_BLOCK
+        tokens = memory.trtllm_kv_capacity_tokens(dep.model, dep.gpu, dep.quant, dep.kv_dtype, dep.tp, fraction,
+                                                  max_num_tokens, mml, bs)
+    else:
+        bs = memory.BLOCK_TOKENS
+        tokens = step.kv_capacity_tokens() if hasattr(step, "kv_capacity_tokens") else 0
+    blocks = tokens // bs
+    if blocks < 1:
+        raise InvalidValueError(f"{dep.model.name} at {dep.quant.id} leaves no KV cache on {dep.tp}x {dep.gpu.id} "
+                                f"under {ENGINE_NAMES[knobs.engine]}; try `inferplan profile` to see what fits")
+    return int(blocks), bs
+
+
+def engine_config(dep: Deployment, step, knobs: EngineKnobs) -> sim.EngineConfig:
+    """The simulator's scheduler for ``dep`` under ``knobs`` (module docstring), checked."""
+    check_knobs(knobs)
+    seqs, tokens = limits(knobs, dep)
+    mml = max_model_len(knobs, dep)
+    blocks, bs = kv_cache(knobs, dep, step, tokens, mml)
+    return sim.EngineConfig(kv_blocks=blocks, max_num_seqs=seqs, max_num_batched_tokens=tokens, block_size=bs,
+                            max_model_len=mml, policy=knobs.policy)
+
+
+def describe(config: sim.EngineConfig, knobs: EngineKnobs) -> dict[str, Any]:
+    """The engine as a result shows it (vLLM's names for the limits, whatever the engine)."""
+    return {"engine": knobs.engine, "policy": config.policy, "max_num_seqs": config.max_num_seqs,
+            "max_num_batched_tokens": config.max_num_batched_tokens, "max_model_len": config.max_model_len,
+            "kv_tokens": config.kv_tokens, "kv_blocks": config.kv_blocks, "block_size": config.block_size}
+
+
+def chunking_warning(config: sim.EngineConfig, knobs: EngineKnobs, longest_prompt: float) -> str | None:
+    """TensorRT-LLM refuses prompts above max_num_tokens unless chunked prefill is on; the simulator chunks them."""
+    if knobs.engine != "trtllm" or not longest_prompt > config.max_num_batched_tokens:
+        return None
+    return (f"prompts of up to {math.ceil(longest_prompt):,} tokens exceed max_num_tokens "
+            f"{config.max_num_batched_tokens:,}: TensorRT-LLM refuses them unless chunked prefill is on "
+            "(enable_chunked_prefill; trtllm-bench --enable_chunked_context), which is off by default; they are "
+            "simulated as if it were on (or raise --max-num-batched-tokens)")
+
+
+def preemption_warning(knobs: EngineKnobs, preemptions: int, where: str = "") -> str | None:
+    """What a run with preemptions means: the engine re-prefilled the preempted requests (recompute). vLLM V1 does
+    this for real, re-admitting a long prompt chunk by chunk and preempting it again (vllm-project/vllm issue
+    #25538, PR #21793; the comment above planner.simulate.engine.POLICIES)."""
+    if preemptions <= 0:
+        return None
+    head = f"{preemptions:,} preemptions{where}: the KV cache ran short and the engine re-prefilled the preempted " \
+           "requests (their prompt and the tokens generated so far), "
+    if knobs.engine == "vllm":
+        return head + ("which real vLLM also does: vLLM V1 preempts by recompute under this load; TensorRT-LLM's "
+                       "default policy would not (--engine trtllm)")
+    return head + ("as TensorRT-LLM's MAX_UTILIZATION policy pauses requests when the cache runs short; its default "
+                   "GUARANTEED_NO_EVICT would not (--capacity-policy guaranteed-no-evict)")
+
+
+__all__ = ["DEFAULT_TRTLLM_POLICY", "ENGINES", "ENGINE_NAMES", "TRTLLM_POLICIES", "EngineKnobs", "check_knobs",
+           "chunking_warning", "default_limits", "describe", "engine_config", "kv_cache", "limits", "max_model_len",
+           "preemption_warning"]
