@@ -182,11 +182,52 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def fit_bandwidth_ratio(family: str, start: float) -> tuple[float, int]:
+    """The procedure behind efficiency.BANDWIDTH_RATIO's fitted entries: on the FITTING split only, the batch-1 rows
+    whose quant is of `family` (int8, int4); from `start`, repeat ``r <- r x median(measured / predicted)`` until it
+    moves by < 1e-4 (the prediction is not exactly proportional to 1 / r: launch floors do not scale with it).
+    Returns (r, rows used). Runs on copies of the table; nothing is written."""
+    from profiler.analytic import efficiency
+
+    models, gpus, quants = catalogue.load_models(), catalogue.load_gpus(), catalogue.load_quants()
+    rows = [r for r in yaml.safe_load(MEASUREMENTS.read_text())["measurements"] if r["split"] == "fit"
+            and r["category"] == "batch1_decode" and efficiency.kernel_family(r["quant"]) == family]
+    saved, ratio = efficiency.BANDWIDTH_RATIO[family], start
+    try:
+        for _ in range(50):
+            efficiency.BANDWIDTH_RATIO[family] = (ratio, saved[1])
+            timing._token_times.cache_clear()
+            kernels_cache_clear()
+            ratios = [r["value"] / batch1(r, _model(r, models), gpus[r["gpu"]], quants[r["quant"]]) for r in rows]
+            step = float(pd.Series(ratios).median())
+            if abs(ratio * step - ratio) < 1e-4:
+                break
+            ratio *= step
+    finally:
+        efficiency.BANDWIDTH_RATIO[family] = saved
+        timing._token_times.cache_clear()
+        kernels_cache_clear()
+    return ratio, len(rows)
+
+
+def kernels_cache_clear() -> None:
+    from profiler.analytic import kernels
+
+    kernels.gemm_weights.cache_clear()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", action="store_true", help="print every row with its error")
     parser.add_argument("--split", choices=("fit", "validation"), help="only this split")
+    parser.add_argument("--fit-ratios", action="store_true",
+                        help="re-derive the int8/int4 bandwidth ratios on the fitting split (fit_bandwidth_ratio)")
     args = parser.parse_args(argv)
+    if args.fit_ratios:
+        for family, start in (("int8", 0.69), ("int4", 0.50)):
+            ratio, n = fit_bandwidth_ratio(family, start)
+            print(f"{family}: bandwidth ratio {ratio:.3f} from {n} fitting rows (start {start})")
+        return 0
     rows = pd.DataFrame(measurement_rows())
     if args.split:
         rows = rows[rows["split"] == args.split]

@@ -24,14 +24,15 @@ BANDWIDTH_RATIO: dict[str, tuple[float, str]] = {
     "fp16": (1.0, "as bf16"),
     "fp8": (0.85, "torchao README @bcb3ff6af: vLLM fp8 rowwise decode 1.214x bf16 on H100 at batch 128 "
                   "(measurement.md §4, §6.5) -> 0.68 of peak against bf16 0.80 = 0.85"),
-    "int8": (0.76, "fitted: median measured/predicted batch-1 rate of the int8 rows of the FITTING split of "
-                   "benchmarks/data/fidelity_measurements.yaml (gpt-fast int8 weight-only, A100: 70B TP8, 405B TP8, "
-                   "Mixtral TP2) from a start of 0.69 (gpt-fast 1030-1151 GB/s of 2039 vs bf16 0.80)"),
-    "int4": (0.76, "fitted: median measured/predicted batch-1 rate of the int4 rows of the FITTING split of "
-                   "benchmarks/data/fidelity_measurements.yaml (gpt-fast/torchao tinygemm int4, A100: Llama-2-7B, "
-                   "Llama-2-70B, Llama-3-8B) from a start of 0.50 (gpt-fast 751-863 GB/s of 2039 vs bf16 0.80)"),
-    "mxfp4": (0.76, "no published figure found; assumed equal to int4 weight-only until calibrated"),
-    "nvfp4": (0.76, "no published figure found; assumed equal to int4 weight-only until calibrated"),
+    "int8": (0.780, "fitted: `python benchmarks/fidelity.py --fit-ratios` (fit_bandwidth_ratio: median "
+                    "measured/predicted batch-1 rate of the int8 rows of the FITTING split of "
+                    "benchmarks/data/fidelity_measurements.yaml, gpt-fast int8 weight-only on A100: 70B TP8, 405B TP8, "
+                    "Mixtral TP2) from a start of 0.69 (gpt-fast 1030-1151 GB/s of 2039 vs bf16 0.80)"),
+    "int4": (0.808, "fitted: `python benchmarks/fidelity.py --fit-ratios`, as int8, on the int4 rows of the "
+                    "FITTING split (gpt-fast/torchao tinygemm int4, A100: Llama-2-7B, Llama-2-70B, Llama-3-8B) from a "
+                    "start of 0.50 (gpt-fast 751-863 GB/s of 2039 vs bf16 0.80)"),
+    "mxfp4": (0.808, "no published figure found; assumed equal to int4 weight-only until calibrated"),
+    "nvfp4": (0.808, "no published figure found; assumed equal to int4 weight-only until calibrated"),
     "w8a8": (0.85, "assumed equal to fp8 (an int8 GEMM with per-token activation scales, no dequantisation)"),
 }
 
