@@ -20,6 +20,12 @@ engine admits, each step decoding ``B`` tokens and prefilling ``B x ISL / OSL``;
 ENGINE_LIMITS below. Runs on CPU in a few seconds::
 
     python benchmarks/fidelity.py [--rows] [--split validation]
+    python benchmarks/fidelity.py --sim          # + the throughput rows through the simulator (~30 s)
+    python benchmarks/fidelity.py --fit-ratios   # re-derive the int8/int4 bandwidth ratios (fitting split only)
+
+``--sim`` (category ``throughput_sim``) runs each throughput row as its benchmark tool did: the row's requests
+queued at t = 0 through the continuous-batching simulator (planner.throughput_api.run_case) on the row's engine
+(TensorRT-LLM rows: GUARANTEED_NO_EVICT, its KV sizing, the limits the setup states or trtllm-bench tunes).
 """
 
 from __future__ import annotations
@@ -107,6 +113,61 @@ def throughput(row: dict, model: ModelSpec, gpu, quant) -> float:
         return out / tp
     if row["metric"] == "total_tokens_per_s":
         return out * (isl + osl) / osl
+    return out
+
+
+# trtllm-bench datasets of the TensorRT-LLM performance overview: $num_requests per ISL/OSL ("For each input and
+# output sequence length combination, the table below details the $num_requests that were used", NVIDIA/TensorRT-LLM
+# docs/source/performance/perf-overview.md @00f37686, the v1.0 page). Other engines' rows: 1,000 (vllm bench
+# throughput's --num-prompts default) unless the row states its own `requests`.
+TRTLLM_BENCH_REQUESTS = {(128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (1000, 2000): 1500,
+                         (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
+                         (500, 2000): 3000, (20000, 2000): 1000}
+SIM_REQUESTS_DEFAULT = 1000
+# Scheduler limits by engine string, as the rows' setups state them: the v0.14 perf-overview engines were built with
+# max runtime batch 4096 and max tokens 8192; the v1.0 page ran trtllm-bench, which tunes both to each dataset
+# (None: planner.engines.trtllm_bench_limits). Other engines: ENGINE_LIMITS.
+SIM_LIMITS: dict[str, tuple[int | None, int | None]] = {"TensorRT-LLM 0.14.0 (C++": (4096, 8192),
+                                                          "TensorRT-LLM 1.": (None, None)}
+
+
+def sim_throughput(row: dict) -> float:
+    """Offline throughput predicted by the continuous-batching simulator (`inferplan throughput`): the row's requests
+    queued at t = 0 on the row's engine (TensorRT-LLM rows: GUARANTEED_NO_EVICT, its KV sizing and 32-token blocks;
+    vLLM/SGLang rows: vLLM V1), with ENGINE_LIMITS as the scheduler limits, in the row's metric."""
+    from planner.engines import EngineKnobs
+    from planner.simulate_api import replica
+    from planner.throughput_api import case_config, run_case
+
+    isl, osl, tp = row["input_tokens"], row["output_tokens"], row["tp"]
+    engine = str(row.get("engine") or "")
+    trt = "tensorrt" in engine.lower()
+    seqs, chunk = next((v for k, v in SIM_LIMITS.items() if engine.startswith(k)), _engine(row))
+    knobs = EngineKnobs("trtllm" if trt else "vllm", None, seqs, chunk, None, None)
+    _, step, config = replica(row["model"], row["gpu"], row["quant"], tp, _kv(row).value, knobs)
+    n = row.get("requests") or (TRTLLM_BENCH_REQUESTS.get((isl, osl)) if trt else None) or SIM_REQUESTS_DEFAULT
+    case = run_case(case_config(config, knobs, isl, osl), step, isl, osl, n, tp)
+    if case.status != "ok":
+        raise ProfilerError(f"{row['id']}: {case.note}")
+    out = case.output_tokens_per_s
+    if row["metric"] == "output_tokens_per_s_per_gpu":
+        return out / tp
+    if row["metric"] == "total_tokens_per_s":
+        return out * (isl + osl) / osl
+    return out
+
+
+def sim_rows() -> list[dict]:
+    """The throughput rows predicted by the simulator (category ``throughput_sim``)."""
+    out = []
+    for row in yaml.safe_load(MEASUREMENTS.read_text())["measurements"]:
+        if row["category"] != "throughput":
+            continue
+        base = {"category": "throughput_sim", "id": row["id"], "split": row["split"], "measured": row["value"]}
+        try:
+            out.append({**base, "predicted": sim_throughput(row), "note": row["metric"]})
+        except (ProfilerError, KeyError) as exc:
+            out.append({**base, "predicted": float("nan"), "note": f"not predicted: {exc}"})
     return out
 
 
@@ -220,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", action="store_true", help="print every row with its error")
     parser.add_argument("--split", choices=("fit", "validation"), help="only this split")
+    parser.add_argument("--sim", action="store_true",
+                        help="also predict the throughput rows with the continuous-batching simulator (slower)")
     parser.add_argument("--fit-ratios", action="store_true",
                         help="re-derive the int8/int4 bandwidth ratios on the fitting split (fit_bandwidth_ratio)")
     args = parser.parse_args(argv)
@@ -228,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio, n = fit_bandwidth_ratio(family, start)
             print(f"{family}: bandwidth ratio {ratio:.3f} from {n} fitting rows (start {start})")
         return 0
-    rows = pd.DataFrame(measurement_rows())
+    rows = pd.DataFrame(measurement_rows() + (sim_rows() if args.sim else []))
     if args.split:
         rows = rows[rows["split"] == args.split]
     if args.rows:

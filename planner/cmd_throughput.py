@@ -181,8 +181,13 @@ def _emit(result, fmt: str, output: Path | None) -> None:
         out.print(escape(title), soft_wrap=True, highlight=False)  # one line: a table title wraps to the table
         render.emit(view.rename(columns=TERMINAL_COLUMNS), "table")
 
-        out.print(f"engine: {ENGINE_NAMES[e['engine']]}, policy {e['policy']}, max_num_seqs {e['max_num_seqs']:,}, "
-                  f"max_num_batched_tokens {e['max_num_batched_tokens']:,}, max_model_len {e['max_model_len']:,}, "
+        tuned = {int(v) for v in table["max_num_seqs"]} != {e["max_num_seqs"]} or \
+            {int(v) for v in table["max_num_batched_tokens"]} != {e["max_num_batched_tokens"]}
+        limits = ("max_batch_size / max_num_tokens tuned per case as trtllm-bench does (json/csv: max_num_seqs, "
+                  "max_num_batched_tokens)" if tuned else f"max_num_seqs {e['max_num_seqs']:,}, "
+                  f"max_num_batched_tokens {e['max_num_batched_tokens']:,}")
+        out.print(f"engine: {ENGINE_NAMES[e['engine']]}, policy {e['policy']}, {limits}, max_model_len "
+                  f"{e['max_model_len']:,}, "
                   f"KV cache {e['kv_tokens']:,} tokens ({e['block_size']}-token blocks)", soft_wrap=True,
                   highlight=False)
         for note in table.loc[table["status"] != "ok", "note"]:

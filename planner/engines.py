@@ -117,6 +117,31 @@ def limits(knobs: EngineKnobs, dep: Deployment) -> tuple[int, int]:
     return seqs, tokens
 
 
+def trtllm_bench_limits(kv_tokens: int, input_tokens: int, output_tokens: int, pp: int = 1) -> tuple[int, int]:
+    """``(max_batch_size, max_num_tokens)`` that ``trtllm-bench throughput`` tunes for a dataset of one ISL/OSL when
+    they are not given (NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py ``calc_engine_setting`` and
+    ``finetune_setting``): requests the KV cache holds, ``R = kv_tokens / (ISL + OSL)``; ``bs = min(R, 4096) / pp``,
+    rounded up to 32 (at least 64) below 256, to 128 below 1,024, else to 256; ``tokens = min(bs_raw x (1 + ISL /
+    OSL), 32768)``, rounded up to 256 (at least 2,048) below 4,096, to 512 below 8,192, else to 1,024. (trtllm-bench
+    estimates R from the datasheet memory less the parameters x bytes, x its KV fraction; the engine's own KV
+    capacity stands in for it here.) The token budget is raised to the batch if rounding left it below."""
+    raw_bs = min(kv_tokens / max(input_tokens + output_tokens, 1), 4096) / pp
+    raw_token = min(raw_bs * (1 + input_tokens / output_tokens), 32768)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_token < 4096:
+        tokens = max(2048, 256 * math.ceil(raw_token / 256))
+    elif raw_token < 8192:
+        tokens = 512 * math.ceil(raw_token / 512)
+    else:
+        tokens = 1024 * math.ceil(raw_token / 1024)
+    return bs, max(tokens, bs)
+
+
 def max_model_len(knobs: EngineKnobs, dep: Deployment) -> int:
     """The longest prompt + output the engine accepts: ``--max-model-len``, at most the model's context."""
     ctx = dep.model.max_context
@@ -190,4 +215,4 @@ def preemption_warning(knobs: EngineKnobs, preemptions: int, where: str = "") ->
 
 __all__ = ["DEFAULT_TRTLLM_POLICY", "ENGINES", "ENGINE_NAMES", "TRTLLM_POLICIES", "EngineKnobs", "check_knobs",
            "chunking_warning", "default_limits", "describe", "engine_config", "kv_cache", "limits", "max_model_len",
-           "preemption_warning"]
+           "preemption_warning", "trtllm_bench_limits"]

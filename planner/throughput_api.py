@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,8 @@ DEFAULT_REQUESTS = 1000  # vllm bench throughput --num-prompts default (vllm/ben
 GRID = ((128, 128), (128, 2048), (1000, 1000), (2048, 2048), (5000, 500), (20000, 2000))
 TABLE_COLUMNS = ("model", "gpu", "quant", "kv_dtype", "tp", "engine", "policy", "input_tokens", "output_tokens",
                  "requests", "status", "makespan_s", "output_tokens_per_s", "total_tokens_per_s", "requests_per_s",
-                 "steady_batch", "mean_kv_util_fraction", "preemptions", "output_tokens_per_s_per_gpu", "note")
+                 "steady_batch", "mean_kv_util_fraction", "preemptions", "output_tokens_per_s_per_gpu", "note",
+                 "max_num_seqs", "max_num_batched_tokens")
 MAX_REQUESTS = 1_000_000  # beyond this the simulation takes minutes (our limit, not the engines')
 
 
@@ -108,6 +109,8 @@ class CaseResult:
     mean_kv_util_fraction: float = math.nan
     preemptions: int = 0
     output_tokens_per_s_per_gpu: float = math.nan
+    max_num_seqs: int = 0  # the scheduler limits the case ran with (TensorRT-LLM: trtllm-bench's tuned ones)
+    max_num_batched_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,8 @@ def run_case(config: sim.EngineConfig, step_time: StepTimeModel, input_tokens: i
              requests: int, gpus: int = 1) -> CaseResult:
     """``requests`` requests of exactly ``input_tokens`` / ``output_tokens``, all at t = 0, on one replica of
     ``gpus`` GPUs: the offline metrics of the module docstring (pure: any engine config and step-time model)."""
-    base = {"input_tokens": int(input_tokens), "output_tokens": int(output_tokens), "requests": int(requests)}
+    base = {"input_tokens": int(input_tokens), "output_tokens": int(output_tokens), "requests": int(requests),
+            "max_num_seqs": config.max_num_seqs, "max_num_batched_tokens": config.max_num_batched_tokens}
     total = input_tokens + output_tokens
     if config.max_model_len is not None and total > config.max_model_len:
         return CaseResult(**base, status="exceeds-max-model-len",
@@ -187,6 +191,16 @@ def _warnings(cases: tuple[CaseResult, ...], config: sim.EngineConfig, knobs: en
     return out
 
 
+def case_config(config: sim.EngineConfig, knobs: engines.EngineKnobs, isl: int, osl: int) -> sim.EngineConfig:
+    """The engine one case runs on: under TensorRT-LLM with neither limit given, the limits ``trtllm-bench
+    throughput`` tunes to a dataset of this ISL/OSL (planner.engines.trtllm_bench_limits), as the tool this command
+    mirrors would; otherwise ``config`` as it is."""
+    if knobs.engine != "trtllm" or knobs.max_num_seqs is not None or knobs.max_num_batched_tokens is not None:
+        return config
+    seqs, tokens = engines.trtllm_bench_limits(config.kv_tokens, isl, osl)
+    return replace(config, max_num_seqs=seqs, max_num_batched_tokens=tokens)
+
+
 def offline_throughput(request: ThroughputRequest, step_time: StepTimeModel | None = None,
                        on_case: Callable[[int, int, tuple[int, int]], None] | None = None) -> ThroughputResult:
     """Every case of ``request`` on one replica (module docstring). ``step_time``: a step-time model to use instead
@@ -204,7 +218,7 @@ def offline_throughput(request: ThroughputRequest, step_time: StepTimeModel | No
     for i, (isl, osl) in enumerate(request.cases):
         if on_case is not None:
             on_case(i, len(request.cases), (isl, osl))
-        cases.append(run_case(config, model, isl, osl, request.requests, dep.tp))
+        cases.append(run_case(case_config(config, knobs, isl, osl), model, isl, osl, request.requests, dep.tp))
     labels = {"model": dep.model.name, "gpu": dep.gpu.id, "quant": dep.quant.id, "kv_dtype": dep.kv_dtype.value,
               "tp": dep.tp}
     resolved = ThroughputRequest(**{**asdict(request), "model": dep.model.name, "quant": dep.quant.id,

@@ -194,3 +194,34 @@ def test_bad_requests_are_refused(fields, message):
     with pytest.raises(InvalidValueError, match=message.replace("(", r"\(").replace("+", r"\+")):
         offline_throughput(ThroughputRequest(model="llama-3.1-8b", **{"cases": ((16, 4),), **fields}),
                            step_time=ten_ms)
+
+
+@pytest.mark.parametrize("kv_tokens, isl, osl, want", [
+    # R = 513,760 / 2,000 = 256.9 requests -> bs_raw 256.9 (256-1,024: up to 128s) = 384; tokens 256.9 x 2 = 513.8
+    #   (< 4,096: up to 256s, at least 2,048) = 2,048
+    (513_760, 1000, 1000, (384, 2048)),
+    # R = 513,760 / 256 = 2,006.9 (>= 1,024: up to 256s) = 2,048; tokens 2,006.9 x 2 = 4,013.8 -> 4,096
+    (513_760, 128, 128, (2048, 4096)),
+    # R = 513,760 / 22,000 = 23.4 -> at least 64; tokens 23.4 x 11 = 256.9 -> 2,048
+    (513_760, 20000, 2000, (64, 2048)),
+    # R capped at 4,096 -> 4,096; tokens 4,096 x (1 + 5000/500) = 45,056 capped at 32,768 (>= 8,192: 1,024s)
+    (10**9, 5000, 500, (4096, 32768)),
+    # R = 100,000 / 1,100 = 90.9 -> 96 (up to 32s); tokens 90.9 x 11 = 1,000 -> 2,048
+    (100_000, 1000, 100, (96, 2048)),
+])
+def test_trtllm_bench_limits_by_hand(kv_tokens, isl, osl, want):
+    """trtllm-bench's tuning of max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py)."""
+    assert engines.trtllm_bench_limits(kv_tokens, isl, osl) == want
+
+
+def test_trtllm_cases_run_on_the_limits_trtllm_bench_tunes_unless_given():
+    from planner.throughput_api import case_config
+
+    config = sim.EngineConfig(kv_blocks=513_760 // 32, max_num_seqs=2048, max_num_batched_tokens=8192,
+                              block_size=32, policy="guaranteed-no-evict")
+    tuned = case_config(config, engines.EngineKnobs("trtllm"), 1000, 1000)
+    assert (tuned.max_num_seqs, tuned.max_num_batched_tokens) == (384, 2048) and tuned.kv_blocks == config.kv_blocks
+    assert case_config(config, engines.EngineKnobs("trtllm", max_num_seqs=512), 1000, 1000) == config
+    assert case_config(config, engines.EngineKnobs("vllm"), 1000, 1000) == config
+    c = run_case(tuned, ten_ms, 1000, 1000, 10)
+    assert (c.max_num_seqs, c.max_num_batched_tokens) == (384, 2048)
