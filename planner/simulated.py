@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from planner import simulate as sim
-from planner.capacity import MAX_UTILISATION, Capacity, launch_max_model_len
+from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, MAX_UTILISATION, Capacity, launch_max_model_len
 from planner.errors import InfeasibleError, PlannerError
 from planner.plan import Plan, make_plan
 from planner.simulate_api import KeyedStep, cache_labels, engine_config, keyed_step
@@ -71,9 +71,12 @@ def simulated_capacity(workload: Workload, found: dict, cache: sim.CapacityCache
 
     def capacity(dep: Deployment, step) -> Capacity:
         st = keyed_step(dep, step, profile)
-        # the engine the plan launches: the same --max-model-len as its vLLM line (planner.capacity)
-        config = engine_config(dep, st, launch_max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99,
-                                                             dep.model.max_context, st.kv_capacity_tokens()))
+        # the engine the plan launches (planner.vllm_args): its --max-model-len, --max-num-batched-tokens
+        # (CHUNK_TOKENS) and --max-num-seqs (the analytic model's ceiling, MAX_NUM_SEQS_CAP), so the launch line
+        # is the one simulated, whatever vLLM's own defaults on this GPU would be
+        config = replace(engine_config(dep, st, launch_max_model_len(
+            workload.input_tokens_p99 + workload.output_tokens_p99, dep.model.max_context, st.kv_capacity_tokens())),
+            max_num_seqs=MAX_NUM_SEQS_CAP, max_num_batched_tokens=CHUNK_TOKENS)
         key = sim.capacity_key(shape, config, st, slo, SEARCH, cache_labels(dep))
         cached = isinstance(cache.get(key), sim.SloCapacity)
         res = sim.find_slo_capacity(shape, config, st, slo, search=SEARCH, cache=cache, labels=cache_labels(dep))

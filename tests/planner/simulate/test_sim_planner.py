@@ -131,3 +131,17 @@ def test_the_batch_is_the_simulated_mean_not_max_num_seqs(home):
     assert d["batch"] <= s["rate_per_replica_rps"] * (s["ttft_p99_s"] + 200 * s["tpot_p99_s"]) + 1
     args = p.vllm_args
     assert args[args.index("--max-num-seqs") + 1] == "1024"  # the limit the simulation ran with
+
+
+def test_the_launch_line_is_the_engine_the_simulator_ran(home):
+    """On a GPU whose vLLM defaults differ from the plan's flags (L40S: vLLM picks 256 sequences / 2,048 batched
+    tokens under 70 GiB), the simulator runs the plan's own launch line: --max-num-batched-tokens 8,192 and
+    --max-num-seqs 1,024 (planner.capacity.CHUNK_TOKENS / MAX_NUM_SEQS_CAP), so the line and the sizing agree."""
+    light = Workload(tokens_in_per_day=2 * 86_400 * 1000, tokens_out_per_day=2 * 86_400 * 200,
+                     requests_per_day=2 * 86_400)
+    p = plan(PlanRequest(model="llama-3.1-8b", workload=light, gpus=("l40s",), quants=("fp8",), tps=(1,),
+                         simulate=True))
+    s, args = p.simulated, p.vllm_args
+    assert (s["max_num_seqs"], s["max_num_batched_tokens"]) == (1024, 8192)
+    assert args[args.index("--max-num-seqs") + 1] == str(s["max_num_seqs"])
+    assert args[args.index("--max-num-batched-tokens") + 1] == str(s["max_num_batched_tokens"])
