@@ -250,6 +250,10 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
                 f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms, limited by {s['limited_by']} (mean-value model: "
                 f"{s['analytic_rate_per_replica_rps']:.2f} req/s before its 80% headroom; capacity cache "
                 f"{s.get('cache', '?')})")
+        if s.get("replicas_differ"):
+            c.print(f"[yellow]Sizing differs:[/] the mean-value model would run {s['analytic_replicas']} replica(s) "
+                    f"of this deployment, the simulator {plan.deployment['replicas']}; the plan uses the simulator's "
+                    "p99s (without --simulate, plans use the mean-value model)")
         p = s.get("at_peak") or {}
         if p:
             c.print(f"Simulated at this plan's peak ({p['rate_per_s']:.3g} req/s per replica): p99 TTFT "

@@ -142,6 +142,9 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
         "max_num_batched_tokens": hit.config.max_num_batched_tokens,
         "limited_by": cap.limited_by, "rejected_fraction": cap.rejected_fraction,
         "analytic_rate_per_replica_rps": d["replica_rps"] / MAX_UTILISATION, "probes": cap.probes,
+        # the mean-value model's replica count for the same deployment, and whether the two sizings differ by more
+        # than one replica (issue 10: say so; benchmarks/p99_sizing.py measures how often they do)
+        "analytic_replicas": int(d["replicas"]), "replicas_differ": abs(int(d["replicas"]) - replicas) > 1,
         "at_peak": point.to_dict(), "cache": "hit" if hit.cached else "miss", "cache_file": str(cache.path),
         "cache_error": cache.disk_error, "step_model": hit.step.identity,
     }

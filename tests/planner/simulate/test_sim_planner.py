@@ -145,3 +145,13 @@ def test_the_launch_line_is_the_engine_the_simulator_ran(home):
     assert (s["max_num_seqs"], s["max_num_batched_tokens"]) == (1024, 8192)
     assert args[args.index("--max-num-seqs") + 1] == str(s["max_num_seqs"])
     assert args[args.index("--max-num-batched-tokens") + 1] == str(s["max_num_batched_tokens"])
+
+
+def test_the_plan_says_when_the_two_sizings_differ_by_more_than_one_replica(home):
+    """`simulated` carries the mean-value model's replica count for the same deployment (the plan without
+    --simulate) and flags a gap of more than one replica; the terminal view prints it (planner.render)."""
+    p = _plan()
+    analytic = plan(PlanRequest(model="llama-3.1-8b", workload=BUSY, gpus=("h100-sxm",), quants=("bf16",), tps=(1,)))
+    s = p.simulated
+    assert s["analytic_replicas"] == analytic.deployment["replicas"]
+    assert s["replicas_differ"] == (abs(s["analytic_replicas"] - p.deployment["replicas"]) > 1)
