@@ -42,6 +42,10 @@ from planner.workload import Workload
 # 2,000 requests per probe: the p99 rests on the ~18 slowest of the ~1,800 measured after warm-up,
 # and a whole search stays around a second (benchmarks/sim_speed.py times the 4,000-request default).
 SEARCH = sim.CapacitySearch(n_requests=2000)
+# Deployments the simulator sizes per plan: the mean-value choice and the next cheapest feasible ones (each one
+# capacity search, ~1-3 s cold on 2 cores, cached after). Design choice: enough that a choice the simulator
+# rejects has cheap successors, few enough that a cold `plan --simulate` stays well under 30 s.
+SIM_CANDIDATES = 4
 
 
 def workload_shape(workload: Workload) -> sim.WorkloadShape:
@@ -117,19 +121,55 @@ def _chosen(found: dict[Deployment, _Found], d: dict) -> tuple[Deployment, _Foun
     raise PlannerError(f"the simulator did not size {d['gpu']}/{d['quant']}/TP{d['tp']}; please report this")
 
 
+def _key(row) -> tuple[str, str, str, int]:
+    return row["gpu"], row["quant"], row["kv_dtype"], int(row["tp"])
+
+
+def sim_candidates(result: Plan, n: int = SIM_CANDIDATES) -> list[tuple[str, str, str, int]]:
+    """The deployments the simulator sizes: the mean-value plan's choice and the next cheapest feasible
+    (gpu, quant, KV dtype, TP) of its alternatives, `n` in all."""
+    keys = [_key(result.deployment)]
+    alt = result.alternatives
+    for _, row in alt[alt["feasible"]].iterrows():
+        if len(keys) >= n:
+            break
+        if _key(row) not in keys:
+            keys.append(_key(row))
+    return keys
+
+
+def _only(keys: list, capacity_fn):
+    """`capacity_fn` for the simulated candidates, infeasible (not simulated) for the rest of the space."""
+    def capacity(dep: Deployment, step) -> Capacity:
+        if (dep.gpu.id, dep.quant.id, dep.kv_dtype.value, dep.tp) not in keys:
+            return Capacity(False, limited_by="not simulated", reason=f"not among the {len(keys)} cheapest "
+                            "mean-value candidates the simulator sizes")
+        return capacity_fn(dep, step)
+
+    return capacity
+
+
 def attach_simulation(result: Plan, model, workload: Workload, space, cat, profile) -> Plan:
+    """Re-size with the simulator: the mean-value plan's choice and the next cheapest candidates
+    (SIM_CANDIDATES in all), so a deployment that only meets the p99s at a vanishing rate (a TTFT that the
+    mean-value model, which does not queue, puts just under the target) loses to one that meets them at load."""
     d = result.deployment
-    narrowed = replace(space, gpus=(d["gpu"],), quants=(d["quant"],), tps=(int(d["tp"]),),
-                       pricing=(d["pricing"],))
+    keys = sim_candidates(result)
+    narrowed = replace(space, gpus=tuple(dict.fromkeys(k[0] for k in keys)),
+                       quants=tuple(dict.fromkeys(k[1] for k in keys)), tps=tuple(dict.fromkeys(k[3] for k in keys)))
     found: dict[Deployment, _Found] = {}
     cache = sim.shared_cache()
     try:
         sim_plan = make_plan(model, workload, narrowed, cat, profile,
-                             capacity_fn=simulated_capacity(workload, found, cache, profile))
+                             capacity_fn=_only(keys, simulated_capacity(workload, found, cache, profile)))
     except InfeasibleError as exc:
-        raise InfeasibleError(f"the simulator finds the chosen {d['gpu']}/{d['quant']}/TP{d['tp']} cannot meet "
+        names = ", ".join(f"{g}/{q}/TP{t}" for g, q, _, t in keys)
+        raise InfeasibleError(f"the simulator finds none of the cheapest mean-value candidates ({names}) meets "
                               f"the p99 SLOs: {exc}") from exc
     d2 = sim_plan.deployment
+    alt = result.alternatives
+    same = alt[[_key(r) == _key(d2) and r["pricing"] == d2["pricing"] for _, r in alt.iterrows()]]
+    d = same.iloc[0].to_dict() if len(same) else d  # the mean-value row of the deployment the simulator chose
     dep, hit = _chosen(found, d2)
     cap, replicas = hit.capacity, int(d2["replicas"])
     per_replica_peak = workload.requests_per_s_peak / replicas

@@ -281,8 +281,16 @@ def fingerprint(obj: object) -> str:
             h.update(np.ascontiguousarray(a).tobytes())
         return f"Requests({h.hexdigest()})"
     if is_dataclass(obj) and not isinstance(obj, type):
-        return f"{type(obj).__qualname__}{json.dumps(asdict(obj), sort_keys=True, default=repr)}"
+        return f"{type(obj).__qualname__}{json.dumps(asdict(obj), sort_keys=True, default=_stable)}"
     return repr(obj)
+
+
+def _stable(value: object) -> object:
+    """JSON for what json cannot write: sets sorted (a frozenset's repr follows string hashing, which differs from
+    process to process, so a key built on it would never hit the disk cache), anything else by repr."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(repr, value))
+    return repr(value)
 
 
 def capacity_key(shape: ShapeOrTrace, config: EngineConfig, step_time: StepTimeModel,
