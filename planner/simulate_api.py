@@ -316,7 +316,7 @@ def check_context(dep: Deployment, req: SimRequest, shape: sim.WorkloadShape | s
     """Refuse a run whose requests the model cannot take (module docstring): every row of a trace, and
     the mean and the p99 of prompt + output of a --rate run, must fit ``limit`` (default: the max context)."""
     limit = dep.model.max_context if limit is None else limit
-    name = "vLLM" if req.engine == "vllm" else "TensorRT-LLM"
+    name = {"vllm": "vLLM", "sglang": "SGLang"}.get(req.engine, "TensorRT-LLM")
     if isinstance(shape, sim.Requests):
         total = shape.input_tokens + shape.output_tokens
         over = int((total > limit).sum())
@@ -344,7 +344,7 @@ def replica(model: str, gpu: str, quant: str, tp: int, kv_dtype: str, knobs: eng
     --gpu-memory-utilization is its free-memory fraction, so it does not reach the vLLM memory model
     (Efficiency.gpu_memory_utilization); the step model is keyed by the KV capacity the engine has."""
     knobs = engines.check_knobs(knobs)
-    vllm_share = knobs.gpu_memory_utilization if knobs.engine == "vllm" else None
+    vllm_share = knobs.gpu_memory_utilization if knobs.engine in ("vllm", "sglang") else None  # SGLang: vLLM's budget
     dep = deployment(model, gpu, quant, tp, kv_dtype, models_file=models_file, gpus_file=gpus_file,
                      quants_file=quants_file, gpu_memory_utilization=vllm_share, config=config)
     table = read_profile(profile)[0] if profile else None

@@ -19,7 +19,11 @@ speculative decoding) is modelled as follows. Each *step* is one forward pass:
    ``min(its prompt, budget left)`` tokens if the free blocks cover the chunk; otherwise admission
    stops (FCFS: no overtaking). Under ``policy="guaranteed-no-evict"`` (TensorRT-LLM's default) the
    head is admitted only if, besides, the blocks it will hold at its last token fit beside those of
-   every running request at theirs: step 3 then never preempts (see :data:`POLICIES`).
+   every running request at theirs: step 3 then never preempts (see :data:`POLICIES`). Under
+   ``policy="sglang"`` the head is admitted while its prompt + clipped output fit the free tokens less the
+   running requests' expected future tokens (SGLang's ``new_token_ratio``), and step 3 *retracts* the decodes
+   SGLang would (fewest tokens out first) and resets the ratio (:func:`planner.simulate.state.admit_sglang`,
+   :func:`planner.simulate.state.retract_until_fits`).
 5. The step's duration comes from the step-time model for the step's totals (prefill tokens,
    decode sequences, context tokens attended, see :mod:`planner.simulate.step_time`). A request
    whose prefill completes in a step emits its next token at the step's end (the first token for
@@ -51,9 +55,11 @@ from planner.simulate.state import (
     STEP_FIELDS,
     Book,
     admit,
+    admit_sglang,
     complete_prefills,
     finish_decodes,
     preempt_until_fits,
+    retract_until_fits,
 )
 from planner.simulate.step_time import StepTimeModel
 from profiler.errors import InvalidValueError
@@ -74,7 +80,18 @@ GIB = 1024**3
 # #21793; PR #37307 added an opt-in to admit on the whole prompt), so the simulator reproduces it and says so.
 # "guaranteed-no-evict": TensorRT-LLM's default GUARANTEED_NO_EVICT (GuaranteedNoEvictScheduler) admits a request
 # only if the blocks for its whole prompt + max output fit beside every running request's, so it never evicts.
-POLICIES = ("vllm", "max-utilization", "guaranteed-no-evict")
+# "sglang": SGLang's scheduler (sgl-project/sglang python/sglang/srt/managers/schedule_policy.py PrefillAdder,
+# scheduler.py update_running_batch, schedule_batch.py retract_decode; the constants and their sources are in
+# planner.simulate.state): admit FCFS while prompt + min(output left, 4096) < free tokens − new_token_ratio ×
+# Σ min(output left, 4096) over the running requests − what this step admitted; new_token_ratio starts at 0.7 and
+# falls linearly to 0.098 over 600 decode steps; when a step runs short, retract the decodes with the fewest tokens
+# out (then the longest prompt) by recompute, put them at the back of the queue and reset the ratio to
+# min(1, (Σ tokens out + 20 · n) / Σ max output) over the n decodes kept. Simplified here: the output length stands
+# for max_new_tokens (the simulator knows no other cap; real clients' max_tokens are larger, which SGLang's ratio
+# exists to discount), no prefix cache (evictable radix tokens, the cache hits), prefill and decode share one step
+# (SGLang runs a prefill batch *instead of* a decode step unless --enable-mixed-chunk), max_prefill_tokens and
+# page-aligned chunk cuts are not modelled, and the request mid-prefill is preempted only if no decode is left.
+POLICIES = ("vllm", "max-utilization", "guaranteed-no-evict", "sglang")
 
 
 @dataclass(frozen=True)
@@ -206,9 +223,19 @@ def expand_segments(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rejected_mask(requests: Requests, config: EngineConfig) -> np.ndarray:
-    """Requests the engine refuses: ``P + O − 1`` above the KV capacity, or ``P + O > max_model_len``."""
+    """Requests the engine refuses: ``P + O − 1`` above the KV capacity, or ``P + O > max_model_len``.
+
+    Under ``policy="sglang"`` the KV side is SGLang's: ``max_req_len = min(context_len − 1, max_total_num_tokens −
+    1)``, prompts above ``max_req_len − 5`` are refused and ``max_new_tokens`` is capped at ``max_req_len − P − 1``
+    (sgl-project/sglang python/sglang/srt/managers/tp_worker.py and scheduler.py ``init_req_max_new_tokens``), so a
+    request whose output would be cut (``P + O > kv_tokens − 2``) counts as refused here. That cap is also what
+    lets SGLang's admission (``P + O < free tokens``) take any request into an empty cache.
+    """
     total = requests.input_tokens + requests.output_tokens
-    too_long = total - 1 > config.kv_tokens
+    if config.policy == "sglang":
+        too_long = (total > config.kv_tokens - 2) | (requests.input_tokens > config.kv_tokens - 6)
+    else:
+        too_long = total - 1 > config.kv_tokens
     if config.max_model_len is not None:
         too_long |= total > config.max_model_len
     return too_long
@@ -221,7 +248,7 @@ def simulate(requests: Requests, config: EngineConfig, step_time: StepTimeModel)
                                 f"-> seconds, got {step_time!r}.")
     rejected = rejected_mask(requests, config)
     b = Book(requests.input_tokens.tolist(), requests.output_tokens.tolist(), config.block_size,
-             no_evict=config.policy == "guaranteed-no-evict")
+             no_evict=config.policy == "guaranteed-no-evict", sglang=config.policy == "sglang")
     _run(b, requests.arrival_s.tolist(), rejected.tolist(), config, step_time)
     return EngineRun(
         requests=requests, config=config,
@@ -284,7 +311,7 @@ def _schedule_running(b: Book, step: int, t: float, partial: int, free: int, n_d
         p_need = (b.computed[partial] + p_chunk + bs - 1) // bs - b.held[partial]
     preempted = need + p_need > free
     if preempted:
-        need, p_need, partial, free, n_dec, ctx_a = preempt_until_fits(
+        need, p_need, partial, free, n_dec, ctx_a = (retract_until_fits if b.sgl else preempt_until_fits)(
             b, step, t, need, p_need, partial, free, n_dec, ctx_a)
     free -= need + p_need
     if partial < 0:
@@ -310,6 +337,7 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
     n_dec = ctx_a = 0  # decoding requests; Σ (d_c − d_s + 1), so the decode context is ctx_a + n_dec · step
     partial = -1  # the running request whose prefill is unfinished (at most one), or −1
     free, t, step, nxt, blocked = kv_blocks, 0.0, 0, 0, False
+    sgl = b.sgl  # SGLang: its own admission; the decode steps run (b.dsteps) drive its new_token_ratio
     while True:
         while nxt < n and arr[nxt] <= t:
             if not rej[nxt]:
@@ -321,16 +349,23 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
             t = arr[nxt]
             continue
         if partial < 0 and not waiting and not blocked:
+            s0 = step
             step, t, free, n_dec, ctx_a, blocked = _decode_only(
                 b, step_time, step, t, arr[nxt] if nxt < n else inf, free, n_dec, ctx_a, kv_blocks)
+            if sgl:  # every step of a decode-only stretch decodes and retracts nothing
+                b.dsteps += step - s0
             continue
         blocked = False
         completing: list[int] = []
         pf_tokens, pf_ctx, partial, free, n_dec, ctx_a, preempted = _schedule_running(
             b, step, t, partial, free, n_dec, ctx_a, max_tokens, completing)
         if waiting and not preempted and partial < 0:  # admission, FCFS, only in a step without preemption
-            free, admitted, partial = admit(b, t, max_tokens - n_dec - pf_tokens, free, max_seqs, completing,
-                                            kv_blocks)
+            if sgl:
+                free, admitted, partial = admit_sglang(b, t, step, max_tokens - n_dec - pf_tokens, free, max_seqs,
+                                                       completing)
+            else:
+                free, admitted, partial = admit(b, t, max_tokens - n_dec - pf_tokens, free, max_seqs, completing,
+                                                kv_blocks)
             pf_tokens += admitted
             pf_ctx += admitted
         ctx = ctx_a + n_dec * step + pf_ctx
@@ -349,6 +384,8 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
         r_w(len(waiting))
         r_r(len(running))
         r_kv(kv_blocks - free)
+        if sgl and n_dec and not preempted:  # SGLang decays new_token_ratio after each decode step
+            b.dsteps += 1
         ending = fin.pop(step, None)
         if ending:
             freed, dctx = finish_decodes(b, ending, step, t_end)

@@ -48,6 +48,20 @@ def test_trtllm_engine_defaults_and_budget():
         "max-utilization"
 
 
+def test_sglang_engine_defaults():
+    """SGLang: its policy, its default limits (planner.engines.sglang_default_limits: 2,048 running requests, chunks of
+    8,192 on an H100; 2,048 / 2,048 on an L4), vLLM's KV budget in 1-token pages."""
+    d = cli_json(*SIM, "--engine", "sglang")
+    e = d["engine"]
+    assert {k: e[k] for k in ("engine", "policy", "max_num_seqs", "max_num_batched_tokens", "block_size",
+                              "kv_tokens")} == {"engine": "sglang", "policy": "sglang", "max_num_seqs": 2048,
+                                                "max_num_batched_tokens": 8192, "block_size": 1,
+                                                "kv_tokens": _vllm_kv_tokens()}
+    assert d["request"]["engine"] == "sglang"
+    small = cli_json(*SIM, "--engine", "sglang", "--gpu", "l4")["engine"]
+    assert (small["max_num_seqs"], small["max_num_batched_tokens"]) == (2048, 2048)
+
+
 def test_gpu_memory_utilization_means_each_engines_own_fraction():
     """vLLM: a share of the whole GPU (the memory model's budget); TensorRT-LLM: of the memory left free, so
     0.5 gives 0.5 / 0.9 of the default cache (to the block)."""
@@ -100,7 +114,7 @@ def test_config_folder(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--engine", "sglang"), "--engine must be one of vllm, trtllm, not 'sglang'"),
+    (("--engine", "tgi"), "--engine must be one of vllm, trtllm, sglang, not 'tgi'"),
     (("--capacity-policy", "max-utilization"), "add --engine trtllm or drop --capacity-policy"),
     (("--engine", "trtllm", "--capacity-policy", "fcfs"), "--capacity-policy must be one of guaranteed-no-evict, "
                                                           "max-utilization"),

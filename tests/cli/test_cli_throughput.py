@@ -164,7 +164,7 @@ def test_the_command_is_listed():
     (("--input-tokens", "12.5", "--output-tokens", "16"), "whole number of tokens >= 1"),
     (("--input-tokens", "abc", "--output-tokens", "16"), "--input-tokens: cannot read 'abc'"),
     (("--grid", "--requests", "0"), "--requests must be a whole number >= 1"),
-    (("--grid", "--engine", "sglang"), "--engine must be one of vllm, trtllm"),
+    (("--grid", "--engine", "tgi"), "--engine must be one of vllm, trtllm, sglang"),
     (("--grid", "--capacity-policy", "max-utilization"), "add --engine trtllm or drop --capacity-policy"),
     (("--grid", "--engine", "trtllm", "--capacity-policy", "static"), "--capacity-policy must be one of"),
     (("--grid", "--max-num-seqs", "0"), "--max-num-seqs must be an integer >= 1"),

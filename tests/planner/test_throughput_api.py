@@ -185,7 +185,7 @@ def test_warnings_name_preemptions_and_unchunked_prompts():
     ({"cases": ((0, 5),)}, "--input-tokens must be whole numbers of tokens >= 1"),
     ({"cases": ((5, 2.5),)}, "--output-tokens must be whole numbers of tokens >= 1"),
     ({"requests": 0}, "--requests must be an integer from 1"),
-    ({"engine": "sglang"}, "--engine must be one of vllm, trtllm"),
+    ({"engine": "tgi"}, "--engine must be one of vllm, trtllm, sglang"),
     ({"capacity_policy": "max-utilization"}, "add --engine trtllm or drop --capacity-policy"),
     ({"max_num_seqs": 4096, "max_num_batched_tokens": 2048}, "must be >= --max-num-seqs"),
     ({"max_model_len": 200_000}, "exceeds llama-3.1-8b's max context of 131,072"),

@@ -109,8 +109,105 @@ def test_guaranteed_no_evict_by_hand():
     assert no_evict.n_steps == 130 and no_evict.steps()["kv_blocks"].max() <= 8
     vllm = simulate(req, EngineConfig(kv_blocks=10, max_num_seqs=4, max_num_batched_tokens=128), step)
     assert vllm.preemptions.tolist() == [0, 1]
-    with pytest.raises(InvalidValueError, match="policy must be one of vllm, max-utilization, guaranteed-no-evict"):
+    with pytest.raises(InvalidValueError,
+                       match="policy must be one of vllm, max-utilization, guaranteed-no-evict, sglang"):
         EngineConfig(kv_blocks=10, policy="fcfs")
+
+
+# SGLang-only cases besides CASES: (kv_blocks, max_num_seqs, max_num_batched_tokens, block_size, shape, requests).
+# "retracts": a small cache under load, many retractions; "long_outputs": outputs of 3,000-6,000 tokens, above
+# SGLang's 4,096-token clip of the expected output, so the clipped and unclipped reservations both occur.
+SGLANG_CASES = {
+    "retracts": (300, 64, 512, 16, WorkloadShape(Poisson(8.0), LogNormal(300, 1.0, max_tokens=2000), Uniform(1, 600)),
+                 400),
+    "long_outputs": (800, 32, 1024, 16,
+                     WorkloadShape(Poisson(1.0), LogNormal(500, 1.0, max_tokens=3000), Uniform(3000, 6000)), 40),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES) + sorted(SGLANG_CASES))
+def test_sglang_matches_the_reference(name):
+    """SGLang's policy (new_token_ratio admission, retraction of the fewest-tokens-out decodes, ratio reset and
+    decay): the engine equals the naive reference, written from SGLang's rules by loops over the requests, request by
+    request and step by step, on the vLLM cases and on two of its own."""
+    if name in CASES:
+        kv_blocks, seqs, tokens, block_size, max_model_len, rate, n = CASES[name]
+        shape = WorkloadShape(Poisson(rate), LogNormal(400, 1.0, max_tokens=3000), Uniform(1, 300))
+    else:
+        kv_blocks, seqs, tokens, block_size, shape, n = SGLANG_CASES[name]
+        max_model_len = None
+    cfg = EngineConfig(kv_blocks=kv_blocks, max_num_seqs=seqs, max_num_batched_tokens=tokens,
+                       block_size=block_size, max_model_len=max_model_len, policy="sglang")
+    req = make_requests(shape, n_requests=n, seed=11)
+    run = simulate(req, cfg, LLAMA8B_H100)
+    ref = naive_simulate(req, cfg, LLAMA8B_H100)
+    assert_matches(run, ref)
+    assert max(ref["kv"]) <= kv_blocks
+    ok = ~run.rejected
+    assert np.isfinite(run.finish_s[ok]).all()
+    if name in SGLANG_CASES or name in {"kv_refuses", "blocks_of_8_preempt"}:
+        assert run.preemptions.sum() > 0  # the retraction path runs
+    if name == "long_outputs":
+        assert (req.output_tokens - 1 > 4096).any() and (req.output_tokens < 4096).any()
+
+
+def test_sglang_retracts_the_newest_of_equal_decodes():
+    """Bursts of four requests with equal prompts: requests admitted together tie on SGLang's retraction key
+    (tokens out, prompt length); its stable reverse sort then retracts the newest of them. Engine = reference."""
+    rng = np.random.default_rng(3)
+    n = 120
+    req = Requests(arrival_s=np.repeat(np.arange(n // 4) * 0.25, 4), input_tokens=np.full(n, 64),
+                   output_tokens=rng.integers(100, 400, n))
+    cfg = EngineConfig(kv_blocks=200, max_num_seqs=32, max_num_batched_tokens=512, policy="sglang")
+    run = simulate(req, cfg, LLAMA8B_H100)
+    assert_matches(run, naive_simulate(req, cfg, LLAMA8B_H100))
+    assert run.preemptions.sum() > 0
+
+
+def test_sglang_by_hand():
+    """Blocks of 1 token (SGLang's page size), 100 of them, every step 10 ms, budget 64 tokens.
+
+    A (prompt 2, output 41) at 0; B (prompt 20, output 48) at 0.005; C (prompt 3, output 30) at 0.405.
+    d = SGLang's decay per decode step = (0.7 − 0.7 · 0.14) / 600 = 0.0010033.
+
+    - step 0 (t 0): A admitted (2 + 41 = 43 < 100 free tokens); first token at 0.01.
+    - step 1 (0.01): A decodes (cache 3), free 97; ratio still 0.7 (step 0 decoded nothing); rem_total =
+      97 − 0.7 · (41 − 1) = 69 > 20 + 48 = 68: B admitted (prefill 20); B's first token at 0.02. (With an output of
+      49, 69 >= 69 would keep B waiting: checked below.)
+    - steps s = 2..39: A holds 2 + s tokens, B 19 + s: 21 + 2s <= 99. Step 40 needs 2 more, 1 is free: SGLang
+      retracts the decode with the fewest tokens out: B (39 out; A has 40), which keeps its 39 tokens, joins the back
+      of the queue, and the ratio becomes min(1, (A's 40 out + 20 · 1) / A's 41) = 1.0; no admission in step 40.
+      A finishes at 0.41.
+    - step 41 (0.41): queue B, C (arrived 0.405). B re-admitted: 20 + 39 = 59 tokens to prefill, 59 + 9 left = 68
+      < 100; it then reserves 59 + min(48, 4096) = 107 (SGLang reserves max_new_tokens, not what is left), so
+      rem_total <= 0 and C waits. B's 40th token at 0.42.
+    - step 42 (0.42): B decodes (cache 60), free 40; ratio 1.0 (steps 40 and 41 did not decay it: a retraction,
+      then a prefill-only step); rem_total = 40 − 1.0 · 8 = 32 <= 3 + 30 = 33: C waits (with the ratio left near
+      0.66, 40 − 5.3 = 34.7 would have admitted it). Steps s = 43..49: rem_total = 82 − s − (1 − d (s − 42)) (50 − s)
+      stays between 32.00 and 32.02: C waits; B's 48th token at 0.50.
+    - step 50 (0.50): C admitted; first token 0.51, its 30th at step 79: 0.80. 80 steps in all.
+    """
+    def step(prefill, decodes, context):
+        return 0.01
+
+    cfg = EngineConfig(kv_blocks=100, max_num_seqs=8, max_num_batched_tokens=64, block_size=1, policy="sglang")
+    req = Requests(arrival_s=np.array([0.0, 0.005, 0.405]), input_tokens=np.array([2, 20, 3]),
+                   output_tokens=np.array([41, 48, 30]))
+    run = simulate(req, cfg, step)
+    assert run.preemptions.tolist() == [0, 1, 0]
+    np.testing.assert_allclose(run.first_scheduled_s, [0.0, 0.01, 0.50])
+    np.testing.assert_allclose(run.first_token_s, [0.01, 0.02, 0.51])
+    np.testing.assert_allclose(run.finish_s, [0.41, 0.50, 0.80])
+    np.testing.assert_allclose(run.resume_at_s, [0.42])  # B's first token after its re-prefill
+    assert run.n_steps == 80
+    steps = run.steps()
+    assert steps["kv_blocks"].max() == 99 and steps["prefill_tokens"].iloc[41] == 59
+    assert_matches(run, naive_simulate(req, cfg, step))
+    # one more output token for B and 69 >= 69: B waits for A to finish (step 41, 0.41), and nothing is retracted
+    req2 = Requests(arrival_s=np.array([0.0, 0.005]), input_tokens=np.array([2, 20]), output_tokens=np.array([41, 49]))
+    run2 = simulate(req2, cfg, step)
+    assert run2.preemptions.tolist() == [0, 0]
+    np.testing.assert_allclose(run2.first_scheduled_s, [0.0, 0.41])
 
 
 def test_closed_form_stretches_equal_step_by_step():
