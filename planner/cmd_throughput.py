@@ -82,9 +82,18 @@ def throughput_cmd(
         requests=_requests(requests), gpu_memory_utilization=gpu_memory_utilization, config=config,
         models_file=models_file, gpus_file=gpus_file, quants_file=quants_file,
         **knob_values(engine, capacity_policy, max_num_seqs, max_num_batched_tokens, max_model_len))
+    _check_names(req)  # unknown names end in their one line before a progress bar starts
     with _progress(len(req.cases)) as on_case:
         result = offline_throughput(req, on_case=on_case)
     _emit(result, fmt, output)
+
+
+def _check_names(req) -> None:
+    from profiler import catalogue
+
+    if req.config is None and req.model:
+        catalogue.get_model(req.model, req.models_file)
+    catalogue.get_gpu(req.gpu, req.gpus_file)
 
 
 def _grid(grid: bool, input_tokens: str | None, output_tokens: str | None) -> bool:
