@@ -71,8 +71,9 @@ def simulate_cmd(
                                                    "the SLO capacity marked (runs a capacity search)")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
-    """Simulate one replica with continuous batching (vLLM V1, or TensorRT-LLM with --engine trtllm); print
-    TTFT/TPOT/ITL/E2E percentiles."""
+    """Simulate one replica under load (vLLM V1, TensorRT-LLM or SGLang scheduling): TTFT/TPOT/ITL/E2E percentiles.
+
+    Continuous batching step by step; --engine picks the scheduler, --rate or --trace the arrivals."""
     from planner import render
     from planner.simulate_api import SimRequest, load_curve, run_simulation
 

@@ -66,9 +66,10 @@ def throughput_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="also write the cases to a .csv or .json "
                                                                      "file")] = None,
 ) -> None:
-    """Offline throughput of one replica, as `vllm bench throughput` / `trtllm-bench throughput` report it: N
-    requests of exactly ISL prompt and OSL output tokens queued at t = 0; output tokens/s = N x OSL / time to the
-    last token."""
+    """Offline maximum throughput of one replica, as vllm bench throughput / trtllm-bench report it.
+
+    N requests of exactly ISL prompt and OSL output tokens queued at t = 0; output tokens/s = N x OSL / the time
+    to the last token."""
     from profiler.cli import check_format
 
     check_format(fmt)
