@@ -105,6 +105,10 @@ MUTATIONS = (
     Mutation("scheduler-no-evict-reservation-leak", "planner/simulate/state.py",
              "        b.resv -= b.maxb[v]\n        b.cnt[", "        b.cnt[",
              "guaranteed-no-evict never releases a finished request's reservation"),
+    Mutation("scheduler-sglang-ratio-not-reset", "planner/simulate/state.py",
+             "    b.ratio0 = min(1.0, (out + SGLANG_RETRACT_DECODE_STEPS * n_dec) / mx) if mx else 1.0",
+             "    b.ratio0 = b.ratio0",
+             "SGLang's new_token_ratio is not reset after a retraction, so it keeps admitting optimistically"),
     # --- the analytic step model (profiler/analytic) ------------------------------------------------------------
     Mutation("kernels-launch-floor-scaled-by-activations", "profiler/analytic/kernels.py",
              "    per_launch = (w.quant_bytes + w.plain_bytes + activations) / launches",
