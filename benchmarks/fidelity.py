@@ -171,6 +171,55 @@ def sim_rows() -> list[dict]:
     return out
 
 
+SERVING = ROOT / "data" / "serving_measurements.yaml"
+SERVING_SIGMA = 0.6  # lognormal sigma standing in for ShareGPT's lengths (the simulate command's DEFAULT_SIGMA;
+#   the rows give only the means): an assumption, stated in the row notes of the output
+SERVING_METRICS = (("median_ttft_ms", "ttft", "p50"), ("median_tpot_ms", "tpot", "p50"),
+                   ("p99_ttft_ms", "ttft", "p99"), ("p99_tpot_ms", "tpot", "p99"))
+
+
+def _lengths(mean: float, sigma: float):
+    from planner import simulate as sim
+
+    return sim.Fixed(max(1, round(mean))) if sigma == 0 else sim.LogNormal(mean=mean, sigma=sigma)
+
+
+def serving_rows() -> list[dict]:
+    """`benchmarks/data/serving_measurements.yaml` rows with Poisson arrivals, simulated at their rate on their
+    engine (categories ``serving_{ttft,tpot}_{p50,p99}``, ms); closed-loop (fixed-concurrency) and all-at-once
+    rows are listed as not predicted (the simulator's arrivals are open-loop)."""
+    from planner import simulate as sim
+    from planner.engines import EngineKnobs
+    from planner.simulate_api import replica
+
+    out = []
+    for row in yaml.safe_load(SERVING.read_text())["rows"]:
+        arrival, ds = row["arrival"], row["dataset"]
+        base = {"id": row["id"], "split": row["split"]}
+        if arrival.get("kind") != "poisson":
+            out.append({**base, "category": "serving", "measured": float("nan"), "predicted": float("nan"),
+                        "note": f"not predicted: {arrival.get('kind')} arrivals (closed loop or all at once)"})
+            continue
+        engine = str((row.get("engine") or {}).get("name") or "vllm").lower()
+        knobs = EngineKnobs("trtllm" if "tensorrt" in engine or "trt" in engine else
+                            "sglang" if "sglang" in engine else "vllm")
+        _, step, config = replica(row["model"], row["gpu"], row["quant"], row["tp"], row.get("kv_dtype") or "bf16",
+                                  knobs)
+        sigma = 0.0 if ds.get("lengths") == "fixed" else SERVING_SIGMA
+
+        shape = sim.WorkloadShape(sim.Poisson(arrival["rate_rps"]), _lengths(ds["input_tokens"], sigma),
+                                  _lengths(ds["output_tokens"], sigma))
+        run = sim.simulate(sim.make_requests(shape, n_requests=row["num_requests"], seed=0), config, step)
+        m = sim.summarize(run, warmup_s=0.0)
+        for key, metric, q in SERVING_METRICS:
+            if row["measured"].get(key) is None:
+                continue
+            out.append({**base, "category": f"serving_{metric}_{q}", "measured": row["measured"][key],
+                        "predicted": 1e3 * getattr(getattr(m, metric), q),
+                        "note": f"{key} ({'fixed' if sigma == 0 else f'lognormal sigma {sigma}'} lengths)"})
+    return out
+
+
 def measurement_rows() -> list[dict]:
     """Rows of both data files as (category, id, split, measured, predicted, setup) records."""
     models, gpus, quants = catalogue.load_models(), catalogue.load_gpus(), catalogue.load_quants()
@@ -291,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio, n = fit_bandwidth_ratio(family, start)
             print(f"{family}: bandwidth ratio {ratio:.3f} from {n} fitting rows (start {start})")
         return 0
-    rows = pd.DataFrame(measurement_rows() + (sim_rows() if args.sim else []))
+    rows = pd.DataFrame(measurement_rows() + (sim_rows() + serving_rows() if args.sim else []))
     if args.split:
         rows = rows[rows["split"] == args.split]
     if args.rows:
