@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from profiler.errors import InvalidValueError
-
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="the serving engine simulated: vllm (vLLM V1: its scheduler, defaults and memory accounting), "
                      "trtllm (TensorRT-LLM: its default limits, capacity policy and free-memory KV sizing) or sglang "
@@ -40,22 +38,12 @@ ConfigOpt = Annotated[Path | None, typer.Option(
                      "(MODEL, if given, labels it; never downloads)")]
 
 
-def count(text: str | None, option: str, kind: str) -> int | None:
-    """A whole number option: digits, or k for x1024 (32k = 32768, as `profile --max-model-len`); None if not given."""
-    if text is None:
-        return None
-    from profiler.cli import parse_count
-
-    try:
-        return parse_count(text)
-    except ValueError:
-        raise InvalidValueError(f"{option}: cannot read '{text}' as a whole number of {kind} (32k = 32768)") from None
-
-
 def knob_values(engine: str, capacity_policy: str | None, max_num_seqs: str | None,
                 max_num_batched_tokens: str | None, max_model_len: str | None) -> dict:
     """The engine fields of a request (SimRequest, ThroughputRequest), parsed; checked by planner.engines."""
+    from profiler.cli import count_option
+
     return {"engine": engine.strip().lower(), "capacity_policy": capacity_policy,
-            "max_num_seqs": count(max_num_seqs, "--max-num-seqs", "sequences"),
-            "max_num_batched_tokens": count(max_num_batched_tokens, "--max-num-batched-tokens", "tokens"),
-            "max_model_len": count(max_model_len, "--max-model-len", "tokens")}
+            "max_num_seqs": count_option(max_num_seqs, "--max-num-seqs", "sequences"),
+            "max_num_batched_tokens": count_option(max_num_batched_tokens, "--max-num-batched-tokens", "tokens"),
+            "max_model_len": count_option(max_model_len, "--max-model-len", "tokens")}

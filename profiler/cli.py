@@ -203,8 +203,9 @@ def profile_cmd(
     _render_profile(df, meta, fmt, output, measured=measure, engine_logs=logs)
 
 
-def _count(text: str | None, option: str, kind: str) -> int | None:
-    """An --engine-log count option: digits, or k for x1024 (32k = 32768); None when not given."""
+def count_option(text: str | None, option: str, kind: str) -> int | None:
+    """A whole-number option (--max-model-len, --max-num-seqs, ...): digits, or k for x1024 (32k = 32768); None
+    when not given; anything else one line naming the option."""
     if text is None:
         return None
     try:
@@ -223,9 +224,10 @@ def _engine_logs(request, engine_args: dict, fmt: str, breakdown: bool) -> list:
     if breakdown:
         raise InvalidValueError("--engine-log and --breakdown are separate views of the profile; pick one")
     return api.engine_logs(
-        request, max_model_len=_count(engine_args["--max-model-len"], "--max-model-len", "tokens"),
-        max_num_batched_tokens=_count(engine_args["--max-num-batched-tokens"], "--max-num-batched-tokens", "tokens"),
-        max_num_seqs=_count(engine_args["--max-num-seqs"], "--max-num-seqs", "sequences"),
+        request, max_model_len=count_option(engine_args["--max-model-len"], "--max-model-len", "tokens"),
+        max_num_batched_tokens=count_option(engine_args["--max-num-batched-tokens"], "--max-num-batched-tokens",
+                                            "tokens"),
+        max_num_seqs=count_option(engine_args["--max-num-seqs"], "--max-num-seqs", "sequences"),
         vllm_version=engine_args["--vllm-version"] or "", enforce_eager=engine_args["--enforce-eager"])
 
 

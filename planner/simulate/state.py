@@ -98,6 +98,26 @@ class Book:
         self.n_c = self.n_u = self.sum_u = 0
 
 
+def _drop_decode(b: Book, v: int, step: int, t: float, free: int, need: int, n_dec: int,
+                 ctx_a: int) -> tuple[int, int, int, int]:
+    """Take decoding request `v` out of the decode bookkeeping at `step` (preempted or retracted): its blocks
+    freed, its residue class and this step's block need, the decode count and context sum, its finish step; it
+    keeps its emitted tokens. Returns (free, need, n_dec, ctx_a) updated."""
+    bs = b.bs
+    k = step - b.d_s[v]
+    r = (b.d_c[v] - b.d_s[v]) % bs
+    free += (b.d_c[v] + k + bs - 1) // bs
+    b.cnt[r] -= 1
+    need -= r == -step % bs
+    key = b.d_s[v] + b.olen[v] - b.d_o[v] - 1
+    b.fin[key].remove(v)
+    if not b.fin[key]:
+        del b.fin[key]
+    b.done[v] = b.d_o[v] + k
+    b.last_tok[v] = t
+    return free, need, n_dec - 1, ctx_a - (b.d_c[v] - b.d_s[v] + 1)
+
+
 def preempt_until_fits(b: Book, step: int, t: float, need: int, p_need: int, partial: int, free: int,
                        n_dec: int, ctx_a: int) -> tuple[int, int, int, int, int, int]:
     """vLLM FCFS preemption: drop the newest running request until this step's new blocks fit.
@@ -105,7 +125,6 @@ def preempt_until_fits(b: Book, step: int, t: float, need: int, p_need: int, par
     A dropped request loses its cache (recompute), keeps its emitted tokens, and goes back to the
     front of the waiting queue. Returns (need, p_need, partial, free, n_dec, ctx_a) updated.
     """
-    bs = b.bs
     while need + p_need > free:
         v = next(reversed(b.running))
         del b.running[v]
@@ -116,19 +135,7 @@ def preempt_until_fits(b: Book, step: int, t: float, need: int, p_need: int, par
             free += b.held[v]
             partial, p_need = -1, 0
         else:
-            k = step - b.d_s[v]
-            r = (b.d_c[v] - b.d_s[v]) % bs
-            free += (b.d_c[v] + k + bs - 1) // bs
-            b.cnt[r] -= 1
-            need -= r == -step % bs
-            n_dec -= 1
-            ctx_a -= b.d_c[v] - b.d_s[v] + 1
-            key = b.d_s[v] + b.olen[v] - b.d_o[v] - 1
-            b.fin[key].remove(v)
-            if not b.fin[key]:
-                del b.fin[key]
-            b.done[v] = b.d_o[v] + k
-            b.last_tok[v] = t
+            free, need, n_dec, ctx_a = _drop_decode(b, v, step, t, free, need, n_dec, ctx_a)
         b.computed[v] = b.held[v] = 0
     return need, p_need, partial, free, n_dec, ctx_a
 
@@ -205,7 +212,7 @@ def retract_until_fits(b: Book, step: int, t: float, need: int, p_need: int, par
     simulator). Returns (need, p_need, partial, free, n_dec, ctx_a) updated. O(batch) per retraction (the victim
     scan), like SGLang's sort.
     """
-    bs, running = b.bs, b.running
+    running = b.running
     while need + p_need > free:
         if n_dec > 1 or (n_dec and partial < 0):
             v, best = -1, None
@@ -215,20 +222,8 @@ def retract_until_fits(b: Book, step: int, t: float, need: int, p_need: int, par
                     if best is None or key <= best:
                         v, best = r, key
             del running[v]
-            k = step - b.d_s[v]
-            r = (b.d_c[v] - b.d_s[v]) % bs
-            free += (b.d_c[v] + k + bs - 1) // bs
-            b.cnt[r] -= 1
-            need -= r == -step % bs
-            n_dec -= 1
-            ctx_a -= b.d_c[v] - b.d_s[v] + 1
-            key = b.d_s[v] + b.olen[v] - b.d_o[v] - 1
-            b.fin[key].remove(v)
-            if not b.fin[key]:
-                del b.fin[key]
+            free, need, n_dec, ctx_a = _drop_decode(b, v, step, t, free, need, n_dec, ctx_a)
             _leave_decode_sgl(b, v)
-            b.done[v] = b.d_o[v] + k
-            b.last_tok[v] = t
         else:
             v = partial
             del running[v]
