@@ -172,19 +172,15 @@ def trtllm_bench_limits(kv_tokens: int, input_tokens: int, output_tokens: int, p
     capacity stands in for it here.) The token budget is raised to the batch if rounding left it below."""
     raw_bs = min(kv_tokens / max(input_tokens + output_tokens, 1), 4096) / pp
     raw_token = min(raw_bs * (1 + input_tokens / output_tokens), 32768)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_token < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_token / 256))
-    elif raw_token < 8192:
-        tokens = 512 * math.ceil(raw_token / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_token / 1024)
+    bs = max(64, _round_up(raw_bs, ((256, 32), (1024, 128)), 256))
+    tokens = max(2048, _round_up(raw_token, ((4096, 256), (8192, 512)), 1024))
     return bs, max(tokens, bs)
+
+
+def _round_up(x: float, rungs: tuple[tuple[int, int], ...], last: int) -> int:
+    """`x` rounded up to the step of the first rung ``(below, step)`` with ``x < below``, else to `last`."""
+    step = next((st for below, st in rungs if x < below), last)
+    return step * math.ceil(x / step)
 
 
 def max_model_len(knobs: EngineKnobs, dep: Deployment) -> int:

@@ -276,14 +276,9 @@ def admit_sglang(b: Book, t: float, step: int, budget: int, free: int, max_seqs:
             break
         chunk = todo if todo < budget else budget
         nb = (chunk + bs - 1) // bs  # fits: chunk < rem <= free · bs
-        waiting.popleft()
-        b.resv += b.maxb[h]
+        _take(b, h, nb, chunk, t)
         free -= nb
         rem -= nb * bs
-        b.held[h], b.computed[h] = nb, chunk
-        running[h] = None
-        if b.sched[h] != b.sched[h]:  # NaN: first admission
-            b.sched[h] = t
         budget -= chunk
         tokens += chunk
         if chunk == todo:
@@ -292,6 +287,17 @@ def admit_sglang(b: Book, t: float, step: int, budget: int, free: int, max_seqs:
         else:
             partial = h
     return free, tokens, partial
+
+
+def _take(b: Book, h: int, nb: int, chunk: int, t: float) -> None:
+    """Move the head of the waiting queue, `h`, into the running set with its first chunk (`chunk` tokens in `nb`
+    blocks); the caller accounts the free blocks and the token budget."""
+    b.waiting.popleft()
+    b.resv += b.maxb[h]
+    b.held[h], b.computed[h] = nb, chunk
+    b.running[h] = None
+    if b.sched[h] != b.sched[h]:  # NaN: first admission
+        b.sched[h] = t
 
 
 def admit(b: Book, t: float, budget: int, free: int, max_seqs: int,
@@ -313,13 +319,8 @@ def admit(b: Book, t: float, budget: int, free: int, max_seqs: int,
         nb = (chunk + bs - 1) // bs
         if nb > free or (b.no_evict and b.resv + b.maxb[h] > kv_blocks):
             break
-        waiting.popleft()
-        b.resv += b.maxb[h]
+        _take(b, h, nb, chunk, t)
         free -= nb
-        b.held[h], b.computed[h] = nb, chunk
-        running[h] = None
-        if b.sched[h] != b.sched[h]:  # NaN: first admission
-            b.sched[h] = t
         budget -= chunk
         tokens += chunk
         if chunk == todo:
