@@ -358,12 +358,13 @@ def clipping_warnings(fits) -> list[str]:
 
 
 def calibrate(measured_file: Path, output: Path | None = None, models_file: Path | None = None,
-              config: Path | None = None, gpus_file: Path | None = None) -> Calibration:
+              config: Path | None = None, gpus_file: Path | None = None,
+              quants_file: Path | None = None) -> Calibration:
     """Fit efficiencies to a measured profile and store them in the user calibration file.
 
     The profile's metadata travels with it: a CPU-measured profile's machine record (gpu 'cpu') is in
     ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue;
-    `gpus_file` GPUs outside it (the GpuSpec a row's gpu id names)."""
+    `gpus_file` GPUs outside it (the GpuSpec a row's gpu id names); `quants_file` quantisation schemes."""
     from profiler.analytic import calibration
 
     profile_rows, meta = read_profile(measured_file)
@@ -371,7 +372,8 @@ def calibrate(measured_file: Path, output: Path | None = None, models_file: Path
     check_writable(calibration.calibration_path(output))  # before the fit
     models = _calibration_models(measured, models_file, config)
     gpus = catalogue.load_gpus(gpus_file) if gpus_file is not None else None
-    fits = calibration.fit_efficiency(measured, meta, models=models, gpus=gpus)
+    quants = catalogue.load_quants(quants_file) if quants_file is not None else None
+    fits = calibration.fit_efficiency(measured, meta, models=models, gpus=gpus, quants=quants)
     path = calibration.save_calibration(fits, output, source_file=str(measured_file))
     return Calibration(calibration.fit_report(fits), path, (*warnings, *clipping_warnings(fits)))
 

@@ -310,13 +310,15 @@ def calibrate_cmd(
     models_file: ModelsFileOpt = None,
     config: ConfigOpt = None,
     gpus_file: GpusFileOpt = None,
+    quants_file: QuantsFileOpt = None,
 ) -> None:
     """Fit bandwidth/compute efficiency and per-step overhead per (GPU, quant) to a measured sweep."""
     from planner import render
     from profiler import api
 
     check_format(fmt)
-    result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file)
+    result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file,
+                           quants_file=quants_file)
     if fmt != "table":
         render.emit(result.report, fmt)
     else:

@@ -48,7 +48,7 @@ from profiler.analytic import timing
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import CatalogueError, ProfilerError
 from profiler.schema import atomic_write_text
-from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec
+from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec, QuantScheme
 
 STATIC_CACHE_EXTRA_SLOTS = 1  # = profiler.measure.STATIC_CACHE_EXTRA_SLOTS (not imported: keeps this torch-free
 #   even if profiler.measure ever imports torch at package level); tests/profiler/analytic/test_calibration.py
@@ -118,20 +118,24 @@ def _machine(gpu_id: str, gpus: Mapping[str, GpuSpec], meta: Any) -> GpuSpec:
 
 def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | None = None,
                    gpus: Mapping[str, GpuSpec] | None = None, meta: Any = None,
-                   attended_extra: int = STATIC_CACHE_EXTRA_SLOTS) -> pd.DataFrame:
+                   attended_extra: int = STATIC_CACHE_EXTRA_SLOTS,
+                   quants: Mapping[str, QuantScheme] | None = None) -> pd.DataFrame:
     """Per ok row: gpu, quant, phase, batch, context, m (weights), k (KV), c (arrays over the step's kernels,
     analytic s at unit efficiency), comm (fixed s: launch floors and all-reduces), t (measured s)."""
     from profiler import catalogue
 
     models = models if models is not None else catalogue.load_models()
     gpus = gpus if gpus is not None else catalogue.load_gpus()
-    quants = catalogue.load_quants()
+    quants = quants if quants is not None else catalogue.load_quants()
     ok = measured[(measured["status"] == "ok") & measured["latency_ms"].notna()]
     out = []
     for r in ok.itertuples(index=False):
         if r.model not in models:
             raise ProfilerError(f"model '{r.model}' of the measured profile is not in the catalogue; pass its "
                                 "catalogue file (--models) so the analytic twin can be computed")
+        if r.quant not in quants:
+            raise ProfilerError(f"quant '{r.quant}' of the measured profile is not in the catalogue; pass its "
+                                "catalogue file (--quants) so the analytic twin can be computed")
         args = (models[r.model], _machine(r.gpu, gpus, meta), quants[r.quant], KvDtype(r.kv_dtype), int(r.tp),
                 int(r.batch), int(r.context), UNIT)
         if r.phase == "prefill":
@@ -341,10 +345,12 @@ def fit_group(gpu: str, quant: str, terms: pd.DataFrame, kv_bandwidth: float | N
 
 def fit_efficiency(measured: pd.DataFrame, meta: Any = None, models: Mapping[str, ModelSpec] | None = None,
                    gpus: Mapping[str, GpuSpec] | None = None,
-                   attended_extra: int = STATIC_CACHE_EXTRA_SLOTS) -> dict[tuple[str, str], Fit]:
+                   attended_extra: int = STATIC_CACHE_EXTRA_SLOTS,
+                   quants: Mapping[str, QuantScheme] | None = None) -> dict[tuple[str, str], Fit]:
     """One Fit per (gpu, quant) of a measured profile's ok rows. `meta` (ProfileMeta or its environment dict)
-    describes a non-catalogue machine such as a CPU run; `models` adds models outside the catalogue."""
-    terms = analytic_terms(measured, models, gpus, meta, attended_extra)
+    describes a non-catalogue machine such as a CPU run; `models`, `gpus`, `quants` add entries outside the
+    catalogue."""
+    terms = analytic_terms(measured, models, gpus, meta, attended_extra, quants)
     if terms.empty:
         raise ProfilerError("the profile has no ok rows with a latency to calibrate against")
     groups = dict(iter(terms.groupby(["gpu", "quant"])))

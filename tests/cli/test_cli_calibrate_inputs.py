@@ -141,3 +141,27 @@ def test_the_default_calibration_file_is_used_by_later_profiles(tmp_path, explic
     # (prefill moves by ~1%: its memory-bound kernels, the one-row lm_head and the KV writes, take the fitted
     # bandwidth too, so it may not stay within 1%; 2% bounds that share of a 1,024-token prefill)
     assert later["prefill"]["latency_ms"] == pytest.approx(before["prefill"]["latency_ms"], rel=0.02)
+
+
+def test_a_profile_of_a_quant_outside_the_catalogue_is_calibrated_with_its_quants_file(tmp_path):
+    """calibrate takes --quants like every command: a measured sweep of a user quant ('awq-g64', int4 weights in
+    groups of 64) needs its scheme to compute the analytic twin; without the file, one line says which flag."""
+    from profiler import api
+    from profiler.schema import write_profile
+
+    quants = tmp_path / "quants.yaml"
+    quants.write_text("quants:\n  awq-g64:\n    weight_bits: 4\n    group_size: 64\n    scale_bits: 16\n"
+                      "    zero_bits: 16\n    keep: [embedding, lm_head, router]\n    compute_dtype: bf16\n"
+                      "    source: test scheme\n")
+    df, meta = api.profile(api.ProfileRequest(model="llama-3.1-8b", quants=("awq-g64",), batches=(1, 8, 64),
+                                              contexts=(1024, 8192), quants_file=quants))
+    df["source"] = "measured"
+    sweep = tmp_path / "m.csv"
+    write_profile(df, sweep, meta)
+    out = tmp_path / "c.yaml"
+    assert cli_error("calibrate", sweep, "-o", out).strip() == (
+        "error: quant 'awq-g64' of the measured profile is not in the catalogue; pass its catalogue file "
+        "(--quants) so the analytic twin can be computed")
+    r = cli("calibrate", sweep, "-o", out, "--quants", quants)
+    assert r.exit_code == 0, r.output
+    assert "awq-g64" in yaml.safe_load(out.read_text())["calibrations"]["h100-sxm"]

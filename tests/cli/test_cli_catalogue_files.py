@@ -164,5 +164,5 @@ def test_keep_layers_beyond_the_model_name_the_model(tmp_path, command):
 
 
 def test_calibrate_and_models_take_their_catalogue_files(tmp_path):
-    assert "--gpus" in cli("calibrate", "--help").output
+    assert {"--gpus", "--quants"} <= set(cli("calibrate", "--help").output.split())
     assert "params_active_excl_embedding" in cli_json("models")[0]
