@@ -18,6 +18,8 @@ from profiler.errors import InvalidValueError
 from profiler.schema import read_profile
 from profiler.specs import KvDtype
 
+SIZINGS = ("p99", "mean-value")
+
 
 @dataclass(frozen=True)
 class PlanRequest:
@@ -38,6 +40,7 @@ class PlanRequest:
     gpu_prices: Path | None = None
     profile: Path | None = None
     simulate: bool = False
+    sizing: str = "p99"  # p99: replicas on the tail model's p99s (planner.p99_plan); mean-value: planner.capacity
     models_file: Path | None = None
     top: int = 8
     # YAML in the catalogue's layout adding or replacing GPUs / quant schemes (a user GPU needs its price in
@@ -116,7 +119,9 @@ def plan(req: PlanRequest) -> Plan:
         raise InvalidValueError(f"{req.profile} profiles {', '.join(sorted(profile['model'].unique()))}, not "
                                 f"{model.name}: a profile only describes its own model; profile {model.name} "
                                 "(inferplan profile ... --measure -o FILE) or drop --profile")
-    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top)
+    if req.sizing not in SIZINGS:
+        raise InvalidValueError(f"--sizing must be one of {', '.join(SIZINGS)}, not {req.sizing!r}")
+    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top, sizing=req.sizing)
     if req.simulate:
         from planner.simulated import attach_simulation
 

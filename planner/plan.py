@@ -27,6 +27,7 @@ from planner import redundancy as red_mod
 from planner import verdict as verdict_mod
 from planner.capacity import replicas_needed
 from planner.errors import InfeasibleError, PlannerError
+from planner.resize import dep_key, narrowed, only
 from planner.search import (
     DEFAULT_QUANTS,
     SearchSpace,
@@ -113,6 +114,7 @@ class Plan:
     alternatives: pd.DataFrame
     simulated: dict | None = None
     vllm_notes: tuple[str, ...] = ()
+    p99: dict | None = None  # the p99 sizing (planner.p99_plan); None when sized on the mean-value model
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -132,15 +134,19 @@ SPOT_CAVEAT = ("Spot capacity can be reclaimed at short notice, and the availabi
 SHORTLIST = 5  # configurations billed in full at each volume: the cheapest by GPU bill (the bulk of any bill)
 
 
-def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace, cat):
+def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace, cat, refine=None):
     """Monthly full TCO (and GPUs' replicas) of the cheapest deployment at another daily token volume.
 
-    What re-running :func:`search` at each volume would give, without the re-search: ``Workload.scaled_to``
+    What re-running :func:`make_plan` at each volume would give, without the re-search: ``Workload.scaled_to``
     keeps the request lengths and SLOs, so every candidate's per-replica capacity (`capacities`, filled by
     the search) is volume-invariant. Each volume recounts each candidate's replicas and spares (memoised per
     count), rents its GPUs in whole instances from the cheapest offer, and bills in full the SHORTLIST
     candidates with the cheapest GPU bill; the cheapest total wins. So the crossover and the cost curve move
     to more GPUs, a larger GPU or more TP as volume grows, as a plan made at that volume would.
+
+    `refine(key) -> (dep, Capacity)` (p99 sizing): at each volume the deployments re-sized are the ones a plan at
+    that volume sizes (``cost.keys_at``: a branch and bound over the mean-value capacities), with their p99
+    capacities.
     """
     configs = list(capacities.values())
     spares_memo: dict = {}
@@ -153,10 +159,10 @@ def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace,
                                                       gpus_per_replica=dep.tp, gpus_per_node=dep.gpu.gpus_per_node)
         return spares_memo[key]
 
-    def cost(tokens_per_day: float) -> tuple[float, int]:
-        w = workload.scaled_to(tokens_per_day)
+    def options_for(chosen: list, w: Workload) -> list:
+        """(GPU bill, GPUs, index, replicas, spares, TP, $/GPU-h, offer) per config and pricing, cheapest first."""
         options = []
-        for i, (dep, cap) in enumerate(configs):
+        for i, (dep, cap) in enumerate(chosen):
             n = replicas_needed(cap, w.requests_per_s_peak)
             k = spares(n, dep)
             gpus = (n + k) * dep.tp
@@ -165,21 +171,86 @@ def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace,
                 if not isinstance(offer, PlannerError):
                     usd = float(offer["usd_per_gpu_hour"])
                     options.append((prices_mod.gpus_billed(gpus, offer) * usd, gpus, i, n, k, dep.tp, usd, offer))
+        options.sort(key=lambda o: o[:3])
+        return options
+
+    def cost(tokens_per_day: float) -> tuple[float, int]:
+        w = workload.scaled_to(tokens_per_day)
+        chosen = configs
+        if refine is not None:
+            chosen = [c for c in (refine(k) for k in keys_at(w)) if c[1].feasible]
+        options = options_for(chosen, w)
         if not options:
             return float("inf"), 0
-        options.sort(key=lambda o: o[:3])
         return min((bill_total(n, k, tp, usd, w, cat.tco_defaults, space.existing_infra, offer), n + k)
                    for *_, n, k, tp, usd, offer in options[:SHORTLIST])
 
+    def keys_at(w: Workload) -> list:
+        """The deployments the p99 model sizes at this volume (branch and bound): in order of their GPU bill at
+        the mean-value model's uncapped rate x P99_RATE_BOUND (a p99 rate never exceeds it, so that bill is a
+        lower bound), until no unsized one can reach the SHORTLIST cheapest p99 GPU bills."""
+        bound = [(dep, replace(cap, requests_per_s=cap.requests_per_s / cap.headroom * P99_RATE_BOUND))
+                 for dep, cap in configs]
+        keys: list = []
+        bills: list[float] = []  # GPU bills of the p99-sized options so far, cheapest first
+        for o in options_for(bound, w):
+            if len(bills) >= SHORTLIST and o[0] >= bills[SHORTLIST - 1]:
+                break  # at best a tie with the SHORTLIST-th: the billed shortlist is complete
+            key = dep_key(bound[o[2]][0])
+            if key in keys:
+                continue
+            keys.append(key)
+            dep, cap = refine(key)
+            if cap.feasible:
+                bills = sorted(bills + [opt[0] for opt in options_for([(dep, cap)], w)])
+        return keys
+
+    cost.keys_at = keys_at  # the deployments sized at a volume (make_plan uses it at the plan's own)
     return cost
 
 
+# A p99-SLO rate is at most the mean-value model's uncapped rate: the p99s are at least the means it holds to the
+# SLOs, at the same batch. On the 60-workload grid of benchmarks/p99_sizing.py the tail model's rate reached at most
+# 1.002x it (sampling noise); 1.05 keeps the branch and bound exact with room to spare (design choice).
+P99_RATE_BOUND = 1.05
+
+
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
-              top_n: int = 10, capacity_fn=None) -> Plan:
-    """Search, pick the cheapest feasible deployment, and price it against every API."""
+              top_n: int = 10, capacity_fn=None, sizing: str = "p99") -> Plan:
+    """Search, pick the cheapest feasible deployment, and price it against every API.
+
+    sizing ``p99`` (without `capacity_fn`): the mean-value search ranks every deployment, the analytic p99 model
+    (planner.p99_plan) sizes the cheapest few, and the plan picks among those; ``mean-value``: the mean-value
+    capacities as they are. A `capacity_fn(dep, step)` replaces both (the simulator's, planner.simulated)."""
     capacities: dict = {}
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
                         cat.efficiency, capacity_fn, capacities=capacities)
+    refine = p99 = None
+    if sizing == "p99" and capacity_fn is None and candidates["feasible"].any():
+        from planner.p99_plan import p99_capacity_fn, p99_summary
+
+        found: dict = {}
+        capacity_fn = p99_capacity_fn(workload, found)
+
+        def refine(key):
+            dep = capacities[key][0]
+            return dep, capacity_fn(dep, step_model(dep, profile))
+
+        mean_value, mean_caps = candidates, capacities
+        keys = _self_host_cost_fn(mean_caps, workload, space, cat, refine).keys_at(workload)
+        capacities = {}
+        candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
+                            cat.tco_defaults, profile, cat.efficiency, only(keys, capacity_fn, "p99 model"),
+                            capacities=capacities)
+        if best(candidates) is None:
+            names = ", ".join(f"{g}/{q}/TP{t}" for g, q, _, t in keys)
+            raise InfeasibleError(f"none of the cheapest mean-value candidates ({names}) meets TTFT p99 "
+                                  f"{workload.ttft_p99_s:g} s and TPOT p99 {workload.tpot_p99_s * 1e3:g} ms once "
+                                  f"queueing and the length spread are counted. Why: {infeasible_summary(candidates)}. "
+                                  f"{closest_to_slos(candidates, workload)}Relax the SLOs, or --sizing mean-value to "
+                                  "plan on mean step times.")
+        p99 = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
+        capacities = mean_caps
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -196,7 +267,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     items, total, mult = bill(sized, float(chosen["usd_per_gpu_hour"]), workload, cat.tco_defaults,
                               space.existing_infra, offer)
     api = api_mod.api_costs(workload, cat.api_prices)
-    cost_fn = cross_mod.MemoCost(_self_host_cost_fn(capacities, workload, space, cat))
+    cost_fn = cross_mod.MemoCost(_self_host_cost_fn(capacities, workload, space, cat, refine))
     cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
     api = api.merge(cross, on=["provider", "model"], how="left")
     curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices)
@@ -211,7 +282,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
         curve=curve, verdict=verdict, vllm_args=vllm_args(dep, sized.capacity, longest),
         vllm_notes=tuple(vllm_notes(dep)),
-        alternatives=candidates.head(top_n))
+        alternatives=candidates.head(top_n), p99=p99(chosen.to_dict()) if p99 else None)
 
 
 def _nothing_fits_memory(candidates: pd.DataFrame) -> bool:

@@ -190,7 +190,7 @@ def plan_dict(plan: Any) -> dict[str, Any]:
                         "utilisation_at_mean": d["utilisation"]},
         "redundancy": jsonable(plan.redundancy), "vllm_args": plan.vllm_args,
         "vllm_notes": list(getattr(plan, "vllm_notes", ())),
-        "workload": jsonable(plan.workload), "simulated": plan.simulated,
+        "workload": jsonable(plan.workload), "simulated": plan.simulated, "p99": plan.p99,
         "alternatives": jsonable(_int_columns(plan.alternatives)),
     }
 
@@ -229,8 +229,9 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(f"Deployment: {d['replicas']} replica(s) + {d['spare_replicas']} spare of {d['tp']}x {d['gpu']} "
             f"({d['quant']}, KV {d['kv_dtype']}) = {d['gpus_total']} GPUs, {d['pricing']} at "
             f"${d['usd_per_gpu_hour']:.2f}/GPU-h ({_offer_label(d)}); per replica batch {d['batch']}, "
-            f"TPOT {d['tpot_ms']:.1f} ms, {d['replica_rps']:.2f} req/s at most"
-            f"{' (simulated p99-SLO rate)' if plan.simulated else ' (load cap applied)'}; "
+            f"{'p99 ' if plan.p99 or plan.simulated else ''}TPOT {d['tpot_ms']:.1f} ms, "
+            f"{d['replica_rps']:.2f} req/s at most"
+            f"{_rate_basis(plan)}; "
             f"utilisation at mean load {d['utilisation']:.0%} of full capacity")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
@@ -244,16 +245,19 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         c.print(f"Break-even vs {plan.reference_api}: {plan.crossover_tokens_per_day:,.0f} tokens/day")
     c.print("crossover_tokens_per_day: the daily volume from which self-hosting (full TCO, redundancy, re-planned "
             "at each volume) costs no more than that API; – = not within 10k-1T tokens/day")
+    if plan.p99 and not plan.simulated:
+        for line in p99_lines(plan):
+            c.print(line)
     if plan.simulated:
         s = plan.simulated
         c.print(f"Simulated per replica: {s['rate_per_replica_rps']:.2f} req/s at p99 TTFT {s['ttft_p99_s']:.2f} s, "
-                f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms, limited by {s['limited_by']} (mean-value model: "
-                f"{s['analytic_rate_per_replica_rps']:.2f} req/s before its 80% headroom; capacity cache "
-                f"{s.get('cache', '?')})")
+                f"p99 TPOT {s['tpot_p99_s'] * 1e3:.1f} ms, limited by {s['limited_by']} ({_analytic_name(plan)}: "
+                f"{s['analytic_rate_per_replica_rps']:.2f} req/s{'' if plan.p99 else ' before its 80% headroom'}; "
+                f"capacity cache {s.get('cache', '?')})")
         if s.get("replicas_differ"):
-            c.print(f"[yellow]Sizing differs:[/] the mean-value model would run {s['analytic_replicas']} replica(s) "
-                    f"of this deployment, the simulator {plan.deployment['replicas']}; the plan uses the simulator's "
-                    "p99s (without --simulate, plans use the mean-value model)")
+            c.print(f"[yellow]Sizing differs:[/] the {_analytic_name(plan)} would run {s['analytic_replicas']} "
+                    f"replica(s) of this deployment, the simulator {plan.deployment['replicas']}; the plan uses the "
+                    "simulator's p99s (without --simulate, plans use the analytic p99 model)")
         p = s.get("at_peak") or {}
         if p:
             c.print(f"Simulated at this plan's peak ({p['rate_per_s']:.3g} req/s per replica): p99 TTFT "
@@ -268,6 +272,34 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         c.print(f"  note: {escape(note)}")
     alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
+
+
+def _analytic_name(plan: Any) -> str:
+    return "analytic p99 model" if plan.p99 else "mean-value model"
+
+
+def _rate_basis(plan: Any) -> str:
+    if plan.simulated:
+        return " (simulated p99-SLO rate)"
+    return " (p99-SLO rate, queueing modelled)" if plan.p99 else " (mean-value model, 80% load cap applied)"
+
+
+def p99_lines(plan: Any) -> list[str]:
+    """What the p99 sizing expects: the per-replica rate at the SLO edge and the p99s at this plan's peak."""
+    q, d = plan.p99, plan.deployment
+    lines = [f"Sized on p99s: one replica serves {q['rate_per_replica_rps']:.3g} req/s with p99 TTFT "
+             f"{q['ttft_p99_s']:.2f} s and p99 TPOT {q['tpot_p99_s'] * 1e3:.1f} ms (limited by {q['limited_by']}; "
+             f"--max-num-seqs {q['max_num_seqs']})"]
+    p = q.get("at_peak") or {}
+    if p.get("stable"):
+        lines.append(f"At this plan's peak ({p['rate_per_s']:.3g} req/s per replica): p99 TTFT "
+                     f"{p['ttft_p99_s']:.2f} s, "
+                     f"p99 TPOT {p['tpot_p99_s'] * 1e3:.1f} ms, mean running batch {p['running_mean']:.1f}")
+    if q.get("replicas_differ"):
+        lines.append(f"[yellow]Sizing differs:[/] the mean-value model (mean step time, 80% load cap) would run "
+                     f"{q['mean_value_replicas']} replica(s) of this deployment; the plan runs {int(d['replicas'])} "
+                     "on the p99s (--sizing mean-value to plan on the mean)")
+    return lines
 
 
 def bill_csv(plan: Any) -> str:

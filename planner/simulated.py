@@ -34,7 +34,8 @@ import pandas as pd
 from planner import simulate as sim
 from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, MAX_UTILISATION, Capacity, launch_max_model_len
 from planner.errors import InfeasibleError, PlannerError
-from planner.plan import Plan, make_plan
+from planner.plan import Plan
+from planner.resize import candidate_keys, dep_key, resize, row_key, same_row
 from planner.simulate_api import KeyedStep, cache_labels, engine_config, keyed_step
 from planner.step_model import Deployment
 from planner.workload import Workload
@@ -114,62 +115,28 @@ def _why_zero(res: sim.SloCapacity, config: sim.EngineConfig) -> str:
 
 
 def _chosen(found: dict[Deployment, _Found], d: dict) -> tuple[Deployment, _Found]:
-    want = (d["gpu"], d["quant"], d["kv_dtype"], int(d["tp"]))
     for dep, hit in found.items():
-        if (dep.gpu.id, dep.quant.id, dep.kv_dtype.value, dep.tp) == want:
+        if dep_key(dep) == row_key(d):
             return dep, hit
     raise PlannerError(f"the simulator did not size {d['gpu']}/{d['quant']}/TP{d['tp']}; please report this")
-
-
-def _key(row) -> tuple[str, str, str, int]:
-    return row["gpu"], row["quant"], row["kv_dtype"], int(row["tp"])
-
-
-def sim_candidates(result: Plan, n: int = SIM_CANDIDATES) -> list[tuple[str, str, str, int]]:
-    """The deployments the simulator sizes: the mean-value plan's choice and the next cheapest feasible
-    (gpu, quant, KV dtype, TP) of its alternatives, `n` in all."""
-    keys = [_key(result.deployment)]
-    alt = result.alternatives
-    for _, row in alt[alt["feasible"]].iterrows():
-        if len(keys) >= n:
-            break
-        if _key(row) not in keys:
-            keys.append(_key(row))
-    return keys
-
-
-def _only(keys: list, capacity_fn):
-    """`capacity_fn` for the simulated candidates, infeasible (not simulated) for the rest of the space."""
-    def capacity(dep: Deployment, step) -> Capacity:
-        if (dep.gpu.id, dep.quant.id, dep.kv_dtype.value, dep.tp) not in keys:
-            return Capacity(False, limited_by="not simulated", reason=f"not among the {len(keys)} cheapest "
-                            "mean-value candidates the simulator sizes")
-        return capacity_fn(dep, step)
-
-    return capacity
 
 
 def attach_simulation(result: Plan, model, workload: Workload, space, cat, profile) -> Plan:
     """Re-size with the simulator: the mean-value plan's choice and the next cheapest candidates
     (SIM_CANDIDATES in all), so a deployment that only meets the p99s at a vanishing rate (a TTFT that the
     mean-value model, which does not queue, puts just under the target) loses to one that meets them at load."""
-    d = result.deployment
-    keys = sim_candidates(result)
-    narrowed = replace(space, gpus=tuple(dict.fromkeys(k[0] for k in keys)),
-                       quants=tuple(dict.fromkeys(k[1] for k in keys)), tps=tuple(dict.fromkeys(k[3] for k in keys)))
+    keys = candidate_keys(result, SIM_CANDIDATES)
     found: dict[Deployment, _Found] = {}
     cache = sim.shared_cache()
     try:
-        sim_plan = make_plan(model, workload, narrowed, cat, profile,
-                             capacity_fn=_only(keys, simulated_capacity(workload, found, cache, profile)))
+        sim_plan = resize(result, model, workload, space, cat, profile, keys,
+                          simulated_capacity(workload, found, cache, profile), "simulator")
     except InfeasibleError as exc:
         names = ", ".join(f"{g}/{q}/TP{t}" for g, q, _, t in keys)
-        raise InfeasibleError(f"the simulator finds none of the cheapest mean-value candidates ({names}) meets "
+        raise InfeasibleError(f"the simulator finds none of the cheapest candidates ({names}) meets "
                               f"the p99 SLOs: {exc}") from exc
     d2 = sim_plan.deployment
-    alt = result.alternatives
-    same = alt[[_key(r) == _key(d2) and r["pricing"] == d2["pricing"] for _, r in alt.iterrows()]]
-    d = same.iloc[0].to_dict() if len(same) else d  # the mean-value row of the deployment the simulator chose
+    d = same_row(result.alternatives, d2) or result.deployment  # the analytic row of the deployment chosen
     dep, hit = _chosen(found, d2)
     cap, replicas = hit.capacity, int(d2["replicas"])
     per_replica_peak = workload.requests_per_s_peak / replicas
@@ -181,12 +148,20 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
         "running_mean_at_capacity": cap.running_mean, "max_num_seqs": hit.config.max_num_seqs,
         "max_num_batched_tokens": hit.config.max_num_batched_tokens,
         "limited_by": cap.limited_by, "rejected_fraction": cap.rejected_fraction,
-        "analytic_rate_per_replica_rps": d["replica_rps"] / MAX_UTILISATION, "probes": cap.probes,
-        # the mean-value model's replica count for the same deployment, and whether the two sizings differ by more
-        # than one replica (issue 10: say so; benchmarks/p99_sizing.py measures how often they do)
+        "analytic_rate_per_replica_rps": analytic_rate(result, d), "probes": cap.probes,
+        # the analytic model's replica count for the same deployment (p99 sizing, or mean-value under
+        # --sizing mean-value), and whether the two differ by more than one replica (say so)
         "analytic_replicas": int(d["replicas"]), "replicas_differ": abs(int(d["replicas"]) - replicas) > 1,
         "at_peak": point.to_dict(), "cache": "hit" if hit.cached else "miss", "cache_file": str(cache.path),
         "cache_error": cache.disk_error, "step_model": hit.step.identity,
     }
     deployment = {**d2, "utilisation": workload.requests_per_s_mean / (cap.rate_per_s * replicas)}
     return replace(sim_plan, deployment=deployment, alternatives=result.alternatives, simulated=simulated)
+
+
+def analytic_rate(result: Plan, row: dict) -> float:
+    """The analytic model's full rate per replica for `row`: its p99 rate, or the mean-value rate before the
+    MAX_UTILISATION headroom."""
+    if result.p99 is not None:
+        return float(row["replica_rps"])
+    return float(row["replica_rps"]) / MAX_UTILISATION

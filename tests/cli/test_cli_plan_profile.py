@@ -25,7 +25,8 @@ def test_plan_sizes_replicas_from_the_measured_step_times(tmp_path):
     rows = [_row("decode", b, c, ms) for b, ms in ((1, 10.0), (256, 90.0)) for c in (512, 8192)]
     path = tmp_path / "measured.csv"
     pd.DataFrame(rows + [_row("prefill", 1, 1000, 10.0)]).to_csv(path, index=False)
-    d = cli_json("plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "bf16", "--tp", "1", "--profile", path)
+    d = cli_json("plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "bf16", "--tp", "1", "--profile", path,
+                 "--sizing", "mean-value")
     r = d["per_replica"]
     tpot_ms = 10 + 10 * math.log2(15) + 0.75
     assert (r["batch"], r["limited_by"]) == (15, "tpot")
@@ -33,3 +34,18 @@ def test_plan_sizes_replicas_from_the_measured_step_times(tmp_path):
     # Little's law: 15 sequences, 200 decode steps + 1 prefill step per request, at the 80% load cap
     assert r["requests_per_s"] == pytest.approx(15 / (201 * tpot_ms / 1e3) * 0.8, rel=1e-12)  # 1.198 req/s
     assert "--max-num-seqs 15" in " ".join(d["vllm_args"])
+
+
+def test_plan_sizes_replicas_on_p99s_by_default_with_the_measured_step_times(tmp_path):
+    # the same measured profile as above, sized on p99s (the default): a Poisson stream's batch moves, so the p99
+    # TPOT at the SLO edge sits on a smaller mean batch and a lower rate than the mean-value model's
+    rows = [_row("decode", b, c, ms) for b, ms in ((1, 10.0), (256, 90.0)) for c in (512, 8192)]
+    path = tmp_path / "measured.csv"
+    pd.DataFrame(rows + [_row("prefill", 1, 1000, 10.0)]).to_csv(path, index=False)
+    d = cli_json("plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "bf16", "--tp", "1", "--profile", path)
+    r, q = d["per_replica"], d["p99"]
+    assert r["limited_by"].startswith("p99 ") and r["tpot_ms"] <= 50.0
+    assert r["requests_per_s"] == q["rate_per_replica_rps"] < 15 / (201 * (10 + 10 * math.log2(15) + 0.75) / 1e3)
+    assert r["batch"] < 15 and q["tpot_p99_s"] <= 0.050 and q["ttft_p99_s"] <= 2.0
+    assert q["at_peak"]["tpot_p99_s"] <= q["tpot_p99_s"]  # the plan's peak load is within the capacity edge
+    assert f"--max-num-seqs {q['max_num_seqs']}" in " ".join(d["vllm_args"])

@@ -175,12 +175,14 @@ def test_the_simulator_sizes_the_cheapest_candidates_not_only_the_first(home):
     prompt's TTFT just under 2 s without queueing, so the simulator finds it meets the p99s only at a vanishing
     rate (it once bought 32 replicas, 96 GPUs, for 6M tokens a day). Sizing the next cheapest candidates too
     (planner.simulated.SIM_CANDIDATES), the plan takes one that meets them at load."""
-    from planner.simulated import SIM_CANDIDATES, sim_candidates
+    from planner.resize import candidate_keys
+    from planner.simulated import SIM_CANDIDATES
 
-    analytic = plan(PlanRequest())
-    keys = sim_candidates(analytic)
+    analytic = plan(PlanRequest(sizing="mean-value"))
+    keys = candidate_keys(analytic, SIM_CANDIDATES)
     assert len(keys) == SIM_CANDIDATES and keys[0] == (analytic.deployment["gpu"], analytic.deployment["quant"],
                                                       analytic.deployment["kv_dtype"], analytic.deployment["tp"])
+    keys = candidate_keys(plan(PlanRequest()), SIM_CANDIDATES)  # what --simulate sizes: the p99 plan's cheapest
     p = plan(PlanRequest(simulate=True))
     d, s = p.deployment, p.simulated
     assert (d["gpu"], d["quant"], d["kv_dtype"], d["tp"]) in keys

@@ -1,0 +1,107 @@
+"""`plan`'s default sizing: replicas sized on the p99 TTFT and TPOT the analytic tail model predicts.
+
+The mean-value search (planner.search, planner.capacity) bounds every (GPU, quant, KV dtype, TP)'s rate from
+above; the tail model (planner.tail) then sizes, cheapest bound first, the ones that can still be among the
+cheapest (planner.plan, ``keys_at``: a branch and bound; the cost curve and the crossover do the same at every
+volume): the highest Poisson rate one replica serves with both p99s within the SLOs, as it is (no utilisation
+cap: the queueing the 80 % headroom stood in for is modelled). The engine it models is the one the launch line
+starts: vLLM V1 with ``--max-num-batched-tokens`` CHUNK_TOKENS, ``--max-model-len`` from
+planner.capacity.launch_max_model_len and ``--max-num-seqs`` the smaller of MAX_NUM_SEQS_CAP and the mean-length
+sequences the KV cache holds.
+
+``Plan.p99`` holds the capacity edge (``rate_per_replica_rps`` and the p99s there, what limits it, the mean
+running batch), the operating point at the plan's per-replica peak load (``at_peak``), and the replicas the
+mean-value model would have run (``mean_value_replicas``, ``replicas_differ`` when they differ by more than one).
+``benchmarks/p99_sizing.py`` compares this sizing with the simulator's on a grid of workloads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import asdict
+
+from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, Capacity, replica_capacity
+from planner.resize import dep_key, row_key, same_row
+from planner.step_model import AnalyticStep, Deployment
+from planner.tail import ReplicaTail, TailCapacity
+from planner.workload import Workload
+
+_MEMO: OrderedDict = OrderedDict()  # (deployment, step, workload shape) -> (Capacity, ReplicaTail, TailCapacity)
+_MEMO_SIZE = 256
+
+
+def engine_cap(mean_value: Capacity) -> int:
+    """--max-num-seqs of the modelled engine: the mean-length sequences the KV cache holds (room kept for one
+    longest request), at most MAX_NUM_SEQS_CAP."""
+    return max(1, min(mean_value.max_batch_memory or 1, MAX_NUM_SEQS_CAP))
+
+
+def p99_capacity(step, workload: Workload) -> tuple[Capacity, ReplicaTail | None, TailCapacity | None]:
+    """One replica's capacity at the p99 SLOs (planner.tail), with the model and its answer (None when the
+    replica is infeasible before any load: memory, or the SLOs missed by one sequence alone)."""
+    mv = replica_capacity(step, workload)
+    if not mv.feasible:
+        return mv, None, None
+    cap = engine_cap(mv)
+    tail = ReplicaTail.build(step, workload, cap, CHUNK_TOKENS)
+    tc = tail.capacity()
+    if tc.rate_per_s <= 0:
+        p = tc.point
+        return Capacity(False, tpot_s=p.tpot_p99_s, ttft_s=p.ttft_p99_s, max_batch_memory=mv.max_batch_memory,
+                        limited_by=f"p99 {tc.limited_by}",
+                        reason=f"even near idle the p99s miss the SLOs (TTFT {p.ttft_p99_s:.2f} s, TPOT "
+                               f"{p.tpot_p99_s * 1e3:.1f} ms): the longest prompts and output bursts set them; "
+                               "more TP, a faster GPU or looser SLOs would help"), tail, tc
+    rate = tc.rate_per_s
+    return Capacity(True, batch=max(1, round(tc.point.running_mean)), tpot_s=tc.point.tpot_p99_s,
+                    ttft_s=tc.point.ttft_p99_s, requests_per_s=rate,
+                    tokens_out_per_s=rate * workload.mean_output_tokens,
+                    max_batch_memory=mv.max_batch_memory, kv_capacity_tokens=mv.kv_capacity_tokens,
+                    limited_by=f"p99 {tc.limited_by}", headroom=1.0, max_num_seqs=cap), tail, tc
+
+
+def _memo_key(dep: Deployment, step, workload: Workload) -> tuple:
+    shape = (workload.mean_input_tokens, workload.mean_output_tokens, workload.input_dist, workload.output_dist,
+             workload.ttft_p99_s, workload.tpot_p99_s)
+    return dep, "analytic" if isinstance(step, AnalyticStep) else id(step), shape
+
+
+def p99_capacity_fn(workload: Workload, found: dict):
+    """``capacity_fn(dep, step) -> Capacity`` for planner.plan.make_plan (memoised per process); fills
+    ``found[dep_key]`` with (Capacity, ReplicaTail, TailCapacity)."""
+    def capacity(dep: Deployment, step) -> Capacity:
+        key = _memo_key(dep, step, workload)
+        hit = _MEMO.get(key)
+        if hit is None:
+            hit = p99_capacity(step, workload)
+            _MEMO[key] = hit
+            while len(_MEMO) > _MEMO_SIZE:
+                _MEMO.popitem(last=False)
+        found.setdefault(dep_key(dep), hit)
+        return hit[0]
+
+    return capacity
+
+
+def p99_summary(found: dict, chosen: dict, mean_value, workload: Workload, keys: list) -> dict:
+    """``Plan.p99`` for the `chosen` row: the capacity edge, the point at the plan's per-replica peak, and the
+    replicas the mean-value model (its `mean_value` candidates table) would have run."""
+    cap, tail, tc = found[row_key(chosen)]
+    replicas = int(chosen["replicas"])
+    peak = tail.at(workload.requests_per_s_peak / replicas)
+    mean_row = same_row(mean_value, chosen)
+    mean_replicas = int(mean_row["replicas"]) if mean_row and mean_row.get("feasible") else None
+    return {
+        "rate_per_replica_rps": tc.rate_per_s, "ttft_p99_s": tc.point.ttft_p99_s, "tpot_p99_s": tc.point.tpot_p99_s,
+        "running_mean_at_capacity": tc.point.running_mean, "limited_by": tc.limited_by,
+        "max_num_seqs": cap.max_num_seqs, "max_num_batched_tokens": CHUNK_TOKENS,
+        "at_peak": _point(peak), "mean_value_replicas": mean_replicas,
+        "replicas_differ": mean_replicas is not None and abs(mean_replicas - replicas) > 1,
+        "candidates": [f"{g}/{q}/KV {k}/TP{t}" for g, q, k, t in keys],
+    }
+
+
+def _point(p) -> dict:
+    out = asdict(p)
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
