@@ -120,6 +120,20 @@ MUTATIONS = (
     Mutation("fp4-gemm-runs-at-the-bf16-fit", "profiler/analytic/kernel_efficiency.py",
              '"fp4" if dtype.startswith("fp4")', '"bf16" if dtype.startswith("fp4")',
              "an NVFP4 GEMM timed with the bf16 family's efficiency"),
+    # --- the p99 model: what the default plan sizes replicas on ----------------------------------------------
+    Mutation("tail-slot-wait-dropped", "planner/tail.py",
+             "        wait = np.where(ahead > 0, rng.gamma(np.maximum(ahead, 1), 1.0 / mu[-1]), 0.0)",
+             "        wait = np.zeros(samples)",
+             "requests that find every slot taken start at once: no Erlang wait in TTFT"),
+    Mutation("tail-prefill-variance-dropped", "planner/tail.py",
+             "        a = lam + mu + lam * (mu0 ** 2 * c2 + 2 * mu0 * c)", "        a = lam + mu",
+             "the batch's spread without the prefill work arrivals bring: p99s too low"),
+    Mutation("tail-tpot-ignores-prefill", "planner/tail.py",
+             "        tpot = (decode + work) / steps", "        tpot = decode / steps",
+             "a request's TPOT without the prompts prefilled during its decode"),
+    Mutation("tail-bisection-keeps-failing-rate", "planner/tail.py",
+             "                lo, best = mid, p", "                hi, best = mid, p",
+             "the capacity search narrows the wrong end on a passing probe"),
 )
 
 

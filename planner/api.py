@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from planner import prices as prices_mod
+from planner.launch import ENGINES
 from planner.plan import Catalogues, Plan, load_catalogues, make_plan
 from planner.redundancy import SEED_POLICY, RedundancyPolicy
 from planner.search import DEFAULT_TPS, SearchSpace
@@ -40,6 +41,7 @@ class PlanRequest:
     gpu_prices: Path | None = None
     profile: Path | None = None
     simulate: bool = False
+    engine: str = "vllm"  # the serving engine planned for (planner.engines.ENGINES): p99 model, simulator, launch line
     sizing: str = "p99"  # p99: replicas on the tail model's p99s (planner.p99_plan); mean-value: planner.capacity
     models_file: Path | None = None
     top: int = 8
@@ -121,9 +123,13 @@ def plan(req: PlanRequest) -> Plan:
                                 "(inferplan profile ... --measure -o FILE) or drop --profile")
     if req.sizing not in SIZINGS:
         raise InvalidValueError(f"--sizing must be one of {', '.join(SIZINGS)}, not {req.sizing!r}")
-    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top, sizing=req.sizing)
+    if req.engine not in ENGINES:
+        close = difflib.get_close_matches(req.engine, ENGINES, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise InvalidValueError(f"--engine must be one of {', '.join(ENGINES)}, not {req.engine!r}{hint}")
+    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top, sizing=req.sizing, engine=req.engine)
     if req.simulate:
         from planner.simulated import attach_simulation
 
-        result = attach_simulation(result, model, req.workload, space, cat, profile)
+        result = attach_simulation(result, model, req.workload, space, cat, profile, req.engine)
     return result

@@ -128,6 +128,8 @@ def plan_cmd(
     profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile instead of the analytic model")]
     = None,
     simulate: Annotated[bool, typer.Option(help="size replicas with the continuous-batching simulator")] = False,
+    engine: Annotated[str, typer.Option(help="serving engine to plan for: vllm, trtllm (TensorRT-LLM) or sglang; sets "
+                                        "the KV cache, the simulated scheduler and the launch line")] = "vllm",
     sizing: Annotated[str, typer.Option(help="p99: replicas on the analytic p99s (queueing modelled); mean-value: "
                                         "the mean step time under an 80% load cap")] = "p99",
     models_file: Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML")] = None,
@@ -151,8 +153,9 @@ def plan_cmd(
                       tps=_ints(tp, "--tp"), kv_dtypes=_split(kv_dtype),
                       pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
-                      profile=profile, simulate=simulate, sizing=sizing, models_file=models_file, top=top,
-                      gpus_file=gpus_file, quants_file=quants_file, gpu_memory_utilization=gpu_memory_utilization)
+                      profile=profile, simulate=simulate, engine=engine, sizing=sizing, models_file=models_file,
+                      top=top, gpus_file=gpus_file, quants_file=quants_file,
+                      gpu_memory_utilization=gpu_memory_utilization)
     if top < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--top")
     _check_outputs(output, plot)  # a missing extra or a bad suffix fails before the work, not after

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner import simulate as sim
+from planner.launch import ENGINES  # one list of engines, in the light module plan imports
 from planner.step_model import Deployment
 from profiler.analytic import memory
 from profiler.errors import InvalidValueError
 
-ENGINES = ("vllm", "trtllm", "sglang")
 TRTLLM_POLICIES = ("guaranteed-no-evict", "max-utilization")  # planner.simulate.engine.POLICIES, TRT-LLM's two
 DEFAULT_TRTLLM_POLICY = "guaranteed-no-evict"  # SchedulerConfig.capacity_scheduler_policy default (llm_args.py)
 ENGINE_NAMES = {"vllm": "vLLM V1", "trtllm": "TensorRT-LLM", "sglang": "SGLang"}

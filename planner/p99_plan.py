@@ -19,31 +19,55 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
-from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, Capacity, replica_capacity
+from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, Capacity, max_model_len, replica_capacity
 from planner.resize import dep_key, row_key, same_row
 from planner.step_model import AnalyticStep, Deployment
-from planner.tail import ReplicaTail, TailCapacity
+from planner.tail import ReplicaTail, TailCapacity, resident_context
 from planner.workload import Workload
+from profiler.analytic import memory
 
 _MEMO: OrderedDict = OrderedDict()  # (deployment, step, workload shape) -> (Capacity, ReplicaTail, TailCapacity)
 _MEMO_SIZE = 256
 
 
-def engine_cap(mean_value: Capacity) -> int:
-    """--max-num-seqs of the modelled engine: the mean-length sequences the KV cache holds (room kept for one
-    longest request), at most MAX_NUM_SEQS_CAP."""
-    return max(1, min(mean_value.max_batch_memory or 1, MAX_NUM_SEQS_CAP))
+def engine_cap(mean_value: Capacity, workload: Workload, engine: str = "vllm") -> int:
+    """--max-num-seqs of the modelled engine, at most MAX_NUM_SEQS_CAP: the running sequences its KV cache admits.
+    vLLM (and SGLang) admit on the prompt's blocks and grow with the output, so the cache holds sequences of the
+    mean resident context (planner.tail.resident_context: the prompt and half a size-biased output); TensorRT-LLM's
+    GUARANTEED_NO_EVICT reserves each request's prompt + output, so it holds the mean-length sequences beside
+    one longest request (`mean_value.max_batch_memory`)."""
+    if engine == "trtllm" or not mean_value.kv_capacity_tokens:
+        return max(1, min(mean_value.max_batch_memory or 1, MAX_NUM_SEQS_CAP))
+    return max(1, min(int(mean_value.kv_capacity_tokens // resident_context(workload)), MAX_NUM_SEQS_CAP))
 
 
-def p99_capacity(step, workload: Workload) -> tuple[Capacity, ReplicaTail | None, TailCapacity | None]:
+def _trtllm_memory(dep: Deployment, workload: Workload, mv: Capacity) -> Capacity:
+    """`mv` with TensorRT-LLM's KV cache (free_gpu_memory_fraction of what weights and activations leave,
+    profiler.analytic.memory.trtllm_kv_capacity_tokens) in place of vLLM's: its token count and the mean-length
+    sequences it holds beside one longest request; infeasible when one longest request does not fit."""
+    longest = max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, dep.model.max_context)
+    kv = memory.trtllm_kv_capacity_tokens(dep.model, dep.gpu, dep.quant, dep.kv_dtype, dep.tp,
+                                          max_num_tokens=CHUNK_TOKENS, max_seq_len=longest)
+    if kv < longest:
+        return Capacity(False, limited_by="memory", reason=f"TensorRT-LLM's KV cache ({kv:,} tokens) cannot hold one "
+                        f"{longest:,}-token sequence beside the weights; use more TP, a smaller quant or a larger GPU")
+    mean = math.ceil(workload.mean_input_tokens + workload.mean_output_tokens)
+    return replace(mv, max_batch_memory=max(1, kv // mean - math.ceil(longest / mean) + 1), kv_capacity_tokens=kv)
+
+
+def p99_capacity(step, workload: Workload, engine: str = "vllm", dep: Deployment | None = None
+                 ) -> tuple[Capacity, ReplicaTail | None, TailCapacity | None]:
     """One replica's capacity at the p99 SLOs (planner.tail), with the model and its answer (None when the
-    replica is infeasible before any load: memory, or the SLOs missed by one sequence alone)."""
+    replica is infeasible before any load: memory, or the SLOs missed by one sequence alone). Under ``trtllm``
+    (`dep` given) the KV cache is TensorRT-LLM's; vLLM's otherwise (SGLang is sized like vLLM, planner.engines)."""
     mv = replica_capacity(step, workload)
+    if mv.feasible and engine == "trtllm" and dep is not None:
+        mv = _trtllm_memory(dep, workload, mv)
     if not mv.feasible:
         return mv, None, None
-    cap = engine_cap(mv)
+    cap = engine_cap(mv, workload, engine)
     tail = ReplicaTail.build(step, workload, cap, CHUNK_TOKENS)
     tc = tail.capacity()
     if tc.rate_per_s <= 0:
@@ -61,20 +85,20 @@ def p99_capacity(step, workload: Workload) -> tuple[Capacity, ReplicaTail | None
                     limited_by=f"p99 {tc.limited_by}", headroom=1.0, max_num_seqs=cap), tail, tc
 
 
-def _memo_key(dep: Deployment, step, workload: Workload) -> tuple:
+def _memo_key(dep: Deployment, step, workload: Workload, engine: str) -> tuple:
     shape = (workload.mean_input_tokens, workload.mean_output_tokens, workload.input_dist, workload.output_dist,
              workload.ttft_p99_s, workload.tpot_p99_s)
-    return dep, "analytic" if isinstance(step, AnalyticStep) else id(step), shape
+    return dep, "analytic" if isinstance(step, AnalyticStep) else id(step), shape, engine
 
 
-def p99_capacity_fn(workload: Workload, found: dict):
+def p99_capacity_fn(workload: Workload, found: dict, engine: str = "vllm"):
     """``capacity_fn(dep, step) -> Capacity`` for planner.plan.make_plan (memoised per process); fills
     ``found[dep_key]`` with (Capacity, ReplicaTail, TailCapacity)."""
     def capacity(dep: Deployment, step) -> Capacity:
-        key = _memo_key(dep, step, workload)
+        key = _memo_key(dep, step, workload, engine)
         hit = _MEMO.get(key)
         if hit is None:
-            hit = p99_capacity(step, workload)
+            hit = p99_capacity(step, workload, engine, dep)
             _MEMO[key] = hit
             while len(_MEMO) > _MEMO_SIZE:
                 _MEMO.popitem(last=False)

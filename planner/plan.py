@@ -1,7 +1,7 @@
 """The main job: workload -> cheapest SLO-meeting deployment -> full bill, APIs, crossover, verdict.
 
 ``make_plan`` composes the pure pieces (search, redundancy, tco, api_costs, crossover, verdict,
-vllm_args) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
+launch) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
 
 - ``deployment``: the chosen Candidates row (gpu, quant, kv_dtype, tp, batch, replicas, ...).
 - ``redundancy``: DataFrame ``line, replicas, basis`` — N at peak, and each spare policy as its own line.
@@ -27,6 +27,7 @@ from planner import redundancy as red_mod
 from planner import verdict as verdict_mod
 from planner.capacity import replicas_needed
 from planner.errors import InfeasibleError, PlannerError
+from planner.launch import launch_args, launch_notes
 from planner.resize import dep_key, narrowed, only
 from planner.search import (
     DEFAULT_QUANTS,
@@ -43,7 +44,6 @@ from planner.search import (
 )
 from planner.step_model import Deployment
 from planner.units import DAYS_PER_MONTH
-from planner.vllm_args import vllm_args, vllm_notes
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
 from profiler.specs import KvDtype, ModelSpec
@@ -110,10 +110,11 @@ class Plan:
     reference_api: str
     curve: pd.DataFrame
     verdict: verdict_mod.Verdict
-    vllm_args: list[str]
+    launch_args: list[str]  # the launch line of `engine` (planner.launch)
     alternatives: pd.DataFrame
     simulated: dict | None = None
-    vllm_notes: tuple[str, ...] = ()
+    launch_notes: tuple[str, ...] = ()
+    engine: str = "vllm"  # the serving engine planned for: vllm | trtllm | sglang (planner.engines)
     p99: dict | None = None  # the p99 sizing (planner.p99_plan); None when sized on the mean-value model
 
     @property
@@ -216,12 +217,14 @@ P99_RATE_BOUND = 1.05
 
 
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
-              top_n: int = 10, capacity_fn=None, sizing: str = "p99") -> Plan:
+              top_n: int = 10, capacity_fn=None, sizing: str = "p99", engine: str = "vllm") -> Plan:
     """Search, pick the cheapest feasible deployment, and price it against every API.
 
-    sizing ``p99`` (without `capacity_fn`): the mean-value search ranks every deployment, the analytic p99 model
-    (planner.p99_plan) sizes the cheapest few, and the plan picks among those; ``mean-value``: the mean-value
-    capacities as they are. A `capacity_fn(dep, step)` replaces both (the simulator's, planner.simulated)."""
+    sizing ``p99`` (without `capacity_fn`): the mean-value search bounds every deployment's rate, the analytic p99
+    model (planner.p99_plan) sizes the ones that can be cheapest (``keys_at``), and the plan picks among those;
+    ``mean-value``: the mean-value capacities as they are. A `capacity_fn(dep, step)` replaces both (the
+    simulator's, planner.simulated). `engine` (vllm | trtllm | sglang) sets the p99 model's KV cache and the launch
+    line; the search's memory checks are vLLM's (planner.engines)."""
     capacities: dict = {}
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
                         cat.efficiency, capacity_fn, capacities=capacities)
@@ -230,7 +233,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         from planner.p99_plan import p99_capacity_fn, p99_summary
 
         found: dict = {}
-        capacity_fn = p99_capacity_fn(workload, found)
+        capacity_fn = p99_capacity_fn(workload, found, engine)
 
         def refine(key):
             dep = capacities[key][0]
@@ -280,8 +283,8 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         model=model.name, workload=workload, deployment=chosen.to_dict(), redundancy=sized.redundancy.lines,
         line_items=items, monthly_gpu_cost=float(chosen["monthly_gpu_cost"]), monthly_total_cost=total,
         tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
-        curve=curve, verdict=verdict, vllm_args=vllm_args(dep, sized.capacity, longest),
-        vllm_notes=tuple(vllm_notes(dep)),
+        curve=curve, verdict=verdict, launch_args=launch_args(engine, dep, sized.capacity, longest),
+        launch_notes=tuple(launch_notes(engine, dep)), engine=engine,
         alternatives=candidates.head(top_n), p99=p99(chosen.to_dict()) if p99 else None)
 
 

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from planner.launch import LAUNCHERS, SEQS_FLAG
 from planner.units import DAYS_PER_MONTH
 
 FORMATS = ("table", "json", "csv")
@@ -188,8 +189,10 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "per_replica": {"batch": int(d["batch"]), "tpot_ms": d["tpot_ms"], "ttft_s": d["ttft_s"],
                         "requests_per_s": d["replica_rps"], "limited_by": d["limited_by"],
                         "utilisation_at_mean": d["utilisation"]},
-        "redundancy": jsonable(plan.redundancy), "vllm_args": plan.vllm_args,
-        "vllm_notes": list(getattr(plan, "vllm_notes", ())),
+        "redundancy": jsonable(plan.redundancy), "engine": plan.engine, "launch_args": plan.launch_args,
+        "launch_notes": list(plan.launch_notes),
+        # the vLLM line under its old key, for scripts that read it (None when planned for another engine)
+        "vllm_args": plan.launch_args if plan.engine == "vllm" else None,
         "workload": jsonable(plan.workload), "simulated": plan.simulated, "p99": plan.p99,
         "alternatives": jsonable(_int_columns(plan.alternatives)),
     }
@@ -267,8 +270,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(f"[bold]Verdict: {plan.verdict.decision}[/]")
     for r in plan.verdict.reasons:
         c.print(f"  - {r}")
-    c.print("vLLM: " + " ".join(plan.vllm_args))
-    for note in getattr(plan, "vllm_notes", ()):
+    c.print(f"{LAUNCHERS[plan.engine]}: " + " ".join(plan.launch_args))
+    for note in plan.launch_notes:
         c.print(f"  note: {escape(note)}")
     alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
@@ -289,7 +292,7 @@ def p99_lines(plan: Any) -> list[str]:
     q, d = plan.p99, plan.deployment
     lines = [f"Sized on p99s: one replica serves {q['rate_per_replica_rps']:.3g} req/s with p99 TTFT "
              f"{q['ttft_p99_s']:.2f} s and p99 TPOT {q['tpot_p99_s'] * 1e3:.1f} ms (limited by {q['limited_by']}; "
-             f"--max-num-seqs {q['max_num_seqs']})"]
+             f"{SEQS_FLAG[plan.engine]} {q['max_num_seqs']})"]
     p = q.get("at_peak") or {}
     if p.get("stable"):
         lines.append(f"At this plan's peak ({p['rate_per_s']:.3g} req/s per replica): p99 TTFT "
@@ -344,5 +347,5 @@ def plan_markdown(plan: Any, tables: Mapping[str, pd.DataFrame]) -> str:
     for name, df in tables.items():
         if name != "cost_curve":
             parts += [f"\n## {name.replace('_', ' ')}\n", markdown_table(df)]
-    parts.append("\n```\n" + " ".join(plan.vllm_args) + "\n```\n")
+    parts.append("\n```\n" + " ".join(plan.launch_args) + "\n```\n")
     return "\n".join(parts)

@@ -60,12 +60,12 @@ def only(keys: list[Key], capacity_fn, what: str):
 
 
 def resize(result: Plan, model, workload, space, cat, profile, keys: list[Key], capacity_fn, what: str,
-           top_n: int = 10) -> Plan:
+           top_n: int = 10, engine: str = "vllm") -> Plan:
     """The plan again over the deployments in `keys` only, each sized by `capacity_fn(dep, step)`."""
     from planner.plan import make_plan
 
     return make_plan(model, workload, narrowed(space, keys), cat, profile, top_n=top_n,
-                     capacity_fn=only(keys, capacity_fn, what))
+                     capacity_fn=only(keys, capacity_fn, what), engine=engine)
 
 
 def same_row(alternatives, chosen: dict) -> dict | None:

@@ -113,8 +113,12 @@ class KeyedStep:
     kv_tokens: int
     identity: str
 
-    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
-        return self.step(prefill_tokens, decode_seqs, context_tokens)
+    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int, *chunks: int) -> float:
+        return self.step(prefill_tokens, decode_seqs, context_tokens, *chunks)
+
+    @property
+    def exact_prefill(self) -> bool:
+        return getattr(self.step, "exact_prefill", False)  # the wrapped model takes the chunks' context and pairs
 
     def kv_capacity_tokens(self) -> int:
         return self.kv_tokens

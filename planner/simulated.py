@@ -31,12 +31,13 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from planner import engines
 from planner import simulate as sim
 from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, MAX_UTILISATION, Capacity, launch_max_model_len
 from planner.errors import InfeasibleError, PlannerError
 from planner.plan import Plan
 from planner.resize import candidate_keys, dep_key, resize, row_key, same_row
-from planner.simulate_api import KeyedStep, cache_labels, engine_config, keyed_step
+from planner.simulate_api import KeyedStep, cache_labels, keyed_step
 from planner.step_model import Deployment
 from planner.workload import Workload
 
@@ -69,19 +70,21 @@ class _Found:
 
 
 def simulated_capacity(workload: Workload, found: dict, cache: sim.CapacityCache,
-                       profile: pd.DataFrame | None = None):
-    """``capacity_fn(dep, step) -> Capacity`` for planner.plan.make_plan; fills ``found[dep]``."""
+                       profile: pd.DataFrame | None = None, engine: str = "vllm"):
+    """``capacity_fn(dep, step) -> Capacity`` for planner.plan.make_plan; fills ``found[dep]``. `engine`: the
+    scheduler simulated (planner.engines: vLLM V1, TensorRT-LLM's default capacity policy, SGLang)."""
     shape = workload_shape(workload)
     slo = sim.SloTargets(ttft_p99_s=workload.ttft_p99_s, tpot_p99_s=workload.tpot_p99_s)
 
     def capacity(dep: Deployment, step) -> Capacity:
         st = keyed_step(dep, step, profile)
-        # the engine the plan launches (planner.vllm_args): its --max-model-len, --max-num-batched-tokens
+        # the engine the plan launches (planner.launch): its --max-model-len, --max-num-batched-tokens
         # (CHUNK_TOKENS) and --max-num-seqs (the analytic model's ceiling, MAX_NUM_SEQS_CAP), so the launch line
-        # is the one simulated, whatever vLLM's own defaults on this GPU would be
-        config = replace(engine_config(dep, st, launch_max_model_len(
-            workload.input_tokens_p99 + workload.output_tokens_p99, dep.model.max_context, st.kv_capacity_tokens())),
-            max_num_seqs=MAX_NUM_SEQS_CAP, max_num_batched_tokens=CHUNK_TOKENS)
+        # is the one simulated, whatever the engine's own defaults on this GPU would be
+        mml = launch_max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, dep.model.max_context,
+                                   st.kv_capacity_tokens())
+        config = engines.engine_config(dep, st, engines.EngineKnobs(
+            engine=engine, max_num_seqs=MAX_NUM_SEQS_CAP, max_num_batched_tokens=CHUNK_TOKENS, max_model_len=mml))
         key = sim.capacity_key(shape, config, st, slo, SEARCH, cache_labels(dep))
         cached = isinstance(cache.get(key), sim.SloCapacity)
         res = sim.find_slo_capacity(shape, config, st, slo, search=SEARCH, cache=cache, labels=cache_labels(dep))
@@ -121,7 +124,7 @@ def _chosen(found: dict[Deployment, _Found], d: dict) -> tuple[Deployment, _Foun
     raise PlannerError(f"the simulator did not size {d['gpu']}/{d['quant']}/TP{d['tp']}; please report this")
 
 
-def attach_simulation(result: Plan, model, workload: Workload, space, cat, profile) -> Plan:
+def attach_simulation(result: Plan, model, workload: Workload, space, cat, profile, engine: str = "vllm") -> Plan:
     """Re-size with the simulator: the mean-value plan's choice and the next cheapest candidates
     (SIM_CANDIDATES in all), so a deployment that only meets the p99s at a vanishing rate (a TTFT that the
     mean-value model, which does not queue, puts just under the target) loses to one that meets them at load."""
@@ -130,7 +133,7 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
     cache = sim.shared_cache()
     try:
         sim_plan = resize(result, model, workload, space, cat, profile, keys,
-                          simulated_capacity(workload, found, cache, profile), "simulator")
+                          simulated_capacity(workload, found, cache, profile, engine), "simulator", engine=engine)
     except InfeasibleError as exc:
         names = ", ".join(f"{g}/{q}/TP{t}" for g, q, _, t in keys)
         raise InfeasibleError(f"the simulator finds none of the cheapest candidates ({names}) meets "
@@ -146,7 +149,7 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
     simulated = {
         "rate_per_replica_rps": cap.rate_per_s, "ttft_p99_s": cap.ttft_p99_s, "tpot_p99_s": cap.tpot_p99_s,
         "running_mean_at_capacity": cap.running_mean, "max_num_seqs": hit.config.max_num_seqs,
-        "max_num_batched_tokens": hit.config.max_num_batched_tokens,
+        "max_num_batched_tokens": hit.config.max_num_batched_tokens, "engine": engine, "policy": hit.config.policy,
         "limited_by": cap.limited_by, "rejected_fraction": cap.rejected_fraction,
         "analytic_rate_per_replica_rps": analytic_rate(result, d), "probes": cap.probes,
         # the analytic model's replica count for the same deployment (p99 sizing, or mean-value under
@@ -156,7 +159,8 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
         "cache_error": cache.disk_error, "step_model": hit.step.identity,
     }
     deployment = {**d2, "utilisation": workload.requests_per_s_mean / (cap.rate_per_s * replicas)}
-    return replace(sim_plan, deployment=deployment, alternatives=result.alternatives, simulated=simulated)
+    return replace(sim_plan, deployment=deployment, alternatives=result.alternatives, simulated=simulated,
+                   p99=result.p99)
 
 
 def analytic_rate(result: Plan, row: dict) -> float:

@@ -37,7 +37,8 @@ class Deployment:
     eff: Efficiency
 
 
-STEP_MODEL = "analytic-kernels-1"  # names the step-time model in simulation cache keys; bump when it changes
+# names the step-time model in simulation cache keys; bump when it changes (2: prefill chunks' exact attention pairs)
+STEP_MODEL = "analytic-kernels-2"
 
 
 def fingerprint_of(dep: Deployment) -> str:
@@ -53,17 +54,22 @@ class AnalyticStep:
 
     dep: Deployment
     _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    # takes the prefill chunks' own context and causal pairs (timing.mixed_step), which the simulator passes
+    exact_prefill = True
 
-    def step_time_s(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
-        key = (prefill_tokens, decode_seqs, context_tokens)
+    def step_time_s(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
+                    prefill_context: int | None = None, prefill_pairs: int | None = None) -> float:
+        key = (prefill_tokens, decode_seqs, context_tokens, prefill_context, prefill_pairs)
         if key not in self._cache:
             d = self.dep
             self._cache[key] = timing.mixed_step(d.model, d.gpu, d.quant, d.kv_dtype, d.tp, d.eff,
-                                                 prefill_tokens, decode_seqs, context_tokens).latency_s
+                                                 prefill_tokens, decode_seqs, context_tokens, prefill_context,
+                                                 prefill_pairs).latency_s
         return self._cache[key]
 
-    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
-        return self.step_time_s(prefill_tokens, decode_seqs, context_tokens)
+    def __call__(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
+                 prefill_context: int | None = None, prefill_pairs: int | None = None) -> float:
+        return self.step_time_s(prefill_tokens, decode_seqs, context_tokens, prefill_context, prefill_pairs)
 
     def decode_affine(self, decode_seqs: int, context_tokens: int) -> tuple[float, float, float, float, float]:
         """Decode-only steps in closed form (planner.simulate.step_time.StepTimeModel): only the decode-attention

@@ -59,7 +59,8 @@ QUANTILE_POINTS = 256  # stratified length quantiles for the means over the leng
 # prompt-length quantiles whose prefill time is computed with the step model (interpolated between): the tail
 # matters, as the p99 TTFT and the TPOT of short outputs are set by the longest prompts
 PREFILL_QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999, 0.99999)
-BATCH_POINTS = 24  # batch sizes at which the decode step is evaluated (interpolated between, geometric grid)
+BATCH_POINTS = 12  # batch sizes where the decode step is evaluated (linear between, geometric grid: it is near affine)
+PREFILL_BATCHES = 4  # batch sizes (besides 0) where prefill costs are evaluated (geometric from 1 to the cap)
 EXACT_ARRIVALS = 12  # up to this many prompts arriving in a lifetime are drawn one by one; more: normal sum
 TAIL_MASS = 1e-7  # the chain is truncated where the remaining probability is below this
 MAX_STATES = 200_000  # states beyond the cap kept at most (a queue longer than this is unstable for a p99)
@@ -92,6 +93,14 @@ class TailCapacity:
     limited_by: str  # ttft | tpot | stability
 
 
+def resident_context(workload: Workload) -> float:
+    """Mean context [tokens] of a running sequence: its prompt plus, in a processor-sharing system, half a
+    size-biased output (``L_out (1 + cv^2) / 2``, cv of the output lengths): what it holds in the KV cache."""
+    out = _stratified(workload.output_dist, workload.mean_output_tokens, QUANTILE_POINTS)
+    cv2 = float(np.var(out) / np.mean(out) ** 2)
+    return workload.mean_input_tokens + workload.mean_output_tokens * (1 + cv2) / 2
+
+
 def _stratified(dist, mean: float, n: int) -> np.ndarray:
     return np.array([max(1.0, dist.quantile(mean, (i + 0.5) / n)) for i in range(n)])
 
@@ -121,7 +130,6 @@ class ReplicaTail:
     prefill_mean: np.ndarray  # mean prefill time [s] of one prompt at each kp_grid batch
     prefill_std: np.ndarray  # its standard deviation
     in_draws: np.ndarray  # stratified prompt lengths
-    out_draws: np.ndarray  # stratified output lengths
     l_out: float
     ttft_slo_s: float
     tpot_slo_s: float
@@ -131,15 +139,13 @@ class ReplicaTail:
     def build(cls, step, workload: Workload, cap: int, chunk: int) -> ReplicaTail:
         """`step(prefill_tokens, decode_seqs, context_tokens) -> s` (planner.step_model); `cap` >= 1."""
         l_in, l_out = workload.mean_input_tokens, workload.mean_output_tokens
-        out_draws = _stratified(workload.output_dist, l_out, QUANTILE_POINTS)
         in_draws = _stratified(workload.input_dist, l_in, QUANTILE_POINTS)
-        # a sequence in a processor-sharing system is, on average, half way through a size-biased output
-        cv2 = float(np.var(out_draws) / np.mean(out_draws) ** 2)
-        ctx = l_in + l_out * (1 + cv2) / 2
+        ctx = resident_context(workload)
         k_grid = np.unique(np.round(np.geomspace(1, cap, min(BATCH_POINTS, cap))).astype(int))
         s0 = np.array([step(0, int(k), int(k * ctx)) for k in k_grid])
-        # prefill costs beside 0 decodes (a prompt alone: the step model's context split is exact) and beside more
-        kp_grid = np.unique(np.concatenate([[0], np.round(np.geomspace(1, cap, min(4, cap))).astype(int)]))
+        # prefill costs beside 0 decodes (a prompt alone) and beside more, each chunk attending its own prefix
+        ks_pf = np.round(np.geomspace(1, cap, min(PREFILL_BATCHES, cap))).astype(int)
+        kp_grid = np.unique(np.concatenate([[0], ks_pf]))
         prompts = np.unique([max(1.0, round(workload.input_dist.quantile(l_in, min(max(q, 1e-6), 1 - 1e-6))))
                              for q in PREFILL_QUANTILES])
         if len(prompts) == 1:  # fixed lengths: a second point one token longer keeps the grid two wide
@@ -149,7 +155,7 @@ class ReplicaTail:
                          for L in prompts] for k, s0k in zip(kp_grid, s0_kp, strict=True)])
         per_k = np.array([np.interp(in_draws, prompts, row) for row in pre])
         return cls(cap, chunk, k_grid, s0, kp_grid, prompts, pre, per_k.mean(axis=1), per_k.std(axis=1),
-                   in_draws, out_draws, l_out,
+                   in_draws, l_out,
                    workload.ttft_p99_s, workload.tpot_p99_s, workload)
 
     # -- the chain -------------------------------------------------------------------------------------------
@@ -322,8 +328,10 @@ def _prefill_s(step, prompt: int, k: int, ctx: int, chunk: int, s0k: float) -> f
     """Prefill time [s] of one `prompt` beside `k` decodes (context `ctx`): its chunks of ``chunk - k``
     tokens, each step's time above the decode-only step, attending the chunks before it."""
     c, done, total = max(chunk - k, 1), 0, 0.0
+    exact = getattr(step, "exact_prefill", False)  # the chunk's own context and pairs, as the simulator passes
     while done < prompt:
         n = min(c, prompt - done)
-        total += max(step(n, k, ctx + done + n) - s0k, 0.0)
+        t = step(n, k, ctx + done + n, done + n, n * done + n * (n + 1) // 2) if exact else step(n, k, ctx + done + n)
+        total += max(t - s0k, 0.0)
         done += n
     return total

@@ -317,6 +317,7 @@ def _schedule_running(b: Book, step: int, t: float, partial: int, free: int, n_d
     if partial < 0:
         return 0, 0, partial, free, n_dec, ctx_a, preempted
     b.held[partial] += p_need
+    b.pairs += p_chunk * b.computed[partial] + p_chunk * (p_chunk + 1) // 2  # after its cached prefix
     b.computed[partial] += p_chunk
     pf_ctx = b.computed[partial]
     if pf_ctx == b.plen[partial] + b.done[partial]:
@@ -338,6 +339,9 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
     partial = -1  # the running request whose prefill is unfinished (at most one), or −1
     free, t, step, nxt, blocked = kv_blocks, 0.0, 0, 0, False
     sgl = b.sgl  # SGLang: its own admission; the decode steps run (b.dsteps) drive its new_token_ratio
+    # a step model that takes the chunks' own context and causal pairs gets them (timing.mixed_step); others get
+    # the totals (step_time module docstring)
+    exact = getattr(step_time, "exact_prefill", False)
     while True:
         while nxt < n and arr[nxt] <= t:
             if not rej[nxt]:
@@ -357,6 +361,7 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
             continue
         blocked = False
         completing: list[int] = []
+        b.pairs = 0
         pf_tokens, pf_ctx, partial, free, n_dec, ctx_a, preempted = _schedule_running(
             b, step, t, partial, free, n_dec, ctx_a, max_tokens, completing)
         if waiting and not preempted and partial < 0:  # admission, FCFS, only in a step without preemption
@@ -369,7 +374,8 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
             pf_tokens += admitted
             pf_ctx += admitted
         ctx = ctx_a + n_dec * step + pf_ctx
-        dt = step_time(pf_tokens, n_dec, ctx)
+        dt = step_time(pf_tokens, n_dec, ctx, pf_ctx, b.pairs) if exact and pf_tokens else step_time(
+            pf_tokens, n_dec, ctx)
         if not 0.0 <= dt < inf:
             raise decode_run.bad_step(dt, (pf_tokens, n_dec, ctx))
         if not (pf_tokens or n_dec):  # pragma: no cover - the oldest request always fits

@@ -64,7 +64,7 @@ class Book:
     __slots__ = ("bs", "plen", "olen", "first", "finish", "sched", "npre", "computed", "held", "done",
                  "last_tok", "d_s", "d_c", "d_o", "waiting", "running", "fin", "heap", "cnt", "steps", "runs",
                  "resume_gap", "resume_at", "maxb", "resv", "no_evict",
-                 "sgl", "ratio0", "rk0", "dsteps", "ukey", "unc", "clip", "cheap", "n_c", "n_u", "sum_u")
+                 "sgl", "ratio0", "rk0", "dsteps", "ukey", "unc", "clip", "cheap", "n_c", "n_u", "sum_u", "pairs")
 
     def __init__(self, plen: list[int], olen: list[int], block_size: int, no_evict: bool = False,
                  sglang: bool = False):
@@ -96,6 +96,7 @@ class Book:
         self.clip: dict[int, list[int]] = {}
         self.cheap: list[int] = []
         self.n_c = self.n_u = self.sum_u = 0
+        self.pairs = 0  # causal (query, key) pairs of this step's prefill chunks, each attending its own prefix
 
 
 def _drop_decode(b: Book, v: int, step: int, t: float, free: int, need: int, n_dec: int,
@@ -295,6 +296,7 @@ def _take(b: Book, h: int, nb: int, chunk: int, t: float) -> None:
     b.waiting.popleft()
     b.resv += b.maxb[h]
     b.held[h], b.computed[h] = nb, chunk
+    b.pairs += chunk * (chunk + 1) // 2  # a fresh chunk attends itself only
     b.running[h] = None
     if b.sched[h] != b.sched[h]:  # NaN: first admission
         b.sched[h] = t

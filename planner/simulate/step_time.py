@@ -13,6 +13,11 @@ model for the duration of every step, given three totals over the sequences sche
 Any callable with that signature is a :class:`StepTimeModel`; it must return seconds (≥ 0). The
 planner builds one from a profile (analytic or measured).
 
+Optional precision: a model with ``exact_prefill = True`` is called with two more arguments in steps that
+prefill, ``prefill_context`` (the chunks' share of ``context_tokens``) and ``prefill_pairs`` (their causal
+query-key pairs, each chunk attending its own cached prefix and itself), so a step holding the tail of one
+prompt and the head of the next is not charged as one chunk attending both (planner.step_model.AnalyticStep).
+
 Optional speed-up: a model may also define ``decode_affine(decode_seqs, context_tokens)`` returning
 ``(overhead, a1, b1, a2, b2)`` such that ``decode_seqs`` decode-only steps in a row, the ``j``-th
 (j = 0, 1, ...) attending ``context_tokens + decode_seqs · j`` tokens, take

@@ -190,14 +190,19 @@ def prefill(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtyp
 
 
 def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
-               eff: Efficiency, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> StepEstimate:
+               eff: Efficiency, prefill_tokens: int, decode_seqs: int, context_tokens: int,
+               prefill_context: int | None = None, prefill_pairs: float | None = None) -> StepEstimate:
     """A continuous-batching engine step: `prefill_tokens` chunked-prefill tokens plus `decode_seqs` decodes,
     `context_tokens` KV tokens in the step summed over its sequences (a decode counts its context including
     the new token, the prefill chunk its cached prefix plus itself), per layer, full-attention equivalent.
 
-    Only the total is known, so the chunk is taken to hold the mean share ``context / seqs`` (the chunk
-    counting as one sequence): its cached prefix ``C = share - P`` (>= 0) and causal pairs ``P x C +
-    P (P + 1) / 2``; the decodes attend the rest. Exact for a decode-only step and for a lone chunk.
+    When the caller knows the chunks (the simulator does), ``prefill_context`` is their share of
+    `context_tokens` (each chunk's cached prefix plus itself) and ``prefill_pairs`` their causal (query, key)
+    pairs, ``sum n_i c_i + n_i (n_i + 1) / 2`` for chunks of ``n_i`` tokens after ``c_i`` cached ones: exact for
+    any mix of chunks (a prompt's tail and the next prompt's head in one step attend their own prefixes only).
+    Without them only the total is known, so the chunks are taken as one holding the mean share
+    ``context / seqs`` (counting as one sequence): its cached prefix ``C = share - P`` (>= 0) and causal pairs
+    ``P x C + P (P + 1) / 2``; the decodes attend the rest. Exact for a decode-only step and for a lone chunk.
     """
     tokens = prefill_tokens + decode_seqs
     if tokens < 1:
@@ -205,9 +210,13 @@ def mixed_step(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvD
     layers = model.num_layers
     seqs = decode_seqs + (1 if prefill_tokens else 0)
     p = prefill_tokens
-    share = context_tokens / seqs if prefill_tokens else 0.0
-    cached = max(share - p, 0.0)
-    prefill_pairs = (p * cached + p * (p + 1) / 2) * layers if p else 0.0
+    if p and prefill_context is not None and prefill_pairs is not None:
+        share, cached, pairs = float(prefill_context), max(prefill_context - p, 0.0), float(prefill_pairs)
+    else:
+        share = context_tokens / seqs if prefill_tokens else 0.0
+        cached = max(share - p, 0.0)
+        pairs = p * cached + p * (p + 1) / 2
+    prefill_pairs = pairs * layers if p else 0.0
     decode_pairs = max(context_tokens - share, 0.0) * layers
     shape = StepShape(tokens, seqs, decode_pairs, prefill_pairs, cached * layers)
     return _estimate(model, gpu, quant, kv_dtype, tp, eff, shape)

@@ -1,9 +1,9 @@
-"""`plan --simulate` says when the mean-value sizing and the simulated one differ by more than one replica."""
+"""`plan --simulate` says when the analytic (p99) sizing and the simulated one differ by more than one replica."""
 
 from tests.helpers import cli, cli_json
 
-# Llama-3.1-8B on L40S, 3,000-token prompts under a 30 ms TPOT: the mean step hides the TPOT tail that prefill
-# chunks cause, so the simulator needs about twice the replicas (benchmarks/p99_sizing.py's "short" cases)
+# Llama-3.1-8B on L40S, 3,000-token prompts under a 30 ms TPOT: the simulator's TPOT tail is above the p99 model's
+# there, so it needs more replicas (one of benchmarks/p99_sizing.py's "short" cases)
 ARGS = ("plan", "llama-3.1-8b", "--gpu", "l40s", "--quant", "fp8", "--tokens-per-day-in", "3B",
         "--tokens-per-day-out", "500M", "--requests-per-day", "1M", "--ttft-p99", "1s", "--tpot-p99", "30ms",
         "--simulate")

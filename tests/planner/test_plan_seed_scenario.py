@@ -33,7 +33,7 @@ def test_the_seed_scenario_says_use_an_api(seed_plan):
 
 def test_the_vllm_flags_launch_the_chosen_deployment(seed_plan):
     d = seed_plan.deployment
-    args = " ".join(seed_plan.vllm_args)
+    args = " ".join(seed_plan.launch_args)
     # --max-num-seqs is the engine the p99 model ran (the KV cache's mean-length sequences); the batch is its mean
     seqs = seed_plan.p99["max_num_seqs"]
     assert f"--tensor-parallel-size {int(d['tp'])}" in args and f"--max-num-seqs {seqs}" in args

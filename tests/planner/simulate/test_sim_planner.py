@@ -129,7 +129,7 @@ def test_the_batch_is_the_simulated_mean_not_max_num_seqs(home):
     assert d["batch"] == max(1, round(s["running_mean_at_capacity"])) and d["batch"] < s["max_num_seqs"]
     # Little's law at the capacity edge: mean batch ≈ rate × mean time in the batch (< the p99 E2E)
     assert d["batch"] <= s["rate_per_replica_rps"] * (s["ttft_p99_s"] + 200 * s["tpot_p99_s"]) + 1
-    args = p.vllm_args
+    args = p.launch_args
     assert args[args.index("--max-num-seqs") + 1] == "1024"  # the limit the simulation ran with
 
 
@@ -141,7 +141,7 @@ def test_the_launch_line_is_the_engine_the_simulator_ran(home):
                      requests_per_day=2 * 86_400)
     p = plan(PlanRequest(model="llama-3.1-8b", workload=light, gpus=("l40s",), quants=("fp8",), tps=(1,),
                          simulate=True))
-    s, args = p.simulated, p.vllm_args
+    s, args = p.simulated, p.launch_args
     assert (s["max_num_seqs"], s["max_num_batched_tokens"]) == (1024, 8192)
     assert args[args.index("--max-num-seqs") + 1] == str(s["max_num_seqs"])
     assert args[args.index("--max-num-batched-tokens") + 1] == str(s["max_num_batched_tokens"])

@@ -81,3 +81,46 @@ def test_bad_fixed_numbers():
         FixedStepTime(prefill_s_per_token=-1.0, decode_s=0.01)
     with pytest.raises(InvalidValueError):
         FixedStepTime(prefill_s_per_token=0.0, decode_s=0.0)
+
+
+class _Recorder:
+    """A step model that records what the simulator passes (with or without the chunks' context and pairs)."""
+
+    def __init__(self, exact: bool):
+        self.exact_prefill, self.calls = exact, []
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        return 0.01
+
+
+def test_chunks_sharing_a_step_are_passed_with_their_own_context_and_pairs():
+    # two 20,000-token prompts, the second arriving during the first's prefill; 8,192-token budget: the first
+    # prompt's third chunk (3,616 tokens after 16,384 cached) shares a step with the second's first (4,576 fresh)
+    req = Requests(arrival_s=np.array([0.0, 0.005]), input_tokens=np.array([20_000, 20_000]),
+                   output_tokens=np.array([2, 2]))
+    cfg = EngineConfig(kv_blocks=10_000, max_num_seqs=8, max_num_batched_tokens=8192)
+    rec = _Recorder(exact=True)
+    simulate(req, cfg, rec)
+    p, k, ctx, pf_ctx, pairs = rec.calls[2]
+    assert (p, k, pf_ctx) == (8192, 0, 16_384 + 3_616 + 4_576) and ctx == pf_ctx
+    assert pairs == 3_616 * 16_384 + 3_616 * 3_617 // 2 + 4_576 * 4_577 // 2  # each chunk attends its own prefix
+    assert rec.calls[1][3:] == (16_384, 8_192 * 8_192 + 8_192 * 8_193 // 2)
+    legacy = _Recorder(exact=False)  # a model without the capability gets the three totals, as before
+    simulate(req, cfg, legacy)
+    assert all(len(c) == 3 for c in legacy.calls) and legacy.calls[2] == (8192, 0, 24_576)
+
+
+def test_exact_pairs_are_the_mean_share_guess_for_a_lone_chunk_and_less_for_two():
+    from planner.simulate_api import deployment
+    from profiler.analytic import timing
+
+    d = deployment("llama-3.1-8b", "h100-sxm", "fp8", 1, "bf16")
+
+    def step(*a):
+        return timing.mixed_step(d.model, d.gpu, d.quant, d.kv_dtype, d.tp, d.eff, *a).latency_s
+
+    lone = 8192 * 8192 + 8192 * 8193 / 2  # a chunk of 8,192 after 8,192 cached: what the share guess assumes
+    assert step(8192, 0, 16_384, 16_384, lone) == pytest.approx(step(8192, 0, 16_384), rel=1e-12)
+    two = 3_616 * 16_384 + 3_616 * 3_617 / 2 + 4_576 * 4_577 / 2
+    assert step(8192, 0, 24_576, 24_576, two) < step(8192, 0, 24_576)  # the guess charges both with 16,384 cached

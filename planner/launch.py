@@ -1,0 +1,134 @@
+"""Launch lines for a planned replica, in each engine's own flag names.
+
+- vLLM V1: ``vllm serve MODEL --tensor-parallel-size ... --max-num-seqs ... --max-model-len ...``.
+- TensorRT-LLM: ``trtllm-serve serve MODEL --backend pytorch --tp_size --max_batch_size --max_num_tokens
+  --max_seq_len --kv_cache_free_gpu_memory_fraction --enable_chunked_prefill`` (the click options of
+  NVIDIA/TensorRT-LLM tensorrt_llm/commands/serve.py ``serve``; chunked prefill is off by default there and the
+  plan assumes it). Its KV dtype has no flag: ``kv_cache_config: {dtype: fp8}`` in an ``--extra_llm_api_options``
+  YAML (a note says so).
+- SGLang: ``python -m sglang.launch_server --model-path MODEL --tp-size --max-running-requests --chunked-prefill-size
+  --context-length --mem-fraction-static --max-total-tokens [--quantization] [--kv-cache-dtype fp8_e4m3]``
+  (python/sglang/srt/server_args.py). ``--mem-fraction-static`` is the static pool (weights + KV) as a share of the
+  GPU's memory, here the planner's KV budget plus the weights (planner.engines: SGLang is sized like vLLM), and
+  ``--max-total-tokens`` pins the KV pool to the tokens the plan counted.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+from planner.capacity import CHUNK_TOKENS, Capacity, launch_max_model_len
+from planner.step_model import Deployment
+from profiler.analytic import memory
+
+ENGINES = ("vllm", "trtllm", "sglang")  # the engines a plan (and the simulator, planner.engines) can stand for
+LAUNCHERS = {"vllm": "vLLM", "trtllm": "TensorRT-LLM", "sglang": "SGLang"}
+SEQS_FLAG = {"vllm": "--max-num-seqs", "trtllm": "--max_batch_size", "sglang": "--max-running-requests"}
+
+
+def max_model_len(dep: Deployment, longest_request_tokens: float, kv_capacity_tokens: int = 0) -> int:
+    """As long as the KV cache holds, at least the p99 request (planner.capacity.launch_max_model_len)."""
+    return launch_max_model_len(longest_request_tokens, dep.model.max_context, kv_capacity_tokens)
+
+
+def _repo(dep: Deployment) -> str:
+    return str(dep.model.hf_config.get("hf_repo") or dep.model.hf_config.get("_name_or_path") or dep.model.name)
+
+
+def _seqs(capacity: Capacity) -> int:
+    return max(1, capacity.max_num_seqs or capacity.batch)
+
+
+def launch_args(engine: str, dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
+    """The launch line of `engine` (vllm | trtllm | sglang) for the planned replica."""
+    return {"vllm": vllm_args, "trtllm": trtllm_args, "sglang": sglang_args}[engine](dep, capacity,
+                                                                                      longest_request_tokens)
+
+
+def launch_notes(engine: str, dep: Deployment) -> list[str]:
+    """What the launch line assumes that its flags cannot say."""
+    notes = vllm_notes(dep) if engine == "vllm" else _checkpoint_notes(engine, dep)
+    if engine == "trtllm" and dep.kv_dtype.value == "fp8":
+        notes.append("an fp8 KV cache has no trtllm-serve flag: pass --extra_llm_api_options with a YAML holding "
+                     "`kv_cache_config: {dtype: fp8}`")
+    return notes
+
+
+def trtllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
+    """Flags for `trtllm-serve serve MODEL ...` (PyTorch backend) reproducing the planned configuration."""
+    return ["trtllm-serve", "serve", _repo(dep), "--backend", "pytorch", "--tp_size", str(dep.tp),
+            "--max_batch_size", str(_seqs(capacity)), "--max_num_tokens", str(CHUNK_TOKENS),
+            "--max_seq_len", str(max_model_len(dep, longest_request_tokens, capacity.kv_capacity_tokens)),
+            "--kv_cache_free_gpu_memory_fraction", f"{memory.TRTLLM_FREE_GPU_MEMORY_FRACTION:.2f}",
+            "--enable_chunked_prefill"]
+
+
+def sglang_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
+    """Flags for `python -m sglang.launch_server ...` reproducing the planned configuration."""
+    budget = memory.memory_budget(dep.model, dep.gpu, dep.quant, dep.kv_dtype, dep.tp, dep.eff)
+    kv_tokens = capacity.kv_capacity_tokens or budget.kv_capacity_tokens
+    static = math.ceil((budget.weights_bytes + max(budget.kv_budget_bytes, 0)) / budget.hbm_bytes * 100) / 100
+    args = ["python", "-m", "sglang.launch_server", "--model-path", _repo(dep), "--tp-size", str(dep.tp),
+            "--max-running-requests", str(_seqs(capacity)), "--chunked-prefill-size", str(CHUNK_TOKENS),
+            "--context-length", str(max_model_len(dep, longest_request_tokens, kv_tokens)),
+            "--mem-fraction-static", f"{min(static, 0.99):.2f}", "--max-total-tokens", str(kv_tokens)]
+    if dep.quant.vllm_quantization:
+        args += ["--quantization", dep.quant.vllm_quantization]
+    if dep.kv_dtype.value == "fp8":
+        args += ["--kv-cache-dtype", "fp8_e4m3"]
+    return args
+
+
+def _checkpoint_notes(engine: str, dep: Deployment) -> list[str]:
+    need = PREQUANTISED.get(dep.quant.id)
+    if engine == "trtllm" and dep.quant.id not in ("bf16", "native"):
+        source = f"NVIDIA ModelOpt, or {need}" if need else "NVIDIA ModelOpt"
+        return [f"trtllm-serve loads {dep.quant.id} weights from a checkpoint quantised offline ({source}): pass its "
+                f"path instead of {_repo(dep)}"]
+    if engine == "sglang" and need is not None:
+        return [f"--quantization {dep.quant.vllm_quantization} needs {need} of {_repo(dep)}; pass its path"]
+    return []
+
+
+def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
+    """Flags for `vllm serve MODEL ...` reproducing the planned configuration."""
+    repo = _repo(dep)
+    args = [
+        "vllm", "serve", str(repo),
+        "--tensor-parallel-size", str(dep.tp),
+        "--max-num-seqs", str(_seqs(capacity)),
+        "--max-model-len", str(max_model_len(dep, longest_request_tokens, capacity.kv_capacity_tokens)),
+        "--gpu-memory-utilization", f"{dep.eff.gpu_memory_utilization:.2f}",
+        "--max-num-batched-tokens", str(CHUNK_TOKENS),
+        "--enable-chunked-prefill",
+    ]
+    if dep.quant.vllm_quantization:
+        args += ["--quantization", dep.quant.vllm_quantization]
+    if dep.kv_dtype.value == "fp8":
+        args += ["--kv-cache-dtype", "fp8"]
+    return args
+
+
+# Weight formats vLLM loads only from a checkpoint already quantised that way (it quantises bf16 weights on load
+# only to fp8; docs.vllm.ai "Quantization" → AutoAWQ / GPTQModel / LLM Compressor pages: produce the checkpoint
+# offline, then serve it). mxfp4 is how gpt-oss checkpoints ship, so its own repository serves as is.
+PREQUANTISED = {
+    "int4": "an AWQ or GPTQ 4-bit (group 128) checkpoint",
+    "int8": "a W8A16 (compressed-tensors, LLM Compressor) checkpoint",
+}
+
+
+def vllm_notes(dep: Deployment) -> list[str]:
+    """What the launch line assumes that the flags cannot say."""
+    repo = dep.model.hf_config.get("hf_repo") or dep.model.name
+    need = PREQUANTISED.get(dep.quant.id)
+    if need is None or (dep.quant.id == "mxfp4" and dep.model.moe):
+        return []
+    return [f"--quantization {dep.quant.vllm_quantization} needs {need} of {repo}: vLLM does not quantise bf16 "
+            f"weights to {dep.quant.id} on load. Make one offline (AutoAWQ, GPTQModel or LLM Compressor) or use a "
+            "published one, and pass its path or repository instead of the bf16 repository."]
+
+
+def command_line(args: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in args)
