@@ -97,3 +97,21 @@ def test_long_prompts_and_short_outputs_spread_tpot(llama_h100):
     fixed = ReplicaTail.build(llama_h100, workload(4000, 200), cap=100, chunk=CHUNK).at(3.0)
     spread = ReplicaTail.build(llama_h100, workload(4000, 200, dist=LengthDist()), cap=100, chunk=CHUNK).at(3.0)
     assert spread.tpot_p99_s / spread.tpot_mean_s > fixed.tpot_p99_s / fixed.tpot_mean_s > 1.0
+
+
+def test_prefill_work_makes_the_batch_burstier_than_a_birth_death_chain_with_the_same_mean_step():
+    # step A: 10 ms per decode step plus 100 us per prefill token (a 1,000-token prompt costs c = 0.1 s); at 5 req/s
+    # the prefill share is lam x c = 0.5, so the mean step is 20 ms and the mean batch 5 x 200 x 0.02 = 20. Step B
+    # takes that mean step flat, no prefill cost: the same departure rates, so the same mean batch, but none of the
+    # bursts: around 20 sequences the decode-only departure rate is mu0 = 20 / (200 x 0.01) = 10/s, and the chain's
+    # variance per unit time grows from lam + mu = 10 to 10 + lam (mu0^2 c^2 + 2 mu0 c) = 25 (its spread x ~1.6)
+    lam, s0, alpha = 5.0, 0.010, 1e-4
+
+    def step_a(prefill_tokens, decode_seqs, context_tokens, *chunks):
+        return (s0 if decode_seqs else 0.0) + alpha * prefill_tokens
+
+    a = ReplicaTail.build(step_a, workload(1000, 200), cap=1024, chunk=CHUNK).at(lam)
+    b = ReplicaTail.build(const_step(s0 / (1 - lam * alpha * 1000)), workload(1000, 200), cap=1024,
+                          chunk=CHUNK).at(lam)
+    assert b.running_mean == pytest.approx(20.0, rel=1e-6) and a.running_mean == pytest.approx(20.0, rel=0.05)
+    assert a.running_p99 - a.running_mean > 1.3 * (b.running_p99 - b.running_mean)
