@@ -33,7 +33,7 @@ class PlanRequest:
     pricing: tuple[str, ...] = ("reserved-1y",)
     provider: str | None = None
     spares: int | None = None
-    hot_standby: float | None = None  # None: the seed bill's 50% hot standby
+    hot_standby: float | None = None  # None: the seed bill's 50% hot standby up to 2 replicas, N+k above
     zones: int | None = None
     node_loss: bool = False  # also survive losing the fullest node
     tco: Path | None = None
@@ -54,8 +54,8 @@ class PlanRequest:
 
 def policy_for(req: PlanRequest) -> RedundancyPolicy:
     pol = SEED_POLICY
-    if req.hot_standby is not None:
-        pol = replace(pol, hot_standby_fraction=req.hot_standby)
+    if req.hot_standby is not None:  # a fraction the user gives applies at every scale
+        pol = replace(pol, hot_standby_fraction=req.hot_standby, hot_standby_max_replicas=None)
     if req.spares is not None:
         pol = replace(pol, spares=req.spares)
     if req.zones is not None:

@@ -38,7 +38,9 @@ ApiPrices = Annotated[Path | None, typer.Option("--api-prices", help="API price 
 GpuPrices = Annotated[Path | None, typer.Option("--gpu-prices", help="GPU price YAML (adds/overrides rows)")]
 KvOpt = Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")]
 Spares = Annotated[int | None, typer.Option(help="explicit N+k spare replicas")]
-HotStandby = Annotated[float | None, typer.Option("--hot-standby", help="hot-standby fraction (seed: 0.5)")]
+HotStandby = Annotated[float | None, typer.Option("--hot-standby", help="hot-standby fraction at every fleet size "
+                                                 "(default: the seed's 0.5 up to 2 replicas, then N+k from the "
+                                                 "availability target)")]
 Zones = Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")]
 NodeLoss = Annotated[bool, typer.Option("--node-loss", help="also survive losing the fullest GPU node")]
 TcoOpt = Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")]

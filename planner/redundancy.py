@@ -10,7 +10,12 @@ switches on, so all of them hold at once:
       P(n) = sum_{k=N}^{n} C(n, k) a^k (1 - a)^(n - k)
 
 - N+k: n = N + k (the user's explicit spares; default k = 0).
-- hot standby fraction f: n = N + ceil(f x N) (the seed bill's 50 % failover: N = 2 → 1 spare).
+- hot standby fraction f: n = N + ceil(f x N) (the seed bill's 50 % failover: N = 2 → 1 spare), for fleets of
+  at most ``hot_standby_max_replicas`` replicas when that is set. The default policy (``SEED_POLICY``) keeps the
+  seed's 50 % standby for N <= 2, where it is the seed's own fleet and one spare is what any 99.9 % target needs
+  anyway, and above that leaves the spares to the availability target (and zone or node loss when switched on):
+  a 50 % standby at every scale is 12 spare H100s where the binomial 99.9 % needs 2 at N = 16. A fraction the
+  user gives (``--hot-standby``) applies at every N.
 - zone loss (zones z >= 2): replicas spread evenly over z zones; losing the largest zone (ceil(n / z)
   replicas) must leave N: smallest n with n - ceil(n / z) >= N.
 - node loss: replicas packed on nodes of ``gpus_per_node`` GPUs (``gpus_per_node // gpus_per_replica``
@@ -50,6 +55,7 @@ class RedundancyPolicy:
 
     spares: int = 0  # explicit N+k
     hot_standby_fraction: float = 0.0  # seed bill: 0.5
+    hot_standby_max_replicas: int | None = None  # the standby applies only up to this N (None: at every N)
     zones: int = 1  # failure domains replicas spread over; >= 2 switches the zone-loss line on
     survive_node_loss: bool = False
     replica_availability: float = DEFAULT_REPLICA_AVAILABILITY
@@ -60,6 +66,9 @@ class RedundancyPolicy:
         if not 0 <= self.hot_standby_fraction <= 10:
             raise InvalidValueError(f"hot_standby_fraction must lie in [0, 10] (0.5 = 50%), got "
                                     f"{self.hot_standby_fraction!r}")
+        cap = self.hot_standby_max_replicas
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise InvalidValueError(f"hot_standby_max_replicas must be an integer >= 1 or None, got {cap!r}")
         if isinstance(self.zones, bool) or not isinstance(self.zones, int) or self.zones < 1:
             raise InvalidValueError(f"zones must be an integer >= 1, got {self.zones!r}")
         if not 0 < self.replica_availability < 1:
@@ -67,7 +76,9 @@ class RedundancyPolicy:
                                     f"{self.replica_availability!r}")
 
 
-SEED_POLICY = RedundancyPolicy(hot_standby_fraction=0.5)  # seed §1: "50% hot standby for the SLA"
+# seed §1: "50% hot standby for the SLA", for the seed's own scale (2 replicas); above it, N+k (module docstring)
+SEED_STANDBY_MAX_REPLICAS = 2
+SEED_POLICY = RedundancyPolicy(hot_standby_fraction=0.5, hot_standby_max_replicas=SEED_STANDBY_MAX_REPLICAS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,9 +224,14 @@ def _requirements(replicas_at_peak: int, availability: float, policy: Redundancy
                  f"n = {t}, P = {prob_at_least(t, n, a):.6f}"))
     rows.append((f"N+{policy.spares}", policy.spares, n + policy.spares, f"user spares k = {policy.spares}"))
     if policy.hot_standby_fraction > 0:
-        t = hot_standby_total(n, policy.hot_standby_fraction)
-        rows.append((f"hot standby {policy.hot_standby_fraction * 100:.6g}%", t - n, t,
-                     f"ceil({policy.hot_standby_fraction:g} x {n}) = {t - n}"))
+        f, cap = policy.hot_standby_fraction, policy.hot_standby_max_replicas
+        if cap is None or n <= cap:
+            t = hot_standby_total(n, f)
+            scope = "" if cap is None else f" (applies up to N = {cap})"
+            rows.append((f"hot standby {f * 100:.6g}%", t - n, t, f"ceil({f:g} x {n}) = {t - n}{scope}"))
+        else:
+            rows.append((f"hot standby {f * 100:.6g}%", 0, n, f"the seed's {f * 100:.6g}% standby is for fleets of up "
+                         f"to {cap} replicas; at N = {n} the spares come from the availability target (N+k)"))
     if policy.zones >= 2:
         t = zone_loss_total(n, policy.zones)
         rows.append((f"zone loss ({policy.zones} zones)", t - n, t,
@@ -229,6 +245,7 @@ def _requirements(replicas_at_peak: int, availability: float, policy: Redundancy
     return rows
 
 
-__all__ = ["RedundancyPolicy", "SEED_POLICY", "Redundancy", "DEFAULT_REPLICA_AVAILABILITY", "prob_at_least",
+__all__ = ["RedundancyPolicy", "SEED_POLICY", "SEED_STANDBY_MAX_REPLICAS", "Redundancy", "DEFAULT_REPLICA_AVAILABILITY",
+           "prob_at_least",
            "availability_total", "hot_standby_total", "zone_loss_total", "node_loss_total", "plan_redundancy",
            "spare_replicas"]

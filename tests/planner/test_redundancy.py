@@ -12,6 +12,7 @@ from planner.redundancy import (
     node_loss_total,
     plan_redundancy,
     prob_at_least,
+    spare_replicas,
     zone_loss_total,
 )
 from profiler.errors import InvalidValueError
@@ -112,3 +113,21 @@ def test_bad_inputs():
         plan_redundancy(2, 1.0)
     with pytest.raises(InvalidValueError, match="2 zones"):
         zone_loss_total(3, 1)
+
+
+def test_the_seed_standby_covers_small_fleets_and_the_availability_target_sizes_larger_ones():
+    # issue 11: a 50% standby at every scale bought 8 spares for N = 16 where 99.9% needs 2. The seed policy keeps
+    # it for N <= 2 (the seed's own fleet: 2 replicas, 1 spare) and sizes larger fleets on N+k.
+    small = plan_redundancy(2, 0.999, SEED_POLICY)
+    assert small.spare_replicas == 1 and small.lines.set_index("line").loc["hot standby 50%", "used"]
+    big = plan_redundancy(16, 0.999, SEED_POLICY)
+    lines = big.lines.set_index("line")
+    # P(>= 16 of 17 up) = 0.98769, P(>= 16 of 18 up) = 0.99927 at 0.99 each: 2 spares
+    assert big.spare_replicas == 2 == availability_total(16, 0.999, 0.99) - 16
+    assert lines.loc["availability 99.9%", "used"] and not lines.loc["hot standby 50%", "used"]
+    assert lines.loc["hot standby 50%", "replicas"] == 0 and "up to 2 replicas" in lines.loc["hot standby 50%", "basis"]
+    # at N = 3 the standby no longer applies: 99.9% needs P(>= 3 of 4 up) = 0.99941 -> 1 spare, not ceil(1.5) = 2
+    assert plan_redundancy(3, 0.999, SEED_POLICY).spare_replicas == 1
+    # a fraction without the cap (what --hot-standby gives) applies at every N
+    assert plan_redundancy(16, 0.999, RedundancyPolicy(hot_standby_fraction=0.5)).spare_replicas == 8
+    assert spare_replicas(16, 0.999, SEED_POLICY) == 2  # the cost curve's shortcut agrees
