@@ -228,7 +228,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     capacities: dict = {}
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
                         cat.efficiency, capacity_fn, capacities=capacities)
-    refine = p99 = None
+    summary = None
     if sizing == "p99" and capacity_fn is None and candidates["feasible"].any():
         from planner.p99_plan import p99_capacity_fn, p99_summary
 
@@ -236,15 +236,14 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         capacity_fn = p99_capacity_fn(workload, found, engine)
 
         def refine(key):
-            dep = capacities[key][0]
+            dep = capacities[key][0]  # the mean-value search's feasible deployments: the p99 model's candidates
             return dep, capacity_fn(dep, step_model(dep, profile))
 
-        mean_value, mean_caps = candidates, capacities
-        keys = _self_host_cost_fn(mean_caps, workload, space, cat, refine).keys_at(workload)
-        capacities = {}
+        cost = _self_host_cost_fn(capacities, workload, space, cat, refine)  # the curve and crossover read it too
+        keys = cost.keys_at(workload)
+        mean_value = candidates
         candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
-                            cat.tco_defaults, profile, cat.efficiency, only(keys, capacity_fn, "p99 model"),
-                            capacities=capacities)
+                            cat.tco_defaults, profile, cat.efficiency, only(keys, capacity_fn, "p99 model"))
         if best(candidates) is None:
             names = ", ".join(f"{g}/{q}/TP{t}" for g, q, _, t in keys)
             raise InfeasibleError(f"none of the cheapest mean-value candidates ({names}) meets TTFT p99 "
@@ -252,8 +251,9 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
                                   f"queueing and the length spread are counted. Why: {infeasible_summary(candidates)}. "
                                   f"{closest_to_slos(candidates, workload)}Relax the SLOs, or --sizing mean-value to "
                                   "plan on mean step times.")
-        p99 = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
-        capacities = mean_caps
+        summary = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
+    else:
+        cost = _self_host_cost_fn(capacities, workload, space, cat)
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -270,7 +270,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     items, total, mult = bill(sized, float(chosen["usd_per_gpu_hour"]), workload, cat.tco_defaults,
                               space.existing_infra, offer)
     api = api_mod.api_costs(workload, cat.api_prices)
-    cost_fn = cross_mod.MemoCost(_self_host_cost_fn(capacities, workload, space, cat, refine))
+    cost_fn = cross_mod.MemoCost(cost)
     cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
     api = api.merge(cross, on=["provider", "model"], how="left")
     curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices)
@@ -285,7 +285,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
         curve=curve, verdict=verdict, launch_args=launch_args(engine, dep, sized.capacity, longest),
         launch_notes=tuple(launch_notes(engine, dep)), engine=engine,
-        alternatives=candidates.head(top_n), p99=p99(chosen.to_dict()) if p99 else None)
+        alternatives=candidates.head(top_n), p99=summary(chosen.to_dict()) if summary else None)
 
 
 def _nothing_fits_memory(candidates: pd.DataFrame) -> bool:
