@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class PlanRequest:
     kv_dtypes: tuple[str, ...] = ("bf16",)
     pricing: tuple[str, ...] = ("reserved-1y",)
     provider: str | None = None
+    region: str | None = None  # --region: only offers sold there (planner.prices.region_matches); None: any region
     spares: int | None = None
     hot_standby: float | None = None  # None: the seed bill's 50% hot standby up to 2 replicas, N+k above
     zones: int | None = None
@@ -43,6 +45,8 @@ class PlanRequest:
     simulate: bool = False
     engine: str = "vllm"  # the serving engine planned for (planner.engines.ENGINES): p99 model, simulator, launch line
     sizing: str = "p99"  # p99: replicas on the tail model's p99s (planner.p99_plan); mean-value: planner.capacity
+    margin: float = 2.0  # self-host only when the reference API costs >= margin x the TCO (seed §4 step 4)
+    crossovers: str = "like-for-like"  # break-evens for the compared APIs only; "all": every API row (crossover cmd)
     models_file: Path | None = None
     top: int = 8
     # YAML in the catalogue's layout adding or replacing GPUs / quant schemes (a user GPU needs its price in
@@ -110,12 +114,14 @@ def plan(req: PlanRequest) -> Plan:
         catalogue.get_quant(q, req.quants_file)
     catalogue.check_quants_for_model(model, [cat.quants[q] for q in req.quants] or cat.quants.values())
     _check_offers(req, cat)
+    if req.region is not None:  # filter the table once, so the search and the plan's offer lookups agree
+        cat = replace(cat, gpu_prices=prices_mod.filter_region(cat.gpu_prices, req.region, req.pricing))
     bad_kv = [k for k in req.kv_dtypes if k not in ("bf16", "fp8")]
     if bad_kv:
         raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not {', '.join(bad_kv)}")
     space = SearchSpace(gpus=req.gpus, quants=req.quants, kv_dtypes=tuple(KvDtype(k) for k in req.kv_dtypes),
                         tps=req.tps or DEFAULT_TPS, pricing=req.pricing or ("reserved-1y",), provider=req.provider,
-                        redundancy=policy_for(req), existing_infra=req.workload.existing_infra)
+                        region=req.region, redundancy=policy_for(req), existing_infra=req.workload.existing_infra)
     profile = read_profile(req.profile)[0] if req.profile else None
     if profile is not None and not (profile["model"] == model.name).any():
         raise InvalidValueError(f"{req.profile} profiles {', '.join(sorted(profile['model'].unique()))}, not "
@@ -127,7 +133,11 @@ def plan(req: PlanRequest) -> Plan:
         close = difflib.get_close_matches(req.engine, ENGINES, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise InvalidValueError(f"--engine must be one of {', '.join(ENGINES)}, not {req.engine!r}{hint}")
-    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top, sizing=req.sizing, engine=req.engine)
+    if not (isinstance(req.margin, (int, float)) and math.isfinite(req.margin) and 1 <= req.margin <= 100):
+        raise InvalidValueError(f"--margin must be a number from 1 to 100 (the seed's rule is 2: the API costs at "
+                                f"least twice the self-host TCO), got {req.margin!r}")
+    result = make_plan(model, req.workload, space, cat, profile, top_n=req.top, sizing=req.sizing, engine=req.engine,
+                       margin=float(req.margin), crossovers=req.crossovers)
     if req.simulate:
         from planner.simulated import attach_simulation
 

@@ -141,14 +141,14 @@ def max_model_len(longest_request_tokens: float, model_max_context: int) -> int:
     return max(min(MAX_MODEL_LEN_STEP, model_max_context), min(want, model_max_context))
 
 
-def launch_max_model_len(longest_request_tokens: float, model_max_context: int, kv_capacity_tokens: int) -> int:
-    """--max-model-len to launch with: as long as the KV cache holds one such sequence (whole steps of
-    MAX_MODEL_LEN_STEP, within the model's context), so rare long requests are served rather than refused;
-    at least the p99 request (:func:`max_model_len`). Unknown capacity (0): the p99 request."""
-    floor = max_model_len(longest_request_tokens, model_max_context)
-    if kv_capacity_tokens <= 0:
-        return floor
-    return max(floor, min(model_max_context, kv_capacity_tokens // MAX_MODEL_LEN_STEP * MAX_MODEL_LEN_STEP))
+def launch_max_model_len(longest_request_tokens: float, model_max_context: int, kv_capacity_tokens: int = 0) -> int:
+    """--max-model-len to launch with: the request the plan was sized on (the p99 prompt + output, rounded up to
+    MAX_MODEL_LEN_STEP tokens, within the model's context: :func:`max_model_len`), not the whole KV cache: a
+    longer limit admits requests whose prefill and KV the sizing never counted. Longer requests are refused
+    instead (planner.launch's notes say how, and what to raise).
+    `kv_capacity_tokens` is not used (kept for callers: planner.simulated passes it)."""
+    del kv_capacity_tokens  # issue 11 item 10: the limit follows the workload, not the cache
+    return max_model_len(longest_request_tokens, model_max_context)
 
 
 def _why_not(step, w: Workload, why: str) -> str:

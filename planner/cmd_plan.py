@@ -33,6 +33,14 @@ Avail = Annotated[str | None, typer.Option("--availability", help="availability 
 Cached = Annotated[str | None, typer.Option("--cached-input", help="share of input billed as cached by APIs")]
 Resid = Annotated[bool, typer.Option("--residency", help="data residency forbids third-party APIs")]
 Infra = Annotated[bool, typer.Option("--existing-infra", help="GPU platform, MLOps and monitoring already exist")]
+Guard = Annotated[str | None, typer.Option("--guardrails", help="what the guard model screens: input-output "
+                                           "(default), input or none; sized on the plan's GPU")]
+ApiTier = Annotated[str | None, typer.Option("--api-tier", help="API service tier compared: standard (default), "
+                                            "batch (~50% off, asynchronous) or priority (the SLA tier, ~1.7-2x)")]
+Compliance = Annotated[bool, typer.Option("--compliance-on-api", help="evals, audit logging and guardrails are "
+                                          "needed with an API too (a regulated product): bill them on both sides")]
+Margin = Annotated[str | None, typer.Option("--margin", help="self-host only when the API costs at least this many "
+                                            "times the self-host TCO (default 2, the seed's rule)")]
 WorkloadFile = Annotated[Path | None, typer.Option("--workload", help="workload YAML (flags override it)")]
 ApiPrices = Annotated[Path | None, typer.Option("--api-prices", help="API price YAML (adds/overrides rows)")]
 GpuPrices = Annotated[Path | None, typer.Option("--gpu-prices", help="GPU price YAML (adds/overrides rows)")]
@@ -43,6 +51,9 @@ HotStandby = Annotated[float | None, typer.Option("--hot-standby", help="hot-sta
                                                  "availability target)")]
 Zones = Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")]
 NodeLoss = Annotated[bool, typer.Option("--node-loss", help="also survive losing the fullest GPU node")]
+RegionOpt = Annotated[str | None, typer.Option(
+        help="only GPU offers sold in this region: a name or its start, e.g. us, us-east-1, india (default: every "
+             "region; the deployment line names the offer's region and price date)")]
 TcoOpt = Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")]
 QuantIdsOpt = Annotated[str | None, typer.Option(
     help="quant id(s) (default: bf16,fp8,int8,int4; see `inferplan quants`; native = the model's checkpoint)")]
@@ -54,11 +65,28 @@ def workload_from(workload_file: Path | None, flags: dict[str, Any]) -> Workload
     return build_workload(given, base=base) if given else base
 
 
-def _flags(tin, tout, reqs, inlen, outlen, peak, ttft, tpot, avail, cached, resid, infra) -> dict[str, Any]:
+def _flags(tin, tout, reqs, inlen, outlen, peak, ttft, tpot, avail, cached, resid, infra,
+           guard=None, api_tier=None, compliance=False) -> dict[str, Any]:
     return {"tokens_in_per_day": tin, "tokens_out_per_day": tout, "requests_per_day": reqs,
             "mean_input_tokens": inlen, "mean_output_tokens": outlen, "peak_to_average": peak,
             "ttft_p99_s": ttft, "tpot_p99_s": tpot, "availability": avail, "cached_input_fraction": cached,
-            "data_residency": resid, "existing_infra": infra}
+            "data_residency": resid, "existing_infra": infra, "guardrails": guard, "api_tier": api_tier,
+            "compliance_on_api": compliance}
+
+
+def _margin(text: str | None) -> float:
+    """--margin: a number such as 2, 1.5 or 3x (API cost / self-host TCO); the seed's 2 when not given."""
+    from planner.verdict import SELF_HOST_MARGIN
+    from profiler.errors import InvalidValueError
+
+    if text is None:
+        return SELF_HOST_MARGIN
+    try:
+        value = float(text.strip().lower().removesuffix("x"))
+    except ValueError:
+        raise InvalidValueError(f"--margin: expected a number such as 2 or 1.5x (API cost / self-host TCO), "
+                                f"got {text!r}") from None
+    return value
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -116,7 +144,9 @@ def plan_cmd(
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
     input_tokens: InLen = None, output_tokens: OutLen = None, peak_to_average: Peak = None,
     ttft_p99: Ttft = None, tpot_p99: Tpot = None, availability: Avail = None, cached_input: Cached = None,
-    residency: Resid = False, existing_infra: Infra = False, workload: WorkloadFile = None,
+    residency: Resid = False, existing_infra: Infra = False, guardrails: Guard = None, margin: Margin = None,
+    api_tier: ApiTier = None, compliance_on_api: Compliance = False,
+    workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
     quant: QuantIdsOpt = None,
     tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
@@ -124,6 +154,7 @@ def plan_cmd(
     pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot, buy")]
     = "reserved-1y",
     provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
+    region: RegionOpt = None,
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None,
     api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
@@ -150,10 +181,12 @@ def plan_cmd(
 
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability,
-                                       cached_input, residency, existing_infra))
-    req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant),
+                                       cached_input, residency, existing_infra, guardrails, api_tier,
+                                       compliance_on_api))
+    req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), margin=_margin(margin),
                       tps=_ints(tp, "--tp"), kv_dtypes=_split(kv_dtype),
-                      pricing=_split(pricing), provider=provider, spares=spares, hot_standby=hot_standby,
+                      pricing=_split(pricing), provider=provider, region=region, spares=spares,
+                      hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
                       profile=profile, simulate=simulate, engine=engine, sizing=sizing, models_file=models_file,
                       top=top, gpus_file=gpus_file, quants_file=quants_file,
@@ -197,13 +230,15 @@ def crossover_cmd(
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
     input_tokens: InLen = None, output_tokens: OutLen = None, ttft_p99: Ttft = None, tpot_p99: Tpot = None,
     availability: Avail = None, peak_to_average: Peak = None, residency: Resid = False,
-    existing_infra: Infra = False, workload: WorkloadFile = None,
+    existing_infra: Infra = False, guardrails: Guard = None, margin: Margin = None,
+    api_tier: ApiTier = None, compliance_on_api: Compliance = False, workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) (default: all)")] = None,
     quant: QuantIdsOpt = None,
     tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
     kv_dtype: KvOpt = "bf16",
     pricing: Annotated[str, typer.Option(help="pricing model(s)")] = "reserved-1y",
     provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
+    region: RegionOpt = None,
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None, api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
     models_file: Annotated[Path | None, typer.Option("--models", help="extra model catalogue YAML")] = None,
@@ -218,14 +253,17 @@ def crossover_cmd(
     check_plot_path(plot)
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability, None,
-                                       residency, existing_infra))
+                                       residency, existing_infra, guardrails, api_tier,
+                                       compliance_on_api))
     result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=_ints(tp, "--tp"),
-                              kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, spares=spares,
+                              margin=_margin(margin), crossovers="all",
+                              kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, region=region,
+                              spares=spares,
                               hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,
                               api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file,
                               gpus_file=gpus_file, quants_file=quants_file,
                               gpu_memory_utilization=gpu_memory_utilization))
-    cols = ["provider", "model", "monthly_cost", "crossover_tokens_per_day"]
+    cols = ["provider", "model", "monthly_cost", "comparison", "crossover_tokens_per_day"]
     render.emit(result.api[[c for c in cols if c in result.api.columns]], fmt,
                 f"{model}: break-even daily volume vs each API (self-hosted on {result.deployment['gpu']})")
     if plot:

@@ -127,24 +127,55 @@ def _bisect(ok: Callable[[float], bool], lo: float, hi: float, rel_tol: float) -
     return hi
 
 
+def less_shared(memo: MemoCost, shared: Callable[[float], float] | None, margin: float = 1.0):
+    """The self-host cost a break-even at `margin` compares with when both sides pay `shared(v)` (compliance lines
+    billed with an API too): ``s v + E >= m S  <=>  s v >= m (S - E / m)``. S - E/m never falls (S holds E in full
+    and m >= 1), so the break-even search stays exact. `memo` itself when nothing is shared."""
+    if shared is None:
+        return memo
+    return MemoCost(lambda v: (memo(v)[0] - shared(v) / margin, memo(v)[1]))
+
+
 def crossover_table(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *, margin: float = 2.0,
                     min_tokens_per_day: float = MIN_TOKENS_PER_DAY, max_tokens_per_day: float = MAX_TOKENS_PER_DAY,
-                    points_per_decade: int = POINTS_PER_DECADE) -> pd.DataFrame:
-    """Per API: break-even volume (API = self-host) and the volume where API >= `margin` x self-host."""
+                    points_per_decade: int = POINTS_PER_DECADE,
+                    shared: Callable[[float], float] | None = None) -> pd.DataFrame:
+    """Per API: break-even volume (API = self-host) and the volume where API >= `margin` x self-host. `shared(v)`:
+    monthly costs both sides pay at volume v (:func:`less_shared`)."""
     memo = cost_fn if isinstance(cost_fn, MemoCost) else MemoCost(cost_fn)
+    at_1, at_m = less_shared(memo, shared), less_shared(memo, shared, margin)
     slopes = monthly_usd_per_token_per_day(workload, api_prices)
     kw = dict(min_tokens_per_day=min_tokens_per_day, max_tokens_per_day=max_tokens_per_day,
               points_per_decade=points_per_decade)
     rows = []
     for (_, r), s in zip(api_prices.iterrows(), slopes, strict=True):
-        v1 = breakeven_tokens_per_day(memo, s, **kw)
-        vm = breakeven_tokens_per_day(memo, s, margin=margin, **kw)
+        v1 = breakeven_tokens_per_day(at_1, s, **kw)
+        vm = breakeven_tokens_per_day(at_m, s, margin=margin, **kw)
         rows.append({"provider": r["provider"], "model": r["model"],
                      "slope_usd_per_month_per_tok_day": float(s),
                      "crossover_tokens_per_day": math.nan if v1 is None else v1,
                      "crossover_monthly_usd": math.nan if v1 is None else s * v1,
                      "crossover_margin_tokens_per_day": math.nan if vm is None else vm})
     return pd.DataFrame(rows)
+
+
+# The API and self-hosting are "at parity" while the API's bill is within +-10% of self-hosting's: a routine price
+# change (a provider's cut, a different offer for the same GPU) moves costs by that much (design choice; the
+# sensitivity view varies prices +-30%). The band shows how far such a change moves the break-even volume.
+PARITY_BAND = 0.10
+
+
+def parity_band(cost_fn: CostFn, workload: Workload, api_row: pd.DataFrame, band: float = PARITY_BAND,
+                shared: Callable[[float], float] | None = None, **kw) -> tuple[float | None, float | None]:
+    """(first volume where the API reaches (1 - band) x self-host cost, first where it reaches (1 + band) x);
+    None where it never does. `api_row`: a one-row API price table; `shared` as in :func:`crossover_table`."""
+    memo = cost_fn if isinstance(cost_fn, MemoCost) else MemoCost(cost_fn)
+    slope = float(monthly_usd_per_token_per_day(workload, api_row)[0])
+    lo, hi = 1 - band, 1 + band
+    # with `shared`, the lower edge compares s v >= 0.9 S - E, whose S - E/0.9 can fall where E grows faster than
+    # the rest of S: the search then finds a crossing, not always the first (the band is a sensitivity guide)
+    return (breakeven_tokens_per_day(less_shared(memo, shared, lo), slope, margin=lo, **kw),
+            breakeven_tokens_per_day(less_shared(memo, shared, hi), slope, margin=hi, **kw))
 
 
 def _steps(memo: MemoCost, lo: float, hi: float, budget: list[int], rel_tol: float) -> list[float]:
@@ -165,7 +196,8 @@ def _steps(memo: MemoCost, lo: float, hi: float, budget: list[int], rel_tol: flo
 def cost_curve(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *,
                tokens_per_day: Sequence[float] | None = None, min_tokens_per_day: float | None = None,
                max_tokens_per_day: float | None = None, points_per_decade: int = POINTS_PER_DECADE,
-               apis: Sequence[str] | None = None, max_steps: int = 24, rel_tol: float = REL_TOL) -> pd.DataFrame:
+               apis: Sequence[str] | None = None, max_steps: int = 24, rel_tol: float = REL_TOL,
+               shared: Callable[[float], float] | None = None) -> pd.DataFrame:
     """Self-host and API monthly cost over a volume grid (module docstring).
 
     Default grid: from min(1M, volume / 10) to max(10B, volume x 100) tokens/day. `apis`: labels
@@ -189,8 +221,9 @@ def cost_curve(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *,
     df["replica_step"] = np.isin(vols, steps)
     rows = current_rows(api_prices) if apis is None else _select(api_prices, apis)
     slopes = monthly_usd_per_token_per_day(workload, rows)
+    extra = np.array([shared(float(v)) for v in vols]) if shared is not None else 0.0  # both sides pay it
     for (_, r), s in zip(rows.iterrows(), slopes, strict=True):
-        df[f"{r['provider']} / {r['model']}"] = s * vols
+        df[f"{r['provider']} / {r['model']}"] = s * vols + extra
     return df
 
 
@@ -210,5 +243,6 @@ def step_volumes(curve: pd.DataFrame) -> pd.DataFrame:
                          "replicas_after": steps["self_host_replicas"]}).reset_index(drop=True)
 
 
-__all__ = ["CostFn", "MemoCost", "log_grid", "breakeven_tokens_per_day", "crossover_table", "cost_curve",
+__all__ = ["CostFn", "MemoCost", "log_grid", "breakeven_tokens_per_day", "crossover_table", "cost_curve", "parity_band",
+           "PARITY_BAND",
            "step_volumes"]

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import shlex
 
-from planner.capacity import CHUNK_TOKENS, Capacity, launch_max_model_len
+from planner.capacity import CHUNK_TOKENS, MAX_MODEL_LEN_STEP, Capacity, launch_max_model_len
 from planner.step_model import Deployment
 from profiler.analytic import memory
+from profiler.specs import ModelSpec, QuantScheme
 
 ENGINES = ("vllm", "trtllm", "sglang")  # the engines a plan (and the simulator, planner.engines) can stand for
 LAUNCHERS = {"vllm": "vLLM", "trtllm": "TensorRT-LLM", "sglang": "SGLang"}
@@ -28,12 +29,46 @@ SEQS_FLAG = {"vllm": "--max-num-seqs", "trtllm": "--max_batch_size", "sglang": "
 
 
 def max_model_len(dep: Deployment, longest_request_tokens: float, kv_capacity_tokens: int = 0) -> int:
-    """As long as the KV cache holds, at least the p99 request (planner.capacity.launch_max_model_len)."""
+    """The p99 request rounded up, within the model's context (planner.capacity.launch_max_model_len)."""
     return launch_max_model_len(longest_request_tokens, dep.model.max_context, kv_capacity_tokens)
 
 
+def _model_repo(model: ModelSpec) -> str:
+    return str(model.hf_config.get("hf_repo") or model.hf_config.get("_name_or_path") or model.name)
+
+
 def _repo(dep: Deployment) -> str:
-    return str(dep.model.hf_config.get("hf_repo") or dep.model.hf_config.get("_name_or_path") or dep.model.name)
+    return _model_repo(dep.model)
+
+
+def is_native(dep: Deployment) -> bool:
+    """The plan serves the released checkpoint in its own quantised format (models.yaml checkpoint_quant)."""
+    return bool(dep.model.checkpoint_quant) and dep.quant.id == dep.model.checkpoint_quant
+
+
+def _quant_flag(dep: Deployment) -> str | None:
+    """--quantization value, or None: bf16, and a checkpoint served in its own format, whose config.json
+    quantization_config the engine reads (a flag naming another method is refused, :func:`checkpoint_conflict`)."""
+    return None if is_native(dep) else dep.quant.vllm_quantization
+
+
+def checkpoint_conflict(model: ModelSpec, quant: QuantScheme) -> str:
+    """Why `quant` cannot be planned for `model`'s released checkpoint, or "" when it can.
+
+    A checkpoint released quantised (checkpoint_quant: gpt-oss's MXFP4 experts, DeepSeek-V3's block FP8) is
+    served in that format: vLLM refuses a --quantization that differs from the checkpoint's quantization_config
+    ("Quantization method specified in the model config (...) does not match the quantization method specified
+    in the `quantization` argument (...)", vllm-project/vllm vllm/config/model.py ModelConfig._verify_quantization;
+    SGLang raises the same message), and with no flag it loads the checkpoint's own format, so a plan in any other
+    format sizes weights the engine never holds.
+    """
+    ckpt = model.checkpoint_quant
+    if not ckpt or quant.id == ckpt:
+        return ""
+    flag = f"--quantization {quant.vllm_quantization}" if quant.vllm_quantization else f"{quant.id} weights"
+    return (f"{_model_repo(model)} ships {ckpt} weights, which vLLM and SGLang serve only as {ckpt} (they refuse "
+            f"{flag} for it: the checkpoint's quantization_config wins); plan --quant native, or describe a "
+            f"checkpoint of it stored in {quant.id} in a --models file")
 
 
 def _seqs(capacity: Capacity) -> int:
@@ -49,10 +84,31 @@ def launch_args(engine: str, dep: Deployment, capacity: Capacity, longest_reques
 def launch_notes(engine: str, dep: Deployment) -> list[str]:
     """What the launch line assumes that its flags cannot say."""
     notes = vllm_notes(dep) if engine == "vllm" else _checkpoint_notes(engine, dep)
+    if is_native(dep):
+        notes.append(f"{_repo(dep)} is served in its own {dep.quant.id} format, which the engine reads from the "
+                     "checkpoint's quantization_config: no --quantization flag")
+    notes.append(length_note(engine, dep))
     if engine == "trtllm" and dep.kv_dtype.value == "fp8":
         notes.append("an fp8 KV cache has no trtllm-serve flag: pass --extra_llm_api_options with a YAML holding "
                      "`kv_cache_config: {dtype: fp8}`")
     return notes
+
+
+LENGTH_FLAG = {"vllm": "--max-model-len", "trtllm": "--max_seq_len", "sglang": "--context-length"}
+
+
+def length_note(engine: str, dep: Deployment) -> str:
+    """How requests longer than the launch line's length limit (:func:`max_model_len`) are handled."""
+    flag = LENGTH_FLAG[engine]
+    refused = ("vLLM refuses a longer prompt with an HTTP 400 error and, when max_tokens is not set, stops the "
+               "output at the limit (vllm-project/vllm vllm/v1/engine/input_processor.py: _validate_prompt_len, "
+               "and max_tokens = max_model_len - prompt)"
+               if engine == "vllm" else f"it is the longest prompt + output {LAUNCHERS[engine]} accepts")
+    return (f"{flag} is the workload's p99 request (prompt + output) rounded up to {MAX_MODEL_LEN_STEP:,} tokens, "
+            f"the length the replicas were sized for, not the whole KV cache; {refused}. To serve longer requests "
+            f"raise {flag} "
+            f"(up to the model's {dep.model.max_context:,}) and re-plan with the longer lengths (--input-tokens, "
+            "--output-tokens), as each long request holds KV and prefill time the sizing did not count")
 
 
 def trtllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
@@ -73,8 +129,8 @@ def sglang_args(dep: Deployment, capacity: Capacity, longest_request_tokens: flo
             "--max-running-requests", str(_seqs(capacity)), "--chunked-prefill-size", str(CHUNK_TOKENS),
             "--context-length", str(max_model_len(dep, longest_request_tokens, kv_tokens)),
             "--mem-fraction-static", f"{min(static, 0.99):.2f}", "--max-total-tokens", str(kv_tokens)]
-    if dep.quant.vllm_quantization:
-        args += ["--quantization", dep.quant.vllm_quantization]
+    if _quant_flag(dep):
+        args += ["--quantization", _quant_flag(dep)]
     if dep.kv_dtype.value == "fp8":
         args += ["--kv-cache-dtype", "fp8_e4m3"]
     return args
@@ -82,6 +138,8 @@ def sglang_args(dep: Deployment, capacity: Capacity, longest_request_tokens: flo
 
 def _checkpoint_notes(engine: str, dep: Deployment) -> list[str]:
     need = PREQUANTISED.get(dep.quant.id)
+    if is_native(dep):
+        return []
     if engine == "trtllm" and dep.quant.id not in ("bf16", "native"):
         source = f"NVIDIA ModelOpt, or {need}" if need else "NVIDIA ModelOpt"
         return [f"trtllm-serve loads {dep.quant.id} weights from a checkpoint quantised offline ({source}): pass its "
@@ -103,8 +161,8 @@ def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float
         "--max-num-batched-tokens", str(CHUNK_TOKENS),
         "--enable-chunked-prefill",
     ]
-    if dep.quant.vllm_quantization:
-        args += ["--quantization", dep.quant.vllm_quantization]
+    if _quant_flag(dep):
+        args += ["--quantization", _quant_flag(dep)]
     if dep.kv_dtype.value == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
     return args
@@ -121,9 +179,9 @@ PREQUANTISED = {
 
 def vllm_notes(dep: Deployment) -> list[str]:
     """What the launch line assumes that the flags cannot say."""
-    repo = dep.model.hf_config.get("hf_repo") or dep.model.name
+    repo = _repo(dep)
     need = PREQUANTISED.get(dep.quant.id)
-    if need is None or (dep.quant.id == "mxfp4" and dep.model.moe):
+    if need is None or is_native(dep):
         return []
     return [f"--quantization {dep.quant.vllm_quantization} needs {need} of {repo}: vLLM does not quantise bf16 "
             f"weights to {dep.quant.id} on load. Make one offline (AutoAWQ, GPTQModel or LLM Compressor) or use a "

@@ -15,6 +15,7 @@ launch) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,9 +44,10 @@ from planner.search import (
     step_model,
 )
 from planner.step_model import Deployment
-from planner.units import DAYS_PER_MONTH
+from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH, fmt_usd
 from planner.workload import Workload
 from profiler.analytic.efficiency import efficiency_for
+from profiler.analytic.params import param_counts
 from profiler.specs import KvDtype, ModelSpec
 
 
@@ -116,6 +118,12 @@ class Plan:
     launch_notes: tuple[str, ...] = ()
     engine: str = "vllm"  # the serving engine planned for: vllm | trtllm | sglang (planner.engines)
     p99: dict | None = None  # the p99 sizing (planner.p99_plan); None when sized on the mean-value model
+    margin: float = verdict_mod.SELF_HOST_MARGIN  # the verdict's self-host margin (API cost / TCO)
+    # volumes where the reference API reaches 0.9x and 1.1x the self-host cost (planner.crossover.parity_band)
+    parity_band: tuple[float | None, float | None] = (None, None)
+    warnings: tuple[str, ...] = ()  # stale prices and the like: shown before the verdict, kept in the JSON
+    tier: str = ""  # the model's quality tier (planner.api_costs.model_tier)
+    capex: dict | None = None  # buying: upfront and monthly USD for the GPUs bought (planner.prices.capex_breakdown)
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -183,8 +191,8 @@ def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace,
         options = options_for(chosen, w)
         if not options:
             return float("inf"), 0
-        return min((bill_total(n, k, tp, usd, w, cat.tco_defaults, space.existing_infra, offer), n + k)
-                   for *_, n, k, tp, usd, offer in options[:SHORTLIST])
+        return min((bill_total(n, k, tp, usd, w, cat.tco_defaults, space.existing_infra, offer, chosen[i][0].gpu),
+                    n + k) for _, _, i, n, k, tp, usd, offer in options[:SHORTLIST])
 
     def keys_at(w: Workload) -> list:
         """The deployments the p99 model sizes at this volume (branch and bound): in order of their GPU bill at
@@ -217,7 +225,8 @@ P99_RATE_BOUND = 1.05
 
 
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
-              top_n: int = 10, capacity_fn=None, sizing: str = "p99", engine: str = "vllm") -> Plan:
+              top_n: int = 10, capacity_fn=None, sizing: str = "p99", engine: str = "vllm",
+              margin: float = verdict_mod.SELF_HOST_MARGIN, crossovers: str = "like-for-like") -> Plan:
     """Search, pick the cheapest feasible deployment, and price it against every API.
 
     sizing ``p99`` (without `capacity_fn`): the mean-value search bounds every deployment's rate, the analytic p99
@@ -270,22 +279,126 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     items, total, mult = bill(sized, float(chosen["usd_per_gpu_hour"]), workload, cat.tco_defaults,
                               space.existing_infra, offer)
     api = api_mod.api_costs(workload, cat.api_prices)
+    shared = _shared_fn(workload, sized, float(chosen["usd_per_gpu_hour"]), cat, space)
+    if shared is not None:  # a regulated product pays evals, logging and guardrails with an API too
+        extra = shared(workload.tokens_per_day)
+        api["compliance_monthly"] = extra
+        api["monthly_cost"] = api["monthly_cost"] + extra
+        api["daily_cost"] = api["daily_cost"] + extra / DAYS_PER_MONTH
+        api["usd_per_mtok_blended"] = api["daily_cost"] / (workload.tokens_per_day / 1e6)
     cost_fn = cross_mod.MemoCost(cost)
-    cross = cross_mod.crossover_table(cost_fn, workload, cat.api_prices)
+    # crossovers like for like (issue 11 item 5): the same weights hosted and the model's quality tier, plus the
+    # rows the verdict compares when those are too few; other APIs keep a blank crossover
+    params_total = float(param_counts(model).total)
+    tier = api_mod.model_tier(model.name, params_total)
+    like = set(api_mod.comparable_rows(api, model.name, tier)["label"]) | set(
+        verdict_mod.comparison_set(api, model.name, tier=tier)["label"])
+    labels = cat.api_prices["provider"] + " / " + cat.api_prices["model"]
+    priced = cat.api_prices[labels.isin(like)] if crossovers == "like-for-like" else cat.api_prices
+    cross = cross_mod.crossover_table(cost_fn, workload, priced, margin=margin, shared=shared)
     api = api.merge(cross, on=["provider", "model"], how="left")
-    curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices)
-    verdict = verdict_mod.decide(total, api, workload, model.name, gpu_monthly=float(chosen["monthly_gpu_cost"]))
+    current = set(api_mod.current_rows(api)["label"])
+    api["comparison"] = [_comparison(r, model.name, tier, like, current) for _, r in api.iterrows()]
+    curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices, apis=sorted(like), shared=shared)
+    verdict = verdict_mod.decide(total, api, workload, model.name, margin=margin,
+                                 gpu_monthly=float(chosen["monthly_gpu_cost"]), params_total=params_total,
+                                 dedicated_gpus={dep.gpu.id: int(chosen["gpus_total"])})
     ref = verdict.reference_api  # the verdict's reference (under residency, a dedicated-deployment API)
+    extra = _like_for_like_notes(api, verdict.reference_api, workload, str(chosen["quant"]), model)
     if chosen["pricing"] == "spot":
-        verdict = replace(verdict, reasons=verdict.reasons + (SPOT_CAVEAT,))
+        extra.append(SPOT_CAVEAT)
+    verdict = replace(verdict, reasons=verdict.reasons + tuple(extra))
     longest = workload.input_tokens_p99 + workload.output_tokens_p99
+    ref_rows = cat.api_prices[(cat.api_prices["provider"] + " / " + cat.api_prices["model"]) == ref]
+    band = cross_mod.parity_band(cost_fn, workload, ref_rows.head(1), shared=shared) if len(ref_rows) else (None, None)
     return Plan(
         model=model.name, workload=workload, deployment=chosen.to_dict(), redundancy=sized.redundancy.lines,
         line_items=items, monthly_gpu_cost=float(chosen["monthly_gpu_cost"]), monthly_total_cost=total,
         tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
         curve=curve, verdict=verdict, launch_args=launch_args(engine, dep, sized.capacity, longest),
         launch_notes=tuple(launch_notes(engine, dep)), engine=engine,
-        alternatives=candidates.head(top_n), p99=summary(chosen.to_dict()) if summary else None)
+        alternatives=candidates.head(top_n), p99=summary(chosen.to_dict()) if summary else None, margin=margin,
+        parity_band=band, warnings=tuple(_warnings(api, chosen, space.region)), tier=tier,
+        capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))))
+
+
+def _like_for_like_notes(api: pd.DataFrame, ref: str, workload: Workload, quant: str, model: ModelSpec) -> list[str]:
+    """What makes the API side and the self-hosted side differ beyond the price (issue 11 item 7)."""
+    rows = api[api["label"] == ref]
+    row = rows.iloc[0] if len(rows) else None
+    out = []
+    if workload.compliance_on_api and "compliance_monthly" in api:
+        usd = fmt_usd(float(api["compliance_monthly"].iloc[0]))
+        out.append(f"Both sides carry evals, audit logging and guardrails ({usd}/month in each API's bill above, as "
+                   "self-hosting bills them): --compliance-on-api.")
+    elif not workload.compliance_on_api:
+        out.append("Evals, audit logging and guardrails are billed to self-hosting only; a regulated product needs "
+                   "them with an API too (--compliance-on-api adds them to both sides).")
+    if workload.api_tier != "standard" and row is not None:
+        out.append(f"APIs priced at the {workload.api_tier} tier: {ref} at {row.get('service_tier', '')}.")
+    checkpoint = str(getattr(model, "checkpoint_quant", None) or "bf16")
+    served = str(row.get("quant") or "") if row is not None else ""
+    if served and served != quant:
+        out.append(f"Precision differs: self-hosting runs {quant} weights, {ref} serves {served}.")
+    elif not served and row is not None and quant != checkpoint:
+        out.append(f"Self-hosting runs {quant} weights (the checkpoint is {checkpoint}); {ref} does not publish the "
+                   "precision it serves, so check quality on your own evaluation before reading the price ratio as "
+                   "like for like.")
+    return out
+
+
+def _shared_fn(workload: Workload, sized, usd_per_gpu_hour: float, cat, space: SearchSpace):
+    """E(v): the compliance lines (planner.tco.COMPLIANCE_ITEMS) at daily volume v, priced as the plan prices them
+    (the guard on the planned GPU at its rate), for the API side; None unless Workload.compliance_on_api."""
+    if not workload.compliance_on_api:
+        return None
+    from planner import tco as tco_mod
+
+    defaults = tco_mod.compliance_defaults(cat.tco_defaults)
+    primary, spare = sized.replicas * sized.dep.tp, sized.redundancy.spare_replicas * sized.dep.tp
+    memo: dict[float, float] = {}
+
+    def shared(v: float) -> float:
+        if v not in memo:
+            memo[v] = tco_mod.tco_monthly_total(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare,
+                                                sized.replicas, workload.scaled_to(v), defaults, space.existing_infra,
+                                                gpu=sized.dep.gpu)
+        return memo[v]
+
+    return shared
+
+
+def _capex(offer, gpus: int) -> dict | None:
+    """Upfront capital and the monthly cost of owning, for all `gpus` bought; None when renting."""
+    per = prices_mod.capex_breakdown(offer) if offer is not None and not isinstance(offer, PlannerError) else None
+    if per is None:
+        return None
+    keys = ("chip_usd", "server_usd", "network_usd", "residual_usd", "monthly_capital_usd", "monthly_support_usd",
+            "monthly_energy_usd", "monthly_hosting_usd", "upfront_usd", "monthly_usd")
+    return {"gpus": gpus, **{k: getattr(per, k) * gpus for k in keys}}
+
+
+def _warnings(api: pd.DataFrame, chosen: pd.Series, region: str | None) -> list[str]:
+    """Prices older than 90 days and an offer outside the region asked for (issue 11 item 6): the API table's and
+    the chosen GPU offer's."""
+    today = date.today()
+    return [w for w in (api_mod.staleness_warning(api, today),
+                        *prices_mod.offer_warnings(chosen.to_dict(), today, region)) if w]
+
+
+def _comparison(row: pd.Series, model_name: str, tier: str, like: set, current: set) -> str:
+    """How an API row compares with the planned model: same weights, same tier, other tier (not compared), or
+    not a current price (superseded, a stale seed quote, retired)."""
+    if row.get("superseded_by"):
+        return f"superseded by {row['superseded_by']}"
+    if row["label"] not in current:
+        return "not current (stale quote or retired)"
+    if row.get("serves") == model_name:
+        return "same weights"
+    if row.get("tier") and row.get("tier") == tier:
+        return f"same tier ({tier})"
+    compared = " (compared: too few in the tier)" if row["label"] in like else ""
+    return f"other tier ({row.get('tier') or 'unknown'}){compared}"
 
 
 def _nothing_fits_memory(candidates: pd.DataFrame) -> bool:

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from planner.launch import LAUNCHERS, SEQS_FLAG
-from planner.units import DAYS_PER_MONTH
+from planner.units import DAYS_PER_MONTH, fmt_tokens
 
 FORMATS = ("table", "json", "csv")
 PLAN_SUFFIXES = (".json", ".csv", ".xlsx", ".md")  # what write_plan writes
@@ -74,6 +74,8 @@ def _fmt(col: str, v: Any) -> str:
         return f"{v / 1e9:,.3f} B"
     if col.endswith(("_usd", "_cost")) or col.startswith(("monthly", "daily", "usd")):
         return f"${v:,.2f}"
+    if col.startswith("crossover") and col.endswith("tokens_per_day"):
+        return fmt_tokens(v, 2)  # a break-even volume: 2 significant figures (break_even_line)
     if col.endswith("tokens_per_day") or col in ("tp", "replicas", "spare_replicas", "gpus_total", "gpus_billed",
                                                  "batch"):
         return f"{v:,.0f}"
@@ -172,7 +174,8 @@ def plan_dict(plan: Any) -> dict[str, Any]:
     """The plan as plain JSON: the documented top-level keys first, then the detail tables."""
     d = plan.deployment
     api_cols = [c for c in ("provider", "model", "daily_cost", "monthly_cost", "usd_per_mtok_blended", "serves",
-                            "crossover_tokens_per_day") if c in plan.api.columns]
+                            "tier", "comparison", "superseded_by", "as_of", "crossover_tokens_per_day",
+                            "crossover_margin_tokens_per_day") if c in plan.api.columns]
     return {
         "model": plan.model, "gpu": d["gpu"], "quant": d["quant"], "kv_dtype": d["kv_dtype"], "tp": int(d["tp"]),
         "replicas": int(d["replicas"]), "spare_replicas": int(d["spare_replicas"]),
@@ -180,12 +183,16 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "usd_per_gpu_hour": d["usd_per_gpu_hour"], "monthly_gpu_cost": plan.monthly_gpu_cost,
         "monthly_total_cost": plan.monthly_total_cost, "tco_multiplier": plan.tco_multiplier,
         "usd_per_mtok_self_host": plan.usd_per_mtok_self_host,
-        "gpus_billed": int(d.get("gpus_billed", d["gpus_total"])),
+        "gpus_billed": int(d.get("gpus_billed", d["gpus_total"])), "region": d.get("region"), "as_of": d.get("as_of"),
+        "capex": getattr(plan, "capex", None),
         "line_items": [{"name": r["item"], "monthly_cost": r["monthly_usd"], "category": r.get("category"),
                         "basis": r.get("basis")} for r in jsonable(plan.line_items)],
         "api": jsonable(plan.api[api_cols]),
         "crossover_tokens_per_day": plan.crossover_tokens_per_day, "crossover_reference_api": plan.reference_api,
         "verdict": plan.verdict.decision, "verdict_reasons": list(plan.verdict.reasons),
+        "comparison": getattr(plan.verdict, "comparison", ""), "tier": getattr(plan, "tier", ""),
+        "margin": getattr(plan, "margin", 2.0), "parity_band_tokens_per_day": list(getattr(plan, "parity_band", ())),
+        "warnings": list(getattr(plan, "warnings", ())),
         "per_replica": {"batch": int(d["batch"]), "tpot_ms": d["tpot_ms"], "ttft_s": d["ttft_s"],
                         "requests_per_s": d["replica_rps"], "limited_by": d["limited_by"],
                         "utilisation_at_mean": d["utilisation"]},
@@ -213,7 +220,21 @@ _INT_FIELDS = ("replicas", "spare_replicas", "gpus_total", "tp", "batch")
 def _offer_label(d: Mapping) -> str:
     region = d.get("region")
     where = f", {region}" if isinstance(region, str) and region else ""
-    return f"{d.get('provider')}{where}"
+    as_of = d.get("as_of")
+    when = f", price as of {as_of}" if isinstance(as_of, str) and as_of else ""
+    return f"{d.get('provider')}{where}{when}"
+
+
+def capex_line(plan: Any) -> str:
+    """Buying: the upfront capital and what owning costs a month, apart from the monthly bill's GPU lines."""
+    k = getattr(plan, "capex", None)
+    if not k:
+        return ""
+    return (f"Capex (buying {k['gpus']} GPUs): ${k['upfront_usd']:,.0f} upfront (chips ${k['chip_usd']:,.0f}, rest of "
+            f"the servers ${k['server_usd']:,.0f}, network ${k['network_usd']:,.0f}), resale ${k['residual_usd']:,.0f} "
+            f"at end of life; owning costs ${k['monthly_usd']:,.0f}/month (capital ${k['monthly_capital_usd']:,.0f}, "
+            f"support ${k['monthly_support_usd']:,.0f}, energy ${k['monthly_energy_usd']:,.0f}, hosting "
+            f"${k['monthly_hosting_usd']:,.0f}), the GPU lines of the bill")
 
 
 def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
@@ -240,14 +261,28 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
     c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "
             f"(${plan.monthly_gpu_cost:,.0f})")
-    cols = ["provider", "model", "daily_cost", "monthly_cost", "usd_per_mtok_blended", "crossover_tokens_per_day"]
-    c.print(rich_table(plan.api.sort_values("monthly_cost"), "Same workload on APIs", cols))
+    if capex_line(plan):
+        c.print(capex_line(plan))
+    cols = ["provider", "model", "monthly_cost", "usd_per_mtok_blended", "comparison", "crossover_tokens_per_day"]
+    api = plan.api.sort_values("monthly_cost", kind="stable")
+    like = like_for_like(api)
+    tier = f"tier {plan.tier}" if getattr(plan, "tier", "") else "its tier"
+    c.print(rich_table(api[like], f"Same workload on APIs, like for like (same weights, {tier})", cols))
+    others = api[~like]
+    if len(others):
+        cheapest = others.iloc[0]
+        c.print(f"{len(others)} other API rows (other tiers, superseded or stale; not compared): the cheapest is "
+                f"{cheapest['label']} at ${cheapest['monthly_cost']:,.0f}/month ({cheapest['comparison']}); all "
+                "rows with --format json or -o plan.xlsx")
     c.print(f"Self-hosted: ${plan.usd_per_mtok_self_host:,.2f} per million tokens (full monthly TCO / "
             f"{w.tokens_per_day * DAYS_PER_MONTH / 1e6:,.0f}M tokens a month) vs usd_per_mtok_blended above")
-    if plan.crossover_tokens_per_day:
-        c.print(f"Break-even vs {plan.reference_api}: {plan.crossover_tokens_per_day:,.0f} tokens/day")
+    for warning in getattr(plan, "warnings", ()):
+        c.print(f"[yellow]Warning:[/] {escape(warning)}")
+    line = break_even_line(plan)
+    if line:
+        c.print(line)
     c.print("crossover_tokens_per_day: the daily volume from which self-hosting (full TCO, redundancy, re-planned "
-            "at each volume) costs no more than that API; – = not within 10k-1T tokens/day")
+            "at each volume) costs no more than that API, to 2 significant figures; – = not within 10k-1T tokens/day")
     if plan.p99 and not plan.simulated:
         for line in p99_lines(plan):
             c.print(line)
@@ -275,6 +310,34 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         c.print(f"  note: {escape(note)}")
     alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
+
+
+def like_for_like(api: pd.DataFrame) -> pd.Series:
+    """Rows compared with the planned model (same weights, its tier, or added when the tier has too few)."""
+    if "comparison" not in api:
+        return pd.Series(True, index=api.index)
+    words = api["comparison"].fillna("")
+    return words.str.startswith(("same weights", "same tier")) | words.str.contains("compared:", regex=False)
+
+
+def break_even_line(plan: Any) -> str:
+    """Break-even with the reference API to 2 significant figures, its parity band and the margin's break-even."""
+    if not plan.crossover_tokens_per_day:
+        return ""
+    from planner.crossover import PARITY_BAND
+
+    text = f"Break-even vs {plan.reference_api}: ~{fmt_tokens(plan.crossover_tokens_per_day, 2)} tokens/day"
+    lo, hi = getattr(plan, "parity_band", (None, None))
+    if lo and hi:
+        text += (f" (parity band {fmt_tokens(lo, 2)}-{fmt_tokens(hi, 2)}: the API within +-{PARITY_BAND:.0%} of "
+                 f"self-hosting; a {PARITY_BAND:.0%} price change moves the break-even across it)")
+    rows = plan.api[plan.api["provider"] + " / " + plan.api["model"] == plan.reference_api]
+    vm = rows["crossover_margin_tokens_per_day"].iloc[0] if len(rows) and "crossover_margin_tokens_per_day" in rows \
+        else math.nan
+    margin = getattr(plan, "margin", 2.0)
+    text += (f"; self-hosting clears the {margin:g}x margin at ~{fmt_tokens(vm, 2)} tokens/day" if pd.notna(vm)
+             else f"; self-hosting never clears the {margin:g}x margin within 10k-1T tokens/day")
+    return text
 
 
 def _analytic_name(plan: Any) -> str:

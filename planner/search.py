@@ -7,6 +7,11 @@
     limited_by                                          tpot | ttft | memory | prefill | max_num_seqs
     replicas, spare_replicas, gpus_total, utilisation   at peak; spares from the redundancy policy
     pricing, provider, usd_per_gpu_hour                 the cheapest offer for that GPU and pricing model
+    region, as_of                                       where that offer is sold and the date of its price
+                                                        (SearchSpace.region limits the offers to one region)
+    capex_usd                                           pricing "buy": the upfront purchase of the GPUs billed
+                                                        (chips, servers, network; prices.capex_breakdown), USD;
+                                                        NaN when renting
     monthly_gpu_cost                                    primary replicas' GPUs x $/GPU-h x 730 h
     monthly_total_cost, tco_multiplier                  full line-item bill (planner.tco)
 
@@ -32,6 +37,7 @@ from planner import redundancy as red_mod
 from planner import tco as tco_mod
 from planner.capacity import Capacity, replica_capacity, replicas_needed, utilisation
 from planner.errors import PlannerError
+from planner.launch import checkpoint_conflict
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
 from planner.units import HOURS_PER_MONTH
 from planner.workload import Workload
@@ -42,14 +48,31 @@ from profiler.analytic.timing import compute_dtype
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 
-DEFAULT_QUANTS = ("bf16", "fp8", "int8", "int4")
+DEFAULT_QUANTS = ("bf16", "fp8", "int8", "int4")  # a model released quantised: its own format (default_quants)
 DEFAULT_TPS = (1, 2, 4, 8)
 QUALITY_ORDER = ("bf16", "fp16", "fp8", "int8", "mxfp4", "int4")  # tie-break: least lossy weights first
 
 
+def default_quants(model: ModelSpec) -> tuple[str, ...]:
+    """The quants searched when none are named: a checkpoint released quantised (models.yaml checkpoint_quant,
+    e.g. gpt-oss's mxfp4) in its own format only, as engines serve it (planner.launch.checkpoint_conflict);
+    otherwise DEFAULT_QUANTS."""
+    return (model.checkpoint_quant,) if model.checkpoint_quant else DEFAULT_QUANTS
+
+
+def offered_gpus(gpus: Mapping[str, GpuSpec], named: tuple[str, ...]) -> dict[str, GpuSpec]:
+    """The GPUs a plan considers: those named (--gpu), or else every datacenter GPU. Consumer (GeForce) cards
+    only when named: NVIDIA's GeForce driver licence does not cover datacenter deployment (gpus.yaml `class`),
+    and every plan has an availability target. Spot offers likewise only when asked for (--pricing spot)."""
+    if named:
+        return {k: v for k, v in gpus.items() if k in named}
+    return {k: v for k, v in gpus.items() if v.gpu_class != "consumer"}
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """What to try. Empty tuples mean "every catalogue entry" (quants: DEFAULT_QUANTS)."""
+    """What to try. Empty tuples mean "every catalogue entry" (GPUs: every datacenter GPU, :func:`offered_gpus`;
+    quants: :func:`default_quants`)."""
 
     gpus: tuple[str, ...] = ()
     quants: tuple[str, ...] = ()
@@ -57,6 +80,7 @@ class SearchSpace:
     tps: tuple[int, ...] = DEFAULT_TPS
     pricing: tuple[str, ...] = ("reserved-1y",)
     provider: str | None = None
+    region: str | None = None  # only offers sold there (planner.prices.region_matches); None: any, rows say where
     redundancy: red_mod.RedundancyPolicy = field(default_factory=red_mod.RedundancyPolicy)
     existing_infra: bool = False
 
@@ -109,7 +133,7 @@ def bill(sized: Sized, usd_per_gpu_hour: float, workload: Workload, tco_defaults
     primary = sized.replicas * sized.dep.tp
     spare = sized.redundancy.spare_replicas * sized.dep.tp
     items = tco_mod.tco_line_items(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, sized.replicas,
-                                   workload, defaults=tco_defaults, existing_infra=existing_infra)
+                                   workload, defaults=tco_defaults, existing_infra=existing_infra, gpu=sized.dep.gpu)
     idle = 0 if offer is None else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
     if idle:
         size = prices_mod.instance_size(offer)
@@ -129,6 +153,10 @@ def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[
     """(gpu, quant, tp, Deployment, "") per candidate, or (gpu, quant, tp or None, None, why not)."""
     for gpu in gpus.values():
         for quant in quants.values():
+            conflict = checkpoint_conflict(model, quant)
+            if conflict:
+                yield (gpu, quant, None, None, conflict)
+                continue
             try:
                 compute_dtype(gpu, quant)
             except UnsupportedQuantError as exc:
@@ -150,15 +178,17 @@ def _deployments(model: ModelSpec, gpus: Mapping[str, GpuSpec], quants: Mapping[
                     yield (gpu, quant, tp, Deployment(model, gpu, quant, kv, tp, eff), "")
 
 
-def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, gpus: int, memo: dict):
+def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | None, gpus: int, memo: dict,
+              region: str | None = None):
     """The cheapest offer row renting `gpus` GPUs in whole instances (:func:`planner.prices.cheapest_offer`),
-    or the PlannerError saying why there is none; memoised in `memo` (one dict per search or cost curve)."""
-    key = (gpu, pricing, provider, gpus)
+    or the PlannerError saying why there is none; memoised in `memo` (one dict per search or cost curve).
+    `region`: only offers sold there (:func:`planner.prices.region_matches`)."""
+    key = (gpu, pricing, provider, region, gpus)
     if key not in memo:
-        sizes = (gpu, pricing, provider)
+        sizes = (gpu, pricing, provider, region)
         if sizes not in memo:  # the distinct instance sizes on offer: the cheapest offer of each
             try:
-                offers = prices_mod.cheapest_offers_by_size(gpu_prices, gpu, pricing, provider)
+                offers = prices_mod.cheapest_offers_by_size(gpu_prices, gpu, pricing, provider, region)
             except PlannerError as exc:
                 offers = exc
             memo[sizes] = offers
@@ -170,17 +200,19 @@ def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | 
 
 
 def bill_total(replicas: int, spare_replicas: int, tp: int, usd_per_gpu_hour: float, workload: Workload,
-               tco_defaults, existing_infra: bool, offer: pd.Series | None = None) -> float:
-    """``bill(...)[1]`` of `replicas` + `spare_replicas` of `tp` GPUs, without the line-item table [USD/month]."""
+               tco_defaults, existing_infra: bool, offer: pd.Series | None = None, gpu=None) -> float:
+    """``bill(...)[1]`` of `replicas` + `spare_replicas` of `tp` GPUs, without the line-item table [USD/month].
+    `gpu` (GpuSpec) sizes the guard model (planner.guard); None bills the seed's guard slice."""
     primary, spare = replicas * tp, spare_replicas * tp
     idle = 0 if offer is None else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
     return (tco_mod.tco_monthly_total(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, replicas,
-                                      workload, defaults=tco_defaults, existing_infra=existing_infra)
+                                      workload, defaults=tco_defaults, existing_infra=existing_infra, gpu=gpu)
             + idle * usd_per_gpu_hour * HOURS_PER_MONTH)
 
 
 def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_prices: pd.DataFrame,
-         provider: str | None, workload: Workload, tco_defaults, existing_infra: bool, memo: dict) -> dict:
+         provider: str | None, workload: Workload, tco_defaults, existing_infra: bool, memo: dict,
+         region: str | None = None) -> dict:
     row = {"gpu": dep.gpu.id, "quant": dep.quant.id, "kv_dtype": dep.kv_dtype.value, "tp": dep.tp,
            "pricing": pricing, "feasible": sized is not None, "reason": cap.reason, "limited_by": cap.limited_by,
            "batch": cap.batch, "tpot_ms": cap.tpot_s * 1e3, "ttft_s": cap.ttft_s, "replica_rps": cap.requests_per_s}
@@ -188,7 +220,8 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
         return row
     primary = sized.replicas * dep.tp
     spare = sized.redundancy.spare_replicas * dep.tp
-    offer = offer_for(gpu_prices, dep.gpu.id, pricing, provider, primary + spare, memo.setdefault("offers", {}))
+    offer = offer_for(gpu_prices, dep.gpu.id, pricing, provider, primary + spare, memo.setdefault("offers", {}),
+                      region)
     if isinstance(offer, PlannerError):
         row.update(feasible=False, reason=str(offer))
         return row
@@ -201,10 +234,16 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
     row.update(replicas=sized.replicas, spare_replicas=sized.redundancy.spare_replicas,
                gpus_total=primary + spare, gpus_billed=prices_mod.gpus_billed(primary + spare, offer),
                utilisation=sized.utilisation, provider=offer["provider"], instance=offer.get("instance"),
-               region=offer.get("region"),
+               region=offer.get("region"), as_of=offer.get("as_of"), capex_usd=_capex_usd(offer, primary + spare),
                usd_per_gpu_hour=usd, monthly_gpu_cost=usd * HOURS_PER_MONTH * primary,
                monthly_total_cost=total, tco_multiplier=mult)
     return row
+
+
+def _capex_usd(offer: pd.Series, gpus: int) -> float:
+    """Upfront USD to buy the GPUs an owned offer bills for; NaN for a rented offer."""
+    cap = prices_mod.capex_breakdown(offer)
+    return math.nan if cap is None else cap.upfront_usd * prices_mod.gpus_billed(gpus, offer)
 
 
 def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mapping[str, GpuSpec],
@@ -219,8 +258,8 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
     `capacities`, when given, receives ``(gpu, quant, kv_dtype, tp) -> (Deployment, Capacity)`` of every
     candidate that meets the SLOs: volume-invariant, so the crossover curve re-prices them without re-search.
     """
-    gpus = {k: v for k, v in gpus.items() if not space.gpus or k in space.gpus}
-    quants = {k: v for k, v in quants.items() if k in (space.quants or DEFAULT_QUANTS)}
+    gpus = offered_gpus(gpus, space.gpus)
+    quants = {k: v for k, v in quants.items() if k in (space.quants or default_quants(model))}
     if not gpus or not quants or not space.tps or not space.kv_dtypes:
         raise InvalidValueError("nothing to search: no GPU, quant, TP degree or KV dtype matches the request")
     tco_defaults = tco_defaults if tco_defaults is not None else tco_mod.load_tco_defaults()
@@ -242,7 +281,7 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
             capacities[(gpu.id, quant.id, dep.kv_dtype.value, dep.tp)] = (dep, cap)
         for pricing in space.pricing:
             rows.append(_row(dep, sized, cap, pricing, gpu_prices, space.provider, workload, tco_defaults,
-                             space.existing_infra, memo))
+                             space.existing_infra, memo, space.region))
     df = pd.DataFrame(rows)
     df["monthly_total_cost"] = df.get("monthly_total_cost", pd.Series(math.nan, index=df.index))
     # Cheapest first; on a tie prefer the higher-fidelity quant, then more headroom per replica, then the

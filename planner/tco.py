@@ -39,6 +39,11 @@ from planner.workload import DEFAULT_WORKLOAD, Workload
 TCO_DEFAULTS_FILE = Path(__file__).resolve().parent / "catalogues" / "tco_defaults.yaml"
 LINE_ITEM_COLUMNS = ("item", "category", "monthly_usd", "basis", "source", "id")
 WEEKS_PER_YEAR = 52
+# Lines a regulated product pays whichever serves the model (Workload.compliance_on_api adds them to the APIs' bills)
+COMPLIANCE_ITEMS = ("eval", "logging", "guardrails")
+HOURS_WORKED_PER_YEAR = 2080  # 40 h x 52 weeks: the US full-time convention (OPM, "2,087 / 2,080-hour" divisor)
+HOURS_PER_WEEK = 168
+BUSINESS_HOURS_PER_WEEK = 40
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class TcoItem:
     existing_infra_factor: float = 1.0
     existing_infra_note: str = ""
     source: str = ""
+    in_seed_bill: bool = True  # False: a cost the seed's §1 bill leaves out (seed §3); $0 in the seed reproduction
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ class _Deployment:
     model_gb: float | None
     models: int
     defaults: TcoDefaults
+    gpu: object = None  # the GpuSpec of the deployment (sizes the guard model); None: the seed's guard slice
+    seed: bool = False  # the seed reproduction: items not in the seed's §1 bill cost $0, the guard is the seed's slice
 
     @property
     def spare_replicas(self) -> int:
@@ -97,6 +105,10 @@ class _Deployment:
     @property
     def engineer_usd_per_month(self) -> float:
         return self.defaults.globals["engineer_usd_per_year"] / 12
+
+    @property
+    def engineer_usd_per_hour(self) -> float:
+        return self.defaults.globals["engineer_usd_per_year"] / HOURS_WORKED_PER_YEAR
 
 
 # ---- bases: (params, deployment) -> (monthly_usd, basis text) ----
@@ -183,6 +195,37 @@ def _upgrade_events(p: Mapping, d: _Deployment) -> tuple[float, str]:
     return extra * weekly / 12, text
 
 
+def _guard_model(p: Mapping, d: _Deployment) -> tuple[float, str]:
+    """The guard model sized by the profiler on the deployment's GPU at its $/GPU-month (planner.guard)."""
+    from planner.guard import guard_capacity
+
+    w = d.workload
+    if d.seed or d.gpu is None:
+        why = "seed reproduction" if d.seed else "no GPU given to size the guard model on"
+        return p["seed_unit_usd"], f"the seed's guard slice, {fmt_usd(p['seed_unit_usd'])} ({why})"
+    cap = guard_capacity(d.gpu, w.guardrails, w.mean_input_tokens, w.mean_output_tokens, p["guard_model"])
+    share, basis = cap.gpu_share(w.requests_per_s_peak, spare=d.gpus_spare > 0)
+    per_gpu = d.gpu_monthly_primary / d.gpus_primary
+    return share * per_gpu, f"{basis} x {fmt_usd(per_gpu)}/GPU-month"
+
+
+def _incident_response(p: Mapping, d: _Deployment) -> tuple[float, str]:
+    """Engineer time for hardware and software incidents on the GPUs beyond the fleet the MLOps share was quoted
+    for, paid at the on-call rate out of business hours (the response tier follows the availability target)."""
+    gpus = d.gpus_primary + d.gpus_spare
+    extra = max(0.0, gpus - p["covered_gpus"])
+    per_month = extra * p["interruptions_per_gpu_day"] * HOURS_PER_MONTH / 24
+    fast = d.workload.availability >= p["fast_response_availability"]
+    premium = p["oncall_premium_fast"] if fast else p["oncall_premium_slow"]
+    off_hours = 1 - BUSINESS_HOURS_PER_WEEK / HOURS_PER_WEEK
+    hours = per_month * p["engineer_hours_per_incident"]
+    cost = hours * d.engineer_usd_per_hour * (1 + off_hours * premium)
+    return cost, (f"{gpus} GPUs, {extra:g} beyond the {p['covered_gpus']:g} MLOps covers: {per_month:.2f} "
+                  f"incidents/month x {p['engineer_hours_per_incident']:g} h x ${d.engineer_usd_per_hour:,.2f}/h, "
+                  f"{off_hours:.0%} off-hours at +{premium:.0%} on-call pay "
+                  f"({'5' if fast else '30'}-minute response tier)")
+
+
 BASES: dict[str, tuple[Callable[[Mapping, _Deployment], tuple[float, str]], tuple[str, ...]]] = {
     "gpu_primary": (_gpu_primary, ()),
     "gpu_spare": (_gpu_spare, ()),
@@ -198,10 +241,15 @@ BASES: dict[str, tuple[Callable[[Mapping, _Deployment], tuple[float, str]], tupl
     "upgrade_events": (_upgrade_events, ("events_per_year", "engineer_weeks_per_event")),
     "fixed_plus_egress": (_fixed_plus_egress, ("unit_usd", "bytes_per_output_token", "free_gb_per_month",
                                                "usd_per_gb")),
+    "guard_model": (_guard_model, ("guard_model", "seed_unit_usd")),
+    "incident_response": (_incident_response, ("interruptions_per_gpu_day", "engineer_hours_per_incident",
+                                               "covered_gpus", "fast_response_availability", "oncall_premium_fast",
+                                               "oncall_premium_slow")),
 }
-_PARAMS = {name for _, names in BASES.values() for name in names} | {"folded_into"}
+_TEXT_PARAMS = {"folded_into", "guard_model"}  # parameters that name something rather than count it
+_PARAMS = {name for _, names in BASES.values() for name in names} | _TEXT_PARAMS
 _ITEM_FIELDS = {"id", "item", "category", "basis", "seed_monthly_usd", "existing_infra_factor",
-                "existing_infra_note", "source"}
+                "existing_infra_note", "source", "in_seed_bill"}
 _GLOBALS = ("engineer_usd_per_year", "replicas_per_orchestrator")
 
 # ------------------------------------------------------------------------------------------
@@ -243,13 +291,20 @@ def _item(doc: YamlDoc, raw: Mapping, i: int, known: tuple[str, ...] = ()) -> Tc
         if name not in params:
             raise doc.error(f"basis '{raw['basis']}' needs '{name}'", "items", i, entry=entry, field=name)
     for k, v in params.items():
-        if k != "folded_into":
+        if k in _TEXT_PARAMS:
+            if not isinstance(v, str) or not v.strip():
+                raise doc.error("expected a name", "items", i, k, entry=entry, field=k)
+        else:
             params[k] = _num(doc, v, "items", i, k, entry=entry, name=k)
+    in_seed = raw.get("in_seed_bill", True)
+    if not isinstance(in_seed, bool):
+        raise doc.error(f"expected true or false, got {in_seed!r}", "items", i, "in_seed_bill", entry=entry,
+                        field="in_seed_bill")
     factor = _num(doc, raw.get("existing_infra_factor", 1.0), "items", i, "existing_infra_factor", entry=entry,
                   name="existing_infra_factor")
     return TcoItem(raw["id"], raw["item"], raw["category"], raw["basis"], params,
                    float(raw.get("seed_monthly_usd", math.nan)), factor, str(raw.get("existing_infra_note", "")),
-                   raw["source"].strip())
+                   raw["source"].strip(), in_seed)
 
 
 def _merged_raw_items(docs: list[YamlDoc]) -> list[tuple[YamlDoc, int, dict]]:
@@ -318,43 +373,55 @@ def _check(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, repli
 
 def tco_line_items(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, replicas: int,
                    workload: Workload, defaults: TcoDefaults | None = None, existing_infra: bool | None = None,
-                   *, model_gb: float | None = None, models: int = 1) -> pd.DataFrame:
+                   *, model_gb: float | None = None, models: int = 1, gpu=None, seed: bool = False) -> pd.DataFrame:
     """LineItems for a deployment (module docstring).
 
     Parameters: ``gpu_monthly_primary`` [USD/month] rental of the primary GPUs; ``gpus_primary``,
     ``gpus_spare`` GPU counts; ``replicas`` primary replicas (``gpus_primary / replicas`` GPUs each);
     ``existing_infra`` None = ``workload.existing_infra``; ``model_gb`` replaces the storage item's
-    ``gb_per_version`` (e.g. the weights' size); ``models`` served (evaluation scales with it).
+    ``gb_per_version`` (e.g. the weights' size); ``models`` served (evaluation scales with it); ``gpu`` the
+    deployment's GpuSpec, on which the guard model is sized (planner.guard; None: the seed's $250 slice);
+    ``seed`` the seed reproduction (items with ``in_seed_bill: false`` cost $0, the guard is the seed's slice).
     """
     rows = [(it.item, it.category, usd, basis, it.source, it.id)
             for it, usd, basis in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload,
-                                                defaults, existing_infra, model_gb, models)]
+                                                defaults, existing_infra, model_gb, models, gpu, seed)]
     return pd.DataFrame(rows, columns=list(LINE_ITEM_COLUMNS))
 
 
 def tco_monthly_total(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, replicas: int,
                       workload: Workload, defaults: TcoDefaults | None = None, existing_infra: bool | None = None,
-                      *, model_gb: float | None = None, models: int = 1) -> float:
+                      *, model_gb: float | None = None, models: int = 1, gpu=None, seed: bool = False) -> float:
     """The sum of :func:`tco_line_items` [USD/month] without building the table (cost curves call it often)."""
     return sum(usd for _, usd, _ in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload,
-                                                  defaults, existing_infra, model_gb, models))
+                                                  defaults, existing_infra, model_gb, models, gpu, seed))
 
 
 def _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload, defaults, existing_infra,
-                  model_gb, models):
+                  model_gb, models, gpu=None, seed=False):
     """(item, monthly USD, basis text) per item of the defaults, existing-infra share applied."""
     _check(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, models)
     defaults = defaults if defaults is not None else _catalogue_defaults()
     existing = workload.existing_infra if existing_infra is None else existing_infra
     dep = _Deployment(float(gpu_monthly_primary), int(gpus_primary), int(gpus_spare), int(replicas), workload,
-                      model_gb, models, defaults)
+                      model_gb, models, defaults, gpu, seed)
     for it in defaults.items:
+        if seed and not it.in_seed_bill:
+            yield it, 0.0, "not in the seed's bill (seed §3 lists it as a hidden cost)"
+            continue
         usd, basis = BASES[it.basis][0](it.params, dep)
         if existing and it.existing_infra_factor != 1.0:
             usd *= it.existing_infra_factor
             basis += f"; x {it.existing_infra_factor:g} existing infra" + (
                 f" ({it.existing_infra_note})" if it.existing_infra_note else "")
         yield it, float(usd), basis
+
+
+def compliance_defaults(defaults: TcoDefaults | None = None) -> TcoDefaults:
+    """The defaults restricted to COMPLIANCE_ITEMS: price them with :func:`tco_monthly_total` for the API side."""
+    defaults = defaults if defaults is not None else _catalogue_defaults()
+    return TcoDefaults(defaults.globals, defaults.seed_reference,
+                       tuple(it for it in defaults.items if it.id in COMPLIANCE_ITEMS))
 
 
 def tco_summary(items: pd.DataFrame) -> tuple[float, float]:
@@ -376,7 +443,7 @@ def seed_bill(defaults: TcoDefaults | None = None, existing_infra: bool = False,
                           RedundancyPolicy(hot_standby_fraction=float(ref["hot_standby_fraction"])),
                           gpus_per_replica=gpus // replicas)
     return tco_line_items(float(ref["gpu_monthly_primary"]), gpus, red.spare_gpus, replicas, workload, defaults,
-                          existing_infra)
+                          existing_infra, seed=True)
 
 
 __all__ = ["TcoItem", "TcoDefaults", "BASES", "LINE_ITEM_COLUMNS", "load_tco_defaults", "tco_line_items",

@@ -18,8 +18,9 @@ fraction at 1 or below (``0.999``; ``1`` means 100 %); a bare number between 1 a
 ambiguous (``1.5``: write ``1.5%`` or ``0.015``).
 
 Calendar conventions (declared once here, imported everywhere else):
-``HOURS_PER_MONTH = 730`` for GPU time and ``DAYS_PER_MONTH = 30`` for traffic and API bills —
-both the seed write-up's conventions (shared/reference/seed_cost_model.md §1 and §2).
+one month for everything: ``HOURS_PER_MONTH = 730`` (8,760 h / 12, seed §1's GPU month) and ``DAYS_PER_MONTH =
+730 / 24 = 30.42`` for traffic and API bills, so an API month and a GPU month are the same month (issue 11 item 7).
+The seed write-up bills APIs for 30 days (§2): ``SEED_DAYS_PER_MONTH``, for reproducing its API table only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from profiler.errors import CatalogueError, InvalidValueError
 
 SECONDS_PER_DAY = 86_400
 HOURS_PER_MONTH = 730  # seed §1: "hourly rate x 730 hours/month" (8,760 h / 12)
-DAYS_PER_MONTH = 30  # seed §2: "monthly = 30 x daily"
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24  # 30.4167: the GPU month in days (module docstring)
+SEED_DAYS_PER_MONTH = 30  # seed §2: "monthly = 30 x daily" (the write-up's own API month)
 
 _MULTIPLIERS = {"": 1.0, "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6,
                 "b": 1e9, "bn": 1e9, "billion": 1e9, "t": 1e12, "trillion": 1e12}
@@ -154,12 +156,14 @@ def parse_fraction(value: Any, name: str = "fraction", *, allow_one: bool = True
     return x
 
 
-def fmt_tokens(n: float) -> str:
-    """``5e6`` → ``5M``, ``1.25e9`` → ``1.25B``, ``500`` → ``500``."""
+def fmt_tokens(n: float, sig: int = 3) -> str:
+    """``5e6`` → ``5M``, ``1.25e9`` → ``1.25B``, ``500`` → ``500``; `sig` significant figures (2 for break-even
+    volumes, which a small price change moves far: planner.crossover.parity_band)."""
+    n = float(f"{n:.{sig}g}")  # round first, so 999,999 at 2 figures reads 1M rather than 1e+03k
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= div:
-            return f"{n / div:.3g}{suffix}"
-    return f"{n:.3g}"
+            return f"{n / div:.{sig + 2}g}{suffix}"  # already rounded: the extra digits only avoid "7.4e+02"
+    return f"{n:.{sig + 2}g}"
 
 
 def fmt_usd(x: float) -> str:
@@ -231,5 +235,6 @@ def read_yaml(path: str | Path) -> YamlDoc:
     return parse_yaml(p.read_text(encoding="utf-8"), str(p))
 
 
-__all__ = ["SECONDS_PER_DAY", "HOURS_PER_MONTH", "DAYS_PER_MONTH", "parse_tokens", "parse_duration_s",
+__all__ = ["SECONDS_PER_DAY", "HOURS_PER_MONTH", "DAYS_PER_MONTH", "SEED_DAYS_PER_MONTH", "parse_tokens",
+           "parse_duration_s",
            "parse_rate_per_s", "parse_fraction", "fmt_tokens", "fmt_usd", "YamlDoc", "parse_yaml", "read_yaml"]

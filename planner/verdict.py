@@ -10,8 +10,10 @@ Framework (shared/reference/seed_cost_model.md §4):
    GCP Vertex) before self-hosting;
 5. below ~50M tokens/day an API is almost always cheaper (a reason, never an override).
 
-Decision, with ``ratio = reference API monthly cost / self-host TCO`` (reference API: planner.api_costs.
-reference_row — the same model hosted, else the cheapest hosted open-weight model, else the cheapest):
+Decision, with ``ratio = reference monthly cost / self-host TCO``. The reference is planner.api_costs.
+reference_row — the same weights hosted, else the cheapest API in the model's quality tier (the reasons say
+which) — except under data residency, where shared per-token APIs are out and the reference is the cheapest
+dedicated offer billed per unit-hour (planner.dedicated: dedicated endpoints, provisioned throughput):
 
 - ``self-host``            ratio >= margin (2 by default);
 - ``dedicated-api-first``  ratio < margin and data residency is required;
@@ -24,13 +26,14 @@ reference_row — the same model hosted, else the cheapest hosted open-weight mo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
-from planner.api_costs import current_rows, reference_row
+from planner.api_costs import SAME_WEIGHTS, comparable_rows, current_rows, model_tier, reference_row
+from planner.dedicated import dedicated_costs, dedicated_reference, load_dedicated_offers
 from planner.errors import PlannerError
-from planner.prices import has_tag
 from planner.units import fmt_tokens, fmt_usd
 from planner.workload import Workload
 
@@ -50,21 +53,20 @@ class Verdict:
     reference_api: str = ""  # "provider / model"
     api_to_tco_ratio: float = math.nan  # reference API monthly cost / self-host monthly TCO
     compared: tuple[str, ...] = ()  # labels of the APIs the reasons compare
+    comparison: str = ""  # what the reference is: "same weights, hosted", "same quality tier (small), ...", ...
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
             raise PlannerError(f"unknown decision '{self.decision}'; one of {', '.join(DECISIONS)}")
 
 
-def comparison_set(api: pd.DataFrame, model_name: str, n: int = MIN_APIS) -> pd.DataFrame:
-    """At least `n` current APIs: the reference, the cheapest hosted open-weight, the cheapest frontier,
-    then the cheapest others — cheapest first."""
-    rows = current_rows(api).sort_values("monthly_cost", kind="stable")
-    picks = [reference_row(api, model_name).name]
-    for mask in (rows["open_weight"].astype(bool), has_tag(rows, "frontier")):
-        if mask.any():
-            picks.append(rows[mask].index[0])
-    picks += list(rows.index)
+def comparison_set(api: pd.DataFrame, model_name: str, n: int = MIN_APIS, tier: str | None = None) -> pd.DataFrame:
+    """At least `n` current APIs, like for like: the reference, then the cheapest rows with the same weights or
+    in the model's quality tier; only when those are too few, the cheapest other current rows — cheapest first."""
+    ref = reference_row(api, model_name, tier)
+    picks = [ref.name] + list(comparable_rows(api, model_name, tier).index)
+    if len(set(picks)) < n:
+        picks += list(current_rows(api).sort_values("monthly_cost", kind="stable").index)
     seen = list(dict.fromkeys(picks))[:max(n, 3)]
     return api.loc[seen].sort_values("monthly_cost", kind="stable")
 
@@ -73,23 +75,33 @@ def _label(row: pd.Series) -> str:
     return f"{row['provider']} / {row['model']}"
 
 
-def _residency_reference(api: pd.DataFrame, model_name: str) -> pd.Series | None:
-    """Under data residency shared third-party APIs are out: the reference is an API also sold as a dedicated
-    in-region deployment (tag dedicated-option), the same model first, else the cheapest; None if none is."""
-    rows = current_rows(api)
-    dedicated = rows[has_tag(rows, "dedicated-option")].sort_values("monthly_cost", kind="stable")
-    if dedicated.empty:
-        return None
-    same = dedicated[dedicated["serves"] == model_name] if "serves" in dedicated else dedicated.iloc[:0]
-    return (same if len(same) else dedicated).iloc[0]
+def _residency_choice(workload: Workload, model_name: str, offers: pd.DataFrame | None,
+                     gpus: Mapping[str, int] | None) -> tuple[pd.Series | None, pd.DataFrame]:
+    """Under data residency shared per-token APIs are out: the reference is the cheapest dedicated offer
+    (planner.dedicated), sized where it can be; (None, empty) when no offer is priced."""
+    costs = dedicated_costs(load_dedicated_offers() if offers is None else offers, workload, model_name, gpus)
+    return dedicated_reference(costs), costs
+
+
+def _like_for_like(api: pd.DataFrame, model_name: str, tier: str) -> str:
+    """Which comparisons remain when the same weights are not hosted (issue 11 item 5); "" when they are."""
+    if (api.get("serves", pd.Series("", index=api.index)) == model_name).any():
+        return ""
+    if model_tier(model_name):  # a catalogue model nobody hosts
+        return f"No API hosts the {model_name} weights: it is compared within its quality tier ({tier})."
+    where = (f"APIs in its quality tier ({tier}, from its parameter count)" if tier
+             else "APIs in its quality tier, once its parameter count places it there")
+    return (f"No API serves the same weights as {model_name} (a private or uncatalogued model, e.g. a fine-tune): "
+            f"the comparisons that remain are a hosted LoRA of its base model (price it as the base model's "
+            f"same-weights rows: inferplan plan <base model id>) and {where}.")
 
 
 def _why_reference(row: pd.Series, model_name: str) -> str:
-    if "dedicated-option" in (row.get("tags") or ()):
-        return "the cheapest API also sold as a dedicated, in-region deployment"
-    if row.get("serves") == model_name:
-        return f"the same {model_name} weights, hosted"
-    return "the cheapest hosted open-weight model" if bool(row.get("open_weight")) else "the cheapest API"
+    if "units_basis" in row.index:  # a dedicated offer (planner.dedicated)
+        size = "at least " if bool(row["floor"]) else ""
+        return f"dedicated, billed per {row['unit']}: {size}{row['units']:g} unit(s), {row['units_basis']}"
+    words = row.get("comparison") or ""
+    return f"the same {model_name} weights, hosted" if words == SAME_WEIGHTS else words
 
 
 def _crossover_reason(ref: pd.Series, margin: float) -> str | None:
@@ -98,9 +110,9 @@ def _crossover_reason(ref: pd.Series, margin: float) -> str | None:
     v1, vm = ref["crossover_tokens_per_day"], ref.get("crossover_margin_tokens_per_day", math.nan)
     if pd.isna(v1):
         return f"Self-hosting never becomes cheaper than {_label(ref)} within the volumes searched."
-    text = f"Self-hosting breaks even with {_label(ref)} at {fmt_tokens(v1)} tokens/day"
+    text = f"Self-hosting breaks even with {_label(ref)} at ~{fmt_tokens(v1, 2)} tokens/day"
     if not pd.isna(vm):
-        text += f" and clears the {margin:g}x margin at {fmt_tokens(vm)} tokens/day"
+        text += f" and clears the {margin:g}x margin at ~{fmt_tokens(vm, 2)} tokens/day"
     return text + "."
 
 
@@ -132,9 +144,10 @@ def _decision(ratio: float, margin: float, w: Workload) -> tuple[str, str]:
         extra = " Data residency points the same way." if w.data_residency else ""
         return "self-host", f"Self-host: the API would cost {r} the true TCO, at least the {margin:g}x margin.{extra}"
     if w.data_residency:
-        return "dedicated-api-first", (f"Try a dedicated API deployment first: data residency is required, and the "
-                                       f"API costs only {r} the self-host TCO (below {margin:g}x); {DEDICATED} "
-                                       "dedicated deployments keep data in-region without running GPUs.")
+        return "dedicated-api-first", (f"Try a dedicated deployment first: data residency is required, and the "
+                                       f"cheapest dedicated offer costs only {r} the self-host TCO (below "
+                                       f"{margin:g}x); a dedicated endpoint or provisioned capacity ({DEDICATED}) "
+                                       "keeps data in-region without running GPUs yourself.")
     if ratio >= 1 and w.existing_infra:
         return "hybrid", (f"Hybrid: self-hosting is cheaper on paper (the API costs {r} the TCO) but inside the "
                           f"{margin:g}x hidden-cost margin; keep the API for most traffic and route only the steps "
@@ -143,49 +156,77 @@ def _decision(ratio: float, margin: float, w: Workload) -> tuple[str, str]:
 
 
 def decide(self_host_monthly: float, api: pd.DataFrame, workload: Workload, model_name: str, *,
-           margin: float = SELF_HOST_MARGIN, gpu_monthly: float | None = None) -> Verdict:
+           margin: float = SELF_HOST_MARGIN, gpu_monthly: float | None = None, params_total: float | None = None,
+           dedicated_offers: pd.DataFrame | None = None, dedicated_gpus: Mapping[str, int] | None = None) -> Verdict:
     """Apply the framework (module docstring) to an :func:`planner.api_costs.api_costs` table.
 
     `api` may carry the crossover columns (``crossover_tokens_per_day``, ``crossover_margin_tokens_per_day``)
-    merged in; `gpu_monthly` (raw primary GPU cost) adds the multiplier and rule-of-thumb sentences.
+    merged in; `gpu_monthly` (raw primary GPU cost) adds the multiplier and rule-of-thumb sentences;
+    `params_total` places a model outside the catalogue (a --config fine-tune) in a quality tier. Under data
+    residency the reference comes from `dedicated_offers` (default: the catalogue's), sized with
+    `dedicated_gpus` (GPU id -> GPUs the self-hosted plan uses) where given, else at each offer's minimum.
     """
     if not math.isfinite(self_host_monthly) or self_host_monthly <= 0:
         raise PlannerError(f"self-host monthly cost must be a finite number > 0, got {self_host_monthly!r}")
     if margin < 1:
         raise PlannerError(f"the self-host margin must be >= 1 (the seed uses 2), got {margin!r}")
-    ref = _residency_reference(api, model_name) if workload.data_residency else None
-    ref = reference_row(api, model_name) if ref is None else ref
+    tier = model_tier(model_name, params_total)
+    ref, dedicated = (_residency_choice(workload, model_name, dedicated_offers, dedicated_gpus)
+                      if workload.data_residency else (None, pd.DataFrame()))
+    residency = ref is not None
+    if ref is None:
+        ref = reference_row(api, model_name, tier)
+    label = ref["label"] if "label" in ref.index else _label(ref)
     ratio = float(ref["monthly_cost"]) / self_host_monthly
     decision, headline = _decision(ratio, margin, workload)
-    compared = comparison_set(api, model_name)
+    compared = dedicated.head(max(MIN_APIS, 3)) if residency else comparison_set(api, model_name, tier=tier)
     reasons = [headline,
-               f"The reference API, {_label(ref)} ({_why_reference(ref, model_name)}), would cost "
+               f"The reference{'' if residency else ' API'}, {label} ({_why_reference(ref, model_name)}), would cost "
                f"{fmt_usd(ref['monthly_cost'])}/month for {fmt_tokens(workload.tokens_per_day)} tokens/day, "
                f"against {fmt_usd(self_host_monthly)}/month to self-host."]
-    reasons.append("Compared on " + "; ".join(f"{_label(r)} {fmt_usd(r['monthly_cost'])}/month"
-                                               for _, r in compared.iterrows()) + ".")
-    if len(compared) < MIN_APIS or not compared["open_weight"].astype(bool).any():
-        reasons.append(f"Only {len(compared)} current API(s) priced, open-weight hosted: "
-                       f"{'yes' if compared['open_weight'].astype(bool).any() else 'no'}; the framework asks for "
-                       f"at least {MIN_APIS} including a hosted open-weight option (add rows with --api-prices).")
+    reasons += _residency_reasons(compared, workload) if residency else _api_reasons(api, compared, model_name, tier)
     reasons.append(_volume_reason(workload))
     cross = _crossover_reason(ref, margin)
     if cross:
         reasons.append(cross)
     reasons += _tco_reasons(self_host_monthly, gpu_monthly, workload.existing_infra)
-    if workload.data_residency:
-        rows = current_rows(api)
-        dedicated = rows[has_tag(rows, "dedicated-option")].sort_values("monthly_cost", kind="stable")
-        if len(dedicated):
-            listed = ", ".join(f"{_label(r)} {fmt_usd(r['monthly_cost'])}/month"
-                               for _, r in dedicated.head(5).iterrows())
-            reasons.append("Data residency rules out shared third-party APIs; models also sold as dedicated "
-                           f"in-region deployments ({DEDICATED}): {listed}"
-                           + " at list token prices (dedicated or provisioned capacity is priced separately; check "
-                           "the region).")
-        reasons.append("Open weights on dedicated GPUs someone else runs (e.g. Together dedicated endpoints) are "
-                       "priced per GPU-hour: plan them with --provider together --pricing on-demand.")
-    return Verdict(decision, tuple(reasons), _label(ref), ratio, tuple(_label(r) for _, r in compared.iterrows()))
+    labels = tuple(compared["label"] if "label" in compared else (_label(r) for _, r in compared.iterrows()))
+    comparison = "dedicated offer, billed per unit-hour" if residency else str(ref.get("comparison", ""))
+    return Verdict(decision, tuple(reasons), label, ratio, labels, comparison)
+
+
+def _api_reasons(api: pd.DataFrame, compared: pd.DataFrame, model_name: str, tier: str) -> list[str]:
+    """The per-token comparison sentences: like for like (same weights, else the tier), and what is missing."""
+    def tagged(r: pd.Series) -> str:
+        kind = ("same weights" if r.get("serves") == model_name else f"tier {r.get('tier')}" if r.get("tier") == tier
+                else f"other tier: {r.get('tier') or 'none'}")
+        return f"{_label(r)} {fmt_usd(r['monthly_cost'])}/month ({kind})"
+
+    out = ["Compared on " + "; ".join(tagged(r) for _, r in compared.iterrows()) + "."]
+    if tier:
+        out.append(f"Comparisons are like for like: the same weights hosted where an API serves them, else APIs in "
+                   f"the same quality tier ({tier}; api_prices.yaml says how tiers are assigned); superseded, "
+                   "stale and retired rows are left out.")
+    missing = _like_for_like(api, model_name, tier)
+    if missing:
+        out.append(missing)
+    if len(compared) < MIN_APIS or not compared["open_weight"].astype(bool).any():
+        out.append(f"Only {len(compared)} current API(s) priced, open-weight hosted: "
+                   f"{'yes' if compared['open_weight'].astype(bool).any() else 'no'}; the framework asks for "
+                   f"at least {MIN_APIS} including a hosted open-weight option (add rows with --api-prices).")
+    return out
+
+
+def _residency_reasons(compared: pd.DataFrame, workload: Workload) -> list[str]:
+    """Under residency: only dedicated offers priced per unit-hour are compared (issue 11 item 4)."""
+    listed = "; ".join(f"{r['label']} {fmt_usd(r['monthly_cost'])}/month ({'at least ' if r['floor'] else ''}"
+                       f"{r['units']:g} x ${r['usd_per_unit_hour']:g}/{r['unit'].removesuffix('-hour')}-hour, "
+                       f"{r['region'] or 'region not stated: confirm in-region placement'}; as of {r['as_of']})"
+                       for _, r in compared.iterrows())
+    return [f"Data residency rules out shared per-token APIs: compared only with dedicated offers billed per "
+            f"unit-hour whether used or not: {listed}.",
+            f"Not priced ({DEDICATED} provisioned capacity): no dated published price per unit was found; add a "
+            "quote as a row in the planner/catalogues/dedicated.yaml layout."]
 
 
 __all__ = ["Verdict", "DECISIONS", "SELF_HOST_MARGIN", "LOW_VOLUME_TOKENS_PER_DAY", "comparison_set", "decide"]

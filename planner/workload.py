@@ -78,6 +78,10 @@ class LengthDist:
         return min(x, self.max_tokens) if self.max_tokens else x
 
 
+GUARD_SCOPES = ("input-output", "input", "none")  # Workload.guardrails
+API_TIERS = ("standard", "batch", "priority")  # Workload.api_tier
+
+
 @dataclass(frozen=True)
 class Workload:
     """One workload. Volumes per day; times in seconds; availability and fractions in [0, 1]."""
@@ -100,6 +104,16 @@ class Workload:
     availability: float = 0.999  # seed §1: "99.9% uptime"
     data_residency: bool = False  # third-party APIs forbidden/undesirable for this data (seed §4)
     existing_infra: bool = False  # GPU Kubernetes, MLOps team, monitoring already paid for (seed §1)
+    # What the guard model screens (planner.guard): "input" (user prompts), "input-output" (prompts and
+    # responses; seed §1 "guardrails and content filtering" of a customer-facing product) or "none".
+    guardrails: str = "input-output"
+    # The API service tier the comparison buys (planner.api_costs): "standard"; "batch" (asynchronous, ~50% off,
+    # results within a day) for offline work; "priority" (the tier sold with a latency/uptime commitment, ~1.7-2x)
+    # for a production SLA. Rows without a published price for the tier keep the standard price and say so.
+    api_tier: str = "standard"
+    # Evaluation, audit logging and guardrails are needed whichever serves the model (a regulated product): the same
+    # lines are added to every API's bill (issue 11 item 7); False charges them to self-hosting only.
+    compliance_on_api: bool = False
     name: str = "seed scenario"
 
     def __post_init__(self) -> None:
@@ -116,6 +130,12 @@ class Workload:
         if not 0 < self.availability < 1:
             raise WorkloadError(f"availability must lie strictly between 0 and 1 (e.g. 0.999), got "
                                 f"{self.availability!r}; 100% cannot be planned for")
+        if self.guardrails not in GUARD_SCOPES:
+            close = difflib.get_close_matches(str(self.guardrails), GUARD_SCOPES, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise WorkloadError(f"guardrails must be one of {', '.join(GUARD_SCOPES)}, got {self.guardrails!r}{hint}")
+        if self.api_tier not in API_TIERS:
+            raise WorkloadError(f"api_tier must be one of {', '.join(API_TIERS)}, got {self.api_tier!r}")
         object.__setattr__(self, "hourly_profile", _normalised_profile(self.hourly_profile))
         object.__setattr__(self, "peak_to_average", self._resolve_peak())
 
@@ -205,6 +225,9 @@ _SIMPLE = {
     "availability": lambda v, k: parse_fraction(v, k, allow_one=False, allow_zero=False),
     "data_residency": lambda v, k: _boolean(v, k),
     "existing_infra": lambda v, k: _boolean(v, k),
+    "guardrails": lambda v, k: str(v).strip().lower(),
+    "api_tier": lambda v, k: str(v).strip().lower(),
+    "compliance_on_api": lambda v, k: _boolean(v, k),
     "name": lambda v, k: str(v),
     "hourly_profile": lambda v, k: _profile(v, k),
     "input_dist": lambda v, k: _length_dist(v, k),

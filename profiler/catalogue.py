@@ -274,7 +274,15 @@ def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
 # ------------------------------------------------------------------------------------------------
 
 _GPU_FIELDS = ("name", "memory_gb", "memory_gib", "memory_mib", "hbm_bandwidth_tb_s", "tflops", "interconnect",
-               "interconnect_gb_s", "tdp_w", "gpus_per_node", "vendor", "source")
+               "interconnect_gb_s", "tdp_w", "gpus_per_node", "vendor", "class", "source")
+GPU_CLASSES = ("datacenter", "consumer")  # gpus.yaml `class` (default datacenter): GpuSpec.gpu_class
+
+
+def _gpu_class(f: Fields) -> str | None:
+    cls = f.str("class", None)
+    if cls is not None and cls not in GPU_CLASSES:
+        raise f.error("class", f"'{cls}' is not a GPU class; give one of {', '.join(GPU_CLASSES)}")
+    return cls
 
 
 def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
@@ -294,7 +302,7 @@ def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
     if "bf16" not in tflops:
         raise f.error("tflops", "needs a bf16 entry (used for dtypes the GPU has no faster path for)")
     optional = {k: v for k, v in (("gpus_per_node", f.int("gpus_per_node", None)),
-                                  ("vendor", f.str("vendor", None))) if v is not None}
+                                  ("vendor", f.str("vendor", None)), ("gpu_class", _gpu_class(f))) if v is not None}
     return GpuSpec(
         id=gpu_id, name=f.str("name"),
         hbm_bytes=round(gb * 1e9) if gb is not None else round(gib * 2**30),  # decimal GB or binary GiB

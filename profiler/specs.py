@@ -156,6 +156,9 @@ class GpuSpec:
     gpus_per_node: int = 8
     vendor: str = "nvidia"
     source: str = ""
+    # "consumer" (GeForce: the driver licence bars datacenter use, gpus.yaml `class`) or "datacenter"; a plan
+    # considers consumer cards only when the user names them (planner.search)
+    gpu_class: str = "datacenter"
 
     def peak_flops(self, dtype: str) -> float:
         """Dense FLOP/s for a compute dtype; falls back to bf16 when the GPU has no faster path."""

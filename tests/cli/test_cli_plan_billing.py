@@ -33,9 +33,10 @@ def test_three_gpus_rent_one_four_gpu_instance_and_pay_for_the_idle_one(write_fi
     assert lines["GPU compute, primary"] == pytest.approx(gpu_month)
     assert lines["GPU compute, failover"] == pytest.approx(2 * gpu_month)
     # 4 GPUs (1,095) + orchestration 340 + network 180 + storage 85 + monitoring (3 replicas + 1 box) x 105 = 420
-    # + MLOps 3,200 + eval 600 + security 400 + guardrails 250 + logging 150
-    assert d["monthly_total_cost"] == pytest.approx(4 * gpu_month + 340 + 180 + 85 + 420 + 3200 + 600 + 400 + 250
-                                                    + 150)  # $6,720
+    # + MLOps 3,200 + eval 600 + security 4 hosts x 100 + logging 150 + upgrades 7.5 engineer-weeks/yr x $192,000
+    # / 52 / 12 + the guard model on half an H100 at this rate (planner.guard; incidents $0 at 3 GPUs)
+    assert d["monthly_total_cost"] == pytest.approx(4.5 * gpu_month + 340 + 180 + 85 + 420 + 3200 + 600 + 400 + 150
+                                                    + 7.5 * 192_000 / 52 / 12)  # $8,914.57
 
 
 def test_without_instance_rounding_no_idle_line_appears(write_file):

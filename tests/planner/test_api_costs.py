@@ -27,8 +27,31 @@ def table():
 ])
 def test_seed_rows(table, label, daily):
     assert table.loc[label, "daily_cost"] == pytest.approx(daily, abs=1e-9)
-    assert table.loc[label, "monthly_cost"] == pytest.approx(30 * daily, abs=1e-9)  # seed: monthly = 30 x daily
+    # one month for both sides: 730 h / 24 = 30.42 days (the seed bills APIs for 30 days, GPUs for 730 h)
+    assert table.loc[label, "monthly_cost"] == pytest.approx(730 / 24 * daily, abs=1e-9)
     assert table.loc[label, "usd_per_mtok_blended"] == pytest.approx(daily / 6, abs=1e-9)
+
+
+def test_api_and_gpu_months_are_one_month():
+    # issue 11 item 7: the API month was 30 days while the GPU month was 730 h (30.42 days), 1.4% apart
+    from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH
+
+    assert DAYS_PER_MONTH * 24 == HOURS_PER_MONTH == 730
+
+
+def test_service_tiers_reprice_the_rows_that_publish_them():
+    # LLITE 2026-07-24: GPT-4o Batch 1.25/5.00 (x0.5), Priority 4.25/17.00 (x1.7); seed day 5 x 2.50 + 1 x 10 = $22.50
+    from dataclasses import replace
+
+    prices = load_api_prices()
+    for tier, factor, words in (("batch", 0.5, "batch x0.5"), ("priority", 1.7, "priority x1.7")):
+        t = api_costs(replace(DEFAULT_WORKLOAD, api_tier=tier), prices).set_index("label")
+        assert t.loc["openai / gpt-4o", "daily_cost"] == pytest.approx(22.50 * factor)
+        assert t.loc["openai / gpt-4o", "service_tier"] == words
+    # no priority price published for Groq's row: its standard price stays, and the row says so
+    t = api_costs(replace(DEFAULT_WORKLOAD, api_tier="priority"), prices).set_index("label")
+    assert t.loc["groq / llama-3.3-70b-versatile", "daily_cost"] == pytest.approx(3.74)
+    assert t.loc["groq / llama-3.3-70b-versatile", "service_tier"] == "standard (no priority price published)"
 
 
 def test_table_shape(table):
@@ -65,9 +88,12 @@ def test_reference_api_rules(table):
     api = table.reset_index()
     assert reference_api(api, "llama-3.3-70b") == "deepinfra / Llama-3.3-70B-Instruct-Turbo"
     assert reference_api(api, "deepseek-v3") == "deepseek / deepseek-v3"
-    assert reference_api(api, "qwen2.5-7b") == "deepinfra / Llama-3.3-70B-Instruct-Turbo"  # cheapest open-weight
+    # Was "deepinfra / Llama-3.3-70B-Instruct-Turbo" (the cheapest open-weight row, another model); issue 11
+    # item 5 added same-weights rows for every hosted catalogue model, so qwen2.5-7b is compared with itself.
+    assert reference_api(api, "qwen2.5-7b") == "deepinfra / Qwen2.5-7B-Instruct"
     closed = api[~api["open_weight"]]
-    assert reference_api(closed, "qwen2.5-7b") == "google / gemini-2.5-flash-lite"  # cheapest current
+    # no closed row is in the small tier and none is open-weight: the cheapest current API (5 x 0.05 + 0.40)
+    assert reference_api(closed, "qwen2.5-7b") == "openai / gpt-5-nano"
     stale_only = api[api["label"] == "together / Llama-3.3-70B-Instruct-Turbo@seed"]
     assert reference_api(stale_only, "llama-3.3-70b").endswith("@seed")  # nothing else to use
 

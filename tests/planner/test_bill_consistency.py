@@ -20,7 +20,7 @@ def test_the_fast_bill_is_the_bill_shown(which, request, catalogues):
     offer = offer_for(catalogues.gpu_prices, d["gpu"], d["pricing"], None, int(d["gpus_total"]), {})
     assert offer["provider"] == d["provider"] and float(offer["usd_per_gpu_hour"]) == d["usd_per_gpu_hour"]
     fast = bill_total(int(d["replicas"]), int(d["spare_replicas"]), int(d["tp"]), float(d["usd_per_gpu_hour"]),
-                      p.workload, catalogues.tco_defaults, p.workload.existing_infra, offer)
+                      p.workload, catalogues.tco_defaults, p.workload.existing_infra, offer, catalogues.gpus[d["gpu"]])
     assert fast == pytest.approx(shown, rel=1e-12)
 
 

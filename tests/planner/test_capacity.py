@@ -16,6 +16,7 @@ import pytest
 
 from planner import capacity as cap_mod
 from planner.capacity import Capacity, launch_max_model_len, replica_capacity, replicas_needed, utilisation
+from planner.guard import guard_capacity
 from planner.prices import GPU_PRICE_COLUMNS
 from planner.redundancy import SEED_POLICY
 from planner.search import SearchSpace, search
@@ -96,13 +97,19 @@ def test_the_hand_rate_sets_the_replicas_and_the_bill(catalogues):
     # P(>= 5 of 6 up) = 0.99853 < 0.999, P(>= 5 of 7 up) = 0.99997 -> 2 spares
     assert (r["replicas"], r["spare_replicas"], r["gpus_total"]) == (5, 2, 7)
     assert r["monthly_gpu_cost"] == pytest.approx(5 * 2.0 * 730)  # $7,300
-    # The bill (tco_defaults.yaml): GPUs 7,300 + failover 2 x 1,460 = 2,920; orchestration ceil(7 / 8) = 1 x 340;
-    # network 180 + (0.864e9 out tokens/day x 30 x 200 B = 5,184 GB - 100 free) x $0.09 = 637.56; storage 85;
-    # monitoring (7 replica + 1 orchestration hosts) x 105 = 840; MLOps 3,200; eval 600; security 400;
-    # guardrails 120,000 peak tokens/s / 2,000 = 60 x 250 = 15,000; logging 149.673 + 129.6M requests x
-    # $1.70/M = 220.32 + 622.08 GB x $0.10 = 62.208 -> 432.201; upgrades 0.
-    hand = 7300 + 2920 + 340 + 637.56 + 85 + 840 + 3200 + 600 + 400 + 15_000 + 432.201
-    assert r["monthly_total_cost"] == pytest.approx(hand, abs=1e-6)  # $31,754.761
+    # The bill (tco_defaults.yaml), a month of 730 h = 30.42 days: GPUs 7,300 + failover 2 x 1,460 = 2,920;
+    # orchestration ceil(7 / 8) = 1 x 340; network 180 + (0.864e9 out tokens/day x 30.42 x 200 B = 5,256 GB - 100
+    # free) x $0.09 = 644.04; storage 85; monitoring (7 replica + 1 orchestration hosts) x 105 = 840; MLOps 3,200;
+    # eval 600; security 8 hosts x 100 = 800; guardrails: the guard model screens 100 req/s x its GPU-seconds per
+    # request on an H100 (the profiler's, planner.guard) / 0.7 = 3.24 GPUs -> 4 whole GPUs + 1 spare = 5 x 1,460;
+    # logging 149.668 + 131.4M requests x $1.70/M + 630.7 GB x $0.10 = 436.120; upgrades 7.5 engineer-weeks x
+    # $192,000 / 52 / 12 = 2,307.69; incidents (7 - 3) GPUs x 4.736e-4/day x 30.42 x 6 h x $92.31 x (1 + 128/168 x
+    # 0.66) = 47.961.
+    guard = guard_capacity(catalogues.gpus["h100-sxm"], "input-output", 1000.0, 200.0)
+    assert 3 < 100 * guard.gpu_s_per_request / 0.7 <= 4
+    hand = (7300 + 2920 + 340 + 644.04 + 85 + 840 + 3200 + 600 + 800 + 5 * 1460 + 436.1204583 + 7.5 * 192_000 / 52 / 12
+            + 47.9612118)
+    assert r["monthly_total_cost"] == pytest.approx(hand, abs=1e-6)  # $26,820.81
 
 
 def test_ttft_limited_batch_by_hand():
@@ -204,9 +211,9 @@ def test_utilisation_is_mean_load_over_uncapped_capacity():
 @pytest.mark.parametrize("kv, model_max, want", [
     (0, 131072, 3072),  # capacity unknown: the 3,000-token p99 request rounded up to 3 x 1,024
     (2_000, 131072, 3072),  # a cache smaller than that still launches at the p99 request
-    (50_000, 131072, 49_152),  # KV-bounded: 50,000 // 1,024 = 48 whole steps of 1,024
-    (10**9, 131072, 131072),  # bounded by the model's context
-    (50_000, 40_960, 40_960),
+    (50_000, 131072, 3072),  # issue 11 item 10: the workload's request, not the 50,000-token KV cache
+    (10**9, 131072, 3072),
+    (50_000, 2_048, 2_048),  # bounded by the model's context
 ])
 def test_launch_max_model_len(kv, model_max, want):
     assert launch_max_model_len(3000, model_max, kv) == want

@@ -133,12 +133,12 @@ def test_crossover_table_for_the_catalogue():
                                    "crossover_monthly_usd", "crossover_margin_tokens_per_day"]
     assert len(table) == len(api)
     opus = table[table.model == "claude-opus-4-1-20250805"].iloc[0]
-    assert opus["slope_usd_per_month_per_tok_day"] == pytest.approx(150 * 30 / 6e6)
+    assert opus["slope_usd_per_month_per_tok_day"] == pytest.approx(150 * (730 / 24) / 6e6)  # a 730-hour month
     assert len(set(calls)) == len(calls) < 400  # memoised, shared across APIs
     v = opus["crossover_tokens_per_day"]
     assert opus["crossover_monthly_usd"] >= fn(v)[0] and opus["crossover_margin_tokens_per_day"] > v
     cheap = table[table.model == "gemini-2.5-flash-lite"].iloc[0]
-    # $0.15/Mtok x 25M tokens/day x 30 = $112.50/month per replica's volume, far below its $3,000: never
+    # $0.15/Mtok x 25M tokens/day x 30.42 = $114.06/month per replica's volume, far below its $3,000: never
     assert math.isnan(cheap["crossover_tokens_per_day"])
 
 
@@ -149,7 +149,9 @@ def test_cost_curve_locates_replica_steps():
     assert list(curve.columns) == ["tokens_per_day", "self_host_monthly", "self_host_replicas", "replica_step",
                                    "openai / gpt-4o"]
     assert curve["tokens_per_day"].is_monotonic_increasing
-    assert curve["openai / gpt-4o"].to_numpy() == pytest.approx(curve["tokens_per_day"].to_numpy() * 675 / 6e6)
+    monthly_at_seed = 22.50 * 730 / 24  # $22.50/day at 6M tokens/day, a 730-hour month: $684.38
+    assert curve["openai / gpt-4o"].to_numpy() == pytest.approx(curve["tokens_per_day"].to_numpy() * monthly_at_seed
+                                                                / 6e6)
     steps = step_volumes(curve)
     assert list(steps["replicas_after"]) == [2, 3, 4]
     assert list(steps["replicas_before"]) == [1, 2, 3]

@@ -6,20 +6,25 @@ from planner.api import PlanRequest, plan
 from planner.workload import DEFAULT_WORKLOAD
 
 
-def _crossover(p, model: str) -> float:
-    return float(p.api.loc[p.api["model"] == model, "crossover_tokens_per_day"].iloc[0])
+def _crossover(p, label: str) -> float:
+    return float(p.api.loc[p.api["label"] == label, "crossover_tokens_per_day"].iloc[0])
+
+
+# Same-weights Llama 3.3 70B rows the plan compares with (like for like): their crossovers are computed
+TOGETHER = "together / Llama-3.3-70B-Instruct-Turbo"  # $0.88 in and out
+SAME_WEIGHTS = (TOGETHER, "fireworks / llama-v3p3-70b-instruct", "groq / llama-3.3-70b-versatile")
 
 
 def test_the_crossover_does_not_depend_on_the_volume_planned_at(seed_plan, plan_600m):
     pick = [(p.deployment["gpu"], p.deployment["quant"], p.deployment["tp"]) for p in (seed_plan, plan_600m)]
     assert pick[0] != pick[1]  # the plan at 600M tokens/day chose another configuration
-    for api in ("gpt-4o", "claude-3-5-sonnet-20241022", "claude-opus-4-1-20250805"):
+    for api in SAME_WEIGHTS:
         a, b = _crossover(seed_plan, api), _crossover(plan_600m, api)
         assert a == pytest.approx(b, rel=2e-3), api  # the bisection's tolerance is 1e-3
-    # GPT-4o: $2.50 x 5/6 + $10 x 1/6 = $3.75 per M tokens -> $0.1125/month per token/day; the seed bill of
-    # ~$9,600/month breaks even at ~85M tokens/day unless a replica step intervenes first
-    gpt4o = _crossover(seed_plan, "gpt-4o")
-    assert seed_plan.monthly_total_cost / (3.75 * 30 / 1e6) <= gpt4o < 120e6
+    # Together: $0.88 per M tokens x 30.42 days = $2.677e-5/month per token/day; self-hosting never costs less
+    # than the seed bill, so it breaks even no lower than 12,588 / 2.677e-5 = 470M tokens/day
+    together = _crossover(seed_plan, TOGETHER)
+    assert seed_plan.monthly_total_cost / (0.88 * 730 / 24 / 1e6) <= together < 1e10
 
 
 @pytest.mark.parametrize("which", ["seed_plan", "plan_600m"])
@@ -30,9 +35,9 @@ def test_the_cost_curve_never_falls_as_volume_rises(which, request):
 
 
 def test_at_the_crossover_a_plan_made_afresh_costs_what_the_api_does(seed_plan):
-    # GPT-4o's slope: $3.75 per M tokens x 30 days = $1.125e-4 per month per token/day (5:1 input:output mix)
-    slope = (2.50 * 5 / 6 + 10.0 / 6) * 30 / 1e6
-    v = _crossover(seed_plan, "gpt-4o")
+    # Together's slope: $0.88 per M tokens (in and out) x 30.42 days per month per token/day
+    slope = 0.88 * 730 / 24 / 1e6
+    v = _crossover(seed_plan, TOGETHER)
     at = plan(PlanRequest(workload=DEFAULT_WORKLOAD.scaled_to(v)))
     assert slope * v >= at.monthly_total_cost  # self-hosting costs no more than GPT-4o there...
     below = v * (1 - 2e-3)  # ...and more just below it (the bisection stops within 0.1%)

@@ -20,7 +20,15 @@ from planner.search import SearchSpace, bill_total, offer_for
 from planner.workload import DEFAULT_WORKLOAD
 from profiler import catalogue
 
-NON_GPU_SEED_3_HOSTS = 340 + 180 + 85 + 3 * 105 + 3200 + 600 + 400 + 250 + 150  # 5,520
+# 3 hosts (2 replica + 1 orchestration): orchestration 340 + network 180 + storage 85 + monitoring 3 x 105 + MLOps
+# 3,200 + eval 600 + security 3 x 100 + logging 150 + upgrades 7.5 engineer-weeks/yr x $192,000 / 52 / 12; the guard
+# model is priced on the deployment's GPU (GUARD_H100_SEED), incidents are $0 within the 3 GPUs MLOps covers
+UPGRADES = 7.5 * 192_000 / 52 / 12  # $2,307.69
+NON_GPU_SEED_3_HOSTS = 340 + 180 + 85 + 3 * 105 + 3200 + 600 + 3 * 100 + 150 + UPGRADES  # $7,727.69
+# Llama Guard 3 8B fp8 at the seed's 0.116 req/s peak on an H100: a MIG instance of 1/7 compute (0.004 GPU busy) and
+# 2/8 memory slices (8 GB of fp8 weights + activations and reserves exceed one 10 GB slice) = 0.25 GPU, doubled
+# for the spare instance (N+1) = half a GPU at the deployment's $/GPU-month
+GUARD_H100_SEED = 0.5
 
 
 def offers(*rows) -> pd.DataFrame:
@@ -81,8 +89,9 @@ def test_idle_gpus_of_a_rented_instance_are_billed_on_their_own_line():
     lines = p.line_items.set_index("id")["monthly_usd"]
     assert lines["gpu_instance_rounding"] == pytest.approx(6 * 6.88 * 730)  # 6 idle GPUs: $30,134.40
     assert lines["gpu_primary"] == pytest.approx(6.88 * 730) and lines["gpu_failover"] == pytest.approx(6.88 * 730)
-    # the bill: all 8 GPUs of the instance (8 x 6.88 x 730 = 40,179.20) + 5,520 = 45,699.20
-    assert p.monthly_total_cost == pytest.approx(8 * 6.88 * 730 + NON_GPU_SEED_3_HOSTS)
+    # the bill: all 8 GPUs of the instance (8 x 6.88 x 730 = 40,179.20) + $7,727.69 + half a GPU-month of guard
+    assert lines["guardrails"] == pytest.approx(GUARD_H100_SEED * 6.88 * 730)
+    assert p.monthly_total_cost == pytest.approx((8 + GUARD_H100_SEED) * 6.88 * 730 + NON_GPU_SEED_3_HOSTS)
     idle = p.line_items[p.line_items["id"] == "gpu_instance_rounding"].iloc[0]
     assert idle["item"] == "GPU compute, unused in rented instances" and "2 used, 6 idle" in idle["basis"]
 
@@ -91,8 +100,11 @@ def test_the_fast_bill_counts_the_idle_gpus(catalogues):
     # what the crossover and the cost curve add up for the deployment above
     offer = offer_for(catalogues.gpu_prices, "h100-sxm", "on-demand", "aws", 2, {})
     args = (1, 1, 1, 6.88, DEFAULT_WORKLOAD, catalogues.tco_defaults, False)
-    assert bill_total(*args, offer) == pytest.approx(8 * 6.88 * 730 + NON_GPU_SEED_3_HOSTS)
-    assert bill_total(*args) == pytest.approx(2 * 6.88 * 730 + NON_GPU_SEED_3_HOSTS)  # no offer: GPUs used only
+    h100 = catalogues.gpus["h100-sxm"]
+    assert bill_total(*args, offer, h100) == pytest.approx((8 + GUARD_H100_SEED) * 6.88 * 730 + NON_GPU_SEED_3_HOSTS)
+    assert bill_total(*args, None, h100) == pytest.approx(  # no offer: GPUs used only
+        (2 + GUARD_H100_SEED) * 6.88 * 730 + NON_GPU_SEED_3_HOSTS)
+    assert bill_total(*args) == pytest.approx(2 * 6.88 * 730 + NON_GPU_SEED_3_HOSTS + 250)  # no GPU: the seed's slice
 
 
 def test_a_plan_rents_the_cheapest_size_and_bills_its_idle_gpu(catalogues):
@@ -106,5 +118,5 @@ def test_a_plan_rents_the_cheapest_size_and_bills_its_idle_gpu(catalogues):
     lines = p.line_items.set_index("id")["monthly_usd"]
     assert (lines["gpu_primary"], lines["gpu_failover"], lines["gpu_instance_rounding"]) == pytest.approx(
         (gpu_month, 2 * gpu_month, gpu_month))
-    # 4 hosts now (3 replicas + 1 orchestration): monitoring 420 instead of 315
-    assert p.monthly_total_cost == pytest.approx(4 * gpu_month + NON_GPU_SEED_3_HOSTS + 105)  # $6,720
+    # 4 hosts now (3 replicas + 1 orchestration): monitoring 420 instead of 315, security 400 instead of 300
+    assert p.monthly_total_cost == pytest.approx((4 + GUARD_H100_SEED) * gpu_month + NON_GPU_SEED_3_HOSTS + 105 + 100)

@@ -38,14 +38,17 @@ def _flag(args: list[str], name: str) -> str:
     return args[args.index(name) + 1]
 
 
-def test_max_model_len_grows_to_what_the_kv_cache_holds_and_max_num_seqs_to_the_engine_limit():
+def test_max_model_len_is_the_sized_request_whatever_the_kv_cache_holds_and_max_num_seqs_the_engine_limit():
     m, g, q = catalogue.get_model("llama-3.1-8b"), catalogue.get_gpu("h100-sxm"), catalogue.get_quant("bf16")
     d = Deployment(m, g, q, KvDtype.BF16, 1, default_efficiency("h100-sxm", "bf16"))
-    # 50,000 KV tokens hold one 48 x 1,024 = 49,152-token sequence: rare long requests are served, not refused
+    # a 3,000-token p99 request launches at 3 x 1,024 = 3,072 tokens, however long a sequence 50,000 or 10^7 KV
+    # tokens could hold (issue 11 item 10: it used to be 49,152 and 131,072)
     args = vllm_args(d, Capacity(True, batch=40, kv_capacity_tokens=50_000), 3000)
-    assert _flag(args, "--max-model-len") == "49152" and _flag(args, "--max-num-seqs") == "40"
-    # a cache larger than the model's context stops at the context (131,072 for Llama 3.1)
-    assert _flag(vllm_args(d, Capacity(True, batch=40, kv_capacity_tokens=10**7), 3000), "--max-model-len") == "131072"
+    assert _flag(args, "--max-model-len") == "3072" and _flag(args, "--max-num-seqs") == "40"
+    assert _flag(vllm_args(d, Capacity(True, batch=40, kv_capacity_tokens=10**7), 3000), "--max-model-len") == "3072"
+    # never above the model's context (131,072 for Llama 3.1)
+    long_request = vllm_args(d, Capacity(True, batch=1, kv_capacity_tokens=10**7), 200_000)
+    assert _flag(long_request, "--max-model-len") == "131072"
     # the simulator's engine limit, when it differs from the mean batch, is the flag
     assert _flag(vllm_args(d, Capacity(True, batch=40, max_num_seqs=64), 3000), "--max-num-seqs") == "64"
     assert _flag(args, "--max-num-batched-tokens") == "8192" and "--kv-cache-dtype" not in args
@@ -59,16 +62,18 @@ def test_trtllm_and_sglang_lines_carry_the_same_plan_in_their_own_flags():
     d = Deployment(m, g, q, KvDtype.FP8, 2, default_efficiency("h100-sxm", "fp8"))
     cap = Capacity(True, batch=40, max_num_seqs=300, kv_capacity_tokens=50_000)
     trt = launch_args("trtllm", d, cap, 3000)
-    assert trt[:3] == ["trtllm-serve", "serve", "meta-llama/Llama-3.1-8B"] and "--enable_chunked_prefill" in trt
+    assert trt[:3] == ["trtllm-serve", "serve", "meta-llama/Llama-3.1-8B-Instruct"]
+    assert "--enable_chunked_prefill" in trt
     assert (_flag(trt, "--tp_size"), _flag(trt, "--max_batch_size"), _flag(trt, "--max_num_tokens")) == ("2", "300",
                                                                                                         "8192")
-    assert _flag(trt, "--max_seq_len") == "49152" and _flag(trt, "--kv_cache_free_gpu_memory_fraction") == "0.90"
+    assert _flag(trt, "--max_seq_len") == "3072" and _flag(trt, "--kv_cache_free_gpu_memory_fraction") == "0.90"
     assert any("kv_cache_config" in n for n in launch_notes("trtllm", d))  # fp8 KV has no trtllm-serve flag
     sg = launch_args("sglang", d, cap, 3000)
     assert sg[:4] == ["python", "-m", "sglang.launch_server", "--model-path"]
     assert (_flag(sg, "--tp-size"), _flag(sg, "--max-running-requests"), _flag(sg, "--chunked-prefill-size")) == (
         "2", "300", "8192")
     assert _flag(sg, "--max-total-tokens") == "50000" and _flag(sg, "--kv-cache-dtype") == "fp8_e4m3"
+    assert _flag(sg, "--context-length") == "3072"  # the sized request, as vLLM's --max-model-len
     # the static pool holds the weights and the KV budget: (weights + KV) / HBM per GPU, rounded up to 0.01
     b = memory.memory_budget(m, g, q, KvDtype.FP8, 2, d.eff)
     assert float(_flag(sg, "--mem-fraction-static")) == pytest.approx(

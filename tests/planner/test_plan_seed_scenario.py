@@ -24,11 +24,12 @@ def test_the_default_plan_is_the_seed_scenario(seed_plan):
 
 def test_the_seed_scenario_says_use_an_api(seed_plan):
     # the reference API (DeepInfra's Llama 3.3 70B at $0.13 in / $0.39 out) costs 6 x (5/6 x 0.13 + 1/6 x 0.39)
-    # x 30 = $31.20/month, far below any self-hosted bill (the items that are not GPUs alone are > $5,000)
+    # = $1.04/day x 30.42 (the 730-hour month) = $31.63/month, far below any self-hosted bill (the items that are
+    # not GPUs alone are > $5,000)
     assert seed_plan.reference_api == "deepinfra / Llama-3.3-70B-Instruct-Turbo"
     assert seed_plan.monthly_total_cost > 5_000
     assert seed_plan.verdict.decision == "use-api"
-    assert any("$31.20/month" in r for r in seed_plan.verdict.reasons)
+    assert any("$31.63/month" in r for r in seed_plan.verdict.reasons)
 
 
 def test_the_vllm_flags_launch_the_chosen_deployment(seed_plan):

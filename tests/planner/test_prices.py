@@ -1,5 +1,6 @@
 """Price catalogues: every row sourced and dated, derived reserved rows, lookups, overrides, buy vs rent."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -9,13 +10,19 @@ from planner.errors import NoOfferError, PlannerError
 from planner.prices import (
     GPU_PRICE_COLUMNS,
     PRICING_MODELS,
+    as_of_date,
     buy_monthly_cost_per_gpu,
     buy_offers,
+    cheapest_offer,
+    filter_region,
     gpu_hour_price,
     has_tag,
     load_api_prices,
     load_gpu_prices,
     load_purchase,
+    offer_warnings,
+    region_matches,
+    stale_offer,
 )
 from profiler.errors import CatalogueError
 
@@ -173,17 +180,95 @@ def test_a_price_update_keeps_the_rows_tags(write_file):
 
 
 def test_buy_cost_follows_the_epoch_method():
+    """Epoch's power and colocation terms; the capital terms are checked by hand in test_buy_capex.py."""
     params, table = load_purchase()
-    assert params.amortisation_years == 5 and params.pue == 1.25
+    assert params.amortisation_years == 4 and params.pue == 1.25
     c = buy_monthly_cost_per_gpu(31_250, 700, params)
     server_kw = 10.2 / 8  # a DGX H100's 10.2 kW over 8 GPUs
-    assert c.amortisation == pytest.approx(31_250 * 1.64 / 60)
+    assert (c.chip, c.server) == (31_250, pytest.approx(31_250 * 0.64))
     assert c.energy == pytest.approx(server_kw * 0.75 * 1.25 * 0.0826 * 730)
     assert c.hosting == pytest.approx(server_kw * 184.06)
-    assert c.usd_per_gpu_hour == pytest.approx((c.amortisation + c.energy + c.hosting) / 730)
+    assert c.usd_per_gpu_hour == pytest.approx((c.capital + c.support + c.energy + c.hosting) / 730)
     assert (table["source"].str.len() > 5).all() and table["as_of"].str.len().ge(4).all()
     offers = buy_offers({"h100-sxm": 700, "b200": 1000})
     assert set(offers["gpu"]) == {"h100-sxm", "b200"} and (offers["pricing"] == "buy").all()
     b200 = offers[offers.gpu == "b200"].iloc[0]  # a DGX price: server included, factor 1.0
-    assert b200["usd_per_gpu_hour"] * 730 == pytest.approx(
-        379_273 / 8 / 60 + 1.275 * 1000 / 700 * (0.75 * 1.25 * 0.0826 * 730 + 184.06))
+    assert b200["monthly_energy_usd"] + b200["monthly_hosting_usd"] == pytest.approx(
+        1.275 * 1000 / 700 * (0.75 * 1.25 * 0.0826 * 730 + 184.06))
+
+
+# ---- regions and price dates (issue 11 item 6) ----
+
+
+def test_every_offer_row_names_its_region(gpu_prices):
+    assert gpu_prices["region"].fillna("").str.strip().ne("").all()
+    region = gpu_prices.set_index(["provider", "gpu", "pricing"])["region"]
+    assert region[("neysa", "h100-sxm", "reserved-1y")] == "india"
+    assert region[("aws", "h100-sxm", "reserved-1y")] == "us-east-1"  # a derived row keeps its base's region
+    assert region[("lambda", "h100-sxm", "on-demand")] == "unknown"  # the source does not say
+    assert region[("coreweave", "h100-sxm", "spot")] == "north-america"
+    assert set(buy_offers({"h100-sxm": 700})["region"]) == {"us"}
+
+
+@pytest.mark.parametrize("region, query, expected", [
+    ("us-east-1", "us", True), ("us-central1", "us", True), ("eastus (us)", "us", True), ("india", "us", False),
+    ("us-east-1", "us-east", True), ("us-east-2", "us-east-1", False), ("eastus (us)", "eastus", True),
+    ("India", "india", True), ("unknown", "us", False), ("", "unknown", True), ("north-america", "north", True),
+    ("australia-east", "us", False), ("us-east-1", "", False),
+])
+def test_region_matches_a_name_or_its_start(region, query, expected):
+    assert region_matches(region, query) is expected
+
+
+def test_cheapest_offer_within_a_region(gpu_prices):
+    # every region: the India 12-month offer is the cheapest 1-year H100 (and says so)
+    anywhere = cheapest_offer(gpu_prices, "h100-sxm", "reserved-1y", None, 8)
+    assert (anywhere["provider"], anywhere["region"], anywhere["usd_per_gpu_hour"]) == ("neysa", "india", 2.80)
+    # US only: 8 GPUs are one AWS p5.48xlarge at 6.88 x (1 - 0.41) = $4.0592 < GCP's $7.67
+    us = cheapest_offer(gpu_prices, "h100-sxm", "reserved-1y", None, 8, region="us")
+    assert (us["provider"], us["region"]) == ("aws", "us-east-1")
+    assert us["usd_per_gpu_hour"] == pytest.approx(4.0592)
+    one = cheapest_offer(gpu_prices, "h100-sxm", "reserved-1y", None, 1, region="us")
+    assert (one["provider"], one["usd_per_gpu_hour"]) == ("gcp", 7.67)  # 1 GPU: 7.67 < 8 x 4.06 for a p5
+    assert gpu_hour_price(gpu_prices, "h100-sxm", "reserved-1y", region="eastus")[0] == pytest.approx(12.29 * 0.75)
+    with pytest.raises(NoOfferError, match=r"in region 'mars'\. Offers elsewhere: aws \(us-east-1\), .*neysa "
+                                           r"\(india\)"):
+        cheapest_offer(gpu_prices, "h100-sxm", "reserved-1y", None, 1, region="mars")
+    assert len(filter_region(gpu_prices, "india")) == 9 and filter_region(gpu_prices, None) is gpu_prices
+    with pytest.raises(NoOfferError, match="regions with offers: .*india.*us-east-1"):
+        filter_region(gpu_prices, "atlantis")
+    with pytest.raises(NoOfferError, match="no spot offer in region 'india'; it has on-demand, reserved-1y, "
+                                           "reserved-3y"):
+        filter_region(gpu_prices, "india", ("spot",))
+
+
+def test_stale_offer_warns_past_90_days(gpu_prices):
+    today = dt.date(2026, 12, 2)
+    neysa = gpu_prices[(gpu_prices.provider == "neysa") & (gpu_prices.gpu == "h100-sxm")
+                       & (gpu_prices.pricing == "reserved-1y")].iloc[0]
+    assert stale_offer(neysa, today) == (
+        "neysa h100-sxm reserved-1y: price as of 2026-05 is 215 days old on 2026-12-02 (more than 90); check it "
+        "against the provider's page or pass a fresh one with --gpu-prices")
+    row = {"provider": "x", "gpu": "h100-sxm", "pricing": "on-demand"}
+    assert stale_offer({**row, "as_of": "2026-09-03"}, today) is None  # 90 days: still fresh
+    assert "91 days old" in stale_offer({**row, "as_of": "2026-09-02"}, today)
+    assert "335 days old" in stale_offer({**row, "as_of": "2026"}, today)  # a year counts from its first day
+    assert "has no date" in stale_offer({**row, "as_of": "undated"}, today)
+    assert as_of_date("2026-05") == dt.date(2026, 5, 1) and as_of_date(dt.date(2026, 1, 2)) == dt.date(2026, 1, 2)
+
+
+def test_offer_warnings_say_where_and_how_old(gpu_prices):
+    today = dt.date(2026, 12, 2)
+    key = gpu_prices.set_index(["provider", "gpu", "pricing"])
+    neysa = {**key.loc[("neysa", "h100-sxm", "reserved-1y")].to_dict(), "provider": "neysa", "gpu": "h100-sxm",
+             "pricing": "reserved-1y"}
+    where, stale = offer_warnings(neysa, today)
+    assert where.startswith("the reserved-1y price is neysa's offer in india, the cheapest in any region")
+    assert "215 days old" in stale
+    assert offer_warnings(neysa, today, requested_region="india") == (stale,)  # asked for: no region note
+    fresh_us = {"provider": "aws", "gpu": "h100-sxm", "pricing": "on-demand", "region": "us-east-1",
+                "as_of": "2026-11-20"}
+    assert offer_warnings(fresh_us, today) == ()
+    lambda_row = {"provider": "lambda", "gpu": "h100-sxm", "pricing": "on-demand", "region": "unknown",
+                  "as_of": "2026-09-25"}
+    assert "in a region its source does not state" in offer_warnings(lambda_row, today)[0]

@@ -46,8 +46,13 @@ def test_api_cost_never_falls_with_volume(w, v1, v2, p_in, p_out, p_cached):
 def _self_host(w: Workload, rps_per_replica: float, usd_per_gpu_hour: float, tp: int, policy: RedundancyPolicy):
     n = max(1, math.ceil(w.requests_per_s_peak / rps_per_replica - 1e-12))
     red = plan_redundancy(n, w.availability, policy, gpus_per_replica=tp, gpus_per_node=8)
-    items = tco_line_items(usd_per_gpu_hour * 730 * n * tp, n * tp, red.spare_gpus, n, w)
+    items = tco_line_items(usd_per_gpu_hour * 730 * n * tp, n * tp, red.spare_gpus, n, w, gpu=_h100())
     return tco_summary(items)[0], red.total_replicas
+
+
+@cache
+def _h100():
+    return catalogue.get_gpu("h100-sxm")  # the guard model is sized on it (planner.guard)
 
 
 @settings(max_examples=80, deadline=None)
@@ -75,10 +80,13 @@ def test_the_self_host_helper_on_the_seed_workload_by_hand():
     # 0.1 req/s per replica against the seed's 2 x 5,000 / 86,400 = 0.116 req/s peak: 2 replicas; 99.9% at 99%
     # per replica needs a third (P(>= 2 of 3 up) = 0.999702). Bill: 2 x 3.49 x 730 = 5,095.40 + 1 spare 2,547.70
     # + orchestration 340 + network 180 + storage 85 + monitoring 4 hosts x 105 + MLOps 3,200 + eval 600
-    # + security 400 + guardrails 250 + logging 150.
+    # + security 4 hosts x 100 + logging 150 + upgrades 7.5 engineer-weeks/yr x $192,000 / 52 / 12 + guardrails half
+    # an H100 (a 1/7-compute, 2/8-memory MIG instance and its spare: tests/planner/test_instance_billing.py) at
+    # 3.49 x 730; incidents $0 (3 GPUs, within what MLOps covers).
     cost, replicas = _self_host(DEFAULT_WORKLOAD, 0.1, 3.49, 1, RedundancyPolicy())
     assert replicas == 3
-    assert cost == pytest.approx(5095.4 + 2547.7 + 340 + 180 + 85 + 420 + 3200 + 600 + 400 + 250 + 150)  # 13,268.10
+    assert cost == pytest.approx(5095.4 + 2547.7 + 340 + 180 + 85 + 420 + 3200 + 600 + 400 + 150
+                                 + 7.5 * 192_000 / 52 / 12 + 0.5 * 3.49 * 730)  # $16,213.87
 
 
 # ---- the search: sized plans fit their GPU and never get cheaper as volume rises ----

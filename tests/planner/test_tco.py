@@ -22,8 +22,9 @@ SEED_RATE = 5100 / 2 / 730  # the bill's implied reserved $/H100-hour
 
 
 def _seed_items(**kw):
+    """The seed reproduction (seed=True): costs the seed's §1 bill leaves out are $0, the guard is its $250 slice."""
     red = plan_redundancy(2, DEFAULT_WORKLOAD.availability, SEED_POLICY)
-    return tco_line_items(SEED_RATE * 730 * 2, 2, red.spare_gpus, 2, DEFAULT_WORKLOAD, **kw)
+    return tco_line_items(SEED_RATE * 730 * 2, 2, red.spare_gpus, 2, DEFAULT_WORKLOAD, seed=True, **kw)
 
 
 def test_seed_bill_exactly():
@@ -32,7 +33,8 @@ def test_seed_bill_exactly():
     got = dict(zip(items["item"], items["monthly_usd"], strict=True))
     for item, usd in SEED_LINES.items():
         assert got[item] == pytest.approx(usd, abs=0.005), item
-    assert got["Model upgrades (amortised)"] == 0.0  # folded into MLOps by default
+    assert got["Model upgrades (amortised)"] == 0.0  # a seed §3 hidden cost, not in the §1 bill
+    assert got["Incident response and on-call"] == 0.0  # the seed's 3 GPUs are inside MLOps's share
     total, mult = tco_summary(items)
     assert total == pytest.approx(13_275, abs=0.005)
     assert mult == pytest.approx(13_275 / 5_100) and round(mult, 1) == 2.6
@@ -81,9 +83,9 @@ def test_items_scale_with_the_deployment():
 def test_traffic_items_scale_with_volume():
     w = DEFAULT_WORKLOAD.scaled_to(200e6)  # 200M/day x 2 / 86,400 = 4,630 tokens/s at peak
     items = tco_line_items(5100, 2, 1, 2, w)
-    assert _line(items, "guardrails") == 3 * 250
-    requests = 200e6 / 1200 * 30  # per month
-    expected = 149.673 + requests / 1e6 * 1.70 + requests * 1200 * 4 / 1e9 * 0.10
+    assert _line(items, "guardrails") == 250  # no GPU given: the seed's slice, whatever the volume (planner.guard)
+    requests = 200e6 / 1200 * 730 / 24  # per 730-hour month
+    expected = 149.66845833 + requests / 1e6 * 1.70 + requests * 1200 * 4 / 1e9 * 0.10
     assert _line(items, "logging") == pytest.approx(expected)
 
 
@@ -101,12 +103,16 @@ def test_upgrade_cost_per_event_matches_the_seed_range():
     assert 8_000 <= per_event <= 16_000  # seed §3: "$8,000-16,000 each"
 
 
-def test_upgrades_beyond_mlops_time_are_billed(write_file):
+def test_upgrades_are_billed_in_full_outside_the_seed_reproduction(write_file):
+    # seed §3: 2-3 upgrades a year of 2-4 engineer-weeks; mid values 2.5 x 3 = 7.5 weeks x $192,000 / 52 / 12
+    items = tco_line_items(5100, 2, 1, 2, DEFAULT_WORKLOAD)
+    assert _line(items, "upgrades") == pytest.approx(7.5 * 192_000 / 52 / 12)  # $2,307.69/month
+    assert _line(_seed_items(), "upgrades") == 0.0
     path = write_file("tco.yaml", """
         items:
-          - {id: upgrades, events_per_year: 6}
+          - {id: upgrades, events_per_year: 6, folded_into: mlops}
     """)
-    items = _seed_items(defaults=load_tco_defaults(path))
+    items = tco_line_items(5100, 2, 1, 2, DEFAULT_WORKLOAD, defaults=load_tco_defaults(path))
     weeks_over = 6 * 3 - 0.2 * 52  # 18 engineer-weeks/yr, 10.4 paid by MLOps
     assert _line(items, "upgrades") == pytest.approx(weeks_over * 192_000 / 52 / 12)
 
@@ -147,6 +153,7 @@ def test_bad_deployment(args):
 def test_zero_gpu_cost_gives_nan_multiplier():
     total, mult = tco_summary(tco_line_items(0.0, 1, 0, 1, DEFAULT_WORKLOAD))
     # free GPUs, 1 replica, no spare: orchestration 340 + network 180 + storage 85 + monitoring 2 hosts x 105
-    # + MLOps 3,200 + eval 600 + security 400 + guardrails 250 + logging 150
-    assert total == pytest.approx(340 + 180 + 85 + 210 + 3200 + 600 + 400 + 250 + 150)  # $5,415
+    # + MLOps 3,200 + eval 600 + security 2 hosts x 100 + guardrails 250 (no GPU: the seed's slice) + logging 150
+    # + upgrades 7.5 engineer-weeks/yr ($2,307.69) + incidents 0 (1 GPU, within the 3 MLOps covers)
+    assert total == pytest.approx(340 + 180 + 85 + 210 + 3200 + 600 + 200 + 250 + 150 + 7.5 * 192_000 / 52 / 12)
     assert math.isnan(mult)

@@ -37,7 +37,9 @@ def test_replicas_come_from_the_simulated_rate_without_a_second_derate(home):
     assert d["replicas"] == math.ceil(peak / s["rate_per_replica_rps"]) and d["replicas"] > 1
     assert d["utilisation"] == pytest.approx(BUSY.requests_per_s_mean / (d["replicas"] * s["rate_per_replica_rps"]))
     assert s["ttft_p99_s"] <= BUSY.ttft_p99_s and s["tpot_p99_s"] <= BUSY.tpot_p99_s
-    assert s["rejected_fraction"] == 0.0
+    # --max-model-len is the p99 request rounded up (4,096 tokens, issue 11 item 10): the ~0.14 % of requests
+    # longer than that are refused, inside the 1 % a p99 objective allows
+    assert s["rejected_fraction"] < 0.005
 
 
 def test_p99s_are_reported_at_the_per_replica_peak_load(home):
@@ -47,7 +49,7 @@ def test_p99s_are_reported_at_the_per_replica_peak_load(home):
     assert at["rate_per_s"] <= p.simulated["rate_per_replica_rps"]
     assert at["meets"] and at["ttft_p99_s"] <= BUSY.ttft_p99_s and at["tpot_p99_s"] <= BUSY.tpot_p99_s
     assert at["tpot_p99_s"] <= p.simulated["tpot_p99_s"] * 1.02  # at or below the capacity edge
-    assert at["goodput_fraction"] > 0.99 and at["rejected_fraction"] == 0.0
+    assert at["goodput_fraction"] > 0.99 and at["rejected_fraction"] < 0.005  # requests over --max-model-len
     json.dumps(p.simulated)  # plain JSON for --format json
 
 

@@ -1,0 +1,52 @@
+"""Costs both sides pay, and what differs beyond the price (issue 11 item 7): compliance lines on the API side too,
+the API service tier, the precision each side serves."""
+
+from dataclasses import replace
+
+import pytest
+
+from planner.api import PlanRequest, plan
+from planner.workload import DEFAULT_WORKLOAD
+
+TOGETHER = "together / Llama-3.3-70B-Instruct-Turbo"
+
+
+@pytest.fixture(scope="module")
+def with_compliance():
+    return plan(PlanRequest(workload=replace(DEFAULT_WORKLOAD, compliance_on_api=True)))
+
+
+def test_compliance_lines_are_billed_on_the_api_side_too(seed_plan, with_compliance):
+    lines = seed_plan.line_items.set_index("id")["monthly_usd"]
+    shared = lines[["eval", "logging", "guardrails"]].sum()  # $600 + $150 + the guard model on half an H100
+    before = seed_plan.api.set_index("label")["monthly_cost"]
+    after = with_compliance.api.set_index("label")
+    assert after["compliance_monthly"].to_numpy() == pytest.approx([shared] * len(after))
+    assert after["monthly_cost"].to_numpy() == pytest.approx((before[after.index] + shared).to_numpy())
+    assert with_compliance.monthly_total_cost == pytest.approx(seed_plan.monthly_total_cost)  # self-hosting as before
+    ref = after.loc[with_compliance.reference_api, "monthly_cost"]
+    assert with_compliance.verdict.api_to_tco_ratio == pytest.approx(ref / with_compliance.monthly_total_cost)
+    assert any("Both sides carry evals" in r for r in with_compliance.verdict.reasons)
+    assert any("billed to self-hosting only" in r for r in seed_plan.verdict.reasons)
+
+
+def test_shared_costs_bring_the_break_even_down(seed_plan, with_compliance):
+    # the API's bill grows by what self-hosting also pays, so self-hosting breaks even sooner (or at the same
+    # volume when a replica step decides it)
+    a = seed_plan.api.set_index("label").loc[TOGETHER, "crossover_tokens_per_day"]
+    b = with_compliance.api.set_index("label").loc[TOGETHER, "crossover_tokens_per_day"]
+    assert b <= a * (1 + 2e-3)
+    lo, hi = with_compliance.parity_band
+    assert lo is None or hi is None or lo <= hi
+
+
+def test_the_verdict_says_when_the_precisions_may_differ(seed_plan):
+    # the seed plan runs llama-3.3-70b at fp8 (checkpoint bf16); DeepInfra does not publish what it serves
+    assert seed_plan.deployment["quant"] != "bf16"
+    assert any("does not publish the precision" in r for r in seed_plan.verdict.reasons)
+
+
+def test_the_api_tier_is_named_in_the_verdict():
+    p = plan(PlanRequest(workload=replace(DEFAULT_WORKLOAD, api_tier="batch")))
+    assert any("APIs priced at the batch tier" in r for r in p.verdict.reasons)
+    assert (p.api["service_tier"] != "standard").all()
