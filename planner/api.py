@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from planner import prices as prices_mod
-from planner.launch import ENGINES
+from planner.launch import ENGINES, checkpoint_conflict
 from planner.plan import Catalogues, Plan, load_catalogues, make_plan
 from planner.redundancy import SEED_POLICY, RedundancyPolicy
 from planner.search import DEFAULT_TPS, SearchSpace
@@ -113,6 +113,9 @@ def plan(req: PlanRequest) -> Plan:
     for q in req.quants:
         catalogue.get_quant(q, req.quants_file)
     catalogue.check_quants_for_model(model, [cat.quants[q] for q in req.quants] or cat.quants.values())
+    conflicts = [checkpoint_conflict(model, cat.quants[q]) for q in req.quants]
+    if conflicts and all(conflicts):  # every quant asked for contradicts the checkpoint: say that, not "no SLO fit"
+        raise InvalidValueError(conflicts[0])
     _check_offers(req, cat)
     if req.region is not None:  # filter the table once, so the search and the plan's offer lookups agree
         cat = replace(cat, gpu_prices=prices_mod.filter_region(cat.gpu_prices, req.region, req.pricing))

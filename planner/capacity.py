@@ -50,26 +50,38 @@ def _lengths(w: Workload) -> tuple[float, float, float]:
     return w.mean_input_tokens, w.mean_output_tokens, w.input_tokens_p99
 
 
+def prefill_share(w: Workload) -> float:
+    """Share of prompt tokens a replica computes: the rest (``cached_input_fraction``, the share an API bills as
+    cached) comes from vLLM's automatic prefix cache (on by default in V1), which skips their prefill but keeps
+    them in the KV cache and in every attention read. Assumes requests sharing a prefix reach the replica that
+    holds it (prefix-aware routing, e.g. vLLM production-stack's or SGLang's router)."""
+    return 1.0 - w.cached_input_fraction
+
+
 def _prefill_steps(l_in: float, b: int) -> int:
     return math.ceil(l_in / max(CHUNK_TOKENS - b, 1))
 
 
-def _tpot(step, b: int, l_in: float, l_out: float) -> float | None:
-    p = b * l_in / l_out
+def _tpot(step, b: int, l_in: float, l_out: float, f: float = 1.0) -> float | None:
+    """Decode step beside the prefill tokens that keep pace with `b` sequences' arrivals (`f`: prefill_share)."""
+    p = b * l_in * f / l_out
     if p > CHUNK_TOKENS - b:
         return None  # cannot keep up with prefill at this concurrency
     return step(round(p), b, int(b * (l_in + l_out / 2)))
 
 
-def _ttft(step, b: int, l_in: float, l_out: float, l_in99: float) -> float:
+def _ttft(step, b: int, l_in: float, l_out: float, l_in99: float, f: float = 1.0) -> float:
     """The p99 prompt's time to first token beside `b` running sequences, no queueing: the step in flight
     when it arrives (a steady mixed step), then its chunks of ``CHUNK_TOKENS - b`` tokens and the remainder,
-    each beside the `b` decodes and attending the chunks before it; the first token comes with the last."""
+    each beside the `b` decodes and attending the chunks before it; the first token comes with the last. With a
+    prefix cache (`f` < 1) only the uncached share is prefilled, after (and attending) the cached prefix."""
     ctx = int(b * (l_in + l_out / 2))
-    in_flight = _tpot(step, b, l_in, l_out)
+    in_flight = _tpot(step, b, l_in, l_out, f)
     total = in_flight if in_flight is not None else step(0, b, ctx)
     c = max(CHUNK_TOKENS - b, 1)
-    done, prompt = 0, int(math.ceil(l_in99))
+    prompt = int(math.ceil(l_in99 * f))
+    done = 0
+    ctx += int(l_in99) - prompt  # the cached prefix the chunks attend
     while done < prompt:
         n = min(c, prompt - done)
         total += step(n, b, ctx + done + n)
@@ -79,12 +91,13 @@ def _ttft(step, b: int, l_in: float, l_out: float, l_in99: float) -> float:
 
 def _ok(step, b: int, w: Workload) -> tuple[bool, str]:
     l_in, l_out, l_in99 = _lengths(w)
-    tpot = _tpot(step, b, l_in, l_out)
+    f = prefill_share(w)
+    tpot = _tpot(step, b, l_in, l_out, f)
     if tpot is None:
         return False, "prefill"
     if tpot > w.tpot_p99_s:
         return False, "tpot"
-    if _ttft(step, b, l_in, l_out, l_in99) > w.ttft_p99_s:
+    if _ttft(step, b, l_in, l_out, l_in99, f) > w.ttft_p99_s:
         return False, "ttft"
     return True, ""
 
@@ -96,6 +109,7 @@ def replica_capacity(step, workload: Workload) -> Capacity:
     ``max_batch(context)``, ``kv_capacity_tokens()`` and ``max_context()`` (planner.step_model).
     """
     l_in, l_out, l_in99 = _lengths(workload)
+    f = prefill_share(workload)
     model_max = step.max_context() if hasattr(step, "max_context") else 2**31  # test doubles may not say
     longest = max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, model_max)
     if step.max_batch(longest) < 1:  # vLLM refuses to start when one max-model-len sequence does not fit
@@ -110,8 +124,9 @@ def replica_capacity(step, workload: Workload) -> Capacity:
     cap = min(b_mem, MAX_NUM_SEQS_CAP)
     ok1, why1 = _ok(step, 1, workload)
     if not ok1:  # tpot_s / ttft_s: one sequence alone, the closest this replica gets to the SLOs
-        tpot1 = _tpot(step, 1, l_in, l_out)
-        return Capacity(False, tpot_s=math.nan if tpot1 is None else tpot1, ttft_s=_ttft(step, 1, l_in, l_out, l_in99),
+        tpot1 = _tpot(step, 1, l_in, l_out, f)
+        return Capacity(False, tpot_s=math.nan if tpot1 is None else tpot1,
+                        ttft_s=_ttft(step, 1, l_in, l_out, l_in99, f),
                         max_batch_memory=b_mem, limited_by=why1, reason=_why_not(step, workload, why1))
     lo, hi = 1, cap  # invariant: lo passes; find the largest passing batch (monotone in B)
     limited = "memory" if b_mem <= MAX_NUM_SEQS_CAP else "max_num_seqs"
@@ -125,9 +140,9 @@ def replica_capacity(step, workload: Workload) -> Capacity:
             ok, why = _ok(step, mid, workload)
             lo, hi, limited = (mid, hi, limited) if ok else (lo, mid, why)
     b = lo
-    tpot = _tpot(step, b, l_in, l_out)
-    lam = b / ((l_out + _prefill_steps(l_in, b)) * tpot)
-    return Capacity(True, batch=b, tpot_s=tpot, ttft_s=_ttft(step, b, l_in, l_out, l_in99),
+    tpot = _tpot(step, b, l_in, l_out, f)
+    lam = b / ((l_out + _prefill_steps(l_in * f, b)) * tpot)
+    return Capacity(True, batch=b, tpot_s=tpot, ttft_s=_ttft(step, b, l_in, l_out, l_in99, f),
                     requests_per_s=lam * MAX_UTILISATION, tokens_out_per_s=lam * MAX_UTILISATION * l_out,
                     max_batch_memory=b_mem, kv_capacity_tokens=step.kv_capacity_tokens(), limited_by=limited)
 
@@ -153,12 +168,13 @@ def launch_max_model_len(longest_request_tokens: float, model_max_context: int, 
 
 def _why_not(step, w: Workload, why: str) -> str:
     l_in, l_out, l_in99 = _lengths(w)
+    f = prefill_share(w)
     if why == "tpot":  # the value _ok compared: decode plus this sequence's share of prefill chunks
-        t = _tpot(step, 1, l_in, l_out)
+        t = _tpot(step, 1, l_in, l_out, f)
         return (f"even one sequence decodes at {t * 1e3:.1f} ms/token, above the TPOT p99 target of "
                 f"{w.tpot_p99_s * 1e3:g} ms; a faster GPU, more TP or a smaller quant would help")
     if why == "ttft":
-        t = _ttft(step, 1, l_in, l_out, l_in99)
+        t = _ttft(step, 1, l_in, l_out, l_in99, f)
         return (f"a {l_in99:.0f}-token prompt alone takes {t:.2f} s to its first token, above the TTFT p99 "
                 f"target of {w.ttft_p99_s:.2f} s; more TP or a faster GPU would help")
     return "prompts are too long for the prefill budget at this batch"

@@ -30,7 +30,9 @@ Peak = Annotated[str | None, typer.Option("--peak-to-average", help="peak / mean
 Ttft = Annotated[str | None, typer.Option("--ttft-p99", help="time-to-first-token p99 target, e.g. 2s")]
 Tpot = Annotated[str | None, typer.Option("--tpot-p99", help="time-per-output-token p99 target, e.g. 50ms")]
 Avail = Annotated[str | None, typer.Option("--availability", help="availability target, e.g. 99.9")]
-Cached = Annotated[str | None, typer.Option("--cached-input", help="share of input billed as cached by APIs")]
+Cached = Annotated[str | None, typer.Option("--cached-input", help="share of input served from a prompt cache: "
+                                             "billed at APIs' cached price, and not prefilled by a self-hosted "
+                                             "replica (vLLM prefix caching)")]
 Resid = Annotated[bool, typer.Option("--residency", help="data residency forbids third-party APIs")]
 Infra = Annotated[bool, typer.Option("--existing-infra", help="GPU platform, MLOps and monitoring already exist")]
 Guard = Annotated[str | None, typer.Option("--guardrails", help="what the guard model screens: input-output "

@@ -131,4 +131,17 @@ def guard_capacity(gpu: GpuSpec, scope: str, mean_in: float, mean_out: float,
                          mig, scope)
 
 
-__all__ = ["GuardCapacity", "guard_capacity", "DEFAULT_GUARD_MODEL", "UTILISATION_CAP", "VERDICT_TOKENS"]
+def guard_summary(gpu: GpuSpec, workload, spare: bool, model_id: str = DEFAULT_GUARD_MODEL) -> dict:
+    """The guard beside a planned deployment, for the deployment line and the JSON: model and quant, scope, GPUs
+    (a fraction is a MIG share), GPU-ms per request."""
+    if workload.guardrails == "none":
+        return {"scope": "none", "gpus": 0.0}
+    cap = guard_capacity(gpu, workload.guardrails, workload.mean_input_tokens, workload.mean_output_tokens, model_id)
+    share, basis = cap.gpu_share(workload.requests_per_s_peak, spare)
+    instance = cap.gpu_share(workload.requests_per_s_peak)[0]  # one instance, without its spare
+    return {"scope": cap.scope, "model": cap.label, "quant": cap.quant, "gpus": share, "mig": cap.mig and instance < 1,
+            "gpu_ms_per_request": cap.gpu_s_per_request * 1e3, "basis": basis}
+
+
+__all__ = ["GuardCapacity", "guard_capacity", "guard_summary", "DEFAULT_GUARD_MODEL", "UTILISATION_CAP",
+           "VERDICT_TOKENS"]

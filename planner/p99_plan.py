@@ -87,7 +87,7 @@ def p99_capacity(step, workload: Workload, engine: str = "vllm", dep: Deployment
 
 def _memo_key(dep: Deployment, step, workload: Workload, engine: str) -> tuple:
     shape = (workload.mean_input_tokens, workload.mean_output_tokens, workload.input_dist, workload.output_dist,
-             workload.ttft_p99_s, workload.tpot_p99_s)
+             workload.ttft_p99_s, workload.tpot_p99_s, workload.cached_input_fraction)  # the prefix cache's share
     return dep, "analytic" if isinstance(step, AnalyticStep) else id(step), shape, engine
 
 

@@ -31,12 +31,12 @@ from planner.errors import InfeasibleError, PlannerError
 from planner.launch import launch_args, launch_notes
 from planner.resize import dep_key, narrowed, only
 from planner.search import (
-    DEFAULT_QUANTS,
     SearchSpace,
     best,
     bill,
     bill_total,
     closest_to_slos,
+    default_quants,
     infeasible_summary,
     offer_for,
     search,
@@ -124,6 +124,7 @@ class Plan:
     warnings: tuple[str, ...] = ()  # stale prices and the like: shown before the verdict, kept in the JSON
     tier: str = ""  # the model's quality tier (planner.api_costs.model_tier)
     capex: dict | None = None  # buying: upfront and monthly USD for the GPUs bought (planner.prices.capex_breakdown)
+    guard: dict | None = None  # the guard model beside the deployment (planner.guard.guard_summary)
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -319,7 +320,8 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         launch_notes=tuple(launch_notes(engine, dep)), engine=engine,
         alternatives=candidates.head(top_n), p99=summary(chosen.to_dict()) if summary else None, margin=margin,
         parity_band=band, warnings=tuple(_warnings(api, chosen, space.region)), tier=tier,
-        capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))))
+        capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))),
+        guard=_guard(cat, dep, workload, sized.redundancy.spare_replicas > 0))
 
 
 def _like_for_like_notes(api: pd.DataFrame, ref: str, workload: Workload, quant: str, model: ModelSpec) -> list[str]:
@@ -368,6 +370,16 @@ def _shared_fn(workload: Workload, sized, usd_per_gpu_hour: float, cat, space: S
     return shared
 
 
+def _guard(cat, dep: Deployment, workload: Workload, spare: bool) -> dict | None:
+    """The guard model the bill's guardrails line prices (tco_defaults.yaml basis guard_model); None without one."""
+    from planner.guard import guard_summary
+
+    item = next((it for it in cat.tco_defaults.items if it.basis == "guard_model"), None)
+    if item is None:
+        return None
+    return guard_summary(dep.gpu, workload, spare, item.params["guard_model"])
+
+
 def _capex(offer, gpus: int) -> dict | None:
     """Upfront capital and the monthly cost of owning, for all `gpus` bought; None when renting."""
     per = prices_mod.capex_breakdown(offer) if offer is not None and not isinstance(offer, PlannerError) else None
@@ -413,7 +425,8 @@ def _no_memory_fit_message(model: ModelSpec, workload: Workload, space: SearchSp
     from profiler.analytic.profile import what_fits
 
     context = int(workload.mean_input_tokens + workload.mean_output_tokens)
-    options = what_fits(model, cat.gpus, {k: v for k, v in cat.quants.items() if k in (space.quants or DEFAULT_QUANTS)},
+    options = what_fits(model, cat.gpus, {k: v for k, v in cat.quants.items()
+                                          if k in (space.quants or default_quants(model))},
                         space.kv_dtypes[0], context, cat.efficiency)
     head = (f"{model.name} does not fit in memory in any configuration searched (GPUs: "
             f"{', '.join(space.gpus) or 'all'}; quants: {', '.join(space.quants) or 'default'}; TP "

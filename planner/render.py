@@ -184,7 +184,7 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "monthly_total_cost": plan.monthly_total_cost, "tco_multiplier": plan.tco_multiplier,
         "usd_per_mtok_self_host": plan.usd_per_mtok_self_host,
         "gpus_billed": int(d.get("gpus_billed", d["gpus_total"])), "region": d.get("region"), "as_of": d.get("as_of"),
-        "capex": getattr(plan, "capex", None),
+        "capex": getattr(plan, "capex", None), "guard": getattr(plan, "guard", None),
         "line_items": [{"name": r["item"], "monthly_cost": r["monthly_usd"], "category": r.get("category"),
                         "basis": r.get("basis")} for r in jsonable(plan.line_items)],
         "api": jsonable(plan.api[api_cols]),
@@ -225,6 +225,18 @@ def _offer_label(d: Mapping) -> str:
     return f"{d.get('provider')}{where}{when}"
 
 
+def guard_text(plan: Any) -> str:
+    """The guard model's GPUs, for the deployment line: '; guardrails: Llama Guard 3 8B fp8 on 0.5 h100-sxm'."""
+    g = getattr(plan, "guard", None)
+    if not g:
+        return ""
+    if g["scope"] == "none":
+        return "; no guardrails (--guardrails none)"
+    gpu = plan.deployment["gpu"]
+    share = f"{g['gpus']:.3g} {gpu} GPU(s){' in MIG slices' if g.get('mig') else ''}"
+    return f"; guardrails ({g['scope']}): {g['model'].split(' on ')[0]} on {share}, spare included"
+
+
 def capex_line(plan: Any) -> str:
     """Buying: the upfront capital and what owning costs a month, apart from the monthly bill's GPU lines."""
     k = getattr(plan, "capex", None)
@@ -256,7 +268,7 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
             f"{'p99 ' if plan.p99 or plan.simulated else ''}TPOT {d['tpot_ms']:.1f} ms, "
             f"{d['replica_rps']:.2f} req/s at most"
             f"{_rate_basis(plan)}; "
-            f"utilisation at mean load {d['utilisation']:.0%} of full capacity")
+            f"utilisation at mean load {d['utilisation']:.0%} of full capacity{guard_text(plan)}")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
     c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "

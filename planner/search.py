@@ -134,6 +134,12 @@ def bill(sized: Sized, usd_per_gpu_hour: float, workload: Workload, tco_defaults
     spare = sized.redundancy.spare_replicas * sized.dep.tp
     items = tco_mod.tco_line_items(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, sized.replicas,
                                    workload, defaults=tco_defaults, existing_infra=existing_infra, gpu=sized.dep.gpu)
+    if offer is not None:  # the price's origin and date on the line that uses it (issue 11 item 6)
+        where = ", ".join(str(v) for v in (offer.get("provider"), offer.get("region")) if isinstance(v, str) and v)
+        as_of = offer.get("as_of")
+        dated = f" ({where}{f', price as of {as_of}' if isinstance(as_of, str) and as_of else ''})"
+        gpu_rows = items["id"] == "gpu_primary"
+        items.loc[gpu_rows, "basis"] = items.loc[gpu_rows, "basis"] + dated
     idle = 0 if offer is None else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
     if idle:
         size = prices_mod.instance_size(offer)

@@ -159,8 +159,13 @@ def attach_simulation(result: Plan, model, workload: Workload, space, cat, profi
         "cache_error": cache.disk_error, "step_model": hit.step.identity,
     }
     deployment = {**d2, "utilisation": workload.requests_per_s_mean / (cap.rate_per_s * replicas)}
+    warnings = sim_plan.warnings
+    if workload.cached_input_fraction > 0:
+        warnings += (f"the simulator prefills every prompt token: it does not model the prefix cache that the "
+                     f"analytic sizing credits with {workload.cached_input_fraction:.0%} of the input, so the "
+                     "simulated replicas are an upper bound",)
     return replace(sim_plan, deployment=deployment, alternatives=result.alternatives, simulated=simulated,
-                   p99=result.p99)
+                   p99=result.p99, warnings=warnings)
 
 
 def analytic_rate(result: Plan, row: dict) -> float:

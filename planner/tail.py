@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.capacity import prefill_share
 from planner.workload import Workload
 
 SAMPLES = 4_000  # requests drawn per rate: the p99 rests on the 40 slowest (design choice: speed vs noise)
@@ -129,7 +130,7 @@ class ReplicaTail:
     prefill_grid: np.ndarray  # [len(kp_grid), len(prompt_points)] prefill time of one prompt [s] beside k decodes
     prefill_mean: np.ndarray  # mean prefill time [s] of one prompt at each kp_grid batch
     prefill_std: np.ndarray  # its standard deviation
-    in_draws: np.ndarray  # stratified prompt lengths
+    in_draws: np.ndarray  # stratified prompt lengths to prefill (the uncached share: planner.capacity.prefill_share)
     l_out: float
     ttft_slo_s: float
     tpot_slo_s: float
@@ -139,14 +140,15 @@ class ReplicaTail:
     def build(cls, step, workload: Workload, cap: int, chunk: int) -> ReplicaTail:
         """`step(prefill_tokens, decode_seqs, context_tokens) -> s` (planner.step_model); `cap` >= 1."""
         l_in, l_out = workload.mean_input_tokens, workload.mean_output_tokens
-        in_draws = _stratified(workload.input_dist, l_in, QUANTILE_POINTS)
+        f = prefill_share(workload)  # prompt tokens prefilled: the rest come from the prefix cache
+        in_draws = np.maximum(np.round(_stratified(workload.input_dist, l_in, QUANTILE_POINTS) * f), 1.0)
         ctx = resident_context(workload)
         k_grid = np.unique(np.round(np.geomspace(1, cap, min(BATCH_POINTS, cap))).astype(int))
         s0 = np.array([step(0, int(k), int(k * ctx)) for k in k_grid])
         # prefill costs beside 0 decodes (a prompt alone) and beside more, each chunk attending its own prefix
         ks_pf = np.round(np.geomspace(1, cap, min(PREFILL_BATCHES, cap))).astype(int)
         kp_grid = np.unique(np.concatenate([[0], ks_pf]))
-        prompts = np.unique([max(1.0, round(workload.input_dist.quantile(l_in, min(max(q, 1e-6), 1 - 1e-6))))
+        prompts = np.unique([max(1.0, round(f * workload.input_dist.quantile(l_in, min(max(q, 1e-6), 1 - 1e-6))))
                              for q in PREFILL_QUANTILES])
         if len(prompts) == 1:  # fixed lengths: a second point one token longer keeps the grid two wide
             prompts = np.array([prompts[0], prompts[0] + 1])
@@ -230,7 +232,7 @@ class ReplicaTail:
         ahead = np.maximum(n_arr - self.cap + 1, 0)
         wait = np.where(ahead > 0, rng.gamma(np.maximum(ahead, 1), 1.0 / mu[-1]), 0.0)
         w = self.workload
-        prompt = _draw(w.input_dist, w.mean_input_tokens, rng, samples)
+        prompt = self._to_prefill(rng, samples)
         s0_k0 = np.interp(k0, ks, s0)
         beside = np.minimum(n_arr, self.cap).astype(float)  # the others decoding while this prompt prefills
         s0_beside = np.interp(beside, np.r_[0.0, ks], np.r_[0.0, s0])  # no decodes: no decode step
@@ -241,7 +243,7 @@ class ReplicaTail:
         budget = np.maximum(self.chunk - beside, 1)
         leftover = chunks * budget - prompt
         newcomers = rng.poisson(lam * own)
-        filled = np.minimum(leftover, newcomers * _draw(w.input_dist, w.mean_input_tokens, rng, samples))
+        filled = np.minimum(leftover, newcomers * self._to_prefill(rng, samples))
         own = own + filled * self._prefill(budget, beside) / budget
         # the M/G/1 wait of consecutive arrivals by Lindley's recursion W' = max(0, W + B - A), in closed form
         # W_n = S_n - min(0, min_k<=n S_k) with S the running sum of B - A (heavy-tailed B keeps its tail)
@@ -277,13 +279,17 @@ class ReplicaTail:
                          float(pi[self.cap:].sum()), *(float(running[np.searchsorted(np.cumsum(pi), q)])
                                                       for q in (0.9, 0.99)))
 
+    def _to_prefill(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """`n` prompts' tokens to prefill: drawn lengths x the uncached share (planner.capacity.prefill_share)."""
+        w = self.workload
+        return np.maximum(np.round(_draw(w.input_dist, w.mean_input_tokens, rng, n) * prefill_share(w)), 1.0)
+
     def _work(self, counts: np.ndarray, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Prefill time [s] of `counts` prompts (per sample) drawn from the workload, beside `k` decodes: one by
         one up to EXACT_ARRIVALS, a normal sum with the per-prompt mean and spread beyond."""
-        w = self.workload
         few = np.where(counts <= EXACT_ARRIVALS, counts, 0)
         owner = np.repeat(np.arange(len(counts)), few)
-        costs = self._prefill(_draw(w.input_dist, w.mean_input_tokens, rng, len(owner)), k[owner])
+        costs = self._prefill(self._to_prefill(rng, len(owner)), k[owner])
         total = np.bincount(owner, weights=costs, minlength=len(counts))
         many = counts > EXACT_ARRIVALS
         if many.any():

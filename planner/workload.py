@@ -89,7 +89,9 @@ class Workload:
     tokens_in_per_day: float = 5e6  # seed §2: 5M input tokens/day
     tokens_out_per_day: float = 1e6  # seed §2: 1M output tokens/day
     requests_per_day: float = 5_000  # 1,000 in / 200 out per request → 208 req/h (module docstring)
-    cached_input_fraction: float = 0.0  # share of input tokens billed at an API's cached-input price
+    # share of input tokens served from a prompt cache: billed at an API's cached-input price, and skipped by a
+    # self-hosted replica's prefill (vLLM automatic prefix caching; planner.capacity.prefill_share)
+    cached_input_fraction: float = 0.0
     input_dist: LengthDist = LengthDist()
     output_dist: LengthDist = LengthDist()
     # Peak / mean request rate. 2.0 = traffic flat over a 12-hour working day and idle overnight

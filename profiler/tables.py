@@ -5,7 +5,8 @@ layers, hidden, params_total, params_active (experts at top-k, embeddings includ
 (the same without the input embedding gather: vendors' "active", e.g. gpt-oss-120b 5.1B, DeepSeek-V3 37B),
 kv_bytes_per_token (bf16 KV, all layers, one token inside every window, TP=1, as vLLM pages it), max_context, source.
 gpus_table columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, int8_tflops, fp4_tflops (dense
-datasheet TFLOP/s; empty where the GPU has no such path), interconnect, interconnect_gb_s, tdp_w, source.
+datasheet TFLOP/s; empty where the GPU has no such path), interconnect, interconnect_gb_s, tdp_w, class
+(datacenter | consumer: GeForce cards a plan considers only when named), source.
 gpus_terminal_view(df): the gpus table as the terminal shows it (memory_gib in GiB instead of memory_bytes).
 quants_table columns: id, bits_per_weight (at 4,096 inputs, scales included), group_size, block_rows, keep,
 keep_layers, compute_dtype, requires, vllm_quantization, source.
@@ -54,7 +55,8 @@ def gpus_table(gpus: Mapping[str, GpuSpec]) -> pd.DataFrame:
     rows = [{
         "id": g.id, "name": g.name, "memory_bytes": g.hbm_bytes, "hbm_tb_s": g.hbm_bandwidth_bytes_per_s / 1e12,
         **{f"{dtype}_tflops": g.tflops.get(dtype) for dtype in TFLOPS_COLUMNS}, "interconnect": g.interconnect,
-        "interconnect_gb_s": g.interconnect_bytes_per_s / 1e9, "tdp_w": g.tdp_w, "source": g.source,
+        "interconnect_gb_s": g.interconnect_bytes_per_s / 1e9, "tdp_w": g.tdp_w, "class": g.gpu_class,
+        "source": g.source,
     } for g in gpus.values()]
     return pd.DataFrame(rows)
 

@@ -77,3 +77,15 @@ def test_scope_is_a_setting():
 def test_the_seed_reproduction_keeps_the_seed_slice():
     items = tco_line_items(5100, 2, 1, 2, DEFAULT_WORKLOAD, gpu=_gpu("h100-sxm"), seed=True)
     assert _guard_line(items) == 250.0
+
+
+def test_the_plan_shows_the_guards_gpus(seed_plan):
+    # the seed plan (70B fp8 on H100s, 1 + 1 replicas): the guard is a 1/7-compute, 2/8-memory MIG instance and its
+    # spare, half an H100, and the bill's guardrails line is that half GPU at the plan's rate
+    g = seed_plan.guard
+    assert (g["scope"], g["gpus"], g["mig"]) == ("input-output", 0.5, True) and g["model"].startswith("Llama Guard 3")
+    rate = seed_plan.deployment["usd_per_gpu_hour"] * 730
+    assert _guard_line(seed_plan.line_items) == pytest.approx(0.5 * rate)
+    from planner.render import guard_text
+
+    assert "Llama Guard 3 8B fp8 on 0.5 h100-sxm GPU(s) in MIG slices" in guard_text(seed_plan)

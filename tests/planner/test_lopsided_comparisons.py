@@ -50,3 +50,25 @@ def test_the_api_tier_is_named_in_the_verdict():
     p = plan(PlanRequest(workload=replace(DEFAULT_WORKLOAD, api_tier="batch")))
     assert any("APIs priced at the batch tier" in r for r in p.verdict.reasons)
     assert (p.api["service_tier"] != "standard").all()
+
+
+def test_the_prefix_cache_cuts_the_self_hosted_prefill_too():
+    # --cached-input discounted only the API side; vLLM's automatic prefix cache skips the same tokens' prefill
+    # (planner.capacity.prefill_share) while they stay in the KV cache, so the same replica serves more
+    from planner.capacity import prefill_share, replica_capacity
+    from planner.p99_plan import p99_capacity_fn
+    from planner.step_model import AnalyticStep, Deployment
+    from profiler import catalogue
+    from profiler.analytic.efficiency import efficiency_for
+    from profiler.specs import KvDtype
+
+    w0 = DEFAULT_WORKLOAD.scaled_to(2e9)
+    w5 = replace(w0, cached_input_fraction=0.5)
+    assert prefill_share(w5) == 0.5 and prefill_share(w0) == 1.0
+    dep = Deployment(catalogue.get_model("llama-3.1-8b"), catalogue.get_gpu("l40s"), catalogue.get_quant("fp8"),
+                     KvDtype.BF16, 1, efficiency_for("l40s", "fp8"))
+    step = AnalyticStep(dep)
+    mean0, mean5 = replica_capacity(step, w0), replica_capacity(step, w5)
+    assert mean5.requests_per_s > 1.2 * mean0.requests_per_s and mean5.ttft_s < mean0.ttft_s
+    p99_0, p99_5 = (p99_capacity_fn(w, {})(dep, step) for w in (w0, w5))
+    assert p99_5.requests_per_s > 1.2 * p99_0.requests_per_s
