@@ -60,9 +60,12 @@ MUTATIONS = (
              "    return max(1, math.ceil(peak_requests_per_s / capacity.requests_per_s - 1e-12))",
              "    return max(1, round(peak_requests_per_s / capacity.requests_per_s))",
              "replicas rounded to nearest instead of up"),
-    Mutation("capacity-kv-bounded-max-model-len-dead", "planner/capacity.py",
-             "    if kv_capacity_tokens <= 0:", "    if kv_capacity_tokens >= 0:",
-             "--max-model-len never grows to what the KV cache holds"),
+    Mutation("launch-max-model-len-whole-context", "planner/capacity.py",
+             "    return max_model_len(longest_request_tokens, model_max_context)", "    return model_max_context",
+             "--max-model-len admits the model's whole context, not the request the plan was sized on"),
+    Mutation("prefix-cache-ignored-by-self-hosting", "planner/capacity.py",
+             "    return 1.0 - w.cached_input_fraction", "    return 1.0",
+             "cached prompt tokens discount only the API side"),
     # --- the bill ----------------------------------------------------------------------------------------------
     Mutation("bill-hosts-drop-orchestrators", "planner/tco.py",
              "    hosts = d.total_replicas + d.orchestrators", "    hosts = d.total_replicas",
@@ -70,6 +73,21 @@ MUTATIONS = (
     Mutation("bill-egress-dropped", "planner/tco.py",
              "    return p[\"unit_usd\"] + egress, (", "    return p[\"unit_usd\"], (",
              "the egress term dropped from the networking line"),
+    Mutation("guard-spare-instance-dropped", "planner/guard.py",
+             "        total = share * (2 if spare and share < 1 else 1) + (1 if spare and share >= 1 else 0)",
+             "        total = share", "the guard model loses its spare instance"),
+    Mutation("guard-output-check-dropped", "planner/guard.py",
+             '"input-output": (mean_in, mean_out)', '"input-output": (mean_in,)',
+             "input-output guardrails screen only the prompts"),
+    Mutation("incidents-off-hours-premium-dropped", "planner/tco.py",
+             "    cost = hours * d.engineer_usd_per_hour * (1 + off_hours * premium)",
+             "    cost = hours * d.engineer_usd_per_hour", "on-call pay left out of incident response"),
+    Mutation("month-api-30-days", "planner/units.py",
+             "DAYS_PER_MONTH = HOURS_PER_MONTH / 24", "DAYS_PER_MONTH = 30",
+             "the API month is 30 days while the GPU month is 730 h"),
+    Mutation("compliance-shared-costs-not-netted", "planner/crossover.py",
+             "    return MemoCost(lambda v: (memo(v)[0] - shared(v) / margin, memo(v)[1]))", "    return memo",
+             "break-evens ignore the costs both sides pay"),
     Mutation("bill-idle-gpus-dropped", "planner/search.py",
              "            + idle * usd_per_gpu_hour * HOURS_PER_MONTH)", "            + 0 * idle)",
              "the fast bill (crossover, cost curve) forgets idle GPUs of whole rented instances"),
@@ -174,14 +192,15 @@ def _run_suite(tree: Path, tests: list[str], timeout_s: float) -> tuple[bool, st
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--list", action="store_true", help="list the mutations and exit")
-    ap.add_argument("--only", default="", help="run the mutations whose name contains this text")
+    ap.add_argument("--only", default="",
+                    help="run the mutations whose name contains this text (comma-separated: any of them)")
     ap.add_argument("--tests", nargs="*", default=["tests"], help="test paths to run (default: the whole suite)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per mutated suite run (default: 3x the unmutated run, at least 120); a mutant "
                          "that hangs the suite is counted as caught when it runs out")
     args = ap.parse_args(argv)
 
-    chosen = [m for m in MUTATIONS if args.only in m.name]
+    chosen = [m for m in MUTATIONS if any(o in m.name for o in args.only.split(","))]
     if args.list or not chosen:
         for m in MUTATIONS:
             print(f"{m.name:45s} {m.path:28s} {m.why}")

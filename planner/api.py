@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from planner import buy as buy_mod
 from planner import prices as prices_mod
 from planner.launch import ENGINES, checkpoint_conflict
 from planner.plan import Catalogues, Plan, load_catalogues, make_plan
@@ -94,7 +95,7 @@ def with_user_catalogues(cat: Catalogues, req: PlanRequest) -> Catalogues:
     if req.gpus_file is not None:
         gpus = catalogue.load_gpus(req.gpus_file)
         rented = cat.gpu_prices[cat.gpu_prices["pricing"] != "buy"]
-        owned = prices_mod.buy_offers({g.id: g.tdp_w for g in gpus.values()}, req.gpu_prices)
+        owned = buy_mod.buy_offers({g.id: g.tdp_w for g in gpus.values()}, req.gpu_prices)
         cat = replace(cat, gpus=gpus, gpu_prices=pd.concat([rented, owned], ignore_index=True))
     if req.quants_file is not None:
         cat = replace(cat, quants=catalogue.load_quants(req.quants_file))

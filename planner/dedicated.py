@@ -36,20 +36,20 @@ from typing import Any
 import pandas as pd
 
 from planner.errors import PlannerError
-from planner.prices import (
-    CATALOGUE_DIR,
+from planner.price_rows import (
     PathArg,
-    _as_of,
-    _docs,
-    _flag,
-    _gpu_id,
-    _merge,
-    _opt_text,
-    _price,
-    _rows,
-    _serves,
-    _text,
+    as_of,
+    flag,
+    gpu_id,
+    merge_rows,
+    opt_text,
+    price,
+    read_docs,
+    read_rows,
+    serves,
+    text,
 )
+from planner.prices import CATALOGUE_DIR
 from planner.units import HOURS_PER_MONTH
 from planner.workload import Workload
 
@@ -68,7 +68,7 @@ def _unit(v: Any, f: str) -> str:
 
 
 def _opt_gpu(v: Any, f: str) -> str:
-    return "" if v is None else _gpu_id(v, f)
+    return "" if v is None else gpu_id(v, f)
 
 
 def _min_units(v: Any, f: str) -> float:
@@ -82,22 +82,22 @@ def _min_units(v: Any, f: str) -> float:
 def _opt_rate(v: Any, f: str) -> float:
     if v is None:
         return math.nan
-    if _price(v, f) <= 0:
+    if price(v, f) <= 0:
         raise ValueError(f"expected tokens/s > 0, got {v!r}")
     return float(v)
 
 
-_FIELDS = {"provider": (_text, True), "offer": (_text, True), "unit": (_unit, True), "gpu": (_opt_gpu, False),
-           "model": (_serves, False), "usd_per_unit_hour": (_price, True), "min_units": (_min_units, False),
-           "tokens_per_s_per_unit": (_opt_rate, False), "region": (_opt_text, False), "as_of": (_as_of, True),
-           "source": (_text, True), "derived": (_flag, False)}
+_FIELDS = {"provider": (text, True), "offer": (text, True), "unit": (_unit, True), "gpu": (_opt_gpu, False),
+           "model": (serves, False), "usd_per_unit_hour": (price, True), "min_units": (_min_units, False),
+           "tokens_per_s_per_unit": (_opt_rate, False), "region": (opt_text, False), "as_of": (as_of, True),
+           "source": (text, True), "derived": (flag, False)}
 
 
 def load_dedicated_offers(extra: PathArg = None) -> pd.DataFrame:
     """The DedicatedOffers table (module docstring), catalogue first, then each `extra` YAML over it."""
-    docs = _docs(DEDICATED_FILE, extra)
+    docs = read_docs(DEDICATED_FILE, extra)
     key = ("provider", "offer", "gpu", "model")
-    rows = _merge([r for d in docs for r in _rows(d, "offers", _FIELDS, key)], key)
+    rows = merge_rows([r for d in docs for r in read_rows(d, "offers", _FIELDS, key)], key)
     for r in rows:
         if r["unit"] == "gpu-hour" and not r["gpu"]:
             raise PlannerError(f"dedicated offer {r['provider']} / {r['offer']}: a gpu-hour offer needs its gpu")

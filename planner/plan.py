@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from planner import api_costs as api_mod
+from planner import buy as buy_mod
 from planner import crossover as cross_mod
 from planner import prices as prices_mod
 from planner import redundancy as red_mod
@@ -91,7 +92,7 @@ def _read_catalogues(gpu_prices: Path | None, api_prices: Path | None, tco: Path
     # renting offers plus owning (pricing "buy": purchase amortised + power x PUE + hosting, planner.prices);
     # a --gpu-prices file may override either (its `offers:` and its `purchase:` sections)
     offers = pd.concat([prices_mod.load_gpu_prices(gpu_prices),
-                        prices_mod.buy_offers({g.id: g.tdp_w for g in gpus.values()}, gpu_prices)],
+                        buy_mod.buy_offers({g.id: g.tdp_w for g in gpus.values()}, gpu_prices)],
                        ignore_index=True)
     return Catalogues(gpus, catalogue.load_quants(), offers, prices_mod.load_api_prices(api_prices),
                       tco_mod.load_tco_defaults(tco), calibration)
@@ -123,7 +124,7 @@ class Plan:
     parity_band: tuple[float | None, float | None] = (None, None)
     warnings: tuple[str, ...] = ()  # stale prices and the like: shown before the verdict, kept in the JSON
     tier: str = ""  # the model's quality tier (planner.api_costs.model_tier)
-    capex: dict | None = None  # buying: upfront and monthly USD for the GPUs bought (planner.prices.capex_breakdown)
+    capex: dict | None = None  # buying: upfront and monthly USD for the GPUs bought (planner.buy.capex_breakdown)
     guard: dict | None = None  # the guard model beside the deployment (planner.guard.guard_summary)
 
     @property
@@ -382,7 +383,7 @@ def _guard(cat, dep: Deployment, workload: Workload, spare: bool) -> dict | None
 
 def _capex(offer, gpus: int) -> dict | None:
     """Upfront capital and the monthly cost of owning, for all `gpus` bought; None when renting."""
-    per = prices_mod.capex_breakdown(offer) if offer is not None and not isinstance(offer, PlannerError) else None
+    per = buy_mod.capex_breakdown(offer) if offer is not None and not isinstance(offer, PlannerError) else None
     if per is None:
         return None
     keys = ("chip_usd", "server_usd", "network_usd", "residual_usd", "monthly_capital_usd", "monthly_support_usd",
@@ -408,7 +409,7 @@ def _comparison(row: pd.Series, model_name: str, tier: str, like: set, current: 
     if row.get("serves") == model_name:
         return "same weights"
     if row.get("tier") and row.get("tier") == tier:
-        return f"same tier ({tier})"
+        return "same tier"  # the tier itself is the row's `tier` column and the table's title
     compared = " (compared: too few in the tier)" if row["label"] in like else ""
     return f"other tier ({row.get('tier') or 'unknown'}){compared}"
 

@@ -1,4 +1,4 @@
-"""Dated price tables: GPU rental offers, GPU purchase (buy vs rent), and LLM APIs.
+"""Dated price tables: GPU rental offers and LLM APIs (buying: planner.buy; the row reader: planner.price_rows).
 
 Catalogues live in ``planner/catalogues/{gpu_prices,api_prices}.yaml``; every row has ``as_of`` and
 ``source``. A user YAML in the same layout (``extra=``) replaces rows with the same key and adds the rest.
@@ -17,9 +17,9 @@ GpuPrices DataFrame (:func:`load_gpu_prices`), key ``(provider, gpu, pricing)``:
     source              str    where the number comes from (the formula, for derived rows)
     derived             bool   computed, not published (reserved = on-demand x (1 - discount))
 
-Rows of :func:`buy_offers` (pricing ``buy``, region ``us``) add the per-GPU ``CAPEX_COLUMNS``: upfront
+Rows of :func:`planner.buy.buy_offers` (pricing ``buy``, region ``us``) add the per-GPU ``CAPEX_COLUMNS``: upfront
 ``capex_{chip,server,network}_usd`` and ``residual_usd`` [USD], and ``monthly_{capital,support,energy,hosting}_usd``
-[USD/month]; :func:`capex_breakdown` reads them as a record.
+[USD/month]; :func:`planner.buy.capex_breakdown` reads them as a record.
 
 ApiPrices DataFrame (:func:`load_api_prices`), key ``(provider, model)``:
 
@@ -38,18 +38,33 @@ ApiPrices DataFrame (:func:`load_api_prices`), key ``(provider, model)``:
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from planner.errors import NoOfferError, PlannerError
-from planner.units import HOURS_PER_MONTH, YamlDoc, read_yaml
+from planner.price_rows import (
+    AS_OF,
+    PathArg,
+    as_of,
+    close_hint,
+    flag,
+    gpu_id,
+    merge_rows,
+    opt_count,
+    opt_price,
+    opt_text,
+    price,
+    read_docs,
+    read_rows,
+    serves,
+    text,
+)
+from planner.units import YamlDoc
 
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogues"
 GPU_PRICES_FILE = CATALOGUE_DIR / "gpu_prices.yaml"
@@ -61,54 +76,8 @@ GPU_PRICE_COLUMNS = ("provider", "gpu", "pricing", "usd_per_gpu_hour", "gpus_per
 API_PRICE_COLUMNS = ("provider", "model", "usd_per_mtok_in", "usd_per_mtok_out", "usd_per_mtok_cached_in", "as_of",
                      "source", "open_weight", "tags", "serves", "tier", "superseded_by", "quant", "batch_multiplier",
                      "priority_multiplier")
-_AS_OF = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
-PathArg = str | Path | Sequence[str | Path] | None
-
-# ---- field checkers: (value, field) -> normalised value, or raise ValueError with what would work ----
 
 
-def _text(v: Any, f: str) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise ValueError("expected non-empty text")
-    return v.strip()
-
-
-def _opt_text(v: Any, f: str) -> str:
-    return "" if v is None else _text(v, f)
-
-
-def _price(v: Any, f: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise ValueError(f"expected a price >= 0 in USD, got {v!r}")
-    return float(v)
-
-
-def _opt_price(v: Any, f: str) -> float:
-    return math.nan if v is None else _price(v, f)
-
-
-def _opt_count(v: Any, f: str) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expected an integer >= 1, got {v!r}")
-    return float(v)
-
-
-def _as_of(v: Any, f: str) -> str:
-    s = v.isoformat() if isinstance(v, dt.date) else str(v) if isinstance(v, int) else v
-    if not isinstance(s, str) or not (_AS_OF.match(s) or s == "undated"):
-        raise ValueError(f"expected a date YYYY, YYYY-MM or YYYY-MM-DD (or 'undated'), got {v!r}")
-    return s
-
-
-def _flag(v: Any, f: str) -> bool:
-    if v is None:
-        return False
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
 
 
 def _pricing(v: Any, f: str) -> str:
@@ -127,16 +96,8 @@ def _tier(v: Any, f: str) -> str:
     if v is None:
         return ""
     if v not in TIERS:
-        raise ValueError(f"unknown tier {v!r}{_close(str(v), TIERS)} (tiers: {', '.join(TIERS)})")
+        raise ValueError(f"unknown tier {v!r}{close_hint(str(v), TIERS)} (tiers: {', '.join(TIERS)})")
     return v
-
-
-def _close(v: str, names) -> str:
-    names = list(names)
-    if not v:
-        return ""
-    close = [n for n in names if n.lower().startswith(v.lower())][:1] or difflib.get_close_matches(v, names, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _tags(v: Any, f: str) -> str:
@@ -146,96 +107,20 @@ def _tags(v: Any, f: str) -> str:
         raise ValueError(f"expected a list of tags such as [frontier, dedicated-option], got {v!r}")
     for t in v:
         if t not in KNOWN_TAGS:
-            raise ValueError(f"unknown tag '{t}'{_close(t, KNOWN_TAGS)} (tags: {', '.join(KNOWN_TAGS)})")
+            raise ValueError(f"unknown tag '{t}'{close_hint(t, KNOWN_TAGS)} (tags: {', '.join(KNOWN_TAGS)})")
     return ",".join(v)
 
 
-def _gpu_id(v: Any, f: str) -> str:
-    from profiler.catalogue import load_gpus
-
-    v = _text(v, f)
-    gpus = load_gpus()
-    if v not in gpus:
-        raise ValueError(f"unknown GPU '{v}'{_close(v, gpus)} (GPUs: {', '.join(gpus)})")
-    return v
-
-
-def _serves(v: Any, f: str) -> str | None:
-    """A catalogue model id; a near miss of one is refused (a model only in a --models file is accepted)."""
-    from profiler.catalogue import load_models
-
-    v = _opt_text(v, f)
-    if not v:
-        return v
-    models = load_models()
-    if v not in models and _close(v, models):
-        raise ValueError(f"'{v}' is no catalogue model{_close(v, models)}")
-    return v
-
-
-_GPU_FIELDS = {"provider": (_text, True), "gpu": (_gpu_id, True), "pricing": (_pricing, True),
-               "usd_per_gpu_hour": (_price, True), "gpus_per_instance": (_opt_count, False),
-               "instance": (_opt_text, False), "region": (_opt_text, False), "as_of": (_as_of, True),
-               "source": (_text, True), "derived": (_flag, False)}
-_API_FIELDS = {"provider": (_text, True), "model": (_text, True), "usd_per_mtok_in": (_price, True),
-               "usd_per_mtok_out": (_price, True), "usd_per_mtok_cached_in": (_opt_price, False),
-               "as_of": (_as_of, True), "source": (_text, True), "open_weight": (_flag, False),
-               "tags": (_tags, False), "serves": (_serves, False), "tier": (_tier, False),
-               "superseded_by": (_opt_text, False), "quant": (_opt_text, False),
-               "batch_multiplier": (_opt_price, False), "priority_multiplier": (_opt_price, False)}
-
-
-def _rows(doc: YamlDoc, section: str, spec: Mapping, key: tuple[str, ...]) -> list[dict]:
-    """Validate ``doc.data[section]`` (a list of mappings) against `spec`; errors carry file:line."""
-    items = (doc.data or {}).get(section, []) if isinstance(doc.data or {}, Mapping) else None
-    if not isinstance(items, list):
-        raise doc.error(f"'{section}' must be a list of entries", section)
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise doc.error("each entry must be a mapping of field: value", section, i)
-        entry = "/".join(str(item.get(k, "?")) for k in key)
-        unknown = set(item) - set(spec)
-        if unknown:
-            raise doc.error(f"unknown field; known: {', '.join(spec)}", section, i, sorted(unknown)[0],
-                            entry=entry, field=sorted(unknown)[0])
-        row = {}
-        for name, (check, required) in spec.items():
-            if required and name not in item:
-                raise doc.error("missing required field", section, i, entry=entry, field=name)
-            try:
-                row[name] = check(item.get(name), name)
-            except ValueError as exc:
-                raise doc.error(str(exc), section, i, name, entry=entry, field=name) from None
-        row["_given"] = frozenset(item)  # which fields the file set: an override changes only those
-        out.append(row)
-    return out
-
-
-def _docs(base: Path, extra: PathArg) -> list[YamlDoc]:
-    paths = [] if extra is None else [extra] if isinstance(extra, (str, Path)) else list(extra)
-    docs = [read_yaml(base)] + [read_yaml(p) for p in paths]
-    for d in docs:
-        if d.data is not None and not isinstance(d.data, Mapping):
-            raise d.error("a price file is a mapping with sections such as 'offers:' or 'models:'")
-    return docs
-
-
-def _merge(rows: list[dict], key: tuple[str, ...]) -> list[dict]:
-    """A later row with the same key overrides the fields it sets (a price update keeps the row's tags);
-    order of first appearance is kept."""
-    merged: dict[tuple, dict] = {}
-    for r in rows:
-        k = tuple(r[f] for f in key)
-        old = merged.get(k)
-        given = r.get("_given", frozenset(r))
-        merged[k] = r if old is None else {**old, **{f: v for f, v in r.items() if f in given}}
-    return list(merged.values())
-
-
-# ------------------------------------------------------------------------------------------
-# GPU rental offers
-# ------------------------------------------------------------------------------------------
+_GPU_FIELDS = {"provider": (text, True), "gpu": (gpu_id, True), "pricing": (_pricing, True),
+               "usd_per_gpu_hour": (price, True), "gpus_per_instance": (opt_count, False),
+               "instance": (opt_text, False), "region": (opt_text, False), "as_of": (as_of, True),
+               "source": (text, True), "derived": (flag, False)}
+_API_FIELDS = {"provider": (text, True), "model": (text, True), "usd_per_mtok_in": (price, True),
+               "usd_per_mtok_out": (price, True), "usd_per_mtok_cached_in": (opt_price, False),
+               "as_of": (as_of, True), "source": (text, True), "open_weight": (flag, False),
+               "tags": (_tags, False), "serves": (serves, False), "tier": (_tier, False),
+               "superseded_by": (opt_text, False), "quant": (opt_text, False),
+               "batch_multiplier": (opt_price, False), "priority_multiplier": (opt_price, False)}
 
 
 def _discounts(docs: list[YamlDoc]) -> dict[str, dict]:
@@ -283,9 +168,9 @@ def _derived_rows(docs: list[YamlDoc], offers: list[dict]) -> list[dict]:
 
 def load_gpu_prices(extra: PathArg = None) -> pd.DataFrame:
     """The GpuPrices table (module docstring), catalogue first, then each `extra` YAML over it."""
-    docs = _docs(GPU_PRICES_FILE, extra)
+    docs = read_docs(GPU_PRICES_FILE, extra)
     key = ("provider", "gpu", "pricing")
-    offers = _merge([r for d in docs for r in _rows(d, "offers", _GPU_FIELDS, key)], key)
+    offers = merge_rows([r for d in docs for r in read_rows(d, "offers", _GPU_FIELDS, key)], key)
     rows = offers + _derived_rows(docs, offers)
     df = pd.DataFrame(rows, columns=list(GPU_PRICE_COLUMNS))
     df["region"] = df["region"].where(df["region"].fillna("").str.strip() != "", UNKNOWN_REGION)
@@ -406,7 +291,7 @@ def as_of_date(as_of: Any) -> dt.date | None:
     """The first day an ``as_of`` value can mean (``2026`` -> 2026-01-01, ``2026-05`` -> 2026-05-01);
     None for ``undated`` or a blank."""
     s = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of).strip() if as_of is not None else ""
-    if not _AS_OF.match(s):
+    if not AS_OF.match(s):
         return None
     parts = [int(p) for p in s.split("-")] + [1, 1]
     return dt.date(parts[0], parts[1], parts[2])
@@ -446,220 +331,15 @@ def offer_warnings(offer_row: Mapping, today: dt.date | None = None,
 
 
 # ------------------------------------------------------------------------------------------
-# Buying instead of renting (Epoch AI's method; see gpu_prices.yaml `purchase:`)
-# ------------------------------------------------------------------------------------------
-
-_BUY_PARAMS = ("amortisation_years", "wacc", "residual_ooms_per_year", "support_fraction_per_year",
-               "network_fraction_of_cluster", "server_factor", "server_w_per_gpu_tdp_w", "avg_draw_fraction", "pue",
-               "usd_per_kwh", "hosting_usd_per_kw_month")
-BUY_REGION = "us"  # the running costs are US figures: EIA/EPP industrial $/kWh, CBRE North America colocation
-# Columns that buy_offers adds to its GpuPrices rows (per GPU; NaN on rented rows once concatenated)
-CAPEX_COLUMNS = ("capex_chip_usd", "capex_server_usd", "capex_network_usd", "residual_usd", "monthly_capital_usd",
-                 "monthly_support_usd", "monthly_energy_usd", "monthly_hosting_usd")
-
-
-@dataclass(frozen=True)
-class BuyParams:
-    """Ownership and running-cost parameters; each value's source is in ``sources`` (gpu_prices.yaml)."""
-
-    amortisation_years: float  # economic life L [years]
-    wacc: float  # cost of capital r [1/year]; 0 gives straight-line amortisation
-    residual_ooms_per_year: float  # resale value falls 10^(-k) a year (price-performance progress)
-    support_fraction_per_year: float  # support contract [fraction of the server price per year]
-    network_fraction_of_cluster: float  # cluster network share of total cluster cost
-    server_factor: float  # server price / chip price (default; a purchase row may override)
-    server_w_per_gpu_tdp_w: float  # server watts per GPU, per watt of GPU TDP
-    avg_draw_fraction: float  # busy-average draw / server power
-    pue: float  # facility power / IT power
-    usd_per_kwh: float
-    hosting_usd_per_kw_month: float  # colocation per kW of server power
-    sources: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class BuyCost:
-    """One owned GPU: the upfront purchase [USD] and the monthly cost [USD/month], by component."""
-
-    chip: float  # upfront: the GPU itself
-    server: float  # upfront: the rest of its server share (CPUs, memory, NVLink board, chassis)
-    network: float  # upfront: its share of the cluster network (switches, optics, cables)
-    residual: float  # resale value of chip + server at the end of life (not discounted)
-    capital: float  # monthly capital recovery of chip + server + network, net of the residual
-    support: float  # monthly support contract
-    energy: float
-    hosting: float
-
-    @property
-    def upfront(self) -> float:
-        return self.chip + self.server + self.network
-
-    @property
-    def total(self) -> float:
-        return self.capital + self.support + self.energy + self.hosting
-
-    @property
-    def usd_per_gpu_hour(self) -> float:
-        return self.total / HOURS_PER_MONTH
-
-
-def load_purchase(extra: PathArg = None) -> tuple[BuyParams, pd.DataFrame]:
-    """Purchase parameters and the table ``gpu, usd_per_gpu, server_factor, as_of, source``."""
-    docs = _docs(GPU_PRICES_FILE, extra)
-    params: dict[str, Any] = {}
-    rows: list[dict] = []
-    spec = {"gpu": (_text, True), "usd_per_gpu": (_price, True), "server_factor": (_opt_price, False),
-            "as_of": (_as_of, True), "source": (_text, True)}
-    for d in docs:
-        section = (d.data or {}).get("purchase") or {}
-        for name, item in (section.get("params") or {}).items():
-            if name not in _BUY_PARAMS or not isinstance(item, Mapping) or "source" not in item:
-                raise d.error(f"a purchase parameter is one of {', '.join(_BUY_PARAMS)} with value and source",
-                              "purchase", "params", name, entry=str(name))
-            value = item.get("value")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise d.error(f"value must be a number >= 0, got {value!r}", "purchase", "params", name,
-                              entry=str(name), field="value")
-            params[name] = item
-        if "gpus" in section:
-            sub = YamlDoc(section, d.file, {k[1:]: v for k, v in d.lines.items() if k[:1] == ("purchase",)})
-            rows += _rows(sub, "gpus", spec, ("gpu",))
-    missing = [p for p in _BUY_PARAMS if p not in params]
-    if missing:
-        raise PlannerError(f"purchase parameters missing: {', '.join(missing)}")
-    bp = BuyParams(**{p: float(params[p]["value"]) for p in _BUY_PARAMS},
-                   sources=tuple((p, str(params[p]["source"])) for p in _BUY_PARAMS))
-    if bp.amortisation_years <= 0 or not 0 <= bp.network_fraction_of_cluster < 1:
-        raise PlannerError("purchase parameters: amortisation_years must be > 0 and network_fraction_of_cluster "
-                           f"in [0, 1); got {bp.amortisation_years:g} and {bp.network_fraction_of_cluster:g}")
-    return bp, pd.DataFrame(_merge(rows, ("gpu",)), columns=list(spec))
-
-
-def capital_recovery_factor(rate: float, years: float) -> float:
-    """Annual payment per USD borrowed at `rate` [1/year] over `years`: r(1+r)^L / ((1+r)^L - 1); 1/L at r = 0.
-
-    The annuity ("capital recovery factor") of engineering economics: Short, Packey & Holt (1995), *A Manual
-    for the Economic Evaluation of Energy Efficiency and Renewable Energy Technologies*, NREL/TP-462-5173,
-    the fixed-charge method behind NREL SAM's LCOE calculator (samrepo.nrelcloud.org/help/fin_lcoefcr.html).
-    """
-    if rate == 0:
-        return 1.0 / years
-    growth = (1.0 + rate) ** years
-    return rate * growth / (growth - 1.0)
-
-
-def residual_fraction(params: BuyParams) -> float:
-    """Resale value at end of life / purchase price: 10^(-k L), k = price-performance OOMs per year.
-
-    EPP ``depreciate_by_hardware_progress``: a GPU's value falls with the price-performance trend,
-    0.14 orders of magnitude a year, so after 4 years it is worth 10^-0.56 = 27.5 % of its price.
-    """
-    return 10.0 ** (-params.residual_ooms_per_year * params.amortisation_years)
-
-
-def buy_monthly_cost_per_gpu(usd_per_gpu: float, tdp_w: float, params: BuyParams,
-                             server_factor: float | None = None) -> BuyCost:
-    """Cost of owning one GPU in a colocation facility: the upfront purchase [USD] and the monthly cost [USD/month].
-
-        server   = usd_per_gpu x server_factor                        (chip + the rest of the server)
-        network  = server x f / (1 - f)                                (f: network share of cluster cost)
-        residual = server x 10^(-k L)                                  (resale value after L years)
-        capital  = (server + network - residual / (1 + r)^L) x CRF(r, L) / 12
-        support  = server x support_fraction_per_year / 12
-        server_kw = tdp_w x server_w_per_gpu_tdp_w / 1000
-        energy   = server_kw x avg_draw_fraction x pue x usd_per_kwh x 730 h
-        hosting  = server_kw x hosting_usd_per_kw_month
-
-    Reference: Epoch AI, training-cost-trends ``cost_analysis_standalone.py`` (server factor, cluster
-    interconnect 19 %, price-performance depreciation 0.14 OOM/yr, power, PUE); CBRE H2 2024 (colocation
-    $/kW-month); the sources of each default are in gpu_prices.yaml ``purchase: params:``.
-    """
-    factor = params.server_factor if server_factor is None or math.isnan(server_factor) else server_factor
-    server = usd_per_gpu * factor
-    f = params.network_fraction_of_cluster
-    network = server * f / (1.0 - f)
-    residual = server * residual_fraction(params)
-    r, life = params.wacc, params.amortisation_years
-    capital = (server + network - residual / (1.0 + r) ** life) * capital_recovery_factor(r, life) / 12.0
-    kw = tdp_w * params.server_w_per_gpu_tdp_w / 1000.0
-    return BuyCost(
-        chip=usd_per_gpu, server=server - usd_per_gpu, network=network, residual=residual, capital=capital,
-        support=server * params.support_fraction_per_year / 12.0,
-        energy=kw * params.avg_draw_fraction * params.pue * params.usd_per_kwh * HOURS_PER_MONTH,
-        hosting=kw * params.hosting_usd_per_kw_month,
-    )
-
-
-def buy_offers(tdp_w: Mapping[str, float], extra: PathArg = None) -> pd.DataFrame:
-    """Owned GPUs as GpuPrices rows (provider ``self-owned``, pricing ``buy``, region ``us``), for GPUs with a
-    purchase price, plus the :data:`CAPEX_COLUMNS` (read them with :func:`capex_breakdown`).
-
-    `tdp_w` maps GPU id → TDP [W] (from the profiler's GPU catalogue). Concatenate with
-    :func:`load_gpu_prices` to let a search compare buying with renting.
-    """
-    params, table = load_purchase(extra)
-    rows = []
-    for _, r in table.iterrows():
-        if r["gpu"] not in tdp_w:
-            continue
-        c = buy_monthly_cost_per_gpu(r["usd_per_gpu"], tdp_w[r["gpu"]], params, r["server_factor"])
-        source = (f"derived: ${c.upfront:,.0f} upfront (chip ${c.chip:,.0f} + server ${c.server:,.0f} + network "
-                  f"${c.network:,.0f}), {params.amortisation_years:g}-yr life at {params.wacc:.1%} WACC less "
-                  f"${c.residual:,.0f} resale = ${c.capital:,.0f}/mo + support ${c.support:,.0f}/mo + energy "
-                  f"${c.energy:,.0f}/mo + colocation ${c.hosting:,.0f}/mo, / {HOURS_PER_MONTH} h; chip: {r['source']}")
-        rows.append({"provider": "self-owned", "gpu": r["gpu"], "pricing": "buy",
-                     "usd_per_gpu_hour": c.usd_per_gpu_hour, "gpus_per_instance": math.nan, "instance": "",
-                     "region": BUY_REGION, "as_of": r["as_of"], "source": source, "derived": True,
-                     "capex_chip_usd": c.chip, "capex_server_usd": c.server, "capex_network_usd": c.network,
-                     "residual_usd": c.residual, "monthly_capital_usd": c.capital, "monthly_support_usd": c.support,
-                     "monthly_energy_usd": c.energy, "monthly_hosting_usd": c.hosting})
-    return pd.DataFrame(rows, columns=list(GPU_PRICE_COLUMNS) + list(CAPEX_COLUMNS))
-
-
-@dataclass(frozen=True)
-class CapexBreakdown:
-    """What buying costs per GPU: upfront [USD] and monthly [USD/month] (a :class:`BuyCost` read off a row)."""
-
-    chip_usd: float
-    server_usd: float
-    network_usd: float
-    residual_usd: float
-    monthly_capital_usd: float
-    monthly_support_usd: float
-    monthly_energy_usd: float
-    monthly_hosting_usd: float
-
-    @property
-    def upfront_usd(self) -> float:
-        return self.chip_usd + self.server_usd + self.network_usd
-
-    @property
-    def monthly_usd(self) -> float:
-        return self.monthly_capital_usd + self.monthly_support_usd + self.monthly_energy_usd + self.monthly_hosting_usd
-
-
-def capex_breakdown(offer_row: Mapping) -> CapexBreakdown | None:
-    """The capex of a ``buy`` offer row (from :func:`buy_offers`), per GPU; None for a rented offer.
-
-    Multiply by the GPUs bought (``gpus_billed``) for the deployment's upfront capital.
-    """
-    if offer_row.get("pricing") != "buy":
-        return None
-    values = [offer_row.get(c) for c in CAPEX_COLUMNS]
-    if any(v is None or pd.isna(v) for v in values):
-        return None  # a buy row from a user's own offers: no breakdown given
-    return CapexBreakdown(*(float(v) for v in values))
-
-
-# ------------------------------------------------------------------------------------------
 # API prices
 # ------------------------------------------------------------------------------------------
 
 
 def load_api_prices(extra: PathArg = None) -> pd.DataFrame:
     """The ApiPrices table (module docstring), catalogue first, then each `extra` YAML over it."""
-    docs = _docs(API_PRICES_FILE, extra)
+    docs = read_docs(API_PRICES_FILE, extra)
     key = ("provider", "model")
-    rows = _merge([r for d in docs for r in _rows(d, "models", _API_FIELDS, key)], key)
+    rows = merge_rows([r for d in docs for r in read_rows(d, "models", _API_FIELDS, key)], key)
     tiers = _model_tiers(docs)
     service = _service_tiers(docs)
     for r in rows:  # an open-weight row competes in the tier of the model it serves, unless it names its own
@@ -719,7 +399,7 @@ def _check_superseded(rows: list[dict]) -> None:
 
 def load_model_tiers(extra: PathArg = None) -> dict[str, str]:
     """Catalogue model id -> quality tier, from the ``model_tiers:`` section of api_prices.yaml (and `extra`)."""
-    return _model_tiers(_docs(API_PRICES_FILE, extra))
+    return _model_tiers(read_docs(API_PRICES_FILE, extra))
 
 
 def has_tag(api_prices: pd.DataFrame, tag: str) -> pd.Series:
@@ -733,8 +413,5 @@ def api_label(row: Mapping) -> str:
 
 
 __all__ = ["GPU_PRICE_COLUMNS", "API_PRICE_COLUMNS", "PRICING_MODELS", "load_gpu_prices", "gpu_hour_price",
-           "BuyParams", "BuyCost", "load_purchase", "buy_monthly_cost_per_gpu", "buy_offers", "load_api_prices",
-           "has_tag", "api_label", "TIERS", "load_model_tiers",
-           "CAPEX_COLUMNS", "CapexBreakdown", "capex_breakdown", "capital_recovery_factor", "residual_fraction",
-           "UNKNOWN_REGION", "STALE_AFTER_DAYS", "region_matches", "filter_region", "as_of_date", "stale_offer",
-           "offer_warnings"]
+           "load_api_prices", "has_tag", "api_label", "TIERS", "load_model_tiers", "UNKNOWN_REGION", "STALE_AFTER_DAYS",
+           "region_matches", "filter_region", "as_of_date", "stale_offer", "offer_warnings"]

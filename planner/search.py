@@ -10,7 +10,7 @@
     region, as_of                                       where that offer is sold and the date of its price
                                                         (SearchSpace.region limits the offers to one region)
     capex_usd                                           pricing "buy": the upfront purchase of the GPUs billed
-                                                        (chips, servers, network; prices.capex_breakdown), USD;
+                                                        (chips, servers, network; planner.buy.capex_breakdown), USD;
                                                         NaN when renting
     monthly_gpu_cost                                    primary replicas' GPUs x $/GPU-h x 730 h
     monthly_total_cost, tco_multiplier                  full line-item bill (planner.tco)
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from planner import buy as buy_mod
 from planner import prices as prices_mod
 from planner import redundancy as red_mod
 from planner import tco as tco_mod
@@ -248,7 +249,7 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
 
 def _capex_usd(offer: pd.Series, gpus: int) -> float:
     """Upfront USD to buy the GPUs an owned offer bills for; NaN for a rented offer."""
-    cap = prices_mod.capex_breakdown(offer)
+    cap = buy_mod.capex_breakdown(offer)
     return math.nan if cap is None else cap.upfront_usd * prices_mod.gpus_billed(gpus, offer)
 
 

@@ -7,16 +7,16 @@ H100 SXM purchase row ($31,250 per GPU, server factor 1.64, 700 W).
 
 import pytest
 
-from planner.errors import PlannerError
-from planner.prices import (
+from planner.buy import (
     CAPEX_COLUMNS,
     buy_offers,
     capex_breakdown,
     capital_recovery_factor,
-    load_gpu_prices,
     load_purchase,
     residual_fraction,
 )
+from planner.errors import PlannerError
+from planner.prices import load_gpu_prices
 from profiler.errors import CatalogueError
 
 # Hand computation for one H100 SXM, [USD] and [USD/month]

@@ -31,11 +31,11 @@ def test_compliance_lines_are_billed_on_the_api_side_too(seed_plan, with_complia
 
 
 def test_shared_costs_bring_the_break_even_down(seed_plan, with_compliance):
-    # the API's bill grows by what self-hosting also pays, so self-hosting breaks even sooner (or at the same
-    # volume when a replica step decides it)
+    # the API's bill grows by what self-hosting also pays (evals, logging and the guard model, which at ~2B
+    # tokens/day takes several GPUs), so self-hosting breaks even sooner: ~2.5B -> ~1.7B tokens/day with Together
     a = seed_plan.api.set_index("label").loc[TOGETHER, "crossover_tokens_per_day"]
     b = with_compliance.api.set_index("label").loc[TOGETHER, "crossover_tokens_per_day"]
-    assert b <= a * (1 + 2e-3)
+    assert b < 0.8 * a
     lo, hi = with_compliance.parity_band
     assert lo is None or hi is None or lo <= hi
 

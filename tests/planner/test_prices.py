@@ -6,20 +6,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from planner.buy import buy_monthly_cost_per_gpu, buy_offers, load_purchase
 from planner.errors import NoOfferError, PlannerError
 from planner.prices import (
     GPU_PRICE_COLUMNS,
     PRICING_MODELS,
     as_of_date,
-    buy_monthly_cost_per_gpu,
-    buy_offers,
     cheapest_offer,
     filter_region,
     gpu_hour_price,
     has_tag,
     load_api_prices,
     load_gpu_prices,
-    load_purchase,
     offer_warnings,
     region_matches,
     stale_offer,
