@@ -111,10 +111,10 @@ def replica_capacity(step, workload: Workload) -> Capacity:
     l_in, l_out, l_in99 = _lengths(workload)
     f = prefill_share(workload)
     model_max = step.max_context() if hasattr(step, "max_context") else 2**31  # test doubles may not say
-    longest = max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, model_max)
+    longest = max_model_len(workload.longest_request_tokens, model_max)
     if step.max_batch(longest) < 1:  # vLLM refuses to start when one max-model-len sequence does not fit
         return Capacity(False, limited_by="memory", reason=f"no room in the KV cache for one {longest:,}-token "
-                        "sequence (--max-model-len: the p99 prompt + output) beside the weights; use more TP, a "
+                        "sequence (--max-model-len: the p99.9 prompt + output) beside the weights; use more TP, a "
                         "smaller quant or a larger GPU")
     mean = int(math.ceil(l_in + l_out))
     # sequences of mean length, with room for one longest request among them (paged KV; measured not needed)
@@ -147,18 +147,20 @@ def replica_capacity(step, workload: Workload) -> Capacity:
                     max_batch_memory=b_mem, kv_capacity_tokens=step.kv_capacity_tokens(), limited_by=limited)
 
 
-MAX_MODEL_LEN_STEP = 1024  # --max-model-len is the p99 request rounded up to this (design choice: tidy flags)
+MAX_MODEL_LEN_STEP = 1024  # --max-model-len is the p99.9 request rounded up to this (design choice: tidy flags)
 
 
 def max_model_len(longest_request_tokens: float, model_max_context: int) -> int:
-    """The p99 request (prompt + output) rounded up to MAX_MODEL_LEN_STEP tokens, within the model's limit."""
+    """The longest request admitted (Workload.longest_request_tokens: p99.9 prompt + output) rounded up to
+    MAX_MODEL_LEN_STEP tokens, within the model's limit."""
     want = int(math.ceil(longest_request_tokens / MAX_MODEL_LEN_STEP) * MAX_MODEL_LEN_STEP)
     return max(min(MAX_MODEL_LEN_STEP, model_max_context), min(want, model_max_context))
 
 
 def launch_max_model_len(longest_request_tokens: float, model_max_context: int, kv_capacity_tokens: int = 0) -> int:
-    """--max-model-len to launch with: the request the plan was sized on (the p99 prompt + output, rounded up to
-    MAX_MODEL_LEN_STEP tokens, within the model's context: :func:`max_model_len`), not the whole KV cache: a
+    """--max-model-len to launch with: the longest request the plan admits (the p99.9 prompt + output,
+    Workload.longest_request_tokens, rounded up to MAX_MODEL_LEN_STEP tokens, within the model's context:
+    :func:`max_model_len`), not the whole KV cache: a
     longer limit admits requests whose prefill and KV the sizing never counted. Longer requests are refused
     instead (planner.launch's notes say how, and what to raise).
     `kv_capacity_tokens` is not used (kept for callers: planner.simulated passes it)."""

@@ -29,7 +29,7 @@ SEQS_FLAG = {"vllm": "--max-num-seqs", "trtllm": "--max_batch_size", "sglang": "
 
 
 def max_model_len(dep: Deployment, longest_request_tokens: float, kv_capacity_tokens: int = 0) -> int:
-    """The p99 request rounded up, within the model's context (planner.capacity.launch_max_model_len)."""
+    """The p99.9 request rounded up, within the model's context (planner.capacity.launch_max_model_len)."""
     return launch_max_model_len(longest_request_tokens, dep.model.max_context, kv_capacity_tokens)
 
 
@@ -104,8 +104,9 @@ def length_note(engine: str, dep: Deployment) -> str:
                "output at the limit (vllm-project/vllm vllm/v1/engine/input_processor.py: _validate_prompt_len, "
                "and max_tokens = max_model_len - prompt)"
                if engine == "vllm" else f"it is the longest prompt + output {LAUNCHERS[engine]} accepts")
-    return (f"{flag} is the workload's p99 request (prompt + output) rounded up to {MAX_MODEL_LEN_STEP:,} tokens, "
-            f"the length the replicas were sized for, not the whole KV cache; {refused}. To serve longer requests "
+    return (f"{flag} is the workload's p99.9 request (prompt + output) rounded up to {MAX_MODEL_LEN_STEP:,} tokens, "
+            f"the longest the replicas were sized to hold, not the whole KV cache: about 0.1% of requests are longer "
+            f"and refused; {refused}. To serve longer requests "
             f"raise {flag} "
             f"(up to the model's {dep.model.max_context:,}) and re-plan with the longer lengths (--input-tokens, "
             "--output-tokens), as each long request holds KV and prefill time the sizing did not count")

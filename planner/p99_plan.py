@@ -47,7 +47,7 @@ def _trtllm_memory(dep: Deployment, workload: Workload, mv: Capacity) -> Capacit
     """`mv` with TensorRT-LLM's KV cache (free_gpu_memory_fraction of what weights and activations leave,
     profiler.analytic.memory.trtllm_kv_capacity_tokens) in place of vLLM's: its token count and the mean-length
     sequences it holds beside one longest request; infeasible when one longest request does not fit."""
-    longest = max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, dep.model.max_context)
+    longest = max_model_len(workload.longest_request_tokens, dep.model.max_context)
     kv = memory.trtllm_kv_capacity_tokens(dep.model, dep.gpu, dep.quant, dep.kv_dtype, dep.tp,
                                           max_num_tokens=CHUNK_TOKENS, max_seq_len=longest)
     if kv < longest:

@@ -310,7 +310,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     if chosen["pricing"] == "spot":
         extra.append(SPOT_CAVEAT)
     verdict = replace(verdict, reasons=verdict.reasons + tuple(extra))
-    longest = workload.input_tokens_p99 + workload.output_tokens_p99
+    longest = workload.longest_request_tokens
     ref_rows = cat.api_prices[(cat.api_prices["provider"] + " / " + cat.api_prices["model"]) == ref]
     band = cross_mod.parity_band(cost_fn, workload, ref_rows.head(1), shared=shared) if len(ref_rows) else (None, None)
     return Plan(

@@ -81,7 +81,7 @@ def simulated_capacity(workload: Workload, found: dict, cache: sim.CapacityCache
         # the engine the plan launches (planner.launch): its --max-model-len, --max-num-batched-tokens
         # (CHUNK_TOKENS) and --max-num-seqs (the analytic model's ceiling, MAX_NUM_SEQS_CAP), so the launch line
         # is the one simulated, whatever the engine's own defaults on this GPU would be
-        mml = launch_max_model_len(workload.input_tokens_p99 + workload.output_tokens_p99, dep.model.max_context,
+        mml = launch_max_model_len(workload.longest_request_tokens, dep.model.max_context,
                                    st.kv_capacity_tokens())
         config = engines.engine_config(dep, st, engines.EngineKnobs(
             engine=engine, max_num_seqs=MAX_NUM_SEQS_CAP, max_num_batched_tokens=CHUNK_TOKENS, max_model_len=mml))

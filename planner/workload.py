@@ -80,6 +80,7 @@ class LengthDist:
 
 GUARD_SCOPES = ("input-output", "input", "none")  # Workload.guardrails
 API_TIERS = ("standard", "batch", "priority")  # Workload.api_tier
+LONGEST_QUANTILE = 0.999  # Workload.longest_request_tokens: requests refused at most 0.1% (a tenth of a p99 budget)
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,14 @@ class Workload:
     @property
     def output_tokens_p99(self) -> float:
         return self.output_dist.quantile(self.mean_output_tokens, 0.99)
+
+    @property
+    def longest_request_tokens(self) -> float:
+        """The request --max-model-len admits: the p99.9 prompt plus the p99.9 output. A longer request is refused
+        (vLLM answers HTTP 400), so at most ~0.1% are, a tenth of a p99 objective's 1% budget; the p99 request
+        would refuse up to ~1% and leave no budget for latency (benchmarks/p99_sizing.py: 8,000-token prompts)."""
+        return (self.input_dist.quantile(self.mean_input_tokens, LONGEST_QUANTILE)
+                + self.output_dist.quantile(self.mean_output_tokens, LONGEST_QUANTILE))
 
     def scaled_to(self, tokens_per_day: float) -> Workload:
         """Same request lengths, mix and shape at another total (input + output) daily volume."""

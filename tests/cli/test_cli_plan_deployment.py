@@ -17,7 +17,7 @@ def test_gpt_oss_is_planned_and_launched_in_its_mxfp4_checkpoint_format():
     args = d["vllm_args"]
     assert args[:3] == ["vllm", "serve", "openai/gpt-oss-120b"] and "--quantization" not in args  # before: fp8 rows
     # the seed workload's p99 request, 3,389 tokens, rounded up to 4 x 1,024 (before: the model's 131,072)
-    assert _flag(args, "--max-model-len") == "4096"
+    assert _flag(args, "--max-model-len") == "5120"
     assert any("refuses a longer prompt with an HTTP 400 error" in n for n in d["launch_notes"])
     assert any("own mxfp4 format" in n for n in d["launch_notes"])
 
@@ -26,7 +26,7 @@ def test_the_table_launch_line_has_no_quantisation_flag():
     r = cli("plan", "gpt-oss-120b", "--gpu", "h200")
     assert r.exit_code == 0, r.output
     (line,) = [x for x in r.output.splitlines() if x.startswith("vLLM: vllm serve")]
-    assert "--quantization" not in line and "--max-model-len 4096" in line
+    assert "--quantization" not in line and "--max-model-len 5120" in line
 
 
 def test_asking_for_another_format_of_a_quantised_checkpoint_is_one_error_line():
@@ -36,7 +36,7 @@ def test_asking_for_another_format_of_a_quantised_checkpoint_is_one_error_line()
 
 def test_the_default_seed_plan_launches_at_the_sized_request_length():
     d = cli_json("plan")  # Llama 3.3 70B: before, --max-model-len was whatever the KV cache held
-    assert _flag(d["vllm_args"], "--max-model-len") == "4096"
+    assert _flag(d["vllm_args"], "--max-model-len") == "5120"
 
 
 def test_geforce_is_planned_only_when_named():

@@ -174,15 +174,16 @@ def test_ttft_is_the_step_in_flight_plus_the_prompts_chunks():
 
 
 def test_a_kv_cache_smaller_than_one_max_model_len_request_is_infeasible():
-    w = Workload()  # p99 prompt + output ~3.4k tokens -> --max-model-len 4096
-    longest = cap_mod.max_model_len(w.input_tokens_p99 + w.output_tokens_p99, 131072)
-    assert longest == 4096
+    w = Workload()  # p99.9 prompt + output: (1,000 + 200) x exp(0.5 x 3.0902 - 0.125) = 4,966 -> 5,120
+    longest = cap_mod.max_model_len(w.longest_request_tokens, 131072)
+    assert w.longest_request_tokens == pytest.approx(1200 * math.exp(0.5 * 3.090232306167813 - 0.125))
+    assert longest == 5120
     assert not replica_capacity(_Step(1e-3, kv=longest - 1), w).feasible
     ok = replica_capacity(_Step(1e-3, kv=longest), w)
     assert ok.feasible and ok.batch == 1  # only the one long request's room: one sequence at a time
     roomy = replica_capacity(_Step(1e-3, kv=100 * longest), w)
-    # 409,600 // 1,200 = 341 sequences of mean length, less ceil(4,096 / 1,200) - 1 = 3 -> 338
-    assert roomy.max_batch_memory == 338
+    # 512,000 // 1,200 = 426 sequences of mean length, less ceil(5,120 / 1,200) - 1 = 4 -> 422
+    assert roomy.max_batch_memory == 422
 
 
 # ---- replicas, utilisation, --max-model-len ----

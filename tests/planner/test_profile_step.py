@@ -120,5 +120,6 @@ def test_capacity_from_a_measured_profile_by_hand():
     assert (c.feasible, c.batch, c.limited_by) == (True, 15, "tpot")
     assert c.tpot_s == pytest.approx(tpot_ms / 1e3, rel=1e-12)
     assert c.requests_per_s == pytest.approx(15 / (201 * tpot_ms / 1e3) * 0.8, rel=1e-12)  # 1.198 req/s
-    # memory from the profile: 400 sequences, less ceil(4,096 / 1,200) - 1 = 3 for one --max-model-len request
-    assert c.max_batch_memory == 397 and c.kv_capacity_tokens == 500_000
+    # memory from the profile: 400 sequences, less ceil(5,120 / 1,200) - 1 = 4 for one --max-model-len request
+    # (the p99.9 request, Workload.longest_request_tokens)
+    assert c.max_batch_memory == 396 and c.kv_capacity_tokens == 500_000
