@@ -51,7 +51,7 @@ MUTATIONS = (
              "    if p > CHUNK_TOKENS - b:", "    if p >= CHUNK_TOKENS + b:",
              "the prefill budget check lets through more prefill than a step holds"),
     Mutation("capacity-rate-drops-prefill-steps", "planner/capacity.py",
-             "    lam = b / ((l_out + _prefill_steps(l_in, b)) * tpot)", "    lam = b / (l_out * tpot)",
+             "    lam = b / ((l_out + _prefill_steps(l_in * f, b)) * tpot)", "    lam = b / (l_out * tpot)",
              "a request's prefill steps left out of Little's law: the sustained rate too high"),
     Mutation("capacity-utilisation-cap", "planner/capacity.py",
              "MAX_UTILISATION = 0.8 ", "MAX_UTILISATION = 0.9 ",
