@@ -42,6 +42,7 @@ class PlanRequest:
     tco: Path | None = None
     api_prices: Path | None = None
     gpu_prices: Path | None = None
+    dedicated_prices: Path | None = None  # dedicated/provisioned offers added over catalogues/dedicated.yaml
     profile: Path | None = None
     simulate: bool = False
     engine: str = "vllm"  # the serving engine planned for (planner.engines.ENGINES): p99 model, simulator, launch line
@@ -101,6 +102,10 @@ def with_user_catalogues(cat: Catalogues, req: PlanRequest) -> Catalogues:
         cat = replace(cat, quants=catalogue.load_quants(req.quants_file))
     if req.gpu_memory_utilization is not None:
         cat = replace(cat, gpu_memory_utilization=req.gpu_memory_utilization)
+    if req.dedicated_prices is not None:
+        from planner.dedicated import load_dedicated_offers
+
+        cat = replace(cat, dedicated_offers=load_dedicated_offers(req.dedicated_prices))
     return cat
 
 

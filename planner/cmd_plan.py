@@ -45,6 +45,8 @@ Margin = Annotated[str | None, typer.Option("--margin", help="self-host only whe
                                             "times the self-host TCO (default 2, the seed's rule)")]
 WorkloadFile = Annotated[Path | None, typer.Option("--workload", help="workload YAML (flags override it)")]
 ApiPrices = Annotated[Path | None, typer.Option("--api-prices", help="API price YAML (adds/overrides rows)")]
+DedicatedPrices = Annotated[Path | None, typer.Option("--dedicated-prices", help="dedicated/provisioned offer YAML "
+                                                    "(adds/overrides rows; compared under --residency)")]
 GpuPrices = Annotated[Path | None, typer.Option("--gpu-prices", help="GPU price YAML (adds/overrides rows)")]
 KvOpt = Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")]
 Spares = Annotated[int | None, typer.Option(help="explicit N+k spare replicas")]
@@ -159,7 +161,7 @@ def plan_cmd(
     region: RegionOpt = None,
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None,
-    api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
+    api_prices: ApiPrices = None, gpu_prices: GpuPrices = None, dedicated_prices: DedicatedPrices = None,
     profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile instead of the analytic model")]
     = None,
     simulate: Annotated[bool, typer.Option(help="size replicas with the continuous-batching simulator")] = False,
@@ -190,6 +192,7 @@ def plan_cmd(
                       pricing=_split(pricing), provider=provider, region=region, spares=spares,
                       hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
+                      dedicated_prices=dedicated_prices,
                       profile=profile, simulate=simulate, engine=engine, sizing=sizing, models_file=models_file,
                       top=top, gpus_file=gpus_file, quants_file=quants_file,
                       gpu_memory_utilization=gpu_memory_utilization)

@@ -63,6 +63,7 @@ class Catalogues:
     tco_defaults: object
     calibration: Path | None = None
     gpu_memory_utilization: float | None = None  # None: vLLM's default (Efficiency.gpu_memory_utilization)
+    dedicated_offers: pd.DataFrame | None = None  # residency's alternatives (planner.dedicated); None: the catalogue's
 
     def efficiency(self, gpu_id: str, quant_id: str):
         """The efficiencies a plan uses for (gpu, quant): calibration file, then defaults; the memory share set."""
@@ -304,6 +305,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     curve = cross_mod.cost_curve(cost_fn, workload, cat.api_prices, apis=sorted(like), shared=shared)
     verdict = verdict_mod.decide(total, api, workload, model.name, margin=margin,
                                  gpu_monthly=float(chosen["monthly_gpu_cost"]), params_total=params_total,
+                                 dedicated_offers=cat.dedicated_offers,
                                  dedicated_gpus={dep.gpu.id: int(chosen["gpus_total"])})
     ref = verdict.reference_api  # the verdict's reference (under residency, a dedicated-deployment API)
     extra = _like_for_like_notes(api, verdict.reference_api, workload, str(chosen["quant"]), model)

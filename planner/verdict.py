@@ -226,7 +226,7 @@ def _residency_reasons(compared: pd.DataFrame, workload: Workload) -> list[str]:
     return [f"Data residency rules out shared per-token APIs: compared only with dedicated offers billed per "
             f"unit-hour whether used or not: {listed}.",
             f"Not priced ({DEDICATED} provisioned capacity): no dated published price per unit was found; add a "
-            "quote as a row in the planner/catalogues/dedicated.yaml layout."]
+            "quote with --dedicated-prices FILE (rows in the planner/catalogues/dedicated.yaml layout)."]
 
 
 __all__ = ["Verdict", "DECISIONS", "SELF_HOST_MARGIN", "LOW_VOLUME_TOKENS_PER_DAY", "comparison_set", "decide"]

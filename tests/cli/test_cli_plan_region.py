@@ -47,3 +47,18 @@ def test_buying_is_priced_in_the_us_only():
     assert (d["provider"], d["region"]) == ("self-owned", "us")
     assert d["usd_per_gpu_hour"] == pytest.approx(3.4134, abs=5e-4)  # was $1.59 before issue 11 item 8
     assert d["capex_usd"] == pytest.approx(d["gpus_billed"] * 63_271.60, abs=0.1)  # chip + server + network
+
+
+def test_a_dedicated_quote_is_compared_under_residency(write_file):
+    # issue 11 item 4: a provisioned-capacity quote the catalogue lacks (no published price) comes in as a file; at
+    # $1.00 per H100-hour it undercuts Together's $3.99 and becomes the reference: 2 GPUs (the plan's) x 730 h
+    quote = write_file("quote.yaml", """
+        offers:
+          - {provider: acme, offer: private endpoint, unit: gpu-hour, gpu: h100-sxm, usd_per_unit_hour: 1.0,
+             min_units: 1, region: eu-west-1, as_of: 2026-11-30, source: "our quote"}
+    """)
+    d = cli_json("plan", "--residency", "--dedicated-prices", quote)
+    assert d["crossover_reference_api"] == "acme / private endpoint h100-sxm"
+    assert any("$1,460/month" in r for r in d["verdict_reasons"])
+    bad = write_file("bad.yaml", "offers:\n  - {provider: acme, offer: x, unit: gpu-hour, usd_per_unit_hour: 1}\n")
+    assert "bad.yaml" in cli_error("plan", "--residency", "--dedicated-prices", bad)
