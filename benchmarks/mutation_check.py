@@ -152,6 +152,23 @@ MUTATIONS = (
     Mutation("tail-bisection-keeps-failing-rate", "planner/tail.py",
              "                lo, best = mid, p", "                hi, best = mid, p",
              "the capacity search narrows the wrong end on a passing probe"),
+    # --- the decision framework (issue 19) -------------------------------------------------------------------------
+    Mutation("needs-unmet-need-does-not-flip", "planner/needs.py",
+             '    unmet = [r for r in results if r.api_can_meet == "no"]', "    unmet = []",
+             "a need no API meets only qualifies the verdict instead of making it a capability decision"),
+    Mutation("framework-rule-of-thumb-multipliers-swapped", "planner/framework.py",
+             "    mult = RULE_OF_THUMB[existing]", "    mult = RULE_OF_THUMB[not existing]",
+             "step 3 uses x2.5 without existing ML infrastructure and x3 with it"),
+    Mutation("framework-middle-ground-ignores-infrastructure", "planner/framework.py",
+             "    if w.existing_infra or not (band or close):", "    if not (band or close):",
+             "the middle-ground warning fires on an existing platform, where the seed says self-hosting can win"),
+    Mutation("latency-median-under-limit-called-a-miss", "planner/latency.py",
+             '    return "no" if total_s > limit_s and not upper_bound else "unknown"',
+             '    return "no" if total_s > limit_s * 2 and not upper_bound else "unknown"',
+             "a published median over the limit is not taken as proof that the API's p99 misses it"),
+    Mutation("trends-decline-per-month-not-per-year", "planner/trends.py",
+             "    return (1.0 - annual_decline) ** (months / 12.0)", "    return (1.0 - annual_decline) ** months",
+             "an annual price decline applied every month"),
 )
 
 

@@ -56,6 +56,11 @@ class PlanRequest:
     gpus_file: Path | None = None
     quants_file: Path | None = None
     gpu_memory_utilization: float | None = None  # None: vLLM's 0.9 (Efficiency.gpu_memory_utilization)
+    talent_region: str | None = None  # engineer cost from this region's compensation range (planner.risks)
+    opportunity_hours: float | None = None  # engineer hours/month on inference: the opportunity-cost row
+    framework: bool = True  # apply the framework's drivers (planner.decision); False: the cost verdict alone
+    risks_file: Path | None = None  # rows over catalogues/risks.yaml (planner.risks)
+    price_trends_file: Path | None = None  # a price-trend catalogue replacing catalogues/price_trends.yaml
 
 
 def policy_for(req: PlanRequest) -> RedundancyPolicy:
@@ -102,6 +107,12 @@ def with_user_catalogues(cat: Catalogues, req: PlanRequest) -> Catalogues:
         cat = replace(cat, quants=catalogue.load_quants(req.quants_file))
     if req.gpu_memory_utilization is not None:
         cat = replace(cat, gpu_memory_utilization=req.gpu_memory_utilization)
+    if req.talent_region is not None:  # people-cost lines at the region's market compensation (planner.risks)
+        from planner.risks import load_risks, talent_engineer_usd_per_year
+        from planner.tco import with_engineer_cost
+
+        usd, source = talent_engineer_usd_per_year(req.talent_region, load_risks(req.risks_file))
+        cat = replace(cat, tco_defaults=with_engineer_cost(cat.tco_defaults, usd, source))
     if req.dedicated_prices is not None:
         from planner.dedicated import load_dedicated_offers
 
@@ -151,4 +162,10 @@ def plan(req: PlanRequest) -> Plan:
         from planner.simulated import attach_simulation
 
         result = attach_simulation(result, model, req.workload, space, cat, profile, req.engine)
+    if req.framework:
+        from planner.decision import with_framework
+
+        result = with_framework(result, opportunity_hours=req.opportunity_hours, talent_region=req.talent_region,
+                                risks_file=req.risks_file, price_trends_file=req.price_trends_file,
+                                tco=cat.tco_defaults)
     return result

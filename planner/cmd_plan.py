@@ -43,6 +43,22 @@ Compliance = Annotated[bool, typer.Option("--compliance-on-api", help="evals, au
                                           "needed with an API too (a regulated product): bill them on both sides")]
 Margin = Annotated[str | None, typer.Option("--margin", help="self-host only when the API costs at least this many "
                                             "times the self-host TCO (default 2, the seed's rule)")]
+Needs = Annotated[str | None, typer.Option("--needs", help="capabilities an API may not give: fine-tuning, "
+                                          "air-gapped, compliance, full-stack-control (comma-separated); one no "
+                                          "API meets makes the verdict self-host-for-capability")]
+CoLocated = Annotated[bool, typer.Option("--co-located", help="the application needs the model beside it (latency): "
+                                         "published API latencies are checked against the SLOs")]
+UsageLog = Annotated[Path | None, typer.Option("--usage-log", help="CSV request log (timestamp,input_tokens,"
+                                              "output_tokens): the measured volume, peak and length spread")]
+TalentRegion = Annotated[str | None, typer.Option("--talent-region", help="price engineer time at this region's "
+                                                  "market compensation (planner/catalogues/risks.yaml)")]
+OpportunityHours = Annotated[str | None, typer.Option("--opportunity-hours", help="engineer hours a month spent on "
+                                                      "inference: shown as the opportunity cost beside the bill")]
+RisksFile = Annotated[Path | None, typer.Option("--risks", help="risk YAML over planner/catalogues/risks.yaml "
+                                               "(commitments, migration, spot, talent ranges)")]
+TrendsFile = Annotated[Path | None, typer.Option("--price-trends", help="price-trend YAML replacing "
+                                                "planner/catalogues/price_trends.yaml (annual API and GPU-hour "
+                                                "price declines)")]
 WorkloadFile = Annotated[Path | None, typer.Option("--workload", help="workload YAML (flags override it)")]
 ApiPrices = Annotated[Path | None, typer.Option("--api-prices", help="API price YAML (adds/overrides rows)")]
 DedicatedPrices = Annotated[Path | None, typer.Option("--dedicated-prices", help="dedicated/provisioned offer YAML "
@@ -63,19 +79,38 @@ QuantIdsOpt = Annotated[str | None, typer.Option(
     help="quant id(s) (default: bf16,fp8,int8,int4; see `inferplan quants`; native = the model's checkpoint)")]
 
 
-def workload_from(workload_file: Path | None, flags: dict[str, Any]) -> Workload:
+VOLUME_FLAGS = {"tokens_in_per_day": "--tokens-per-day-in", "tokens_out_per_day": "--tokens-per-day-out",
+                "requests_per_day": "--requests-per-day", "mean_input_tokens": "--input-tokens",
+                "mean_output_tokens": "--output-tokens"}
+
+
+def workload_from(workload_file: Path | None, flags: dict[str, Any], usage_log: Path | None = None) -> Workload:
+    """The workload: a file (or the default scenario), the flags over it, then a usage log's measured volumes;
+    ``volume_source`` says which set the volume (the framework's step 1)."""
     base = load_workload(workload_file) if workload_file else DEFAULT_WORKLOAD
     given = {k: v for k, v in flags.items() if v is not None and v is not False}
-    return build_workload(given, base=base) if given else base
+    volume = [VOLUME_FLAGS[k] for k in VOLUME_FLAGS if k in given]
+    if usage_log is not None and volume:
+        from profiler.errors import InvalidValueError
+
+        raise InvalidValueError(f"--usage-log measures the volume; drop {', '.join(volume)} (or the log)")
+    source = (f"flags ({', '.join(volume)})" if volume else f"workload file {workload_file}" if workload_file
+              else "")
+    w = build_workload({**given, "volume_source": source}, base=base) if given or source else base
+    if usage_log is not None:
+        from planner.usage_log import workload_from_usage_log
+
+        w = workload_from_usage_log(usage_log, w)
+    return w
 
 
 def _flags(tin, tout, reqs, inlen, outlen, peak, ttft, tpot, avail, cached, resid, infra,
-           guard=None, api_tier=None, compliance=False) -> dict[str, Any]:
+           guard=None, api_tier=None, compliance=False, needs=None, co_located=False) -> dict[str, Any]:
     return {"tokens_in_per_day": tin, "tokens_out_per_day": tout, "requests_per_day": reqs,
             "mean_input_tokens": inlen, "mean_output_tokens": outlen, "peak_to_average": peak,
             "ttft_p99_s": ttft, "tpot_p99_s": tpot, "availability": avail, "cached_input_fraction": cached,
             "data_residency": resid, "existing_infra": infra, "guardrails": guard, "api_tier": api_tier,
-            "compliance_on_api": compliance}
+            "compliance_on_api": compliance, "needs": needs, "co_located": co_located}
 
 
 def _margin(text: str | None) -> float:
@@ -90,6 +125,23 @@ def _margin(text: str | None) -> float:
     except ValueError:
         raise InvalidValueError(f"--margin: expected a number such as 2 or 1.5x (API cost / self-host TCO), "
                                 f"got {text!r}") from None
+    return value
+
+
+def _hours(text: str | None) -> float | None:
+    """--opportunity-hours: engineer hours a month, a finite number from 0 to 744 (every hour of a month)."""
+    import math
+
+    from profiler.errors import InvalidValueError
+
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().lower().removesuffix("h"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 744:
+        raise InvalidValueError(f"--opportunity-hours: expected engineer hours a month from 0 to 744, got {text!r}")
     return value
 
 
@@ -149,7 +201,9 @@ def plan_cmd(
     input_tokens: InLen = None, output_tokens: OutLen = None, peak_to_average: Peak = None,
     ttft_p99: Ttft = None, tpot_p99: Tpot = None, availability: Avail = None, cached_input: Cached = None,
     residency: Resid = False, existing_infra: Infra = False, guardrails: Guard = None, margin: Margin = None,
-    api_tier: ApiTier = None, compliance_on_api: Compliance = False,
+    api_tier: ApiTier = None, compliance_on_api: Compliance = False, needs: Needs = None,
+    co_located: CoLocated = False, usage_log: UsageLog = None, talent_region: TalentRegion = None,
+    opportunity_hours: OpportunityHours = None, risks: RisksFile = None, price_trends: TrendsFile = None,
     workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
     quant: QuantIdsOpt = None,
@@ -186,8 +240,10 @@ def plan_cmd(
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability,
                                        cached_input, residency, existing_infra, guardrails, api_tier,
-                                       compliance_on_api))
+                                       compliance_on_api, needs, co_located), usage_log)
     req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), margin=_margin(margin),
+                      talent_region=talent_region, opportunity_hours=_hours(opportunity_hours), risks_file=risks,
+                      price_trends_file=price_trends,
                       tps=_ints(tp, "--tp"), kv_dtypes=_split(kv_dtype),
                       pricing=_split(pricing), provider=provider, region=region, spares=spares,
                       hot_standby=hot_standby,
@@ -261,6 +317,7 @@ def crossover_cmd(
                                        residency, existing_infra, guardrails, api_tier,
                                        compliance_on_api))
     result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=_ints(tp, "--tp"),
+                              framework=False,
                               margin=_margin(margin), crossovers="all",
                               kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, region=region,
                               spares=spares,

@@ -14,7 +14,8 @@ launch) into one frozen :class:`Plan`. ``Plan`` fields, units in names:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -127,6 +128,11 @@ class Plan:
     tier: str = ""  # the model's quality tier (planner.api_costs.model_tier)
     capex: dict | None = None  # buying: upfront and monthly USD for the GPUs bought (planner.buy.capex_breakdown)
     guard: dict | None = None  # the guard model beside the deployment (planner.guard.guard_summary)
+    framework: object | None = None  # the five steps and the drivers (planner.framework), set by planner.decision
+    # factor -> cost_fn(tokens/day) with every GPU-hour price x factor (planner.trends); not part of the record
+    at_gpu_price: Callable | None = field(default=None, repr=False, compare=False)
+    # tokens/day -> the compliance lines billed on the API side too (--compliance-on-api), else None
+    shared: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -146,14 +152,16 @@ SPOT_CAVEAT = ("Spot capacity can be reclaimed at short notice, and the availabi
 SHORTLIST = 5  # configurations billed in full at each volume: the cheapest by GPU bill (the bulk of any bill)
 
 
-def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace, cat, refine=None):
+def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace, cat, refine=None,
+                      gpu_factor: float = 1.0):
     """Monthly full TCO (and GPUs' replicas) of the cheapest deployment at another daily token volume.
 
     What re-running :func:`make_plan` at each volume would give, without the re-search: ``Workload.scaled_to``
     keeps the request lengths and SLOs, so every candidate's per-replica capacity (`capacities`, filled by
     the search) is volume-invariant. Each volume recounts each candidate's replicas and spares (memoised per
     count), rents its GPUs in whole instances from the cheapest offer, and bills in full the SHORTLIST
-    candidates with the cheapest GPU bill; the cheapest total wins. So the crossover and the cost curve move
+    candidates with the cheapest GPU bill; the cheapest total wins. `gpu_factor` multiplies every GPU-hour price
+    (planner.trends: the bill at a future GPU price; other lines unchanged). So the crossover and the cost curve move
     to more GPUs, a larger GPU or more TP as volume grows, as a plan made at that volume would.
 
     `refine(key) -> (dep, Capacity)` (p99 sizing): at each volume the deployments re-sized are the ones a plan at
@@ -181,7 +189,7 @@ def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace,
             for pricing in space.pricing:
                 offer = offer_for(cat.gpu_prices, dep.gpu.id, pricing, space.provider, gpus, offer_memo)
                 if not isinstance(offer, PlannerError):
-                    usd = float(offer["usd_per_gpu_hour"])
+                    usd = float(offer["usd_per_gpu_hour"]) * gpu_factor
                     options.append((prices_mod.gpus_billed(gpus, offer) * usd, gpus, i, n, k, dep.tp, usd, offer))
         options.sort(key=lambda o: o[:3])
         return options
@@ -252,6 +260,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
             return dep, capacity_fn(dep, step_model(dep, profile))
 
         cost = _self_host_cost_fn(capacities, workload, space, cat, refine)  # the curve and crossover read it too
+        at_gpu_price = lambda f: _self_host_cost_fn(capacities, workload, space, cat, refine, f)  # noqa: E731
         keys = cost.keys_at(workload)
         mean_value = candidates
         candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
@@ -266,6 +275,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         summary = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
     else:
         cost = _self_host_cost_fn(capacities, workload, space, cat)
+        at_gpu_price = lambda f: _self_host_cost_fn(capacities, workload, space, cat, gpu_factor=f)  # noqa: E731
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -324,7 +334,8 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         alternatives=candidates.head(top_n), p99=summary(chosen.to_dict()) if summary else None, margin=margin,
         parity_band=band, warnings=tuple(_warnings(api, chosen, space.region)), tier=tier,
         capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))),
-        guard=_guard(cat, dep, workload, sized.redundancy.spare_replicas > 0))
+        guard=_guard(cat, dep, workload, sized.redundancy.spare_replicas > 0), at_gpu_price=at_gpu_price,
+        shared=shared)
 
 
 def _like_for_like_notes(api: pd.DataFrame, ref: str, workload: Workload, quant: str, model: ModelSpec) -> list[str]:

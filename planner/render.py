@@ -202,7 +202,31 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "vllm_args": plan.launch_args if plan.engine == "vllm" else None,
         "workload": jsonable(plan.workload), "simulated": plan.simulated, "p99": plan.p99,
         "alternatives": jsonable(_int_columns(plan.alternatives)),
+        "framework": jsonable(_framework(plan)),
     }
+
+
+def _framework_tables(plan: Any) -> dict[str, pd.DataFrame]:
+    """The framework's steps, risks and price trends as tables (xlsx sheets, md sections); {} without one."""
+    fw = getattr(plan, "framework", None)
+    if fw is None:
+        return {}
+    steps = pd.DataFrame([{"step": s.number, "title": s.title, "outcome": s.outcome, "text": s.text}
+                          for s in fw.steps])
+    out = {"framework": steps}
+    for name, df in (("risks", fw.risks), ("price_trends", fw.trends)):
+        if df is not None and len(df):
+            out[name] = df
+    return out
+
+
+def _framework(plan: Any) -> dict | None:
+    fw = getattr(plan, "framework", None)
+    if fw is None:
+        return None
+    from planner.framework import framework_dict
+
+    return framework_dict(fw)
 
 
 def _int_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -314,6 +338,10 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
                     f"{p['ttft_p99_s']:.3f} s, p99 TPOT {p['tpot_p99_s'] * 1e3:.1f} ms, goodput "
                     f"{p['goodput_fraction']:.1%}, rejected {p['rejected_fraction']:.1%}, "
                     f"{p['preemptions']} preemptions")
+    from planner.render_framework import framework_lines
+
+    for line in framework_lines(plan):
+        c.print(line)
     c.print(f"[bold]Verdict: {plan.verdict.decision}[/]")
     for r in plan.verdict.reasons:
         c.print(f"  - {r}")
@@ -397,7 +425,7 @@ def write_plan(plan: Any, path: str | Path) -> None:
 
     path = Path(path)
     tables = {"line_items": plan.line_items, "redundancy": plan.redundancy, "api": plan.api,
-              "alternatives": plan.alternatives, "cost_curve": plan.curve}
+              "alternatives": plan.alternatives, "cost_curve": plan.curve, **_framework_tables(plan)}
     if path.suffix == ".json":
         atomic_write_text(path, dumps(plan_dict(plan)))
     elif path.suffix == ".csv":

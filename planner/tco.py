@@ -424,6 +424,18 @@ def compliance_defaults(defaults: TcoDefaults | None = None) -> TcoDefaults:
                        tuple(it for it in defaults.items if it.id in COMPLIANCE_ITEMS))
 
 
+def with_engineer_cost(defaults: TcoDefaults | None, usd_per_year: float, source: str = "") -> TcoDefaults:
+    """`defaults` (None: the catalogue's) with ``globals.engineer_usd_per_year`` replaced: the people-cost lines
+    that scale with it (fraction_of_engineer, upgrade_events, incident_response) scale in proportion; `source`
+    is kept as ``globals["engineer_usd_per_year_source"]`` (e.g. planner.risks.talent_engineer_usd_per_year)."""
+    defaults = defaults if defaults is not None else _catalogue_defaults()
+    if isinstance(usd_per_year, bool) or not math.isfinite(usd_per_year) or usd_per_year <= 0:
+        raise PlannerError(f"engineer cost must be a finite number of USD per year > 0, got {usd_per_year!r}")
+    glob = {**defaults.globals, "engineer_usd_per_year": float(usd_per_year),
+            "engineer_usd_per_year_source": source}
+    return TcoDefaults(glob, defaults.seed_reference, defaults.items)
+
+
 def tco_summary(items: pd.DataFrame) -> tuple[float, float]:
     """(monthly total [USD], multiplier = total / primary GPU cost); NaN multiplier when that is 0."""
     total = float(items["monthly_usd"].sum())
@@ -447,4 +459,4 @@ def seed_bill(defaults: TcoDefaults | None = None, existing_infra: bool = False,
 
 
 __all__ = ["TcoItem", "TcoDefaults", "BASES", "LINE_ITEM_COLUMNS", "load_tco_defaults", "tco_line_items",
-           "tco_summary", "seed_bill"]
+           "tco_summary", "seed_bill", "with_engineer_cost"]

@@ -20,7 +20,8 @@ dedicated offer billed per unit-hour (planner.dedicated: dedicated endpoints, pr
 - ``hybrid``               1 <= ratio < margin with existing ML infrastructure: self-hosting is cheaper on
                            paper but inside the hidden-cost margin; keep the API for most traffic and route
                            the steps that need it to the self-hosted model (seed §4 "Hybrid routing");
-- ``use-api``              otherwise.
+- ``use-api``              otherwise;
+- ``self-host-for-capability``  set afterwards by planner.needs when a need no API meets was named.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from planner.errors import PlannerError
 from planner.units import fmt_tokens, fmt_usd
 from planner.workload import Workload
 
-DECISIONS = ("use-api", "self-host", "dedicated-api-first", "hybrid")
+# self-host-for-capability: a need no API meets (planner.needs), whatever the cost
+DECISIONS = ("use-api", "self-host", "dedicated-api-first", "hybrid", "self-host-for-capability")
 SELF_HOST_MARGIN = 2.0  # seed §4 step 4: "API cost at least 2x the true TCO"
 LOW_VOLUME_TOKENS_PER_DAY = 50e6  # seed §4: "below ~50M tokens/day an API is almost always cheaper"
 SUSTAINED_VOLUME_TOKENS_PER_DAY = 100e6  # seed §4: self-hosting wins "sustained above ~50-100M tokens/day"

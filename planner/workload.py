@@ -117,6 +117,15 @@ class Workload:
     # Evaluation, audit logging and guardrails are needed whichever serves the model (a regulated product): the same
     # lines are added to every API's bill (issue 11 item 7); False charges them to self-hosting only.
     compliance_on_api: bool = False
+    # Capabilities an API may not give (planner.needs, catalogues/needs.yaml): fine-tuning, air-gapped, compliance,
+    # full-stack-control. A need no API meets makes the verdict self-host-for-capability.
+    needs: tuple[str, ...] = ()
+    # The application runs beside the model and needs its latency (seed §3: "co-located inference is needed for
+    # sub-100 ms p99"): the verdict checks the published API latencies against the SLOs (planner.latency).
+    co_located: bool = False
+    # Where the volume came from (the framework's step 1 asks for the measured volume): set by the CLI and the
+    # usage-log reader (planner.usage_log); "" = the built-in default scenario or a library caller.
+    volume_source: str = ""
     name: str = "seed scenario"
 
     def __post_init__(self) -> None:
@@ -239,6 +248,9 @@ _SIMPLE = {
     "guardrails": lambda v, k: str(v).strip().lower(),
     "api_tier": lambda v, k: str(v).strip().lower(),
     "compliance_on_api": lambda v, k: _boolean(v, k),
+    "needs": lambda v, k: _needs(v, k),
+    "co_located": lambda v, k: _boolean(v, k),
+    "volume_source": lambda v, k: str(v),
     "name": lambda v, k: str(v),
     "hourly_profile": lambda v, k: _profile(v, k),
     "input_dist": lambda v, k: _length_dist(v, k),
@@ -262,6 +274,14 @@ def _boolean(v: Any, key: str) -> bool:
     if not isinstance(v, bool):
         raise InvalidValueError(f"{key}: expected true or false, got {v!r}")
     return v
+
+
+def _needs(v: Any, key: str) -> tuple[str, ...]:
+    from planner.needs import parse_needs  # the needs catalogue sits downstream of the workload
+
+    if not isinstance(v, (str, list, tuple)):
+        raise InvalidValueError(f"{key}: expected a list such as [fine-tuning, air-gapped], got {v!r}")
+    return parse_needs(v)
 
 
 def _profile(v: Any, key: str) -> tuple[float, ...]:
@@ -335,7 +355,7 @@ def build_workload(values: Mapping[str, Any], base: Workload = DEFAULT_WORKLOAD)
         kwargs["hourly_profile"] = None
     if any(k in vals for k in _VOLUME_KEYS):
         kwargs.update(_volumes(vals, base))
-    if "name" not in kwargs and base.name == DEFAULT_WORKLOAD.name and set(vals) - {"name"}:
+    if "name" not in kwargs and base.name == DEFAULT_WORKLOAD.name and set(vals) - {"name", "volume_source"}:
         kwargs["name"] = "custom"  # no longer the seed scenario once anything about it changed
     return replace(base, **kwargs)
 

@@ -92,7 +92,9 @@ def test_plan_files_hold_the_same_bill(tmp_path, gpu_month, suffix):
         assert "1 + 1 spare replica(s) of 1x h100-sxm (bf16)" in text and "## line items" in text
     else:
         sheets = pd.read_excel(path, sheet_name=None)
-        assert set(sheets) == {"summary", "line_items", "redundancy", "api", "alternatives", "cost_curve"}
+        assert set(sheets) == {"summary", "line_items", "redundancy", "api", "alternatives", "cost_curve", "framework",
+                               "risks", "price_trends"}
+        assert list(sheets["framework"]["step"]) == [1, 2, 3, 4, 5]
         assert sheets["summary"]["monthly_total_cost"].iloc[0] == pytest.approx(total)
         assert sheets["line_items"]["monthly_usd"].sum() == pytest.approx(total)
 
