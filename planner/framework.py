@@ -26,7 +26,6 @@ from typing import Any
 
 import pandas as pd
 
-from planner.api_costs import SAME_WEIGHTS
 from planner.units import DAYS_PER_MONTH, fmt_tokens, fmt_usd
 from planner.verdict import (
     LOW_VOLUME_TOKENS_PER_DAY,
@@ -67,8 +66,8 @@ def _step_volume(w) -> Step:
     source = w.volume_source or (DEFAULT_SOURCE if default else "given by the caller")
     measured = source.startswith("usage log")
     monthly = w.tokens_per_day * DAYS_PER_MONTH
-    hint = "" if measured else " (projected, not measured: the framework asks for the measured volume; --usage-log"
-    hint += "" if measured else " FILE reads it from your request log)"
+    hint = "" if measured else (" (projected, not measured: the framework asks for the measured volume; --usage-log"
+                                " FILE reads it from your request log)")
     return Step(1, "Actual monthly volume", "info",
                 f"{fmt_tokens(w.tokens_in_per_day)} input + {fmt_tokens(w.tokens_out_per_day)} output tokens/day = "
                 f"{fmt_tokens(monthly)} tokens/month, from {source}{hint}.",
@@ -176,4 +175,4 @@ def framework_dict(fw: Framework) -> dict[str, Any]:
     }
 
 
-__all__ = ["Step", "Framework", "build_framework", "framework_dict", "middle_ground", "SAME_WEIGHTS"]
+__all__ = ["Step", "Framework", "build_framework", "framework_dict", "middle_ground"]

@@ -248,7 +248,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     capacities: dict = {}
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
                         cat.efficiency, capacity_fn, capacities=capacities)
-    summary = None
+    summary = refine = None
     if sizing == "p99" and capacity_fn is None and candidates["feasible"].any():
         from planner.p99_plan import p99_capacity_fn, p99_summary
 
@@ -260,7 +260,6 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
             return dep, capacity_fn(dep, step_model(dep, profile))
 
         cost = _self_host_cost_fn(capacities, workload, space, cat, refine)  # the curve and crossover read it too
-        at_gpu_price = lambda f: _self_host_cost_fn(capacities, workload, space, cat, refine, f)  # noqa: E731
         keys = cost.keys_at(workload)
         mean_value = candidates
         candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
@@ -275,7 +274,6 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         summary = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
     else:
         cost = _self_host_cost_fn(capacities, workload, space, cat)
-        at_gpu_price = lambda f: _self_host_cost_fn(capacities, workload, space, cat, gpu_factor=f)  # noqa: E731
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -300,6 +298,12 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         api["daily_cost"] = api["daily_cost"] + extra / DAYS_PER_MONTH
         api["usd_per_mtok_blended"] = api["daily_cost"] / (workload.tokens_per_day / 1e6)
     cost_fn = cross_mod.MemoCost(cost)
+
+    def at_gpu_price(factor: float) -> cross_mod.MemoCost:
+        """The cost curve with every GPU-hour price x factor (planner.trends); today's (memoised) at 1."""
+        return cost_fn if factor == 1 else cross_mod.MemoCost(
+            _self_host_cost_fn(capacities, workload, space, cat, refine, factor))
+
     # crossovers like for like (issue 11 item 5): the same weights hosted and the model's quality tier, plus the
     # rows the verdict compares when those are too few; other APIs keep a blank crossover
     params_total = float(param_counts(model).total)
