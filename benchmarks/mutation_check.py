@@ -91,6 +91,13 @@ MUTATIONS = (
     Mutation("bill-idle-gpus-dropped", "planner/search.py",
              "            + idle * usd_per_gpu_hour * HOURS_PER_MONTH)", "            + 0 * idle)",
              "the fast bill (crossover, cost curve) forgets idle GPUs of whole rented instances"),
+    Mutation("curve-lower-bound-overestimated", "planner/cost_curve.py",
+             "        bound = ns * self.tps * self.usd_min", "        bound = 2 * ns * self.tps * self.usd_min",
+             "the cost curve's lower bound on a candidate's GPU bill is not a bound: it skips cheaper candidates"),
+    Mutation("curve-egress-priced-once", "planner/tco.py",
+             '"fixed_plus_per_request", "fixed_plus_egress", "guard_model"',
+             '"fixed_plus_per_request", "guard_model"',
+             "egress, which grows with traffic, is priced once per deployment on the cost curve"),
     Mutation("api-output-tokens-dropped", "planner/api_costs.py",
              "           + np.asarray(tokens_out_per_day, dtype=float) / 1e6 * np.asarray(usd_per_mtok_out, "
              "dtype=float))",
@@ -101,6 +108,9 @@ MUTATIONS = (
              "OFF_GRID_BUDGET = 12 ", "OFF_GRID_BUDGET = 0 ",
              "the break-even search sees only grid points: a window cheaper to self-host between two is missed"),
     # --- redundancy --------------------------------------------------------------------------------------------
+    Mutation("redundancy-normal-start-kept", "planner/redundancy.py",
+             "        while k > 0 and ok(k - 1):\n            k -= 1\n", "",
+             "the availability search keeps the normal approximation's start when it already meets the target"),
     Mutation("redundancy-zone-loss-off-by-one", "planner/redundancy.py",
              "    while n - math.ceil(n / zones) < n_peak:", "    while n - math.ceil(n / zones) <= n_peak:",
              "zone-loss rule asks one replica too many"),

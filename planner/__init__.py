@@ -6,13 +6,52 @@ Public API (never imports torch)::
     Workload, load_workload, build_workload        what is served (planner.workload)
     load_gpu_prices, load_api_prices               dated price tables (planner.prices)
     search, SearchSpace                            cheapest SLO-meeting configurations (planner.search)
+
+The names are imported on first use (PEP 562), so that ``import planner.cli`` (the `inferplan` script, whose
+``--help`` should be instant) does not pay for pandas and the planner's modules until a command needs them.
 """
 
-from planner.api import PlanRequest, plan
-from planner.plan import Plan
-from planner.prices import load_api_prices, load_gpu_prices
-from planner.search import SearchSpace, search
-from planner.workload import DEFAULT_WORKLOAD, Workload, build_workload, load_workload
+from __future__ import annotations
 
-__all__ = ["DEFAULT_WORKLOAD", "Plan", "PlanRequest", "SearchSpace", "Workload", "build_workload",
-           "load_api_prices", "load_gpu_prices", "load_workload", "plan", "search"]
+import importlib
+import sys
+import types
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "PlanRequest": "planner.api", "plan": "planner.api",
+    "Plan": "planner.plan",
+    "load_api_prices": "planner.prices", "load_gpu_prices": "planner.prices",
+    "SearchSpace": "planner.search", "search": "planner.search",
+    "DEFAULT_WORKLOAD": "planner.workload", "Workload": "planner.workload", "build_workload": "planner.workload",
+    "load_workload": "planner.workload",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """``planner.plan`` and ``planner.search`` name the functions, as they did when this file imported them eagerly:
+    the import system's binding of the same-named submodules onto the package is not kept (``import planner.plan``
+    and ``from planner.plan import Plan`` still load the module, from sys.modules)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -46,6 +46,14 @@ class Capacity:
     max_num_seqs: int = 0  # the engine's --max-num-seqs when it differs from `batch` (simulated: the engine limit)
 
 
+def capacity_shape(w: Workload) -> tuple:
+    """What a replica's capacity depends on in a workload (lengths and their spread, the SLOs, the cached share):
+    not the volume, so ``Workload.scaled_to`` keeps it. Memo keys of the capacity models (planner.search,
+    planner.p99_plan) use it."""
+    return (w.mean_input_tokens, w.mean_output_tokens, w.input_dist, w.output_dist, w.ttft_p99_s, w.tpot_p99_s,
+            w.cached_input_fraction)
+
+
 def _lengths(w: Workload) -> tuple[float, float, float]:
     return w.mean_input_tokens, w.mean_output_tokens, w.input_tokens_p99
 

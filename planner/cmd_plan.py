@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from planner.workload import DEFAULT_WORKLOAD, Workload, build_workload, load_workload
 from profiler.cli import GpuMemOpt, GpusFileOpt, QuantsFileOpt
+
+if TYPE_CHECKING:  # the commands import what they run when they run (`inferplan plan --help` loads no pandas)
+    from planner.workload import Workload
 
 DEFAULT_MODEL = "llama-3.3-70b"  # the seed scenario (seed_cost_model.md §1-2)
 
 def _format(value: str) -> str:
-    from planner.render import FORMATS
+    from planner.render_rows import FORMATS
 
     if value not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
@@ -87,6 +89,8 @@ VOLUME_FLAGS = {"tokens_in_per_day": "--tokens-per-day-in", "tokens_out_per_day"
 def workload_from(workload_file: Path | None, flags: dict[str, Any], usage_log: Path | None = None) -> Workload:
     """The workload: a file (or the default scenario), the flags over it, then a usage log's measured volumes;
     ``volume_source`` says which set the volume (the framework's step 1)."""
+    from planner.workload import DEFAULT_WORKLOAD, build_workload, load_workload
+
     base = load_workload(workload_file) if workload_file else DEFAULT_WORKLOAD
     given = {k: v for k, v in flags.items() if v is not None and v is not False}
     volume = [VOLUME_FLAGS[k] for k in VOLUME_FLAGS if k in given]
@@ -115,7 +119,7 @@ def _flags(tin, tout, reqs, inlen, outlen, peak, ttft, tpot, avail, cached, resi
 
 def _margin(text: str | None) -> float:
     """--margin: a number such as 2, 1.5 or 3x (API cost / self-host TCO); the seed's 2 when not given."""
-    from planner.verdict import SELF_HOST_MARGIN
+    from planner.defaults import SELF_HOST_MARGIN
     from profiler.errors import InvalidValueError
 
     if text is None:
@@ -162,7 +166,7 @@ def _ints(text: str | None, flag: str) -> tuple[int, ...]:
 
 
 def _check_outputs(output: Path | None, plot: Path | None) -> None:
-    from planner.render import PLAN_SUFFIXES
+    from planner.render_rows import PLAN_SUFFIXES
     from profiler.errors import InvalidValueError
 
     if output is not None and output.suffix not in PLAN_SUFFIXES:
@@ -234,17 +238,19 @@ def plan_cmd(
 
     With no arguments: the built-in default scenario (llama-3.3-70b, 5M in + 1M out tokens/day, 99.9%).
     """
-    from planner import render
-    from planner.api import PlanRequest, plan
-
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability,
                                        cached_input, residency, existing_infra, guardrails, api_tier,
                                        compliance_on_api, needs, co_located), usage_log)
-    req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), margin=_margin(margin),
-                      talent_region=talent_region, opportunity_hours=_hours(opportunity_hours), risks_file=risks,
+    # a bad flag fails before the planner (and pandas) loads
+    margin_x, hours, tps = _margin(margin), _hours(opportunity_hours), _ints(tp, "--tp")
+    from planner import render
+    from planner.api import PlanRequest, plan
+
+    req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), margin=margin_x,
+                      talent_region=talent_region, opportunity_hours=hours, risks_file=risks,
                       price_trends_file=price_trends,
-                      tps=_ints(tp, "--tp"), kv_dtypes=_split(kv_dtype),
+                      tps=tps, kv_dtypes=_split(kv_dtype),
                       pricing=_split(pricing), provider=provider, region=region, spares=spares,
                       hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
@@ -276,12 +282,12 @@ def compare_cmd(
     workload: WorkloadFile = None, api_prices: ApiPrices = None, fmt: FormatOpt = "table",
 ) -> None:
     """The workload priced on every API in the catalogue: daily and monthly cost, $/M tokens."""
+    w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
+                                       output_tokens, None, None, None, None, cached_input, False, False))
     from planner import render
     from planner.api_costs import api_costs
     from planner.prices import load_api_prices
 
-    w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
-                                       output_tokens, None, None, None, None, cached_input, False, False))
     df = api_costs(w, load_api_prices(api_prices))
     render.emit(df, fmt, f"{w.tokens_in_per_day:,.0f} input + {w.tokens_out_per_day:,.0f} output tokens/day")
 
@@ -308,17 +314,18 @@ def crossover_cmd(
     fmt: FormatOpt = "table",
 ) -> None:
     """Daily token volume at which self-hosting MODEL (full TCO, redundancy) breaks even with each API."""
-    from planner import render
-    from planner.api import PlanRequest, plan
-
     check_plot_path(plot)
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability, None,
                                        residency, existing_infra, guardrails, api_tier,
                                        compliance_on_api))
-    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=_ints(tp, "--tp"),
+    tps, margin_x = _ints(tp, "--tp"), _margin(margin)  # a bad flag fails before the planner (and pandas) loads
+    from planner import render
+    from planner.api import PlanRequest, plan
+
+    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=tps,
                               framework=False,
-                              margin=_margin(margin), crossovers="all",
+                              margin=margin_x, crossovers="all",
                               kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, region=region,
                               spares=spares,
                               hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from planner import units
+from planner.defaults import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
 from planner.engine_options import (
     ConfigOpt,
     EngineGpuMemOpt,
@@ -20,7 +20,6 @@ from planner.engine_options import (
     PolicyOpt,
     knob_values,
 )
-from planner.simulate_api import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
 from profiler.cli import GpusFileOpt, ModelsFileOpt, QuantsFileOpt
 from profiler.errors import InvalidValueError
 
@@ -74,10 +73,9 @@ def simulate_cmd(
     """Simulate one replica under load (vLLM V1, TensorRT-LLM or SGLang scheduling): TTFT/TPOT/ITL/E2E percentiles.
 
     Continuous batching step by step; --engine picks the scheduler, --rate or --trace the arrivals."""
-    from planner import render
-    from planner.simulate_api import SimRequest, load_curve, run_simulation
+    from planner import units
 
-    req = SimRequest(
+    flags = dict(  # parsed first: a bad flag fails before the simulator (and pandas) loads
         model=model, gpu=gpu, quant=quant, tp=tp, kv_dtype=kv_dtype,
         rate_per_s=_rate(rate) if rate else None, trace=trace,
         duration_s=units.parse_duration_s(duration, "--duration") if duration is not None else None,
@@ -90,6 +88,10 @@ def simulate_cmd(
         profile=profile, seed=seed, models_file=models_file, gpus_file=gpus_file, quants_file=quants_file,
         gpu_memory_utilization=gpu_memory_utilization, config=config,
         **knob_values(engine, capacity_policy, max_num_seqs, max_num_batched_tokens, max_model_len))
+    from planner import render
+    from planner.simulate_api import SimRequest, load_curve, run_simulation
+
+    req = SimRequest(**flags)
     with _busy(f"simulating {model or config} on {tp}x {gpu} ({quant}), one replica ..."):
         result = run_simulation(req)
     model, quant = result.request.model, result.request.quant  # a --config label and `native` resolved
@@ -113,6 +115,8 @@ def simulate_cmd(
 def _rate(text: str) -> float:
     """--rate, with the rate forms in the message (units.parse_rate_per_s reads a bare number as a count and
     would otherwise suggest token suffixes)."""
+    from planner import units
+
     try:
         return units.parse_rate_per_s(text, "--rate")
     except InvalidValueError as exc:

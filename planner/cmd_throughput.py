@@ -75,14 +75,16 @@ def throughput_cmd(
     check_format(fmt)
     if output is not None and output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InvalidValueError(f"-o {output}: write a {' or '.join(OUTPUT_SUFFIXES)} file")
+    # a bad flag fails before the simulator (and pandas) loads
+    cases = None if _grid(grid, input_tokens, output_tokens) else _cases(input_tokens, output_tokens)
+    n = _requests(requests)
+    knobs = knob_values(engine, capacity_policy, max_num_seqs, max_num_batched_tokens, max_model_len)
     from planner.throughput_api import GRID, ThroughputRequest, offline_throughput
 
     req = ThroughputRequest(
-        model=model, gpu=gpu, quant=quant, tp=tp, kv_dtype=kv_dtype,
-        cases=GRID if _grid(grid, input_tokens, output_tokens) else _cases(input_tokens, output_tokens),
-        requests=_requests(requests), gpu_memory_utilization=gpu_memory_utilization, config=config,
-        models_file=models_file, gpus_file=gpus_file, quants_file=quants_file,
-        **knob_values(engine, capacity_policy, max_num_seqs, max_num_batched_tokens, max_model_len))
+        model=model, gpu=gpu, quant=quant, tp=tp, kv_dtype=kv_dtype, cases=GRID if cases is None else cases,
+        requests=n, gpu_memory_utilization=gpu_memory_utilization, config=config,
+        models_file=models_file, gpus_file=gpus_file, quants_file=quants_file, **knobs)
     _check_names(req)  # unknown names end in their one line before a progress bar starts
     with _progress(len(req.cases)) as on_case:
         result = offline_throughput(req, on_case=on_case)

@@ -21,10 +21,11 @@ import math
 from collections import OrderedDict
 from dataclasses import asdict, replace
 
-from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, Capacity, max_model_len, replica_capacity
+from planner import capacity_store
+from planner.capacity import CHUNK_TOKENS, MAX_NUM_SEQS_CAP, Capacity, capacity_shape, max_model_len
 from planner.resize import dep_key, row_key, same_row
 from planner.step_model import AnalyticStep, Deployment
-from planner.tail import ReplicaTail, TailCapacity, resident_context
+from planner.tail import ReplicaTail, TailCapacity, TailPoint, resident_context
 from planner.workload import Workload
 from profiler.analytic import memory
 
@@ -62,33 +63,74 @@ def p99_capacity(step, workload: Workload, engine: str = "vllm", dep: Deployment
     """One replica's capacity at the p99 SLOs (planner.tail), with the model and its answer (None when the
     replica is infeasible before any load: memory, or the SLOs missed by one sequence alone). Under ``trtllm``
     (`dep` given) the KV cache is TensorRT-LLM's; vLLM's otherwise (SGLang is sized like vLLM, planner.engines)."""
-    mv = replica_capacity(step, workload)
+    mv, tail, cap = _tail(step, workload, engine, dep)
+    if tail is None:
+        return mv, None, None
+    tc = tail.capacity()
+    return _capacity(mv, cap, tc, workload), tail, tc
+
+
+def _tail(step, workload: Workload, engine: str, dep: Deployment | None) -> tuple[Capacity, ReplicaTail | None, int]:
+    """The mean-value capacity (engine memory applied), the tail model built on it (None when infeasible) and the
+    engine's --max-num-seqs."""
+    from planner.search import mean_value_capacity  # memoised: the search sized the same deployment
+
+    mv = mean_value_capacity(step, workload)
     if mv.feasible and engine == "trtllm" and dep is not None:
         mv = _trtllm_memory(dep, workload, mv)
     if not mv.feasible:
-        return mv, None, None
+        return mv, None, 0
     cap = engine_cap(mv, workload, engine)
-    tail = ReplicaTail.build(step, workload, cap, CHUNK_TOKENS)
-    tc = tail.capacity()
+    return mv, ReplicaTail.build(step, workload, cap, CHUNK_TOKENS), cap
+
+
+def _capacity(mv: Capacity, cap: int, tc: TailCapacity, workload: Workload) -> Capacity:
+    """The replica's Capacity at the tail model's answer `tc`."""
     if tc.rate_per_s <= 0:
         p = tc.point
         return Capacity(False, tpot_s=p.tpot_p99_s, ttft_s=p.ttft_p99_s, max_batch_memory=mv.max_batch_memory,
                         limited_by=f"p99 {tc.limited_by}",
                         reason=f"even near idle the p99s miss the SLOs (TTFT {p.ttft_p99_s:.2f} s, TPOT "
                                f"{p.tpot_p99_s * 1e3:.1f} ms): the longest prompts and output bursts set them; "
-                               "more TP, a faster GPU or looser SLOs would help"), tail, tc
+                               "more TP, a faster GPU or looser SLOs would help")
     rate = tc.rate_per_s
     return Capacity(True, batch=max(1, round(tc.point.running_mean)), tpot_s=tc.point.tpot_p99_s,
                     ttft_s=tc.point.ttft_p99_s, requests_per_s=rate,
                     tokens_out_per_s=rate * workload.mean_output_tokens,
                     max_batch_memory=mv.max_batch_memory, kv_capacity_tokens=mv.kv_capacity_tokens,
-                    limited_by=f"p99 {tc.limited_by}", headroom=1.0, max_num_seqs=cap), tail, tc
+                    limited_by=f"p99 {tc.limited_by}", headroom=1.0, max_num_seqs=cap)
+
+
+class _LazyTail:
+    """The tail model of a capacity read back from planner.capacity_store, built on first use (the plan's summary
+    reads one point of the chosen deployment's)."""
+
+    def __init__(self, build):
+        self._build, self._tail = build, None
+
+    def __getattr__(self, name: str):
+        if self._tail is None:
+            self._tail = self._build()
+        return getattr(self._tail, name)
+
+
+def _stored(dep: Deployment, step, workload: Workload, engine: str):
+    """The p99 capacity of an analytic step model: from planner.capacity_store, else computed and kept there."""
+    k = capacity_store.key("p99", engine, dep, capacity_shape(workload))
+    rec = capacity_store.get(k)
+    if rec is not None:
+        tc = rec["tail"] and TailCapacity(rec["tail"]["rate_per_s"], TailPoint(**rec["tail"]["point"]),
+                                          rec["tail"]["limited_by"])
+        tail = _LazyTail(lambda: _tail(step, workload, engine, dep)[1]) if tc else None
+        return Capacity(**rec["capacity"]), tail, tc
+    hit = p99_capacity(step, workload, engine, dep)
+    capacity_store.put(k, {"capacity": capacity_store.as_record(hit[0]),
+                           "tail": None if hit[2] is None else capacity_store.as_record(hit[2])})
+    return hit
 
 
 def _memo_key(dep: Deployment, step, workload: Workload, engine: str) -> tuple:
-    shape = (workload.mean_input_tokens, workload.mean_output_tokens, workload.input_dist, workload.output_dist,
-             workload.ttft_p99_s, workload.tpot_p99_s, workload.cached_input_fraction)  # the prefix cache's share
-    return dep, "analytic" if isinstance(step, AnalyticStep) else id(step), shape, engine
+    return dep, "analytic" if isinstance(step, AnalyticStep) else id(step), capacity_shape(workload), engine
 
 
 def p99_capacity_fn(workload: Workload, found: dict, engine: str = "vllm"):
@@ -98,7 +140,8 @@ def p99_capacity_fn(workload: Workload, found: dict, engine: str = "vllm"):
         key = _memo_key(dep, step, workload, engine)
         hit = _MEMO.get(key)
         if hit is None:
-            hit = p99_capacity(step, workload, engine, dep)
+            hit = (_stored(dep, step, workload, engine) if isinstance(step, AnalyticStep)
+                   else p99_capacity(step, workload, engine, dep))
             _MEMO[key] = hit
             while len(_MEMO) > _MEMO_SIZE:
                 _MEMO.popitem(last=False)

@@ -24,19 +24,18 @@ import pandas as pd
 
 from planner import api_costs as api_mod
 from planner import buy as buy_mod
+from planner import capacity_store
 from planner import crossover as cross_mod
 from planner import prices as prices_mod
-from planner import redundancy as red_mod
 from planner import verdict as verdict_mod
-from planner.capacity import replicas_needed
+from planner.cost_curve import SelfHostCurve
 from planner.errors import InfeasibleError, PlannerError
 from planner.launch import launch_args, launch_notes
-from planner.resize import dep_key, narrowed, only
+from planner.resize import narrowed, only
 from planner.search import (
     SearchSpace,
     best,
     bill,
-    bill_total,
     closest_to_slos,
     default_quants,
     infeasible_summary,
@@ -149,92 +148,6 @@ def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
 SPOT_CAVEAT = ("Spot capacity can be reclaimed at short notice, and the availability sizing assumes each replica "
                "is up 99% of the time: keep the spares on-demand or reserved, or price with --pricing reserved-1y, "
                "before relying on spot for a 99.9% target.")
-SHORTLIST = 5  # configurations billed in full at each volume: the cheapest by GPU bill (the bulk of any bill)
-
-
-def _self_host_cost_fn(capacities: dict, workload: Workload, space: SearchSpace, cat, refine=None,
-                      gpu_factor: float = 1.0):
-    """Monthly full TCO (and GPUs' replicas) of the cheapest deployment at another daily token volume.
-
-    What re-running :func:`make_plan` at each volume would give, without the re-search: ``Workload.scaled_to``
-    keeps the request lengths and SLOs, so every candidate's per-replica capacity (`capacities`, filled by
-    the search) is volume-invariant. Each volume recounts each candidate's replicas and spares (memoised per
-    count), rents its GPUs in whole instances from the cheapest offer, and bills in full the SHORTLIST
-    candidates with the cheapest GPU bill; the cheapest total wins. `gpu_factor` multiplies every GPU-hour price
-    (planner.trends: the bill at a future GPU price; other lines unchanged). So the crossover and the cost curve move
-    to more GPUs, a larger GPU or more TP as volume grows, as a plan made at that volume would.
-
-    `refine(key) -> (dep, Capacity)` (p99 sizing): at each volume the deployments re-sized are the ones a plan at
-    that volume sizes (``cost.keys_at``: a branch and bound over the mean-value capacities), with their p99
-    capacities.
-    """
-    configs = list(capacities.values())
-    spares_memo: dict = {}
-    offer_memo: dict = {}
-
-    def spares(n: int, dep: Deployment) -> int:
-        key = (n, dep.tp, dep.gpu.gpus_per_node)
-        if key not in spares_memo:
-            spares_memo[key] = red_mod.spare_replicas(n, workload.availability, space.redundancy,
-                                                      gpus_per_replica=dep.tp, gpus_per_node=dep.gpu.gpus_per_node)
-        return spares_memo[key]
-
-    def options_for(chosen: list, w: Workload) -> list:
-        """(GPU bill, GPUs, index, replicas, spares, TP, $/GPU-h, offer) per config and pricing, cheapest first."""
-        options = []
-        for i, (dep, cap) in enumerate(chosen):
-            n = replicas_needed(cap, w.requests_per_s_peak)
-            k = spares(n, dep)
-            gpus = (n + k) * dep.tp
-            for pricing in space.pricing:
-                offer = offer_for(cat.gpu_prices, dep.gpu.id, pricing, space.provider, gpus, offer_memo)
-                if not isinstance(offer, PlannerError):
-                    usd = float(offer["usd_per_gpu_hour"]) * gpu_factor
-                    options.append((prices_mod.gpus_billed(gpus, offer) * usd, gpus, i, n, k, dep.tp, usd, offer))
-        options.sort(key=lambda o: o[:3])
-        return options
-
-    def cost(tokens_per_day: float) -> tuple[float, int]:
-        w = workload.scaled_to(tokens_per_day)
-        chosen = configs
-        if refine is not None:
-            chosen = [c for c in (refine(k) for k in keys_at(w)) if c[1].feasible]
-        options = options_for(chosen, w)
-        if not options:
-            return float("inf"), 0
-        return min((bill_total(n, k, tp, usd, w, cat.tco_defaults, space.existing_infra, offer, chosen[i][0].gpu),
-                    n + k) for _, _, i, n, k, tp, usd, offer in options[:SHORTLIST])
-
-    def keys_at(w: Workload) -> list:
-        """The deployments the p99 model sizes at this volume (branch and bound): in order of their GPU bill at
-        the mean-value model's uncapped rate x P99_RATE_BOUND (a p99 rate never exceeds it, so that bill is a
-        lower bound), until no unsized one can reach the SHORTLIST cheapest p99 GPU bills."""
-        bound = [(dep, replace(cap, requests_per_s=cap.requests_per_s / cap.headroom * P99_RATE_BOUND))
-                 for dep, cap in configs]
-        keys: list = []
-        bills: list[float] = []  # GPU bills of the p99-sized options so far, cheapest first
-        for o in options_for(bound, w):
-            if len(bills) >= SHORTLIST and o[0] >= bills[SHORTLIST - 1]:
-                break  # at best a tie with the SHORTLIST-th: the billed shortlist is complete
-            key = dep_key(bound[o[2]][0])
-            if key in keys:
-                continue
-            keys.append(key)
-            dep, cap = refine(key)
-            if cap.feasible:
-                bills = sorted(bills + [opt[0] for opt in options_for([(dep, cap)], w)])
-        return keys
-
-    cost.keys_at = keys_at  # the deployments sized at a volume (make_plan uses it at the plan's own)
-    return cost
-
-
-# A p99-SLO rate is at most the mean-value model's uncapped rate: the p99s are at least the means it holds to the
-# SLOs, at the same batch. On the 60-workload grid of benchmarks/p99_sizing.py the tail model's rate reached at most
-# 1.002x it (sampling noise); 1.05 keeps the branch and bound exact with room to spare (design choice).
-P99_RATE_BOUND = 1.05
-
-
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
               top_n: int = 10, capacity_fn=None, sizing: str = "p99", engine: str = "vllm",
               margin: float = verdict_mod.SELF_HOST_MARGIN, crossovers: str = "like-for-like") -> Plan:
@@ -259,8 +172,8 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
             dep = capacities[key][0]  # the mean-value search's feasible deployments: the p99 model's candidates
             return dep, capacity_fn(dep, step_model(dep, profile))
 
-        cost = _self_host_cost_fn(capacities, workload, space, cat, refine)  # the curve and crossover read it too
-        keys = cost.keys_at(workload)
+        self_host = SelfHostCurve(capacities, workload, space, cat, refine)  # the crossovers and cost curve read it
+        keys = self_host.keys_at(workload)
         mean_value = candidates
         candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
                             cat.tco_defaults, profile, cat.efficiency, only(keys, capacity_fn, "p99 model"))
@@ -273,7 +186,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
                                   "plan on mean step times.")
         summary = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
     else:
-        cost = _self_host_cost_fn(capacities, workload, space, cat)
+        self_host = SelfHostCurve(capacities, workload, space, cat)
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -297,12 +210,11 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         api["monthly_cost"] = api["monthly_cost"] + extra
         api["daily_cost"] = api["daily_cost"] + extra / DAYS_PER_MONTH
         api["usd_per_mtok_blended"] = api["daily_cost"] / (workload.tokens_per_day / 1e6)
-    cost_fn = cross_mod.MemoCost(cost)
+    cost_fn = cross_mod.MemoCost(self_host)
 
     def at_gpu_price(factor: float) -> cross_mod.MemoCost:
         """The cost curve with every GPU-hour price x factor (planner.trends); today's (memoised) at 1."""
-        return cost_fn if factor == 1 else cross_mod.MemoCost(
-            _self_host_cost_fn(capacities, workload, space, cat, refine, factor))
+        return cost_fn if factor == 1 else cross_mod.MemoCost(self_host.at_gpu_price(factor))
 
     # crossovers like for like (issue 11 item 5): the same weights hosted and the model's quality tier, plus the
     # rows the verdict compares when those are too few; other APIs keep a blank crossover
@@ -329,6 +241,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     longest = workload.longest_request_tokens
     ref_rows = cat.api_prices[(cat.api_prices["provider"] + " / " + cat.api_prices["model"]) == ref]
     band = cross_mod.parity_band(cost_fn, workload, ref_rows.head(1), shared=shared) if len(ref_rows) else (None, None)
+    capacity_store.flush()  # the capacities sized for this plan, kept for the next run
     return Plan(
         model=model.name, workload=workload, deployment=chosen.to_dict(), redundancy=sized.redundancy.lines,
         line_items=items, monthly_gpu_cost=float(chosen["monthly_gpu_cost"]), monthly_total_cost=total,

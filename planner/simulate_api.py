@@ -37,6 +37,7 @@ import pandas as pd
 
 from planner import engines
 from planner import simulate as sim
+from planner.defaults import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
 from planner.simulate import checks
 from planner.simulate.arrivals import HOURS_PER_DAY
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
@@ -55,10 +56,6 @@ DIURNAL_DURATION_S = 86_400.0  # a diurnal run covers its whole day
 # The planner's default peak-to-average of 2 (planner/workload.py: traffic flat over a 12-hour
 # working day, idle overnight) as a curve: 2x the daily mean from 08:00 to 20:00, nothing otherwise.
 DEFAULT_DIURNAL = (0.0,) * 8 + (2.0,) * 12 + (0.0,) * 4
-DEFAULT_INPUT_TOKENS = 1000.0  # mean prompt of a --rate run [tokens]: a chat turn with context (our choice)
-DEFAULT_OUTPUT_TOKENS = 250.0  # mean output [tokens]: a chat answer (our choice)
-DEFAULT_SIGMA = 0.6  # lognormal sigma of both lengths: p99 / mean ≈ 3.4 (our choice; 0 = fixed lengths)
-DEFAULT_CV = 1.0  # inter-arrival coefficient of variation: Poisson arrivals
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,10 @@ BASES: dict[str, tuple[Callable[[Mapping, _Deployment], tuple[float, str]], tupl
                                                "covered_gpus", "fast_response_availability", "oncall_premium_fast",
                                                "oncall_premium_slow")),
 }
+# Bases whose cost moves with the daily volume at a fixed deployment (Workload.scaled_to changes what they read: peak
+# tokens/s, requests, output tokens, the guard model's peak load); every other basis depends on the deployment
+# alone (GPUs, replicas, the availability target). planner.cost_curve prices the others once per deployment.
+VOLUME_BASES = frozenset({"per_traffic_unit", "fixed_plus_per_request", "fixed_plus_egress", "guard_model"})
 _TEXT_PARAMS = {"folded_into", "guard_model"}  # parameters that name something rather than count it
 _PARAMS = {name for _, names in BASES.values() for name in names} | _TEXT_PARAMS
 _ITEM_FIELDS = {"id", "item", "category", "basis", "seed_monthly_usd", "existing_infra_factor",
@@ -391,21 +395,42 @@ def tco_line_items(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: in
 
 def tco_monthly_total(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, replicas: int,
                       workload: Workload, defaults: TcoDefaults | None = None, existing_infra: bool | None = None,
-                      *, model_gb: float | None = None, models: int = 1, gpu=None, seed: bool = False) -> float:
-    """The sum of :func:`tco_line_items` [USD/month] without building the table (cost curves call it often)."""
+                      *, model_gb: float | None = None, models: int = 1, gpu=None, seed: bool = False,
+                      part: str | None = None) -> float:
+    """The sum of :func:`tco_line_items` [USD/month] without building the table (cost curves call it often).
+    `part`: ``"volume"`` sums only the items of VOLUME_BASES, ``"deployment"`` only the others (the two add up to
+    the total); None: every item."""
     return sum(usd for _, usd, _ in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload,
-                                                  defaults, existing_infra, model_gb, models, gpu, seed))
+                                                  defaults, existing_infra, model_gb, models, gpu, seed, part))
+
+
+def tco_totals(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, replicas: int, workload: Workload,
+               defaults: TcoDefaults | None = None, existing_infra: bool | None = None, *, gpu=None
+               ) -> tuple[float, float]:
+    """(monthly total, the primary GPU line ``gpu_primary``) [USD/month]: what :func:`tco_summary` reads off the
+    table, without building it (the search bills every candidate)."""
+    total = primary = 0.0
+    for it, usd, _ in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload, defaults,
+                                    existing_infra, None, 1, gpu):
+        total += usd
+        primary += usd if it.id == "gpu_primary" else 0.0
+    return total, primary
 
 
 def _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload, defaults, existing_infra,
-                  model_gb, models, gpu=None, seed=False):
-    """(item, monthly USD, basis text) per item of the defaults, existing-infra share applied."""
+                  model_gb, models, gpu=None, seed=False, part=None):
+    """(item, monthly USD, basis text) per item of the defaults, existing-infra share applied; `part` as in
+    :func:`tco_monthly_total`."""
+    if part not in (None, "volume", "deployment"):
+        raise PlannerError(f"part must be 'volume', 'deployment' or None, got {part!r}")
     _check(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, models)
     defaults = defaults if defaults is not None else _catalogue_defaults()
     existing = workload.existing_infra if existing_infra is None else existing_infra
     dep = _Deployment(float(gpu_monthly_primary), int(gpus_primary), int(gpus_spare), int(replicas), workload,
                       model_gb, models, defaults, gpu, seed)
     for it in defaults.items:
+        if part is not None and (it.basis in VOLUME_BASES) != (part == "volume"):
+            continue
         if seed and not it.in_seed_bill:
             yield it, 0.0, "not in the seed's bill (seed §3 lists it as a hidden cost)"
             continue
@@ -458,5 +483,5 @@ def seed_bill(defaults: TcoDefaults | None = None, existing_infra: bool = False,
                           existing_infra, seed=True)
 
 
-__all__ = ["TcoItem", "TcoDefaults", "BASES", "LINE_ITEM_COLUMNS", "load_tco_defaults", "tco_line_items",
-           "tco_summary", "seed_bill", "with_engineer_cost"]
+__all__ = ["TcoItem", "TcoDefaults", "BASES", "VOLUME_BASES", "LINE_ITEM_COLUMNS", "load_tco_defaults",
+           "tco_line_items", "tco_totals", "tco_summary", "seed_bill", "with_engineer_cost"]

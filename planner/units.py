@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from profiler import yaml_cache
 from profiler.errors import CatalogueError, InvalidValueError
 
 SECONDS_PER_DAY = 86_400
@@ -178,6 +179,9 @@ def fmt_usd(x: float) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+_PACKAGED_DIR = Path(__file__).resolve().parent / "catalogues"  # planner/catalogues: read through the parse cache
+
+
 @dataclass(frozen=True)
 class YamlDoc:
     """Parsed YAML plus the 1-based line of every mapping key / sequence item, keyed by path tuple."""
@@ -213,25 +217,45 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
             _index_lines(item, path + (i,), lines, file)
 
 
-def parse_yaml(text: str, file: str = "<string>") -> YamlDoc:
-    """Safe-load `text`; a syntax error or a duplicate key becomes a CatalogueError with file and line."""
+def _pure_parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """The pure-Python safe loader's node and data; its YAMLError becomes the CatalogueError (file, line) users see."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise CatalogueError(f"not valid YAML: {problem}", file=file,
                              line=mark.line + 1 if mark else None) from None
+
+
+def _parse(text: str, file: str) -> tuple[Any, dict]:
+    """(data, line index) from one parse with libyaml where present; on a YAML error the pure-Python loader parses
+    again, so that messages and lines stay those it has always given."""
+    try:
+        node, data = yaml_cache.compose(text)
+    except yaml.YAMLError:
+        node, data = _pure_parse(text, file)
     lines: dict = {}
     if node is not None:
         _index_lines(node, (), lines, file)
+    return data, lines
+
+
+def parse_yaml(text: str, file: str = "<string>") -> YamlDoc:
+    """Safe-load `text`; a syntax error or a duplicate key becomes a CatalogueError with file and line."""
+    data, lines = _parse(text, file)
     return YamlDoc(data, file, lines)
 
 
 def read_yaml(path: str | Path) -> YamlDoc:
-    """Read and parse a YAML file (OSError for a missing file is left to the CLI boundary)."""
+    """Read and parse a YAML file (OSError for a missing file is left to the CLI boundary). A packaged catalogue
+    (planner/catalogues/*.yaml) is parsed once and then read from the cache of profiler.yaml_cache."""
     p = Path(path)
+    if p.name.endswith(".yaml") and p.resolve().parent == _PACKAGED_DIR:
+        raw = p.read_bytes()
+        data, lines = yaml_cache.load(f"planner/catalogues/{p.name}", raw,
+                                      lambda: _parse(raw.decode("utf-8"), str(p)))
+        return YamlDoc(data, str(p), lines)
     return parse_yaml(p.read_text(encoding="utf-8"), str(p))
 
 

@@ -34,13 +34,13 @@ import pandas as pd
 
 from planner.api_costs import SAME_WEIGHTS, comparable_rows, current_rows, model_tier, reference_row
 from planner.dedicated import dedicated_costs, dedicated_reference, load_dedicated_offers
+from planner.defaults import SELF_HOST_MARGIN
 from planner.errors import PlannerError
 from planner.units import fmt_tokens, fmt_usd
 from planner.workload import Workload
 
 # self-host-for-capability: a need no API meets (planner.needs), whatever the cost
 DECISIONS = ("use-api", "self-host", "dedicated-api-first", "hybrid", "self-host-for-capability")
-SELF_HOST_MARGIN = 2.0  # seed §4 step 4: "API cost at least 2x the true TCO"
 LOW_VOLUME_TOKENS_PER_DAY = 50e6  # seed §4: "below ~50M tokens/day an API is almost always cheaper"
 SUSTAINED_VOLUME_TOKENS_PER_DAY = 100e6  # seed §4: self-hosting wins "sustained above ~50-100M tokens/day"
 MIN_APIS = 3  # seed §4 step 2: "price it on three API providers"

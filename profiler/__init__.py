@@ -6,13 +6,36 @@ Public API (torch is never imported here; measuring lives in profiler.measure, i
     param_counts, tensor_inventory                                       exact parameter counts
     Grid, analytic_profile                                               the analytic profile table
     PROFILE_COLUMNS, read_profile, write_profile, validate               the profile contract
+
+The names are imported on first use (PEP 562): every ``import profiler.<module>`` runs this file first, and
+``profiler.errors`` (which the CLI's error boundary needs at start-up) must not pay for pandas.
 """
 
-from profiler.analytic.params import param_counts, tensor_inventory
-from profiler.analytic.profile import Grid, analytic_profile
-from profiler.catalogue import get_gpu, get_model, get_quant, load_gpus, load_models, load_quants
-from profiler.schema import PROFILE_COLUMNS, read_profile, validate, write_profile
+from __future__ import annotations
 
-__all__ = ["PROFILE_COLUMNS", "Grid", "analytic_profile", "get_gpu", "get_model", "get_quant", "load_gpus",
-           "load_models", "load_quants", "param_counts", "read_profile", "tensor_inventory", "validate",
-           "write_profile"]
+import importlib
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "param_counts": "profiler.analytic.params", "tensor_inventory": "profiler.analytic.params",
+    "Grid": "profiler.analytic.profile", "analytic_profile": "profiler.analytic.profile",
+    "get_gpu": "profiler.catalogue", "get_model": "profiler.catalogue", "get_quant": "profiler.catalogue",
+    "load_gpus": "profiler.catalogue", "load_models": "profiler.catalogue", "load_quants": "profiler.catalogue",
+    "PROFILE_COLUMNS": "profiler.schema", "read_profile": "profiler.schema", "validate": "profiler.schema",
+    "write_profile": "profiler.schema",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'profiler' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -18,13 +18,10 @@ from profiler import catalogue
 from profiler.analytic import memory, timing
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.profile import Grid, analytic_profile, require_fit
+from profiler.defaults import DEFAULT_GPU
 from profiler.errors import InvalidValueError, UnsupportedQuantError
 from profiler.schema import ProfileMeta, check_profile_path, check_writable, read_profile, write_profile
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
-
-# The GPU an analytic profile describes when none is named. A measured profile never defaults to it: its GPU is
-# the card it ran on, detected from the device name (profiler.measure.environment.machine_spec).
-DEFAULT_GPU = "h100-sxm"
 
 
 def tool_version() -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from profiler import yaml_cache
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.hf_mapping import Fields, check_fields, located, spec_from_hf_config
 from profiler.specs import COMPUTE_DTYPES, TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
@@ -40,7 +41,6 @@ __all__ = ["load_models", "get_model", "model_from_config", "spec_from_hf_config
 
 SCHEMA_VERSION = 1  # the `schema_version:` these loaders read
 CATALOGUE_FILES = {"models": "models.yaml", "gpus": "gpus.yaml", "quants": "quants.yaml"}
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present; both are safe loaders
 
 
 # ------------------------------------------------------------------------------------------------
@@ -81,9 +81,13 @@ def _index(node: yaml.Node, path: tuple[str, ...], lines: dict, file: str) -> No
 
 def _parse(text: str, file: str) -> _Doc:
     """Safe-load YAML keeping line numbers; malformed YAML is a CatalogueError at the problem's line."""
+    return _Doc(file, *_parse_data(text, file))
+
+
+def _parse_data(text: str, file: str) -> tuple[Any, dict]:
+    """(data, line index) from one parse (libyaml where present, profiler.yaml_cache.compose)."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.SafeLoader("").construct_document(node) if node is not None else {}
+        node, data = yaml_cache.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -95,7 +99,12 @@ def _parse(text: str, file: str) -> _Doc:
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
         _index(node, (), lines, file)
-    return _Doc(file, data, lines)
+    return (data if node is not None else {}), lines
+
+
+def _packaged_doc(text: str, file: str) -> _Doc:
+    """The packaged catalogue `file` parsed, from the cache under $INFERPLAN_HOME when it holds these bytes."""
+    return _Doc(file, *yaml_cache.load(file, text.encode("utf-8"), lambda: _parse_data(text, file)))
 
 
 def _entries(doc: _Doc, section: str) -> tuple[dict[str, dict], tuple[str, ...]]:
@@ -144,7 +153,8 @@ def _build(doc: _Doc, section: str, make: Builder, packaged: bool) -> dict[str, 
 
 @lru_cache(maxsize=32)
 def _load_text(section: str, text: str, file: str, packaged: bool) -> dict[str, Any]:
-    return _build(_parse(text, file), section, _BUILDERS[section], packaged)
+    doc = _packaged_doc(text, file) if packaged else _parse(text, file)
+    return _build(doc, section, _BUILDERS[section], packaged)
 
 
 def _packaged_bytes(section: str) -> bytes:

@@ -12,17 +12,18 @@ import shlex
 import sys
 import textwrap
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.markup import escape
 
-from profiler import catalogue
-from profiler.analytic.memory import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_NUM_SEQS
-from profiler.api import DEFAULT_GPU
+from profiler.defaults import DEFAULT_CHUNK_TOKENS, DEFAULT_GPU, DEFAULT_MAX_NUM_SEQS
 from profiler.errors import InvalidValueError
-from profiler.specs import KvDtype
+
+if TYPE_CHECKING:  # the commands import what they run when they run (`inferplan --help` loads no pandas)
+    import pandas as pd
+
+    from profiler.specs import KvDtype
 
 app = typer.Typer(help="Profile models on GPUs: catalogue, analytic and measured profiles, calibration.")
 
@@ -62,7 +63,7 @@ def parse_count(text: str) -> int:
 
 
 def check_format(fmt: str) -> str:
-    from planner.render import FORMATS
+    from planner.render_rows import FORMATS
 
     if fmt not in FORMATS:
         raise InvalidValueError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'")
@@ -77,43 +78,46 @@ def command_line() -> str:
 @app.command("models")
 def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> None:
     """List catalogue models with exact parameter counts and KV bytes per token."""
-    from planner import render
-    from profiler.tables import models_table
+    from planner.render_rows import columns_of, emit_rows
+    from profiler import catalogue
+    from profiler.tables import models_rows
 
     check_format(fmt)
-    df = models_table(catalogue.load_models(models_file))
-    render.emit(df, fmt, "Models", columns=[c for c in df.columns if c != "source"])
+    rows = models_rows(catalogue.load_models(models_file))
+    emit_rows(rows, fmt, "Models", columns=[c for c in columns_of(rows) if c != "source"])
 
 
 @app.command("quants")
 def quants_cmd(fmt: FormatOpt = "table", quants_file: QuantsFileOpt = None) -> None:
     """List quantisation schemes: bits per weight with scales, groups, tensors and layers kept bf16, compute dtype."""
-    from planner import render
-    from profiler.tables import quants_table
+    from planner.render_rows import columns_of, emit_rows
+    from profiler import catalogue
+    from profiler.tables import quants_rows
 
     check_format(fmt)
-    df = quants_table(catalogue.load_quants(quants_file))
-    render.emit(df, fmt, "Quantisation schemes (bits at 4,096 inputs)",
-                columns=[c for c in df.columns if c != "source"])
+    rows = quants_rows(catalogue.load_quants(quants_file))
+    emit_rows(rows, fmt, "Quantisation schemes (bits at 4,096 inputs)",
+              columns=[c for c in columns_of(rows) if c != "source"])
 
 
 @app.command("gpus")
 def gpus_cmd(fmt: FormatOpt = "table", gpus_file: GpusFileOpt = None) -> None:
     """List catalogue GPUs with memory, bandwidth, dense TFLOP/s per dtype, interconnect and the source of each row."""
-    from planner import render
-    from profiler.tables import gpus_table, gpus_terminal_view
+    from planner.render_rows import columns_of, console, emit_rows
+    from profiler import catalogue
+    from profiler.tables import gpus_rows, gpus_terminal_rows
 
     check_format(fmt)
-    df = gpus_table(catalogue.load_gpus(gpus_file))
+    rows = gpus_rows(catalogue.load_gpus(gpus_file))
     if fmt != "table":
-        return render.emit(df, fmt)  # every column, source included, memory_bytes in bytes
-    shown = gpus_terminal_view(df)
-    render.emit(shown, fmt, "GPUs (dense TFLOP/s; – = no such path)",
-                columns=[c for c in shown.columns if c != "source"])
-    out = render.console()
+        return emit_rows(rows, fmt)  # every column, source included, memory_bytes in bytes
+    shown = gpus_terminal_rows(rows)
+    emit_rows(shown, fmt, "GPUs (dense TFLOP/s; – = no such path)",
+              columns=[c for c in columns_of(shown) if c != "source"])
+    out = console()
     out.print("[bold]sources[/]")
-    for gpu_id, source in zip(df["id"], df["source"], strict=True):
-        out.print(f"  {escape(str(gpu_id))}: {escape(str(source))}")
+    for row in rows:
+        out.print(f"  {escape(str(row['id']))}: {escape(str(row['source']))}")
 
 
 GpuOpt = Annotated[str | None, typer.Option(
@@ -170,17 +174,21 @@ def profile_cmd(
         "--enforce-eager", help="with --engine-log: vLLM --enforce-eager (no CUDA graphs)")] = False,
 ) -> None:
     """Profile MODEL: weights, KV bytes per token, peak memory, prefill/decode latency, max batch, MBU/MFU."""
-    from profiler import api
+    from profiler.specs import KvDtype
 
     check_format(fmt)
     if not model and config is None:
         raise InvalidValueError("name a catalogue model (see `inferplan models`) or give --config PATH")
-    request = api.ProfileRequest(
-        model=model, gpu=gpu, quants=tuple(parse_list(quant, "quant")),
+    grid = dict(  # parsed first: a bad flag fails before the profiler (and pandas) loads
+        quants=tuple(parse_list(quant, "quant")),
         kv_dtypes=tuple(KvDtype(k) if k in ("bf16", "fp8") else _bad_kv(k) for k in parse_list(kv_dtype, "kv-dtype")),
         tps=tuple(parse_list(tp, "tp", int, "integers")),
         batches=tuple(parse_list(batch, "batch", parse_count, "integers")),
-        contexts=tuple(parse_list(context, "context", parse_count, "integers (8k = 8192)")),
+        contexts=tuple(parse_list(context, "context", parse_count, "integers (8k = 8192)")))
+    from profiler import api
+
+    request = api.ProfileRequest(
+        model=model, gpu=gpu, **grid,
         models_file=models_file, config=config, measure=measure, device=device, weights=weights,
         calibration=calibration, output=output, command=command_line(), force_gpu=force_gpu,
         gpus_file=gpus_file, quants_file=quants_file, gpu_memory_utilization=gpu_memory_utilization,
@@ -313,10 +321,10 @@ def calibrate_cmd(
     quants_file: QuantsFileOpt = None,
 ) -> None:
     """Fit bandwidth/compute efficiency and per-step overhead per (GPU, quant) to a measured sweep."""
+    check_format(fmt)
     from planner import render
     from profiler import api
 
-    check_format(fmt)
     result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file,
                            quants_file=quants_file)
     if fmt != "table":

@@ -1,14 +1,15 @@
-"""Catalogue summaries as DataFrames (what `inferplan models` and `inferplan gpus` list).
+"""Catalogue summaries as plain rows, lists of dicts (what `inferplan models`, `gpus` and `quants` list; printed by
+planner.render_rows without pandas, as a DataFrame of them would print).
 
-models_table columns: name, model_type, attention (gqa | mla | +sliding), moe (experts/top-k or ""),
+models_rows columns: name, model_type, attention (gqa | mla | +sliding), moe (experts/top-k or ""),
 layers, hidden, params_total, params_active (experts at top-k, embeddings included), params_active_excl_embedding
 (the same without the input embedding gather: vendors' "active", e.g. gpt-oss-120b 5.1B, DeepSeek-V3 37B),
 kv_bytes_per_token (bf16 KV, all layers, one token inside every window, TP=1, as vLLM pages it), max_context, source.
-gpus_table columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, int8_tflops, fp4_tflops (dense
+gpus_rows columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, int8_tflops, fp4_tflops (dense
 datasheet TFLOP/s; empty where the GPU has no such path), interconnect, interconnect_gb_s, tdp_w, class
 (datacenter | consumer: GeForce cards a plan considers only when named), source.
-gpus_terminal_view(df): the gpus table as the terminal shows it (memory_gib in GiB instead of memory_bytes).
-quants_table columns: id, bits_per_weight (at 4,096 inputs, scales included), group_size, block_rows, keep,
+gpus_terminal_rows(rows): the gpus rows as the terminal shows them (memory_gib in GiB instead of memory_bytes).
+quants_rows columns: id, bits_per_weight (at 4,096 inputs, scales included), group_size, block_rows, keep,
 keep_layers, compute_dtype, requires, vllm_quantization, source.
 unstable_timings(df): the measured ok rows of a profile whose latency spread exceeds UNSTABLE_REL_SPREAD of it.
 environment_summary(env): one line naming what a measured profile ran on (ProfileMeta.environment).
@@ -16,14 +17,15 @@ environment_summary(env): one line naming what a measured profile ran on (Profil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import pandas as pd
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from profiler.analytic.memory import kv_bytes_per_token
 from profiler.analytic.params import param_counts
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TFLOPS_COLUMNS = ("bf16", "fp8", "int8", "fp4")  # GpuSpec.tflops keys listed by `inferplan gpus`
 
@@ -35,7 +37,7 @@ def _attention_kind(m: ModelSpec) -> str:
     return kind
 
 
-def models_table(models: Mapping[str, ModelSpec]) -> pd.DataFrame:
+def models_rows(models: Mapping[str, ModelSpec]) -> list[dict[str, Any]]:
     rows = []
     for name, m in models.items():
         counts = param_counts(m)
@@ -48,39 +50,47 @@ def models_table(models: Mapping[str, ModelSpec]) -> pd.DataFrame:
             "kv_bytes_per_token": kv_bytes_per_token(m, KvDtype.BF16, 1),
             "max_context": m.max_context, "source": m.source,
         })
-    return pd.DataFrame(rows)
+    return rows
 
 
-def gpus_table(gpus: Mapping[str, GpuSpec]) -> pd.DataFrame:
-    rows = [{
+def gpus_rows(gpus: Mapping[str, GpuSpec]) -> list[dict[str, Any]]:
+    return [{
         "id": g.id, "name": g.name, "memory_bytes": g.hbm_bytes, "hbm_tb_s": g.hbm_bandwidth_bytes_per_s / 1e12,
         **{f"{dtype}_tflops": g.tflops.get(dtype) for dtype in TFLOPS_COLUMNS}, "interconnect": g.interconnect,
         "interconnect_gb_s": g.interconnect_bytes_per_s / 1e9, "tdp_w": g.tdp_w, "class": g.gpu_class,
         "source": g.source,
     } for g in gpus.values()]
-    return pd.DataFrame(rows)
 
 
-def quants_table(quants: Mapping[str, QuantScheme]) -> pd.DataFrame:
-    rows = [{
+def quants_rows(quants: Mapping[str, QuantScheme]) -> list[dict[str, Any]]:
+    return [{
         "id": q.id, "bits_per_weight": round(float(q.bits_per_weight(4096)), 4), "group_size": q.group_size,
         "block_rows": q.block_rows, "keep": ",".join(sorted(q.keep)), "keep_layers": ",".join(map(str, q.keep_layers)),
         "compute_dtype": q.compute_dtype, "requires": q.requires, "vllm_quantization": q.vllm_quantization,
         "source": q.source,
     } for q in quants.values()]
-    return pd.DataFrame(rows)
 
 
 GIB = 2**30
 
 
-def gpus_terminal_view(df: pd.DataFrame) -> pd.DataFrame:
-    """`gpus_table` for the terminal: the header names the unit the cell shows (memory_gib, GiB = 2^30 B).
-    json/csv keep ``memory_bytes`` in bytes, the documented key. The interconnect cell shows its family (the text
-    before any parenthesis); the detail stays in json/csv and in the row's source, so the table fits 200 columns."""
-    view = df.assign(memory_bytes=df["memory_bytes"] / GIB, interconnect=df["interconnect"].str.split(" (", regex=False)
-                     .str[0]).rename(columns={"memory_bytes": "memory_gib"})
-    return view.assign(memory_gib=view["memory_gib"].round(2))
+def gpus_terminal_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """`gpus_rows` for the terminal: the header names the unit the cell shows (memory_gib, GiB = 2^30 B, to 2
+    decimals). json/csv keep ``memory_bytes`` in bytes, the documented key. The interconnect cell shows its family
+    (the text before any parenthesis); the detail stays in json/csv and in the row's source, so the table fits 200
+    columns."""
+    def view(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in row.items():
+            if key == "memory_bytes":  # round half to even at 2 decimals, as the table always rounded (numpy)
+                out["memory_gib"] = None if value is None else round(value / GIB * 100) / 100
+            elif key == "interconnect":
+                out[key] = value.split(" (")[0] if isinstance(value, str) else value
+            else:
+                out[key] = value
+        return out
+
+    return [view(row) for row in rows]
 
 
 def unstable_timings(df: pd.DataFrame) -> pd.DataFrame:

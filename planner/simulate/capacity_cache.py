@@ -32,6 +32,7 @@ from pathlib import Path
 
 from planner.simulate.slo_capacity import SimPoint, SloCapacity
 from profiler.errors import InvalidValueError
+from profiler.home import inferplan_home
 from profiler.schema import atomic_write_text
 
 CACHE_VERSION = 2  # 2: SimPoint entries, SloCapacity.rejected_fraction, rejections fail the search
@@ -44,8 +45,7 @@ def capacity_cache_path(path: str | os.PathLike[str] | None = None) -> Path:
     """``path``, or ``$INFERPLAN_HOME/sim_capacity.json`` (INFERPLAN_HOME defaults to ~/.config/inferplan)."""
     if path:
         return Path(path).expanduser()
-    home = os.environ.get("INFERPLAN_HOME") or Path.home() / ".config" / "inferplan"
-    return Path(home).expanduser() / CACHE_FILE
+    return inferplan_home() / CACHE_FILE
 
 
 class CapacityCache:

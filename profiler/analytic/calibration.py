@@ -33,7 +33,6 @@ analytic profile of that GPU and quant. Pure numpy/pandas/yaml: no torch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -47,6 +46,7 @@ import yaml
 from profiler.analytic import timing
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import CatalogueError, ProfilerError
+from profiler.home import inferplan_home
 from profiler.schema import atomic_write_text
 from profiler.specs import Efficiency, GpuSpec, KvDtype, ModelSpec, QuantScheme
 
@@ -70,8 +70,7 @@ def calibration_path(path: str | Path | None = None) -> Path:
     """`path`, or $INFERPLAN_HOME/calibration.yaml (INFERPLAN_HOME defaults to ~/.config/inferplan)."""
     if path:
         return Path(path).expanduser()
-    home = os.environ.get("INFERPLAN_HOME") or Path.home() / ".config" / "inferplan"
-    return Path(home).expanduser() / "calibration.yaml"
+    return inferplan_home() / "calibration.yaml"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from enum import Enum
 
 from profiler.analytic.sharding import check_tp, kv_heads_per_rank
 from profiler.analytic.weights import weight_bytes
+from profiler.defaults import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_NUM_SEQS
 from profiler.errors import InvalidValueError
 from profiler.specs import Efficiency, GpuSpec, KvDtype, LayerType, ModelSpec, QuantScheme
 
@@ -50,9 +51,7 @@ SAMPLER_BYTES_PER_LOGIT = 4 + 4 + 8  # v1 sampler dummy run at max_num_seqs rows
 #   apply_top_k_top_p: logits.sort()); v1 all-gathers logits so every TP rank holds the whole vocabulary.
 ACTIVATION_BYTES = 2  # bf16 activations
 
-# Engine defaults used when a caller does not set them.
-DEFAULT_CHUNK_TOKENS = 8192  # vLLM v1 max_num_batched_tokens for the OpenAI server (chunked prefill on)
-DEFAULT_MAX_NUM_SEQS = 256  # vLLM --max-num-seqs default
+# Engine defaults used when a caller does not set them: DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_NUM_SEQS (profiler.defaults).
 
 
 # ------------------------------------------------------------------------------------------------
