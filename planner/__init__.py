@@ -13,9 +13,10 @@ The names are imported on first use (PEP 562), so that ``import planner.cli`` (t
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
+
+from profiler.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -30,17 +31,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'planner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 class _Package(types.ModuleType):

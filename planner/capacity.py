@@ -49,9 +49,19 @@ class Capacity:
 def capacity_shape(w: Workload) -> tuple:
     """What a replica's capacity depends on in a workload (lengths and their spread, the SLOs, the cached share):
     not the volume, so ``Workload.scaled_to`` keeps it. Memo keys of the capacity models (planner.search,
-    planner.p99_plan) use it."""
-    return (w.mean_input_tokens, w.mean_output_tokens, w.input_dist, w.output_dist, w.ttft_p99_s, w.tpot_p99_s,
-            w.cached_input_fraction)
+    planner.p99_plan, planner.capacity_store) use it. The mean lengths are tokens / requests, which ``scaled_to``'s
+    float rounding moves in the last bit at about half of all volumes: they enter to SHAPE_DIGITS significant
+    digits, so a sweep over volumes sizes each candidate once (the capacities of lengths that close differ by
+    ~1e-15 relative, below any replica or batch step)."""
+    return (_sig(w.mean_input_tokens), _sig(w.mean_output_tokens), w.input_dist, w.output_dist, w.ttft_p99_s,
+            w.tpot_p99_s, w.cached_input_fraction)
+
+
+SHAPE_DIGITS = 12
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.{SHAPE_DIGITS}g}")
 
 
 def _lengths(w: Workload) -> tuple[float, float, float]:

@@ -65,6 +65,16 @@ def key(kind: str, engine: str, deployment, shape: tuple) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _fields(obj) -> list:
+    return [type(obj).__name__, {f.name: _stable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.compare}]
+
+
+@lru_cache(maxsize=1024)
+def _stable_dataclass(obj) -> list:
+    """:func:`_fields` memoised: ~150 deployments of a plan share one model spec and a few GPU specs."""
+    return _fields(obj)
+
+
 @lru_cache(maxsize=1024)
 def _stable_text(obj) -> str:
     """:func:`_stable` as JSON, memoised (a search keys ~150 deployments sharing one model spec); TypeError for an
@@ -76,8 +86,10 @@ def _stable(obj):
     """`obj` as JSON-ready data that is the same in every process: dataclasses by their compared fields, sets sorted
     (a set's order follows the process's string-hash seed, so ``repr`` is not stable), floats by ``repr``."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [type(obj).__name__, {f.name: _stable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                                     if f.compare}]
+        try:
+            return _stable_dataclass(obj)
+        except TypeError:  # unhashable: not memoised
+            return _fields(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted((_stable(v) for v in obj), key=repr)
     if isinstance(obj, dict):

@@ -26,6 +26,12 @@ lazily, not over all its breakpoints up front: up to 1e12 tokens/day the ~150 ca
 With p99 sizing (`refine`), the candidates billed at a volume are the ones a plan at that volume sizes with the p99
 model: a branch and bound over the mean-value capacities x P99_RATE_BOUND (:meth:`SelfHostCurve.keys_at`); their
 p99 capacities are memoised for the process (planner.p99_plan).
+
+One curve serves every plan of the same shape (:func:`shared_cost`): the same candidates and capacities, workload
+apart from its volume, search space and price tables. Its volumes are scaled from a canonical workload of that shape
+(CANONICAL_TOKENS_PER_DAY, the mix to 12 significant digits), so a plan's crossovers and curve do not depend on
+the volume it was made at, nor on which plan of a sweep came first; a sweep over volumes (growth, sensitivity)
+prices the curve once.
 """
 
 from __future__ import annotations
@@ -33,12 +39,16 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from planner import prices as prices_mod
 from planner import redundancy as red_mod
+from planner.crossover import MemoCost
 from planner.errors import PlannerError
 from planner.resize import Key, dep_key
 from planner.search import SearchSpace, bill_total, offer_for
@@ -117,6 +127,8 @@ class SelfHostCurve:
             self.mean_value, self.bound = None, _Candidates(
                 configs, [cap.requests_per_s / cap.headroom * P99_RATE_BOUND for _, cap in configs], self)
         self.sized: dict[Key, _Candidates] = {}  # p99-sized candidates, one list each (their options memoised)
+        self.twins: dict[float, SelfHostCurve] = {gpu_factor: self}  # at_gpu_price's curves, by factor
+        self.memos: dict[float, MemoCost] = {}  # memo(factor)
 
     def refine(self, key: Key):
         if key not in self.refined:
@@ -231,12 +243,63 @@ class SelfHostCurve:
 
     def at_gpu_price(self, factor: float) -> SelfHostCurve:
         """The curve with every catalogue GPU-hour price x factor (planner.trends: the bill at a future GPU price;
-        other lines unchanged); shares the offers and the p99 sizing. Itself at its own factor."""
-        if factor == self.gpu_factor:
-            return self
-        twin = SelfHostCurve(self.capacities, self.workload, self.space, self.cat, self._refine, factor, self.offers)
-        twin.refined = self.refined
-        return twin
+        other lines unchanged); shares the offers and the p99 sizing; one per factor. Itself at its own factor."""
+        if factor not in self.twins:
+            twin = SelfHostCurve(self.capacities, self.workload, self.space, self.cat, self._refine, factor,
+                                 self.offers)
+            twin.refined, twin.twins = self.refined, self.twins
+            self.twins[factor] = twin
+        return self.twins[factor]
+
+    def memo(self, factor: float = 1.0) -> MemoCost:
+        """:meth:`at_gpu_price` memoised by volume (planner.crossover.MemoCost), one per factor: every search that
+        reads the curve at that price shares its evaluations."""
+        if factor not in self.memos:
+            self.memos[factor] = MemoCost(self.at_gpu_price(factor))
+        return self.memos[factor]
+
+
+CANONICAL_TOKENS_PER_DAY = 1e9  # the volume a shared curve's workload is written at (any fixed value would do)
+_SHARED: OrderedDict = OrderedDict()  # curve key -> (SelfHostCurve, weakref to its price table, to its TCO defaults)
+_SHARED_SIZE = 16  # curves kept for the process: a few sweeps' shapes (design choice)
+
+
+def canonical_workload(workload: Workload) -> Workload:
+    """`workload` at CANONICAL_TOKENS_PER_DAY with its in/out/request mix to 12 significant digits: the same
+    Workload whatever volume it was scaled from (``scaled_to`` moves the mix in the last bit)."""
+    k = CANONICAL_TOKENS_PER_DAY / workload.tokens_per_day
+    return replace(workload, tokens_in_per_day=_sig(workload.tokens_in_per_day * k),
+                   tokens_out_per_day=_sig(workload.tokens_out_per_day * k),
+                   requests_per_day=_sig(workload.requests_per_day * k))
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.12g}")
+
+
+def shared_cost(capacities: dict, workload: Workload, space: SearchSpace, cat, refine=None,
+                sizing: tuple = (), share: bool = True) -> MemoCost:
+    """The memoised curve of this shape (module docstring): built once per process for the same candidates and
+    capacities, canonical workload, search space, price table and TCO defaults (those two by identity: tables are
+    built once and never changed in place) and `sizing` (what `refine` sizes with, e.g. ("p99", engine)).
+    `share` False (a measured profile, which the key does not name): a curve of its own."""
+    canon = canonical_workload(workload)
+    key = (tuple(capacities.items()), canon, space, id(cat.gpu_prices), id(cat.tco_defaults), sizing,
+           refine is None)
+    try:
+        entry = _SHARED.get(key) if share else None
+    except TypeError:  # an unhashable field: no sharing for this plan
+        share, entry = False, None
+    if not share:
+        return SelfHostCurve(capacities, canon, space, cat, refine).memo()
+    if entry is not None and entry[1]() is cat.gpu_prices and entry[2]() is cat.tco_defaults:
+        _SHARED.move_to_end(key)
+        return entry[0].memo()
+    curve = SelfHostCurve(capacities, canon, space, cat, refine)
+    _SHARED[key] = (curve, weakref.ref(cat.gpu_prices), weakref.ref(cat.tco_defaults))
+    while len(_SHARED) > _SHARED_SIZE:
+        _SHARED.popitem(last=False)
+    return curve.memo()
 
 
 def _replicas(cap, peak_rps: float) -> int:
@@ -246,4 +309,5 @@ def _replicas(cap, peak_rps: float) -> int:
 
 CostFn = Callable[[float], tuple[float, int]]
 
-__all__ = ["SelfHostCurve", "SHORTLIST", "P99_RATE_BOUND"]
+__all__ = ["SelfHostCurve", "SHORTLIST", "P99_RATE_BOUND", "CANONICAL_TOKENS_PER_DAY", "canonical_workload",
+           "shared_cost"]

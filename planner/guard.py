@@ -69,20 +69,22 @@ class GuardCapacity:
     mig: bool
     scope: str
 
-    def gpu_share(self, requests_per_s_peak: float, spare: bool = False) -> tuple[float, str]:
-        """(GPUs billed, basis) at a peak request rate; `spare`: one spare instance of the guard (N+1)."""
+    def gpu_share(self, requests_per_s_peak: float, spare: bool = False, text: bool = True) -> tuple[float, str]:
+        """(GPUs billed, basis) at a peak request rate; `spare`: one spare instance of the guard (N+1); `text`
+        False: the basis is left empty (totals priced often, planner.tco)."""
         if self.scope == "none" or requests_per_s_peak <= 0:
             return 0.0, "no guardrails (--guardrails none)"
         busy = requests_per_s_peak * self.gpu_s_per_request / UTILISATION_CAP
         if self.mig and busy <= 1:
             compute = max(1, math.ceil(busy * MIG_COMPUTE_SLICES - 1e-9))
             share = max(compute / MIG_COMPUTE_SLICES, self.memory_slices / MIG_MEMORY_SLICES)
-            unit = (f"MIG instance of {compute}/{MIG_COMPUTE_SLICES} compute, {self.memory_slices}/"
-                    f"{MIG_MEMORY_SLICES} memory slices = {share:.3g} GPU")
         else:
             share = float(max(1, math.ceil(busy - 1e-9)))
-            unit = f"{share:.0f} whole GPU(s)"
         total = share * (2 if spare and share < 1 else 1) + (1 if spare and share >= 1 else 0)
+        if not text:
+            return total, ""
+        unit = (f"MIG instance of {compute}/{MIG_COMPUTE_SLICES} compute, {self.memory_slices}/{MIG_MEMORY_SLICES} "
+                f"memory slices = {share:.3g} GPU" if self.mig and busy <= 1 else f"{share:.0f} whole GPU(s)")
         plus = (" + 1 spare instance (N+1)" if spare else "")
         return total, (f"{self.label}, {self.scope}: {requests_per_s_peak:.3g} req/s peak x "
                        f"{self.gpu_s_per_request * 1e3:.3g} GPU-ms/request / {UTILISATION_CAP:g} cap = {busy:.3g} "

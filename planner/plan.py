@@ -28,7 +28,7 @@ from planner import capacity_store
 from planner import crossover as cross_mod
 from planner import prices as prices_mod
 from planner import verdict as verdict_mod
-from planner.cost_curve import SelfHostCurve
+from planner.cost_curve import shared_cost
 from planner.errors import InfeasibleError, PlannerError
 from planner.launch import launch_args, launch_notes
 from planner.resize import narrowed, only
@@ -172,8 +172,9 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
             dep = capacities[key][0]  # the mean-value search's feasible deployments: the p99 model's candidates
             return dep, capacity_fn(dep, step_model(dep, profile))
 
-        self_host = SelfHostCurve(capacities, workload, space, cat, refine)  # the crossovers and cost curve read it
-        keys = self_host.keys_at(workload)
+        # the crossovers and the cost curve read it; shared by plans of this shape (planner.cost_curve)
+        cost_fn = shared_cost(capacities, workload, space, cat, refine, ("p99", engine), share=profile is None)
+        keys = cost_fn.fn.keys_at(workload)
         mean_value = candidates
         candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
                             cat.tco_defaults, profile, cat.efficiency, only(keys, capacity_fn, "p99 model"))
@@ -186,7 +187,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
                                   "plan on mean step times.")
         summary = lambda chosen: p99_summary(found, chosen, mean_value, workload, keys)  # noqa: E731
     else:
-        self_host = SelfHostCurve(capacities, workload, space, cat)
+        cost_fn = shared_cost(capacities, workload, space, cat, share=profile is None)
     chosen = best(candidates)
     if chosen is None and _nothing_fits_memory(candidates):
         raise InfeasibleError(_no_memory_fit_message(model, workload, space, cat))
@@ -210,11 +211,9 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         api["monthly_cost"] = api["monthly_cost"] + extra
         api["daily_cost"] = api["daily_cost"] + extra / DAYS_PER_MONTH
         api["usd_per_mtok_blended"] = api["daily_cost"] / (workload.tokens_per_day / 1e6)
-    cost_fn = cross_mod.MemoCost(self_host)
-
     def at_gpu_price(factor: float) -> cross_mod.MemoCost:
-        """The cost curve with every GPU-hour price x factor (planner.trends); today's (memoised) at 1."""
-        return cost_fn if factor == 1 else cross_mod.MemoCost(self_host.at_gpu_price(factor))
+        """The cost curve with every GPU-hour price x factor (planner.trends), memoised; today's at 1."""
+        return cost_fn.fn.memo(factor)
 
     # crossovers like for like (issue 11 item 5): the same weights hosted and the model's quality tier, plus the
     # rows the verdict compares when those are too few; other APIs keep a blank crossover

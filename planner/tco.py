@@ -89,6 +89,7 @@ class _Deployment:
     defaults: TcoDefaults
     gpu: object = None  # the GpuSpec of the deployment (sizes the guard model); None: the seed's guard slice
     seed: bool = False  # the seed reproduction: items not in the seed's §1 bill cost $0, the guard is the seed's slice
+    text: bool = True  # False: totals only, the bases that price often (VOLUME_BASES) skip writing their basis text
 
     @property
     def spare_replicas(self) -> int:
@@ -158,6 +159,8 @@ def _fraction_of_engineer(p: Mapping, d: _Deployment) -> tuple[float, str]:
 def _per_traffic_unit(p: Mapping, d: _Deployment) -> tuple[float, str]:
     peak = d.workload.tokens_per_s_peak
     units = max(1, math.ceil(peak / p["peak_tokens_per_s_per_unit"] - 1e-9))
+    if not d.text:
+        return units * p["unit_usd"], ""
     return units * p["unit_usd"], (f"ceil({peak:,.0f} peak tokens/s / {p['peak_tokens_per_s_per_unit']:,.0f}) = "
                                    f"{units} x {fmt_usd(p['unit_usd'])}")
 
@@ -167,6 +170,8 @@ def _fixed_plus_per_request(p: Mapping, d: _Deployment) -> tuple[float, str]:
     requests = w.requests_per_day * DAYS_PER_MONTH
     gb = requests * (w.mean_input_tokens + w.mean_output_tokens) * p["bytes_per_token"] / 1e9
     variable = requests / 1e6 * p["usd_per_million_events"] + gb * p["usd_per_gb_ingested"]
+    if not d.text:
+        return p["fixed_usd"] + variable, ""
     return p["fixed_usd"] + variable, (f"${p['fixed_usd']:,.2f} fixed + {requests:,.0f} requests/month "
                                        f"({gb:,.2f} GB logged) ${variable:,.2f}")
 
@@ -176,6 +181,8 @@ def _fixed_plus_egress(p: Mapping, d: _Deployment) -> tuple[float, str]:
     gb = d.workload.tokens_out_per_day * DAYS_PER_MONTH * p["bytes_per_output_token"] / 1e9
     billed = max(0.0, gb - p["free_gb_per_month"])
     egress = billed * p["usd_per_gb"]
+    if not d.text:
+        return p["unit_usd"] + egress, ""
     return p["unit_usd"] + egress, (f"{fmt_usd(p['unit_usd'])} fixed + egress {gb:,.1f} GB/month streamed "
                                     f"({p['free_gb_per_month']:g} GB free) x ${p['usd_per_gb']:.3f}/GB = "
                                     f"${egress:,.2f}")
@@ -204,9 +211,9 @@ def _guard_model(p: Mapping, d: _Deployment) -> tuple[float, str]:
         why = "seed reproduction" if d.seed else "no GPU given to size the guard model on"
         return p["seed_unit_usd"], f"the seed's guard slice, {fmt_usd(p['seed_unit_usd'])} ({why})"
     cap = guard_capacity(d.gpu, w.guardrails, w.mean_input_tokens, w.mean_output_tokens, p["guard_model"])
-    share, basis = cap.gpu_share(w.requests_per_s_peak, spare=d.gpus_spare > 0)
+    share, basis = cap.gpu_share(w.requests_per_s_peak, spare=d.gpus_spare > 0, text=d.text)
     per_gpu = d.gpu_monthly_primary / d.gpus_primary
-    return share * per_gpu, f"{basis} x {fmt_usd(per_gpu)}/GPU-month"
+    return share * per_gpu, (f"{basis} x {fmt_usd(per_gpu)}/GPU-month" if d.text else "")
 
 
 def _incident_response(p: Mapping, d: _Deployment) -> tuple[float, str]:
@@ -401,7 +408,8 @@ def tco_monthly_total(gpu_monthly_primary: float, gpus_primary: int, gpus_spare:
     `part`: ``"volume"`` sums only the items of VOLUME_BASES, ``"deployment"`` only the others (the two add up to
     the total); None: every item."""
     return sum(usd for _, usd, _ in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload,
-                                                  defaults, existing_infra, model_gb, models, gpu, seed, part))
+                                                  defaults, existing_infra, model_gb, models, gpu, seed, part,
+                                                  text=False))
 
 
 def tco_totals(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, replicas: int, workload: Workload,
@@ -411,14 +419,14 @@ def tco_totals(gpu_monthly_primary: float, gpus_primary: int, gpus_spare: int, r
     table, without building it (the search bills every candidate)."""
     total = primary = 0.0
     for it, usd, _ in _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload, defaults,
-                                    existing_infra, None, 1, gpu):
+                                    existing_infra, None, 1, gpu, text=False):
         total += usd
         primary += usd if it.id == "gpu_primary" else 0.0
     return total, primary
 
 
 def _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workload, defaults, existing_infra,
-                  model_gb, models, gpu=None, seed=False, part=None):
+                  model_gb, models, gpu=None, seed=False, part=None, text=True):
     """(item, monthly USD, basis text) per item of the defaults, existing-infra share applied; `part` as in
     :func:`tco_monthly_total`."""
     if part not in (None, "volume", "deployment"):
@@ -427,7 +435,7 @@ def _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workl
     defaults = defaults if defaults is not None else _catalogue_defaults()
     existing = workload.existing_infra if existing_infra is None else existing_infra
     dep = _Deployment(float(gpu_monthly_primary), int(gpus_primary), int(gpus_spare), int(replicas), workload,
-                      model_gb, models, defaults, gpu, seed)
+                      model_gb, models, defaults, gpu, seed, text)
     for it in defaults.items:
         if part is not None and (it.basis in VOLUME_BASES) != (part == "volume"):
             continue
@@ -437,8 +445,9 @@ def _priced_items(gpu_monthly_primary, gpus_primary, gpus_spare, replicas, workl
         usd, basis = BASES[it.basis][0](it.params, dep)
         if existing and it.existing_infra_factor != 1.0:
             usd *= it.existing_infra_factor
-            basis += f"; x {it.existing_infra_factor:g} existing infra" + (
-                f" ({it.existing_infra_note})" if it.existing_infra_note else "")
+            if text:
+                basis += f"; x {it.existing_infra_factor:g} existing infra" + (
+                    f" ({it.existing_infra_note})" if it.existing_infra_note else "")
         yield it, float(usd), basis
 
 

@@ -13,7 +13,7 @@ The names are imported on first use (PEP 562): every ``import profiler.<module>`
 
 from __future__ import annotations
 
-import importlib
+from profiler.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -28,14 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'profiler' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

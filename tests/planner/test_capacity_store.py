@@ -17,6 +17,7 @@ SMALL = PlanRequest(model="llama-3.1-8b", gpus=("h100-sxm", "l40s"), quants=("bf
 
 
 SEARCH, P99 = importlib.import_module("planner.search"), importlib.import_module("planner.p99_plan")
+CURVE = importlib.import_module("planner.cost_curve")
 
 
 def _new_process(monkeypatch) -> None:
@@ -24,6 +25,7 @@ def _new_process(monkeypatch) -> None:
     monkeypatch.setattr(SEARCH, "_CAPACITIES", OrderedDict())
     monkeypatch.setattr(P99, "_MEMO", OrderedDict())
     monkeypatch.setattr(capacity_store, "_STORE", capacity_store._Store())
+    monkeypatch.setattr(CURVE, "_SHARED", OrderedDict())
 
 
 def _no_sizing(monkeypatch) -> None:
@@ -150,3 +152,14 @@ def test_a_field_without_a_stable_form_is_not_stored():
     assert capacity_store.key("p99", "vllm", object(), ()) is None
     assert capacity_store.get(None) is None
     capacity_store.put(None, {"x": 1})  # nothing kept, nothing raised
+
+
+def test_a_sweep_over_volumes_shares_one_capacity_shape():
+    """Workload.scaled_to moves the mean lengths (tokens / requests) in the last bit at about half of all volumes;
+    the memo keys must not, or a sweep re-sizes every candidate."""
+    import numpy as np
+
+    from planner.capacity import capacity_shape
+
+    base = SMALL.workload
+    assert len({capacity_shape(base.scaled_to(float(v))) for v in np.geomspace(1e5, 1e11, 60)}) == 1

@@ -142,3 +142,46 @@ def test_only_the_volume_lines_move_with_volume_at_a_fixed_deployment(existing):
 def test_an_unknown_part_is_refused():
     with pytest.raises(Exception, match="part"):
         tco_mod.tco_monthly_total(1000.0, 1, 0, 1, DEFAULT_WORKLOAD, part="gpu")
+
+
+# ---- one curve per shape --------------------------------------------------------------------------------------
+
+
+def _crossovers(p):
+    return p.api["crossover_tokens_per_day"]
+
+
+def test_plans_of_one_shape_share_a_curve_and_agree_whichever_came_first(monkeypatch):
+    from collections import OrderedDict
+
+    import planner.cost_curve as cc
+
+    small = REQ_8B
+    at = [dataclasses.replace(small, workload=small.workload.scaled_to(v)) for v in (3e6, 4e8)]
+    monkeypatch.setattr(cc, "_SHARED", OrderedDict())
+    alone = plan(at[1])
+    monkeypatch.setattr(cc, "_SHARED", OrderedDict())
+    first, second = plan(at[0]), plan(at[1])
+    assert second.at_gpu_price(1.0) is first.at_gpu_price(1.0)  # one memoised curve for the shape
+    assert second.at_gpu_price(0.5) is first.at_gpu_price(0.5)  # and one per GPU price
+    assert _crossovers(second).equals(_crossovers(alone))  # exactly: the curve is written at a canonical volume
+    assert second.curve.equals(alone.curve)
+
+
+def test_another_price_table_or_shape_gets_its_own_curve(monkeypatch, tmp_path):
+    from collections import OrderedDict
+
+    import planner.cost_curve as cc
+
+    monkeypatch.setattr(cc, "_SHARED", OrderedDict())
+    a = plan(REQ_8B)
+    b = plan(dataclasses.replace(REQ_8B, workload=dataclasses.replace(REQ_8B.workload, tpot_p99_s=0.08)))
+    c = plan(dataclasses.replace(REQ_8B, pricing=("on-demand",)))
+    assert len({id(p.at_gpu_price(1.0)) for p in (a, b, c)}) == 3
+
+
+def test_the_canonical_workload_does_not_depend_on_the_volume_scaled_from():
+    from planner.cost_curve import canonical_workload
+
+    base = DEFAULT_WORKLOAD
+    assert len({canonical_workload(base.scaled_to(float(v))) for v in np.geomspace(1e5, 1e11, 60)}) == 1
