@@ -1,4 +1,4 @@
-"""The self-hosted monthly cost at any daily volume, S(v): one curve per plan, read by the crossover table, the
+"""The self-hosted monthly cost at any daily volume, S(v): one curve per plan shape, read by the crossover table, the
 cost-vs-volume table and plot, the parity band, the price trends and the verdict.
 
 No re-plan per volume is needed. ``Workload.scaled_to`` keeps request lengths, mix and SLOs, so each candidate
@@ -41,7 +41,6 @@ import heapq
 import math
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -306,8 +305,6 @@ def _replicas(cap, peak_rps: float) -> int:
     """planner.capacity.replicas_needed for a feasible capacity."""
     return max(1, math.ceil(peak_rps / cap.requests_per_s - _ONE_BELOW))
 
-
-CostFn = Callable[[float], tuple[float, int]]
 
 __all__ = ["SelfHostCurve", "SHORTLIST", "P99_RATE_BOUND", "CANONICAL_TOKENS_PER_DAY", "canonical_workload",
            "shared_cost"]
