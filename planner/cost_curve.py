@@ -50,7 +50,7 @@ from planner import redundancy as red_mod
 from planner.crossover import MemoCost
 from planner.errors import PlannerError
 from planner.resize import Key, dep_key
-from planner.search import SearchSpace, bill_total, offer_for
+from planner.search import SearchSpace, bill_total, offer_for, offers_by_size
 from planner.workload import Workload
 
 SHORTLIST = 5  # configurations billed in full at each volume: the cheapest by GPU bill (the bulk of any bill)
@@ -142,11 +142,7 @@ class SelfHostCurve:
             return self.usd_min[dep.gpu.id]
         best = math.inf
         for pricing in self.space.pricing:
-            sizes = (dep.gpu.id, pricing, self.space.provider, self.space.region)
-            if sizes not in self.offers:
-                offer_for(self.cat.gpu_prices, dep.gpu.id, pricing, self.space.provider, 1, self.offers,
-                          self.space.region)  # fills memo[sizes] with the cheapest offer of each instance size
-            offers = self.offers[sizes]
+            offers = offers_by_size(self.cat.gpu_prices, (dep.gpu.id, pricing, self.space.provider, self.space.region))
             if not isinstance(offers, PlannerError):
                 best = min([best] + [float(o["usd_per_gpu_hour"]) * self.gpu_factor for o in offers])
         self.usd_min[dep.gpu.id] = best

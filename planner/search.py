@@ -135,25 +135,15 @@ def mean_value_capacity(step, workload: Workload) -> Capacity:
 
 
 def size(dep: Deployment, workload: Workload, policy: red_mod.RedundancyPolicy,
-         profile: pd.DataFrame | None = None, capacity: Capacity | None = None,
-         redundancy_memo: dict | None = None) -> Sized | None:
-    """Replicas at peak and spares for one deployment; None when it cannot meet the SLOs.
-
-    `redundancy_memo`: a dict shared by calls that size many deployments or volumes (search, the
-    crossover cost function), so each (replicas, availability, policy, GPUs per replica, per node)
-    requirement table is built once.
-    """
+         profile: pd.DataFrame | None = None, capacity: Capacity | None = None) -> Sized | None:
+    """Replicas at peak and spares for one deployment; None when it cannot meet the SLOs. The spare count is
+    memoised (planner.redundancy.spare_replicas) and the requirement table built only when read."""
     cap = capacity or mean_value_capacity(step_model(dep, profile), workload)
     if not cap.feasible:
         return None
     n = replicas_needed(cap, workload.requests_per_s_peak)
-    key = (n, workload.availability, policy, dep.tp, dep.gpu.gpus_per_node)
-    red = redundancy_memo.get(key) if redundancy_memo is not None else None
-    if red is None:
-        red = red_mod.plan_redundancy(n, workload.availability, policy, gpus_per_replica=dep.tp,
-                                      gpus_per_node=dep.gpu.gpus_per_node)
-        if redundancy_memo is not None:
-            redundancy_memo[key] = red
+    red = red_mod.plan_redundancy(n, workload.availability, policy, gpus_per_replica=dep.tp,
+                                  gpus_per_node=dep.gpu.gpus_per_node)
     return Sized(dep, cap, n, red, utilisation(cap, n, workload.requests_per_s_mean))
 
 
@@ -226,12 +216,11 @@ def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | 
     key = (gpu, pricing, provider, region, gpus)
     if key not in memo:
         sizes = (gpu, pricing, provider, region)
-        if sizes not in memo:  # the distinct instance sizes on offer: the cheapest offer of each
-            memo[sizes] = offers = _offers_by_size(gpu_prices, sizes)
-            # (GPUs per instance, $/GPU-h, provider, row) of each, read once: choosing among them is per GPU count
-            memo[("by size",) + sizes] = offers if isinstance(offers, PlannerError) else [
+        if sizes not in memo:  # (GPUs per instance, $/GPU-h, provider, row) of the cheapest offer of each size
+            offers = offers_by_size(gpu_prices, sizes)
+            memo[sizes] = offers if isinstance(offers, PlannerError) else [
                 (prices_mod.instance_size(o), float(o["usd_per_gpu_hour"]), o["provider"], o) for o in offers]
-        offers = memo[("by size",) + sizes]
+        offers = memo[sizes]
         memo[key] = offers if isinstance(offers, PlannerError) else min(
             offers, key=lambda o: (math.ceil(gpus / o[0]) * o[0] * o[1], o[1], o[2]))[3]
     return memo[key]
@@ -240,7 +229,7 @@ def offer_for(gpu_prices: pd.DataFrame, gpu: str, pricing: str, provider: str | 
 _BY_SIZE: dict[int, tuple[weakref.ref, dict]] = {}  # id(price table) -> (the table, {sizes key: offers})
 
 
-def _offers_by_size(gpu_prices: pd.DataFrame, sizes: tuple):
+def offers_by_size(gpu_prices: pd.DataFrame, sizes: tuple):
     """:func:`planner.prices.cheapest_offers_by_size` (or the PlannerError saying why there are none) for the
     (gpu, pricing, provider, region) `sizes`, memoised per price table for the process: a table filtered with pandas
     once, not once per search and cost curve. Price tables are built once and never changed in place (catalogue
@@ -331,7 +320,7 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
         raise InvalidValueError("nothing to search: no GPU, quant, TP degree or KV dtype matches the request")
     tco_defaults = tco_defaults if tco_defaults is not None else tco_mod.load_tco_defaults()
     rows = []
-    memo: dict = {}  # offers, bills and redundancy tables shared by the candidates of this one search
+    memo: dict = {}  # offers and bills shared by the candidates of this one search
     for gpu, quant, tp, dep, why in _deployments(model, gpus, quants, space, efficiency):
         if dep is None:
             rows.append({"gpu": gpu.id, "quant": quant.id, "feasible": False, "reason": why,
@@ -343,7 +332,7 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
         except PlannerError as exc:  # a profile that lacks this configuration
             rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
             continue
-        sized = size(dep, workload, space.redundancy, capacity=cap, redundancy_memo=memo.setdefault("red", {}))
+        sized = size(dep, workload, space.redundancy, capacity=cap)
         if capacities is not None and cap.feasible:
             capacities[(gpu.id, quant.id, dep.kv_dtype.value, dep.tp)] = (dep, cap)
         for pricing in space.pricing:
