@@ -137,8 +137,8 @@ def plan(req: PlanRequest) -> Plan:
     if req.region is not None:  # filter the table once, so the search and the plan's offer lookups agree
         cat = replace(cat, gpu_prices=prices_mod.filter_region(cat.gpu_prices, req.region, req.pricing))
     bad_kv = [k for k in req.kv_dtypes if k not in ("bf16", "fp8")]
-    if bad_kv:
-        raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not {', '.join(bad_kv)}")
+    if bad_kv or not req.kv_dtypes:
+        raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not {', '.join(bad_kv) or 'empty'}")
     space = SearchSpace(gpus=req.gpus, quants=req.quants, kv_dtypes=tuple(KvDtype(k) for k in req.kv_dtypes),
                         tps=req.tps or DEFAULT_TPS, pricing=req.pricing or ("reserved-1y",), provider=req.provider,
                         region=req.region, redundancy=policy_for(req), existing_infra=req.workload.existing_infra)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -21,28 +22,60 @@ OPTIONAL_MODULES = {"torch": "gpu", "transformers": "gpu", "pynvml": "gpu", "tor
                     "matplotlib": "report", "openpyxl": "report"}
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug in inferplan, not in the input
+DEBUG_ENV = "INFERPLAN_DEBUG"  # set to show the traceback of an internal error instead of the one-line report
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: newlines and other control characters (from a user's input quoted in a message) are
+    written as escapes, so an error is always exactly one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in str(text))
+
+
 class ErrorBoundary(TyperGroup):
-    """Turns domain errors into one readable line and an exit code."""
+    """Turns domain errors into one readable line and an exit code: 1 for input inferplan refuses, 130 for Ctrl-C,
+    70 for an internal error (a bug: one line asking for a report; INFERPLAN_DEBUG=1 shows the traceback)."""
 
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except InferplanError as exc:
-            typer.secho(f"error: {exc}", err=True, fg="red")
+            _error(str(exc))
             raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            _error("interrupted (Ctrl-C)")
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
         except ModuleNotFoundError as exc:  # an optional extra's package, imported lazily by the command
             extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
             if extra is None:
-                raise
-            typer.secho(f"error: this needs {exc.name}, which the core install leaves out: "
-                        f"pip install 'inferplan[{extra}]'", err=True, fg="red")
+                _internal(exc)
+            _error(f"this needs {exc.name}, which the core install leaves out: pip install 'inferplan[{extra}]'")
             raise typer.Exit(code=1) from None
         except BrokenPipeError:  # `inferplan models | head`: the reader left; stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(code=0) from None
         except OSError as exc:  # unreadable / unwritable files named by the user
-            typer.secho(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True, fg="red")
+            _error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
             raise typer.Exit(code=1) from None
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("click", "typer"):
+                raise  # click's and typer's own ends: Exit (a code), Abort, usage errors (exit 2)
+            _internal(exc)
+
+
+def _error(message: str) -> None:
+    typer.secho(f"error: {one_line(message)}", err=True, fg="red")
+
+
+def _internal(exc: Exception) -> NoReturn:
+    """A bug (an exception no input check anticipated): one line and exit 70, or the traceback under INFERPLAN_DEBUG."""
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        raise exc
+    what = "out of memory" if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {exc}"
+    _error(f"internal error ({one_line(what)[:300]}); this is a bug in inferplan, please report it with the command "
+           f"line ({DEBUG_ENV}=1 shows the traceback)")
+    raise typer.Exit(code=EXIT_INTERNAL) from None
 
 
 app = typer.Typer(

@@ -149,17 +149,24 @@ def _hours(text: str | None) -> float | None:
     return value
 
 
-def _split(text: str | None) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip()) if text else ()
+def _split(text: str | None, flag: str | None = None) -> tuple[str, ...]:
+    """The comma-separated values of an option; one given with no value in it (`--gpu ,`) is refused when `flag`
+    names it, rather than read as "not given" (every GPU)."""
+    values = tuple(t.strip() for t in text.split(",") if t.strip()) if text else ()
+    if flag and text is not None and not values:
+        from profiler.errors import InvalidValueError
+
+        raise InvalidValueError(f"{flag}: give at least one value (comma-separated), got {text!r}")
+    return values
 
 
 def _ints(text: str | None, flag: str) -> tuple[int, ...]:
     from profiler.errors import InvalidValueError
 
-    try:
-        values = tuple(int(t) for t in _split(text))
-    except ValueError:
-        raise InvalidValueError(f"{flag}: expected comma-separated integers such as 1,2,4, got {text!r}") from None
+    values = _split(text, flag)
+    if not all(t.isascii() and t.isdigit() for t in values):  # int() would also read "٣" as 3
+        raise InvalidValueError(f"{flag}: expected comma-separated integers such as 1,2,4, got {text!r}")
+    values = tuple(int(t) for t in values)
     if any(v < 1 for v in values):
         raise InvalidValueError(f"{flag}: every value must be 1 or more, got {text!r}")
     return values
@@ -247,11 +254,11 @@ def plan_cmd(
     from planner import render
     from planner.api import PlanRequest, plan
 
-    req = PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), margin=margin_x,
-                      talent_region=talent_region, opportunity_hours=hours, risks_file=risks,
+    req = PlanRequest(model=model, workload=w, gpus=_split(gpu, "--gpu"), quants=_split(quant, "--quant"),
+                      margin=margin_x, talent_region=talent_region, opportunity_hours=hours, risks_file=risks,
                       price_trends_file=price_trends,
-                      tps=tps, kv_dtypes=_split(kv_dtype),
-                      pricing=_split(pricing), provider=provider, region=region, spares=spares,
+                      tps=tps, kv_dtypes=_split(kv_dtype, "--kv-dtype"),
+                      pricing=_split(pricing, "--pricing"), provider=provider, region=region, spares=spares,
                       hot_standby=hot_standby,
                       zones=zones, node_loss=node_loss, tco=tco, api_prices=api_prices, gpu_prices=gpu_prices,
                       dedicated_prices=dedicated_prices,
@@ -323,11 +330,10 @@ def crossover_cmd(
     from planner import render
     from planner.api import PlanRequest, plan
 
-    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu), quants=_split(quant), tps=tps,
-                              framework=False,
-                              margin=margin_x, crossovers="all",
-                              kv_dtypes=_split(kv_dtype), pricing=_split(pricing), provider=provider, region=region,
-                              spares=spares,
+    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu, "--gpu"), quants=_split(quant, "--quant"),
+                              tps=tps, framework=False, margin=margin_x, crossovers="all",
+                              kv_dtypes=_split(kv_dtype, "--kv-dtype"), pricing=_split(pricing, "--pricing"),
+                              provider=provider, region=region, spares=spares,
                               hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,
                               api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file,
                               gpus_file=gpus_file, quants_file=quants_file,

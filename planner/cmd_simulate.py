@@ -20,6 +20,14 @@ from planner.engine_options import (
     PolicyOpt,
     knob_values,
 )
+from planner.simulate.limits import (
+    MAX_CV,
+    MAX_PLOT_TRACE_REQUESTS,
+    MAX_REQUEST_TOKENS,
+    MAX_SIGMA,
+    MAX_SIM_REQUESTS,
+    MAX_TRACE_ROWS,
+)
 from profiler.cli import GpusFileOpt, ModelsFileOpt, QuantsFileOpt
 from profiler.errors import InvalidValueError
 
@@ -34,24 +42,32 @@ def simulate_cmd(
     tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="bf16 or fp8")] = "bf16",
     rate: Annotated[str | None, typer.Option(help="arrival rate, e.g. 5/s, 300/min (with --diurnal: the daily "
-                                                  "mean)")] = None,
-    trace: Annotated[Path | None, typer.Option(help="replay a CSV trace: timestamp,input_tokens,output_tokens")] = None,
+                                                  f"mean); rate x duration at most {MAX_SIM_REQUESTS:,} "
+                                                  "requests")] = None,
+    trace: Annotated[Path | None, typer.Option(
+        help="replay a CSV trace (UTF-8): timestamp,input_tokens,output_tokens; at most "
+             f"{MAX_TRACE_ROWS:,} rows, {MAX_SIM_REQUESTS:,} replayed, {MAX_REQUEST_TOKENS:,} tokens a "
+             "request")] = None,
     duration: Annotated[str | None, typer.Option(
         help="simulated time, e.g. 10m, 1h (default 10m; 24h with --diurnal); with --trace, replay only the "
-             "requests arriving in the trace's first DURATION")] = None,
+             "requests arriving in the trace's first DURATION; at most 1e9 s")] = None,
     diurnal: Annotated[str | None, typer.Option(
         help="vary --rate over a 24-hour curve: 'default' (2x the mean 08:00-20:00, idle at night: the "
              "planner's peak-to-average of 2) or a file of 24 hourly multipliers")] = None,
     start_hour: Annotated[float | None, typer.Option("--start-hour", help="clock hour at the start of a "
                                                                           "--diurnal run (default 0)")] = None,
     input_tokens: Annotated[str | None, typer.Option(
-        "--input-tokens", help=f"mean prompt length of a --rate run (default {DEFAULT_INPUT_TOKENS:g})")] = None,
+        "--input-tokens", help=f"mean prompt length of a --rate run (default {DEFAULT_INPUT_TOKENS:g}; at most "
+                               f"{MAX_REQUEST_TOKENS:,})")] = None,
     output_tokens: Annotated[str | None, typer.Option(
-        "--output-tokens", help=f"mean output length of a --rate run (default {DEFAULT_OUTPUT_TOKENS:g})")] = None,
+        "--output-tokens", help=f"mean output length of a --rate run (default {DEFAULT_OUTPUT_TOKENS:g}; at most "
+                                f"{MAX_REQUEST_TOKENS:,})")] = None,
     sigma: Annotated[float | None, typer.Option(
-        help=f"lognormal sigma of lengths, >= 0 (0 = fixed lengths; default {DEFAULT_SIGMA:g})")] = None,
+        help=f"lognormal sigma of lengths, >= 0 and <= {MAX_SIGMA:g} (0 = fixed lengths; default "
+             f"{DEFAULT_SIGMA:g})")] = None,
     cv: Annotated[float | None, typer.Option(
-        help=f"inter-arrival coefficient of variation, > 0 (1 = Poisson, >1 bursty; default {DEFAULT_CV:g})")] = None,
+        help=f"inter-arrival coefficient of variation, > 0 and <= {MAX_CV:g} (1 = Poisson, >1 bursty, near 0 evenly "
+             f"spaced; default {DEFAULT_CV:g})")] = None,
     ttft_p99: Annotated[str, typer.Option("--ttft-p99", help="TTFT target for goodput")] = "2s",
     tpot_p99: Annotated[str, typer.Option("--tpot-p99", help="TPOT target for goodput")] = "50ms",
     profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile to take step times from")] = None,
@@ -67,13 +83,21 @@ def simulate_cmd(
     max_num_batched_tokens: MaxTokensOpt = None,
     max_model_len: MaxLenOpt = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of latency percentiles vs offered load, with the SLOs and "
-                                                   "the SLO capacity marked (runs a capacity search)")] = None,
+                                                   "the SLO capacity marked (runs a capacity search; with --trace, "
+                                                   f"at most {MAX_PLOT_TRACE_REQUESTS:,} requests)")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Simulate one replica under load (vLLM V1, TensorRT-LLM or SGLang scheduling): TTFT/TPOT/ITL/E2E percentiles.
 
-    Continuous batching step by step; --engine picks the scheduler, --rate or --trace the arrivals."""
+    Continuous batching step by step; --engine picks the scheduler, --rate or --trace the arrivals.
+
+    Limits: one run simulates at most 500,000 requests and 10,000,000 engine steps (about two minutes).
+
+    A larger run is refused (before simulating, when its size shows in the options) with what to change."""
     from planner import units
+    from planner.cmd_plan import check_plot_path
+
+    check_plot_path(plot)  # a bad suffix or a missing matplotlib fails before the simulation, not after it
 
     flags = dict(  # parsed first: a bad flag fails before the simulator (and pandas) loads
         model=model, gpu=gpu, quant=quant, tp=tp, kv_dtype=kv_dtype,
@@ -93,7 +117,7 @@ def simulate_cmd(
 
     req = SimRequest(**flags)
     with _busy(f"simulating {model or config} on {tp}x {gpu} ({quant}), one replica ..."):
-        result = run_simulation(req)
+        result = run_simulation(req, plot=plot is not None)
     model, quant = result.request.model, result.request.quant  # a --config label and `native` resolved
     curve = None
     if plot:

@@ -45,6 +45,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from planner import limits
 from planner import prices as prices_mod
 from planner import redundancy as red_mod
 from planner.crossover import MemoCost
@@ -90,6 +91,7 @@ class _Candidates:
         only once its lower bound (n x TP x lowest $/GPU-h) reaches the cheapest option not yet given out."""
         ns = self.counts(peak_rps)
         bound = ns * self.tps * self.usd_min  # <= every option's GPU bill (spares and whole instances only add)
+        bound[ns > limits.MAX_REPLICAS] = math.inf  # not sized past the bound (planner.search does the same)
         order = np.argsort(bound, kind="stable")
         heap: list = []
         for j in order:
@@ -187,6 +189,8 @@ class SelfHostCurve:
     # ---- the curve ---------------------------------------------------------------------------------------------
 
     def __call__(self, tokens_per_day: float) -> tuple[float, int]:
+        if tokens_per_day > limits.MAX_TOKENS_PER_DAY:  # not planned for (planner/limits.py): no deployment
+            return math.inf, 0
         w = self.workload.scaled_to(tokens_per_day)
         if self._refine is None:
             cands, shortlist = self.mean_value, []
@@ -203,7 +207,8 @@ class SelfHostCurve:
     def _sized_shortlist(self, w: Workload):
         """The p99-sized candidates at `w` (:meth:`keys_at`) and the SHORTLIST cheapest of their options."""
         keys = self.keys_at(w)
-        chosen = [c for c in (self.refine(k) for k in keys) if c[1].feasible]
+        chosen = [c for c in (self.refine(k) for k in keys)
+                  if c[1].feasible and _replicas(c[1], w.requests_per_s_peak) <= limits.MAX_REPLICAS]
         cands = self._list(tuple(keys), chosen)
         options = sorted((o for i, (_, cap) in enumerate(chosen)
                           for o in cands.options(i, _replicas(cap, w.requests_per_s_peak))), key=lambda o: o[:3])
@@ -231,7 +236,7 @@ class SelfHostCurve:
                 continue
             keys.append(key)
             dep, cap = self.refine(key)
-            if cap.feasible:
+            if cap.feasible and _replicas(cap, peak) <= limits.MAX_REPLICAS:
                 for opt in self._list(key, [(dep, cap)]).options(0, _replicas(cap, peak)):
                     bisect.insort(bills, opt[0])
         return keys

@@ -38,13 +38,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from planner import limits
 from planner.api_costs import current_rows, monthly_usd_per_token_per_day
 from planner.errors import InfeasibleError, PlannerError
 from planner.workload import Workload
 
 CostFn = Callable[[float], "float | tuple[float, int]"]
 MIN_TOKENS_PER_DAY = 1e4
-MAX_TOKENS_PER_DAY = 1e12  # ~ 12M tokens/s: beyond any single deployment this planner sizes
+MAX_TOKENS_PER_DAY = limits.MAX_TOKENS_PER_DAY  # the largest volume a plan sizes (planner/limits.py)
 POINTS_PER_DECADE = 8
 REL_TOL = 1e-3
 OFF_GRID_BUDGET = 12  # off-grid volumes one search evaluates before it falls back to the grid (speed; docstring)
@@ -200,15 +201,15 @@ def cost_curve(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *,
                shared: Callable[[float], float] | None = None) -> pd.DataFrame:
     """Self-host and API monthly cost over a volume grid (module docstring).
 
-    Default grid: from min(1M, volume / 10) to max(10B, volume x 100) tokens/day. `apis`: labels
-    ("provider / model") to include; default every current API row. Up to `max_steps` replica steps are
+    Default grid: from min(1M, volume / 10) to max(10B, volume x 100) tokens/day, at most MAX_TOKENS_PER_DAY.
+    `apis`: labels ("provider / model") to include; default every current API row. Up to `max_steps` replica steps are
     located exactly (about log2(grid ratio / rel_tol) cost evaluations each).
     """
     memo = cost_fn if isinstance(cost_fn, MemoCost) else MemoCost(cost_fn)
     v0 = workload.tokens_per_day
     grid = (np.asarray(tokens_per_day, dtype=float) if tokens_per_day is not None else
-            log_grid(min_tokens_per_day or min(1e6, v0 / 10), max_tokens_per_day or max(1e10, v0 * 100),
-                     points_per_decade))
+            log_grid(min_tokens_per_day or min(1e6, v0 / 10),
+                     max_tokens_per_day or min(MAX_TOKENS_PER_DAY, max(1e10, v0 * 100)), points_per_decade))
     if grid.ndim != 1 or len(grid) == 0 or np.any(grid <= 0):
         raise PlannerError("tokens_per_day must be a non-empty list of volumes > 0")
     grid = np.unique(grid)

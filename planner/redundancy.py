@@ -44,6 +44,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from planner import limits
 from planner.errors import InfeasibleError, PlannerError
 from profiler.errors import InvalidValueError
 
@@ -65,14 +66,18 @@ class RedundancyPolicy:
     def __post_init__(self) -> None:
         if isinstance(self.spares, bool) or not isinstance(self.spares, int) or self.spares < 0:
             raise InvalidValueError(f"spares (N+k) must be an integer >= 0, got {self.spares!r}")
+        if self.spares > limits.MAX_REPLICAS:
+            raise InvalidValueError(f"spares (N+k) must be at most {limits.MAX_REPLICAS:,} (planner/limits.py), "
+                                    f"got {self.spares:,}")
         if not 0 <= self.hot_standby_fraction <= 10:
             raise InvalidValueError(f"hot_standby_fraction must lie in [0, 10] (0.5 = 50%), got "
                                     f"{self.hot_standby_fraction!r}")
         cap = self.hot_standby_max_replicas
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise InvalidValueError(f"hot_standby_max_replicas must be an integer >= 1 or None, got {cap!r}")
-        if isinstance(self.zones, bool) or not isinstance(self.zones, int) or self.zones < 1:
-            raise InvalidValueError(f"zones must be an integer >= 1, got {self.zones!r}")
+        if isinstance(self.zones, bool) or not isinstance(self.zones, int) or not 1 <= self.zones <= limits.MAX_ZONES:
+            raise InvalidValueError(f"zones must be an integer from 1 to {limits.MAX_ZONES} (planner/limits.py), "
+                                    f"got {self.zones!r}")
         if not 0 < self.replica_availability < 1:
             raise InvalidValueError(f"replica_availability must lie strictly between 0 and 1, got "
                                     f"{self.replica_availability!r}")

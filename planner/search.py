@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from planner import buy as buy_mod
-from planner import capacity_store
+from planner import capacity_store, limits
 from planner import prices as prices_mod
 from planner import redundancy as red_mod
 from planner import tco as tco_mod
@@ -331,6 +331,12 @@ def search(model: ModelSpec, workload: Workload, space: SearchSpace, gpus: Mappi
             cap = capacity_fn(dep, step) if capacity_fn else mean_value_capacity(step, workload)
         except PlannerError as exc:  # a profile that lacks this configuration
             rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False, "reason": str(exc)})
+            continue
+        n_peak = replicas_needed(cap, workload.requests_per_s_peak) if cap.feasible else 0
+        if n_peak > limits.MAX_REPLICAS:  # not sized: its redundancy alone would walk ~n_peak failure states
+            rows.append({"gpu": gpu.id, "quant": quant.id, "tp": dep.tp, "feasible": False,
+                         "reason": f"needs {n_peak:,} replicas at peak, more than the {limits.MAX_REPLICAS:,} "
+                                   "inferplan sizes (planner/limits.py)"})
             continue
         sized = size(dep, workload, space.redundancy, capacity=cap)
         if capacities is not None and cap.feasible:

@@ -17,6 +17,12 @@ would refuse them all; planner.simulate.checks): a trace with any such row, or a
 prompt + output, or whose p99 (more than the 1 % of requests a p99 SLO lets miss), is longer.
 A finished run carries ``warnings`` (rejections and why, instability, a p99 of under 100 requests).
 
+Size (planner.simulate.limits, with the timings behind each bound): a run takes at most MAX_SIM_REQUESTS
+requests (a --rate run's expected rate x duration, a trace's rows after the --duration cut), checked before any is
+drawn; prompts needing more than MAX_ENGINE_ITERATIONS steps at --max-num-batched-tokens a step are refused before
+simulating, and the simulator stops any run past that many steps. Lengths are at most MAX_REQUEST_TOKENS, --cv at
+most MAX_CV, --sigma at most MAX_SIGMA, --duration at most MAX_SIM_SECONDS.
+
 :func:`load_curve` adds the SLO capacity (planner.simulate.find_slo_capacity, cached in
 ``$INFERPLAN_HOME/sim_capacity.json``) and the p50/p90/p99 latencies at offered loads around it,
 each simulated as the capacity search probes (steady arrivals: a diurnal run's curve is swept at
@@ -39,7 +45,17 @@ from planner import engines
 from planner import simulate as sim
 from planner.defaults import DEFAULT_CV, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_SIGMA
 from planner.simulate import checks
-from planner.simulate.arrivals import HOURS_PER_DAY
+from planner.simulate.arrivals import HOURS_PER_DAY, expected_arrivals
+from planner.simulate.limits import (
+    MAX_CURVE_BYTES,
+    MAX_CV,
+    MAX_ENGINE_ITERATIONS,
+    MAX_PLOT_TRACE_REQUESTS,
+    MAX_REQUEST_TOKENS,
+    MAX_SIGMA,
+    MAX_SIM_REQUESTS,
+    MAX_SIM_SECONDS,
+)
 from planner.step_model import AnalyticStep, Deployment, ProfileStep
 from profiler import catalogue
 from profiler.analytic.efficiency import efficiency_for
@@ -219,21 +235,37 @@ def engine_config(dep: Deployment, step, max_model_len: int | None = None) -> si
 def read_hourly_curve(path: str | Path) -> tuple[float, ...]:
     """24 hourly multipliers (hour 0 first) from a text file: numbers separated by commas, spaces or
     new lines; ``#`` starts a comment. Relative values: only their ratios matter."""
+    if not str(path).strip() or "\0" in str(path):
+        raise InvalidValueError(f"--diurnal {str(path)!r}: give 'default' or the name of a file of 24 hourly "
+                                "multipliers")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_CURVE_BYTES + 1)
     except OSError as exc:
         raise InvalidValueError(f"{path}: cannot read the diurnal curve ({exc.strerror or exc})") from None
+    if len(data) > MAX_CURVE_BYTES:
+        raise InvalidValueError(f"{path}: larger than {MAX_CURVE_BYTES // 1024} KiB; the diurnal curve is 24 hourly "
+                                "multipliers")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidValueError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,}); "
+                                "the diurnal curve is 24 hourly multipliers in a UTF-8 text file") from None
     values = []
     for cell in (c for line in text.splitlines() for c in re.split(r"[,\s]+", line.split("#")[0]) if c):
         try:
             values.append(float(cell))
         except ValueError:
-            raise InvalidValueError(f"{path}: {cell!r} is not a number; the diurnal curve is 24 hourly "
+            shown = repr(cell) if len(cell) <= 40 else f"{cell[:40]!r}... ({len(cell):,} characters)"
+            raise InvalidValueError(f"{path}: {shown} is not a number; the diurnal curve is 24 hourly "
                                     "multipliers") from None
-    if len(values) != HOURS_PER_DAY or not all(math.isfinite(v) and v >= 0 for v in values) \
-            or sum(values) <= 0:
-        raise InvalidValueError(f"{path}: the diurnal curve needs 24 numbers >= 0 (hour 0 first, not all zero), "
-                                f"found {len(values)}")
+    # max, not sum: only ratios matter, and 24 numbers near the float maximum are a curve whose sum overflows
+    bad = next((h for h, v in enumerate(values) if not (math.isfinite(v) and v >= 0)), None)
+    if len(values) != HOURS_PER_DAY or bad is not None or max(values) <= 0:
+        found = (f"found {len(values)}" if len(values) != HOURS_PER_DAY else
+                 f"hour {bad} is {values[bad]:g}" if bad is not None else "all are zero")
+        raise InvalidValueError(f"{path}: the diurnal curve needs 24 numbers, finite and >= 0 (hour 0 first, not all "
+                                f"zero), {found}")
     return tuple(values)
 
 
@@ -246,12 +278,22 @@ def _arrivals(req: SimRequest) -> tuple[sim.Poisson | sim.Gamma | sim.Diurnal, f
         steady = sim.Poisson(rate) if req.cv == 1.0 else sim.Gamma(rate, cv=req.cv)
         what = f"poisson {rate:g}/s" if req.cv == 1.0 else f"gamma {rate:g}/s cv {req.cv:g}"
         return steady, req.duration_s or DEFAULT_DURATION_S, what
-    curve = DEFAULT_DIURNAL if req.diurnal == "default" else read_hourly_curve(req.diurnal)
     start = 0.0 if req.start_hour is None else req.start_hour
     if not 0 <= start < 24:
         raise InvalidValueError(f"--start-hour must be in [0, 24), got {start:g}")
+    curve = DEFAULT_DIURNAL if req.diurnal == "default" else read_hourly_curve(req.diurnal)
     what = f"diurnal, daily mean {rate:g}/s, curve {req.diurnal}, from {start:g} h"
     return sim.Diurnal(rate, curve, cv=req.cv, start_hour=start), req.duration_s or DIURNAL_DURATION_S, what
+
+
+def _check_count(req: SimRequest, process, duration: float) -> None:
+    """Refuse a --rate run of more than MAX_SIM_REQUESTS requests (planner.simulate.limits) before drawing any."""
+    n = expected_arrivals(process, duration)
+    if n > MAX_SIM_REQUESTS:
+        dur = f"--duration {duration:g} s" + ("" if req.duration_s else " (the default)")
+        raise InvalidValueError(f"--rate {req.rate_per_s:g}/s for {dur} is {_count(n)} requests, more than the "
+                                f"{MAX_SIM_REQUESTS:,} one simulation takes (about two minutes of simulating): use a "
+                                "shorter --duration or a lower --rate")
 
 
 def _trace(req: SimRequest) -> tuple[sim.Requests, str]:
@@ -263,6 +305,39 @@ def _trace(req: SimRequest) -> tuple[sim.Requests, str]:
         raise InvalidValueError(f"{req.trace}: no request arrives in the first {req.duration_s:g} s")
     cut = sim.Requests(trace.arrival_s[keep], trace.input_tokens[keep], trace.output_tokens[keep])
     return cut, f"trace {req.trace}, first {req.duration_s:g} s ({int(keep.sum())} of {len(trace)} requests)"
+
+
+def _count(n: float) -> str:
+    """A request count for a message: digits grouped, or 3 significant digits when it is astronomical."""
+    return f"{n:,.0f}" if n < 1e12 else f"{n:.3g}" if math.isfinite(n) else "over 1e308"
+
+
+def _check_trace_count(req: SimRequest, trace: sim.Requests, plot: bool) -> None:
+    """Refuse replaying more than MAX_SIM_REQUESTS requests (planner.simulate.limits) of a trace, or more than
+    MAX_PLOT_TRACE_REQUESTS when a load curve will replay it at a dozen rates or more."""
+    first = f" in its first {req.duration_s:g} s" if req.duration_s is not None else ""
+    if len(trace) > MAX_SIM_REQUESTS:
+        raise InvalidValueError(f"{req.trace}: {len(trace):,} requests to replay{first}, more than the "
+                                f"{MAX_SIM_REQUESTS:,} one simulation takes (about two minutes of simulating): "
+                                "replay a shorter stretch with --duration, or split the trace")
+    if plot and len(trace) > MAX_PLOT_TRACE_REQUESTS:
+        raise InvalidValueError(f"{req.trace}: {len(trace):,} requests to replay{first}; --plot replays them at "
+                                f"every rate its capacity search probes and at {len(LOAD_POINTS)} loads, so it takes "
+                                f"at most {MAX_PLOT_TRACE_REQUESTS:,} (a minute or two): replay a shorter stretch "
+                                "with --duration, or drop --plot")
+
+
+def _check_prefill_steps(req: SimRequest, config: sim.EngineConfig, n_requests: float, input_tokens: float) -> None:
+    """Refuse a run whose prompts alone need more engine steps than MAX_ENGINE_ITERATIONS (planner.simulate.limits):
+    each step prefills at most max_num_batched_tokens tokens, so the prompts need at least their sum / that."""
+    steps = input_tokens / config.max_num_batched_tokens
+    if steps > MAX_ENGINE_ITERATIONS:
+        what = f"{req.trace}'s {n_requests:,.0f} prompts" if req.trace is not None else \
+            f"{_count(n_requests)} prompts of {req.input_tokens:,.0f} tokens on average"
+        raise InvalidValueError(f"{what} at {config.max_num_batched_tokens:,} tokens a step (--max-num-batched-tokens)"
+                                f" need {steps:,.0f} engine steps, more than the {MAX_ENGINE_ITERATIONS:,} one "
+                                "simulation takes (about two minutes of simulating): raise --max-num-batched-tokens, "
+                                "or simulate fewer or shorter requests")
 
 
 def _lengths(mean: float, sigma: float):
@@ -297,12 +372,20 @@ def resolved(req: SimRequest) -> SimRequest:
     for flag, v in (("--input-tokens", r.input_tokens), ("--output-tokens", r.output_tokens)):
         if not (math.isfinite(v) and v >= 1):
             raise InvalidValueError(f"{flag} must be at least 1 token (a mean length), got {v:g}")
-    if not (math.isfinite(r.sigma) and r.sigma >= 0):
-        raise InvalidValueError(f"--sigma must be >= 0 (the lognormal spread of the lengths; 0 = every request the "
-                                f"mean length), got {r.sigma:g}")
-    if not (math.isfinite(r.cv) and r.cv > 0):
-        raise InvalidValueError(f"--cv must be > 0 (the inter-arrival coefficient of variation: 1 = Poisson, > 1 "
-                                f"bursty, < 1 more regular), got {r.cv:g}")
+        if v > MAX_REQUEST_TOKENS:
+            raise InvalidValueError(f"{flag} must be at most {MAX_REQUEST_TOKENS:,} tokens (10x the longest context "
+                                    f"window published, Llama 4 Scout's 10M), got {v:g}")
+    if not (math.isfinite(r.sigma) and 0 <= r.sigma <= MAX_SIGMA):
+        raise InvalidValueError(f"--sigma must be >= 0 and at most {MAX_SIGMA:g} (the lognormal spread of the lengths;"
+                                " 0 = every request the mean length; past 4.65 even the p99 length is below the mean)"
+                                f", got {r.sigma:g}")
+    if r.duration_s is not None and r.duration_s > MAX_SIM_SECONDS:
+        raise InvalidValueError(f"--duration must be at most {MAX_SIM_SECONDS:.0e} s (31.7 years: the simulator's "
+                                f"float clock keeps microseconds up to there), got {r.duration_s:g} s")
+    if not (math.isfinite(r.cv) and 0 < r.cv <= MAX_CV):
+        raise InvalidValueError(f"--cv must be > 0 and at most {MAX_CV:g} (the inter-arrival coefficient of "
+                                f"variation: 1 = Poisson, > 1 bursty, < 1 more regular, near 0 evenly spaced), "
+                                f"got {r.cv:g}")
     return r
 
 
@@ -364,20 +447,31 @@ def engine_setup(req: SimRequest) -> tuple[SimRequest, Deployment, KeyedStep, si
     return replace(req, model=dep.model.name, quant=dep.quant.id), dep, step, config
 
 
-def run_simulation(req: SimRequest) -> SimResult:
+def run_simulation(req: SimRequest, *, plot: bool = False) -> SimResult:
+    """Simulate ``req``. Its size is checked before anything is drawn or run (planner.simulate.limits): at most
+    MAX_SIM_REQUESTS requests (MAX_PLOT_TRACE_REQUESTS of a trace when ``plot``: :func:`load_curve` will follow),
+    and prompts that fit MAX_ENGINE_ITERATIONS steps; the simulator stops a run that passes MAX_ENGINE_ITERATIONS
+    all the same."""
     req = resolved(req)
+    if req.trace is not None:  # the arrivals first: cheap checks of the size before the model and the engine
+        shape, arrivals = _trace(req)
+        _check_trace_count(req, shape, plot)
+    else:
+        process, duration, arrivals = _arrivals(req)
+        _check_count(req, process, duration)
     req, dep, step, config = engine_setup(req)
     slo = sim.SloTargets(ttft_p99_s=req.ttft_p99_s, tpot_p99_s=req.tpot_p99_s)
     if req.trace is not None:
-        shape, arrivals = _trace(req)
         check_context(dep, req, shape, config.max_model_len)
+        _check_prefill_steps(req, config, len(shape), float(shape.input_tokens.sum()))
         requests = shape
     else:
-        process, duration, arrivals = _arrivals(req)
         lengths = _lengths(req.input_tokens, req.sigma), _lengths(req.output_tokens, req.sigma)
         shape = sim.WorkloadShape(process, *lengths)
         check_context(dep, req, shape, config.max_model_len)
-        requests = sim.make_requests(shape, duration_s=duration, seed=req.seed)
+        n = expected_arrivals(process, duration)
+        _check_prefill_steps(req, config, n, n * req.input_tokens)
+        requests = sim.make_requests(shape, duration_s=duration, seed=req.seed, max_requests=MAX_SIM_REQUESTS)
         if not len(requests):
             raise InvalidValueError(f"no request arrives in the first {duration:g} s ({arrivals}); use a longer "
                                     "--duration")

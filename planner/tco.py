@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from planner.errors import PlannerError
-from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH, YamlDoc, fmt_usd, read_yaml
+from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH, STRICT_NUMBER, YamlDoc, fmt_usd, read_yaml
 from planner.workload import DEFAULT_WORKLOAD, Workload
 
 TCO_DEFAULTS_FILE = Path(__file__).resolve().parent / "catalogues" / "tco_defaults.yaml"
@@ -268,9 +268,24 @@ _GLOBALS = ("engineer_usd_per_year", "replicas_per_orchestrator")
 # ------------------------------------------------------------------------------------------
 
 
+# Ranges of the parameters that have one (every other number lies in [0, MAX_PARAM]): shares and probabilities in
+# [0, 1], divisors > 0. `existing_infra_factor` is the share of an item that remains with existing infrastructure
+# (module docstring), so a factor above 1 would raise the bill it is meant to lower.
+_RANGES = {"existing_infra_factor": (0.0, 1.0), "fast_response_availability": (0.0, 1.0),
+           "peak_tokens_per_s_per_unit": (1e-9, None), "replicas_per_orchestrator": (1.0, None)}
+# 10^12 (USD, GB, events, engineers...): above any real bill line; keeps the monthly sum finite (1e308 overflows)
+MAX_PARAM = 1e12
+
+
 def _num(doc: YamlDoc, v: Any, *path, entry: str, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise doc.error(f"expected a number >= 0, got {v!r}", *path, entry=entry, field=name)
+    if isinstance(v, str) and STRICT_NUMBER.fullmatch(v.strip()):
+        v = float(v.strip().replace(",", ""))  # YAML 1.1 reads 1e308 (no dot) as a string
+    low, high = _RANGES.get(name, (0.0, None))
+    high = MAX_PARAM if high is None else high
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not low <= v <= high:
+        want = ("a number > 0" if 0 < low < 1e-6 else f"a number >= 0 (at most {high:g})" if high == MAX_PARAM
+                else f"a number from {low:g} to {high:g}")
+        raise doc.error(f"expected {want}, got {v!r}", *path, entry=entry, field=name)
     return float(v)
 
 
@@ -340,7 +355,13 @@ def load_tco_defaults(path: str | Path | None = None) -> TcoDefaults:
     for doc in docs:
         if doc.data is not None and not isinstance(doc.data, Mapping):
             raise doc.error("a TCO file is a mapping with 'globals:' and 'items:'")
-        for name, spec in ((doc.data or {}).get("globals") or {}).items():
+        globals_ = (doc.data or {}).get("globals") or {}
+        if not isinstance(globals_, Mapping):
+            raise doc.error(f"'globals' is a mapping of {', '.join(_GLOBALS)} to numbers", "globals")
+        seed_ref = (doc.data or {}).get("seed_reference") or {}
+        if not isinstance(seed_ref, Mapping):
+            raise doc.error("'seed_reference' is a mapping", "seed_reference")
+        for name, spec in globals_.items():
             if name in _GLOBALS and isinstance(spec, (int, float)) and not isinstance(spec, bool):
                 spec = {"value": spec, "source": f"user file {doc.file}"}  # a bare number is a value
             if name not in _GLOBALS:
@@ -349,8 +370,8 @@ def load_tco_defaults(path: str | Path | None = None) -> TcoDefaults:
             if not isinstance(spec, Mapping) or "value" not in spec:
                 raise doc.error("write a global as a number, or as {value: ..., source: ...}", "globals", name,
                                 entry=str(name))
-            glob[name] = _num(doc, spec["value"], "globals", name, "value", entry=str(name), name="value")
-        seed.update((doc.data or {}).get("seed_reference") or {})
+            glob[name] = _num(doc, spec["value"], "globals", name, "value", entry=str(name), name=str(name))
+        seed.update(seed_ref)
     if glob.get("replicas_per_orchestrator", 0) < 1:
         raise docs[-1].error("globals.replicas_per_orchestrator must be >= 1", "globals")
     known = tuple(str(r.get("id")) for r in (docs[0].data or {}).get("items") or [] if isinstance(r, Mapping))

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from profiler import yaml_cache
+from profiler import userfile, yaml_cache
 from profiler.errors import CatalogueError, InvalidValueError
 
 SECONDS_PER_DAY = 86_400
@@ -48,12 +48,15 @@ _SECONDS = {"us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1
             "seconds": 1.0, "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
             "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
             "d": 86_400.0, "day": 86_400.0, "days": 86_400.0}
+# ASCII digits only (re.ASCII below): "٣M" or "５M" are refused rather than read as 3M / 5M
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][-+]?\d+)?"
+# what _to_float accepts: the same shape with a mantissa required ("e5", "." and "1..2" are not numbers)
+STRICT_NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
 _SUFFIX = "|".join(sorted(_MULTIPLIERS, key=len, reverse=True)[:-1])  # longest first; "" handled by the "?"
 _COUNT_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<suffix>{_SUFFIX})?\s*(?:tokens?|tok|requests?|req)?\s*$",
-                       re.IGNORECASE)
-_DURATION_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<unit>[a-zA-Zµμ]*)\s*$")
-_RATE_RE = re.compile(r"^\s*(?P<count>[^/]+?)\s*(?:/|\bper\b)\s*(?P<unit>[a-zA-Z]+)\s*$")
+                       re.IGNORECASE | re.ASCII)
+_DURATION_RE = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<unit>[a-zA-Zµμ]*)\s*$", re.ASCII)
+_RATE_RE = re.compile(r"^\s*(?P<count>[^/]+?)\s*(?:/|\bper\b)\s*(?P<unit>[a-zA-Z]+)\s*$", re.ASCII)
 
 
 def _plain_number(value: Any, name: str, forms: str) -> float | None:
@@ -70,15 +73,19 @@ def _plain_number(value: Any, name: str, forms: str) -> float | None:
 
 
 def _to_float(text: str, name: str, forms: str, original: Any) -> float:
-    if not text or text in "+-." or not re.search(r"\d", text):
+    """`text` as a float when it is a plain decimal number (ASCII digits, optional thousands commas and exponent);
+    anything else ("e5", "5MM", "1/0", "0x10", "٣") is refused with the accepted forms."""
+    if not STRICT_NUMBER.fullmatch(text.strip()):
         raise InvalidValueError(f"{name}: cannot read {original!r}; use {forms}.")
-    x = float(text.replace(",", ""))
+    x = float(text.strip().replace(",", ""))
     if not math.isfinite(x):
         raise InvalidValueError(f"{name}: must be a finite number, got {original!r}.")
     return x
 
 
 def _non_negative(x: float, name: str, original: Any) -> float:
+    if not math.isfinite(x):  # a finite number times its unit can overflow ("1e308T")
+        raise InvalidValueError(f"{name}: must be a finite number, got {original!r}.")
     if x < 0:
         raise InvalidValueError(f"{name}: must not be negative, got {original!r}.")
     return x
@@ -107,6 +114,8 @@ def parse_duration_s(value: Any, name: str = "duration", *, allow_zero: bool = F
         if m is None or (unit and unit not in _SECONDS):
             raise InvalidValueError(f"{name}: cannot read {value!r}; use {forms}.")
         x = _to_float(m.group("num"), name, forms, value) * _SECONDS[unit or "s"]
+    if not math.isfinite(x):
+        raise InvalidValueError(f"{name}: must be a finite duration, got {value!r}.")
     if x < 0 or (x == 0 and not allow_zero):
         raise InvalidValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
     return x
@@ -220,12 +229,10 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
 def _pure_parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
     """The pure-Python safe loader's node and data; its YAMLError becomes the CatalogueError (file, line) users see."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+        with userfile.no_recursion_error(file):
+            return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogueError(f"not valid YAML: {problem}", file=file,
-                             line=mark.line + 1 if mark else None) from None
+        raise userfile.yaml_error(exc, file, context=False) from None
 
 
 def _parse(text: str, file: str) -> tuple[Any, dict]:
@@ -237,6 +244,7 @@ def _parse(text: str, file: str) -> tuple[Any, dict]:
         node, data = _pure_parse(text, file)
     lines: dict = {}
     if node is not None:
+        userfile.check_tree(node, file)  # depth and alias expansion bounded before the recursive indexer walks it
         _index_lines(node, (), lines, file)
     return data, lines
 
@@ -248,15 +256,15 @@ def parse_yaml(text: str, file: str = "<string>") -> YamlDoc:
 
 
 def read_yaml(path: str | Path) -> YamlDoc:
-    """Read and parse a YAML file (OSError for a missing file is left to the CLI boundary). A packaged catalogue
-    (planner/catalogues/*.yaml) is parsed once and then read from the cache of profiler.yaml_cache."""
+    """Read and parse a YAML file within profiler.userfile's bounds (encoding, size, depth, aliases). A packaged
+    catalogue (planner/catalogues/*.yaml) is parsed once and then read from the cache of profiler.yaml_cache."""
     p = Path(path)
     if p.name.endswith(".yaml") and p.resolve().parent == _PACKAGED_DIR:
         raw = p.read_bytes()
         data, lines = yaml_cache.load(f"planner/catalogues/{p.name}", raw,
                                       lambda: _parse(raw.decode("utf-8"), str(p)))
         return YamlDoc(data, str(p), lines)
-    return parse_yaml(p.read_text(encoding="utf-8"), str(p))
+    return parse_yaml(*userfile.read_text(p))
 
 
 __all__ = ["SECONDS_PER_DAY", "HOURS_PER_MONTH", "DAYS_PER_MONTH", "SEED_DAYS_PER_MONTH", "parse_tokens",

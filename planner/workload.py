@@ -30,6 +30,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
+from planner import limits
 from planner.errors import WorkloadError
 from planner.units import (
     SECONDS_PER_DAY,
@@ -137,6 +138,14 @@ class Workload:
             if v < 1:
                 raise WorkloadError(f"{f} = {v:.3g} (tokens per day / requests per day) is below 1 token; "
                                     "lower requests_per_day or raise the token volume")
+            if v > limits.MAX_REQUEST_TOKENS * (1 + 1e-9):  # the tolerance: a rescaled mean moves in its last bits
+                raise WorkloadError(f"{f} = {v:.3g} tokens per request (tokens per day / requests per day) is more "
+                                    f"than {limits.MAX_REQUEST_TOKENS:.0e}, ten times the longest context window of "
+                                    "any model; raise requests_per_day or lower the token volume")
+        if self.tokens_per_day > limits.MAX_TOKENS_PER_DAY * (1 + 1e-9):  # the tolerance: scaled_to's rounding
+            raise WorkloadError(f"{self.tokens_per_day:.3g} tokens/day (input + output) is more than the "
+                                f"{limits.MAX_TOKENS_PER_DAY:.0e} tokens/day inferplan plans for (planner/limits.py); "
+                                "plan a share of the traffic per deployment")
         if not 0 <= self.cached_input_fraction <= 1:
             raise WorkloadError(f"cached_input_fraction must lie in [0, 1], got {self.cached_input_fraction!r}")
         if not 0 < self.availability < 1:
@@ -162,6 +171,9 @@ class Workload:
         p = default_peak if self.peak_to_average is None else self.peak_to_average
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 1:
             raise WorkloadError(f"peak_to_average must be a number >= 1 (peak rate / mean rate), got {p!r}")
+        if p > limits.MAX_PEAK_TO_AVERAGE:
+            raise WorkloadError(f"peak_to_average {p:g} is more than {limits.MAX_PEAK_TO_AVERAGE:g} (a day's traffic "
+                                "in 14 minutes); give the peak of the hourly rate, e.g. 2-4")
         return float(p)
 
     # ---- derived ----

@@ -356,8 +356,11 @@ def clipping_warnings(fits) -> list[str]:
 
 def calibrate(measured_file: Path, output: Path | None = None, models_file: Path | None = None,
               config: Path | None = None, gpus_file: Path | None = None,
-              quants_file: Path | None = None) -> Calibration:
+              quants_file: Path | None = None, force: bool = False) -> Calibration:
     """Fit efficiencies to a measured profile and store them in the user calibration file.
+
+    A fit whose factors sit at a clipping limit (:func:`clipping_warnings`: unreliable) is refused, and nothing is
+    saved, unless `force`: every later analytic profile of that GPU would use it.
 
     The profile's metadata travels with it: a CPU-measured profile's machine record (gpu 'cpu') is in
     ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue;
@@ -366,13 +369,18 @@ def calibrate(measured_file: Path, output: Path | None = None, models_file: Path
 
     profile_rows, meta = read_profile(measured_file)
     measured, warnings = measured_rows(profile_rows, measured_file)
-    check_writable(calibration.calibration_path(output))  # before the fit
+    check_writable(calibration.calibration_path(output), create_folders=output is None)  # before the fit
     models = _calibration_models(measured, models_file, config)
     gpus = catalogue.load_gpus(gpus_file) if gpus_file is not None else None
     quants = catalogue.load_quants(quants_file) if quants_file is not None else None
     fits = calibration.fit_efficiency(measured, meta, models=models, gpus=gpus, quants=quants)
+    unreliable = clipping_warnings(fits)
+    if unreliable and not force:
+        more = f" (and {len(unreliable) - 1} more)" if len(unreliable) > 1 else ""
+        raise InvalidValueError(f"not saved: {unreliable[0]}{more}; measure more points, or pass --force to save it "
+                                "anyway")
     path = calibration.save_calibration(fits, output, source_file=str(measured_file))
-    return Calibration(calibration.fit_report(fits), path, (*warnings, *clipping_warnings(fits)))
+    return Calibration(calibration.fit_report(fits), path, (*warnings, *unreliable))
 
 
 def measured_rows(df: pd.DataFrame, name: str | Path) -> tuple[pd.DataFrame, list[str]]:

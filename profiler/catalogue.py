@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from profiler import yaml_cache
+from profiler import userfile, yaml_cache
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.hf_mapping import Fields, check_fields, located, spec_from_hf_config
 from profiler.specs import COMPUTE_DTYPES, TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
@@ -87,17 +86,13 @@ def _parse(text: str, file: str) -> _Doc:
 def _parse_data(text: str, file: str) -> tuple[Any, dict]:
     """(data, line index) from one parse (libyaml where present, profiler.yaml_cache.compose)."""
     try:
-        node, data = yaml_cache.compose(text)
+        with userfile.no_recursion_error(file):
+            node, data = yaml_cache.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and start:
-            problem += f" ({context} that starts at line {start.line + 1})"
-        raise CatalogueError(f"not valid YAML: {problem}", file=file,
-                             line=mark.line + 1 if mark else None) from None
+        raise userfile.yaml_error(exc, file) from None
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
+        userfile.check_tree(node, file)  # depth and alias expansion bounded before the recursive indexer walks it
         _index(node, (), lines, file)
     return (data if node is not None else {}), lines
 
@@ -166,14 +161,7 @@ def _packaged_text(section: str) -> tuple[str, str]:
 
 
 def _read_user(path: str | Path, what: str = "a YAML file") -> tuple[str, str]:
-    p = Path(path).expanduser()
-    try:
-        return p.read_text(encoding="utf-8"), str(p)
-    except OSError as exc:
-        raise CatalogueError(f"cannot read the file ({exc.strerror}); give the path of {what}",
-                             file=str(p)) from None
-    except UnicodeDecodeError:
-        raise CatalogueError(f"not UTF-8 text; give the path of {what}", file=str(p)) from None
+    return userfile.read_text(path, what)
 
 
 def load_file(section: str, path: str | Path) -> dict[str, Any]:
@@ -265,10 +253,7 @@ def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
     """A ModelSpec from a Hugging Face config.json (or a folder holding one); never downloads."""
     p = _config_file(path)
     text, file = _read_user(p, "a Hugging Face config.json or a model folder holding one")
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogueError(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno) from None
+    cfg = userfile.parse_json(text, file)
     if not isinstance(cfg, dict):
         raise CatalogueError("a config.json holds one JSON object", file=file, line=1)
     name = name or _default_label(p)

@@ -12,7 +12,7 @@ import shlex
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -207,8 +207,43 @@ def profile_cmd(
         shown = [*keys, "phase", "batch", "context", "op", "time_ms", "time_per_layer_us", "share", "bound"]
         return render.emit(table, fmt, "Per-kernel step time (one GPU of the TP group; bytes and FLOPs: "
                                        "--format csv/json)", columns=shown if fmt == "table" else None)
-    df, meta = api.profile(request, progress=fmt == "table")
+    try:
+        df, meta = api.profile(request, progress=fmt == "table")
+    except KeyboardInterrupt as exc:
+        if not measure:
+            raise  # an analytic profile takes a second: Ctrl-C exits as usual (130)
+        _stopped(exc)
     _render_profile(df, meta, fmt, output, measured=measure, engine_logs=logs)
+
+
+def rerun_command() -> str:
+    """The command as typed, to run again from the same folder (a measured sweep resumes from its -o file): the
+    console script by its bare name when that is the one on PATH (else the path it was started by), and
+    ``python -m planner.cli`` for a module run (whose argv[0] is planner/cli.py)."""
+    import shutil
+
+    argv = sys.argv or ["inferplan"]
+    script = Path(argv[0])
+    if script.parts[-2:] == ("planner", "cli.py"):
+        prog = [sys.executable, "-m", "planner.cli"]
+    else:
+        found = shutil.which(script.name)
+        prog = [script.name if found and Path(found).resolve() == script.resolve() else argv[0]]
+    return shlex.join([*prog, *argv[1:]])
+
+
+def _stopped(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C during `profile --measure`: one line on stderr (stopped, points kept, the command that resumes) and
+    exit 130; never a traceback. The sweep stopped at a safe point (profiler.measure.interrupt)."""
+    from profiler.measure.interrupt import SIGINT_EXIT_CODE, SweepInterrupted
+
+    command = rerun_command()
+    if isinstance(exc, SweepInterrupted):
+        line = exc.line(command)
+    else:  # before the sweep began (torch still loading): nothing was measured or written
+        line = f"stopped by Ctrl-C before the sweep began: 0 points kept; to start it again: {command}"
+    typer.echo(line, err=True)
+    raise typer.Exit(code=SIGINT_EXIT_CODE)
 
 
 def count_option(text: str | None, option: str, kind: str) -> int | None:
@@ -297,6 +332,11 @@ def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measu
                   f"unstable timings (spread up to {worst:.0f}% of the median; see their notes): the machine was "
                   "probably busy; rerun them on an idle machine before trusting or calibrating with them",
                   soft_wrap=True)
+    over = df[(df["status"] == "ok") & df["note"].fillna("").str.contains("> 1, not a utilisation", regex=False)]
+    if len(over):  # measured rows whose ratio exceeds the machine record (profiler.measure.rates)
+        out.print(f"[yellow]warning:[/] {len(over)} of {int((df['status'] == 'ok').sum())} measured points have an MBU "
+                  "or MFU above 1, which is not a utilisation: the rate it divides by is no peak for this device "
+                  "(see their notes)", soft_wrap=True)
     if measured:
         out.print(escape(environment_summary(meta.environment)))
     if engine_logs and fmt == "table":
@@ -319,6 +359,8 @@ def calibrate_cmd(
     config: ConfigOpt = None,
     gpus_file: GpusFileOpt = None,
     quants_file: QuantsFileOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="save a fit even when a factor sits at its clipping limit "
+                                        "(an unreliable fit, refused otherwise)")] = False,
 ) -> None:
     """Fit bandwidth/compute efficiency and per-step overhead per (GPU, quant) to a measured sweep."""
     check_format(fmt)
@@ -326,7 +368,7 @@ def calibrate_cmd(
     from profiler import api
 
     result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file,
-                           quants_file=quants_file)
+                           quants_file=quants_file, force=force)
     if fmt != "table":
         render.emit(result.report, fmt)
     else:

@@ -29,6 +29,16 @@ def located(exc: CatalogueError, file: str, line: int | None) -> CatalogueError:
     return new
 
 
+# The largest integer a config field may hold: 2^24 = 16.8M, above every size in a published config (vocabularies
+# reach 262,144 (Gemma 3), contexts 10,485,760 (Llama 4 Scout), intermediate sizes 53,248 (Llama 3.1 405B)) and
+# small enough that the analytic model's per-layer and per-expert work stays instant.
+MAX_INT = 1 << 24
+# Layers are walked one by one: 1,024, eight times the deepest published decoder (Llama 3.1 405B: 126 layers).
+# Experts: 4,096, sixteen times the most routed experts in a catalogued model (DeepSeek-V3: 256).
+MAX_INTS = {"num_hidden_layers": 1024, "n_layer": 1024, "num_local_experts": 4096, "num_experts": 4096,
+            "n_routed_experts": 4096}
+
+
 class Fields:
     """Typed reads of one entry's fields; a wrong value raises a CatalogueError naming entry and field."""
 
@@ -54,6 +64,10 @@ class Fields:
             return v
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
             raise self.error(k, f"must be an integer >= {minimum}, got {v!r}")
+        maximum = MAX_INTS.get(k, MAX_INT)
+        if v > maximum:
+            raise self.error(k, f"must be at most {maximum:,} (profiler/hf_mapping.py MAX_INTS), got {v:,}; "
+                                "no published model comes near it")
         return v
 
     def number(self, key: str, default: Any = _MISSING) -> Any:

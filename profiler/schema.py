@@ -22,17 +22,20 @@ efficiency used, command line) beside it, or as one JSON document holding both.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shlex
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from profiler.errors import ProfilerError
+from profiler.errors import CatalogueError, ProfilerError
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,17 @@ def normalise(rows: pd.DataFrame | list[dict[str, Any]]) -> pd.DataFrame:
     for col in PROFILE_COLUMNS:
         target = _nullable(col.dtype)
         try:
-            if target == "Int64":
-                df[col.name] = pd.to_numeric(df[col.name]).round().astype("Int64")
-            elif target == "float64":
-                df[col.name] = pd.to_numeric(df[col.name]).astype("float64")
-            else:
+            if target == "string":
                 df[col.name] = df[col.name].astype("string")
+                continue
+            values = pd.to_numeric(df[col.name]).astype("float64")
         except (TypeError, ValueError) as exc:
-            raise SchemaError(f"column '{col.name}' cannot be read as {col.dtype}: {exc}") from exc
+            raise SchemaError(f"column '{col.name}' cannot be read as {col.dtype}: {exc}") from None
+        infinite = np.isinf(values.to_numpy())
+        if infinite.any():  # a measurement is a finite number or missing (NaN); inf is neither
+            raise SchemaError(f"row {int(np.argmax(infinite))}: column '{col.name}' is {values[infinite].iloc[0]}, "
+                              "not a finite number")
+        df[col.name] = values.round().astype("Int64") if target == "Int64" else values
     return df.reset_index(drop=True)
 
 
@@ -150,6 +156,15 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
         bad = df[df[name] < 1]
         if len(bad):
             raise SchemaError(f"row {bad.index[0]}: {name} must be >= 1")
+    for col in PROFILE_COLUMNS:  # times, rates, byte counts and utilisations are never negative
+        if col.dtype == "string" or col.name in ("batch", "context", "tp"):
+            continue
+        bad = df[df[col.name].fillna(0) < 0]
+        if len(bad):
+            raise SchemaError(f"row {bad.index[0]}: {col.name} is {bad[col.name].iloc[0]}; it cannot be negative")
+    bad = df[ok & (df["latency_ms"] <= 0)]
+    if len(bad):
+        raise SchemaError(f"row {bad.index[0]}: latency_ms must be > 0 on an ok row, got {bad['latency_ms'].iloc[0]}")
     return df
 
 
@@ -187,13 +202,17 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")
 
 
-def _check_folder(path: Path) -> None:
-    """The folder `path` goes into exists or can be made: every existing ancestor is a folder, not a file."""
+def _check_folder(path: Path, create_folders: bool = False) -> None:
+    """The folder `path` goes into exists (or, with `create_folders`, can be made: every existing ancestor is a
+    folder). A user's output path never creates folders: a typo in ``-o`` is refused, not made into a tree."""
     if path.is_dir():
         raise OutputPathError(f"cannot write {path}: it is a folder, not a file; name a file inside it")
     anchor = _existing_ancestor(path)
     if not anchor.is_dir():
         raise OutputPathError(f"cannot write {path}: {anchor} is a file, not a folder")
+    if not create_folders and anchor != path.parent:
+        raise OutputPathError(f"cannot write {path}: the folder {path.parent} does not exist; create it first "
+                              f"(mkdir -p {shlex.quote(str(path.parent))})")
 
 
 def _os_error(path: Path, exc: OSError, creating: bool) -> OutputPathError:
@@ -204,12 +223,12 @@ def _os_error(path: Path, exc: OSError, creating: bool) -> OutputPathError:
     return OutputPathError(f"cannot write {path}: {reason}", exc.errno)
 
 
-def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Raise OutputPathError unless `path` could be written now: its folder exists (or can be made: the nearest
-    existing ancestor is a writable folder), is a folder, and accepts new files. Commands call it BEFORE long
-    work, so a typo in ``-o`` fails in a second, not after the sweep. Creates nothing that stays."""
+def check_writable(path: str | os.PathLike[str], create_folders: bool = False) -> Path:
+    """Raise OutputPathError unless `path` could be written now: its folder exists (with `create_folders`: can be
+    made, the nearest existing ancestor being a writable folder), is a folder, and accepts new files. Commands call
+    it BEFORE long work, so a typo in ``-o`` fails in a second, not after the sweep. Creates nothing that stays."""
     path = Path(path).expanduser()
-    _check_folder(path)
+    _check_folder(path, create_folders)
     folder = path.parent if path.parent.exists() else _existing_ancestor(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
@@ -220,13 +239,15 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str, create_folders: bool = False) -> None:
     """Write `text` to `path` via a temp file beside it and a rename, so a reader never sees half a file. A path
-    that cannot be written raises OutputPathError naming `path` (not the temp file)."""
+    that cannot be written raises OutputPathError naming `path` (not the temp file). Missing folders are made only
+    with `create_folders` (inferplan's own files under $INFERPLAN_HOME), never for a path the user gave."""
     path = Path(path)
-    _check_folder(path)
+    _check_folder(path, create_folders)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create_folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise _os_error(path, exc, creating=True) from None
@@ -265,7 +286,21 @@ def check_profile_path(path: str | os.PathLike[str]) -> Path:
     path = Path(path).expanduser()
     if path.suffix not in (".csv", ".json"):
         raise SchemaError(f"{path}: profile files are .csv or .json")
+    meta = meta_path(path)
+    if path.suffix == ".csv" and meta.exists() and not _is_profile_meta(meta):
+        raise OutputPathError(f"cannot write {path}: its metadata goes to {meta}, which exists and is not a "
+                              "profile's metadata; move that file or choose another -o")
     return check_writable(path)
+
+
+def _is_profile_meta(path: Path) -> bool:
+    """Whether `path` holds metadata write_profile wrote (a JSON object with tool_version), safe to replace."""
+    try:
+        with path.open("rb") as fh:
+            doc = json.loads(fh.read(1 << 20))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and "tool_version" in doc
 
 
 def write_profile(df: pd.DataFrame, path: str | os.PathLike[str], meta: ProfileMeta) -> None:
@@ -282,24 +317,59 @@ def write_profile(df: pd.DataFrame, path: str | os.PathLike[str], meta: ProfileM
         raise SchemaError(f"{path}: profile files are .csv or .json")
 
 
+# 64 MiB: a profile row is ~300 bytes as CSV, so ~200,000 points, ~100x the largest sweep `profile --measure` runs
+# (the default grid is 12 points per quant); pandas reads it in about a second.
+MAX_PROFILE_BYTES = 64 << 20
+_PROFILE_WHAT = "a profile (.csv or .json) written by `inferplan profile`"
+
+
 def read_profile(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, ProfileMeta | None]:
-    """Read a profile written by :func:`write_profile` (or any CSV with the schema's columns)."""
+    """Read a profile written by :func:`write_profile` (or any CSV with the schema's columns). Anything else (an
+    empty file, a JSON document without ``rows``, a number that is not finite) is a SchemaError naming the file."""
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: no such profile file")
     try:
-        if path.suffix == ".json":
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            return validate(pd.DataFrame(doc["rows"])), ProfileMeta.from_dict(doc.get("meta", {}))
-        df = pd.read_csv(path)
-    except (json.JSONDecodeError, KeyError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path}: not a profile file ({exc})") from exc
-    mp = meta_path(path)
-    meta = ProfileMeta.from_dict(json.loads(mp.read_text(encoding="utf-8"))) if mp.exists() else None
+        return _read_profile(path)
+    except CatalogueError as exc:  # unreadable bytes, malformed JSON: the file's own problem, said as a profile's
+        raise SchemaError(f"{exc} (so not a profile file)") from None
+
+
+def _read_profile(path: Path) -> tuple[pd.DataFrame, ProfileMeta | None]:
+    from profiler import userfile
+
+    text, file = userfile.read_text(path, _PROFILE_WHAT, MAX_PROFILE_BYTES)
+    if not text.strip():
+        raise SchemaError(f"{file}: the file is empty; give {_PROFILE_WHAT}")
+    if path.suffix.lower() == ".json":
+        doc = userfile.parse_json(text, file)
+        rows = doc.get("rows") if isinstance(doc, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise SchemaError(f"{file}: not a profile file: a JSON profile is an object whose 'rows' is a list of "
+                              "row objects (as `inferplan profile -o FILE.json` writes)")
+        df, meta = pd.DataFrame(rows), _meta(doc.get("meta", {}), file)
+    else:
+        try:
+            df = pd.read_csv(io.StringIO(text), low_memory=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SchemaError(f"{file}: not a profile CSV ({reason})") from None
+        mp = meta_path(path)
+        meta = _meta(userfile.parse_json(*userfile.read_text(mp, "the profile's .meta.json")), str(mp)) \
+            if mp.exists() else None
     try:
         return validate(df), meta
     except SchemaError as exc:
-        raise SchemaError(f"{path}: {exc}") from exc
+        raise SchemaError(f"{file}: {exc}") from None
+
+
+def _meta(data: Any, file: str) -> ProfileMeta:
+    if not isinstance(data, dict):
+        raise SchemaError(f"{file}: the profile's metadata must be a JSON object")
+    try:
+        return ProfileMeta.from_dict(data)
+    except TypeError as exc:
+        raise SchemaError(f"{file}: the profile's metadata cannot be read ({exc})") from None
 
 
 def schema_markdown() -> str:

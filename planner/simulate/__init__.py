@@ -6,52 +6,40 @@ Flow: a :class:`WorkloadShape` (arrival process + length distributions) or a CSV
 TTFT/TPOT targets into requests/s per replica (:func:`simulate_point`: the p99s at one rate), cached
 by :class:`CapacityCache` (:func:`shared_cache`: one per file, ``$INFERPLAN_HOME/sim_capacity.json``).
 See each module's docstring for the definitions.
+
+The names are imported on first use (PEP 562, as in ``planner``): ``import planner.simulate.limits`` (the bounds
+`inferplan simulate --help` states) loads no NumPy or pandas.
 """
 
-from planner.simulate.api import simulate_workload
-from planner.simulate.arrivals import (
-    Diurnal,
-    Empirical,
-    Fixed,
-    Gamma,
-    LogNormal,
-    Poisson,
-    Requests,
-    Uniform,
-    WorkloadShape,
-    make_requests,
-    mean_length,
-    with_rate,
-)
-from planner.simulate.capacity_cache import CapacityCache, capacity_cache_path, shared_cache
-from planner.simulate.engine import EngineConfig, EngineRun, rejected_mask, simulate, vllm_default_limits
-from planner.simulate.metrics import (
-    MAX_REJECTED_FRACTION,
-    LatencyStats,
-    SimMetrics,
-    SloTargets,
-    measurement_window,
-    summarize,
-)
-from planner.simulate.slo_capacity import (
-    CapacitySearch,
-    SimPoint,
-    SloCapacity,
-    capacity_key,
-    find_slo_capacity,
-    fingerprint,
-    rate_upper_bound,
-    simulate_point,
-)
-from planner.simulate.step_time import FixedStepTime, RooflineStepTime, StepTimeModel
-from planner.simulate.trace import TraceError, at_rate, read_trace, with_lengths
+from profiler.lazy import lazy_exports
 
-__all__ = [
-    "MAX_REJECTED_FRACTION", "CapacityCache", "CapacitySearch", "Diurnal", "Empirical", "EngineConfig",
-    "EngineRun", "Fixed", "FixedStepTime", "Gamma", "LatencyStats", "LogNormal", "Poisson", "Requests",
-    "RooflineStepTime", "SimMetrics", "SimPoint", "SloCapacity", "SloTargets", "StepTimeModel", "TraceError",
-    "Uniform", "WorkloadShape", "at_rate", "capacity_cache_path", "capacity_key", "find_slo_capacity",
-    "fingerprint", "make_requests", "mean_length", "measurement_window", "rate_upper_bound", "read_trace",
-    "rejected_mask", "shared_cache", "simulate", "simulate_point", "simulate_workload", "summarize",
-    "vllm_default_limits", "with_lengths", "with_rate",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "simulate_workload": "planner.simulate.api",
+    "Diurnal": "planner.simulate.arrivals", "Empirical": "planner.simulate.arrivals",
+    "Fixed": "planner.simulate.arrivals", "Gamma": "planner.simulate.arrivals",
+    "LogNormal": "planner.simulate.arrivals", "Poisson": "planner.simulate.arrivals",
+    "Requests": "planner.simulate.arrivals", "Uniform": "planner.simulate.arrivals",
+    "WorkloadShape": "planner.simulate.arrivals", "make_requests": "planner.simulate.arrivals",
+    "mean_length": "planner.simulate.arrivals", "with_rate": "planner.simulate.arrivals",
+    "CapacityCache": "planner.simulate.capacity_cache", "capacity_cache_path": "planner.simulate.capacity_cache",
+    "shared_cache": "planner.simulate.capacity_cache",
+    "EngineConfig": "planner.simulate.engine", "EngineRun": "planner.simulate.engine",
+    "rejected_mask": "planner.simulate.engine", "simulate": "planner.simulate.engine",
+    "vllm_default_limits": "planner.simulate.engine",
+    "LatencyStats": "planner.simulate.metrics", "MAX_REJECTED_FRACTION": "planner.simulate.metrics",
+    "SimMetrics": "planner.simulate.metrics", "SloTargets": "planner.simulate.metrics",
+    "measurement_window": "planner.simulate.metrics", "summarize": "planner.simulate.metrics",
+    "CapacitySearch": "planner.simulate.slo_capacity", "SimPoint": "planner.simulate.slo_capacity",
+    "SloCapacity": "planner.simulate.slo_capacity", "capacity_key": "planner.simulate.slo_capacity",
+    "find_slo_capacity": "planner.simulate.slo_capacity", "fingerprint": "planner.simulate.slo_capacity",
+    "rate_upper_bound": "planner.simulate.slo_capacity", "simulate_point": "planner.simulate.slo_capacity",
+    "FixedStepTime": "planner.simulate.step_time", "RooflineStepTime": "planner.simulate.step_time",
+    "StepTimeModel": "planner.simulate.step_time",
+    "TraceError": "planner.simulate.trace", "at_rate": "planner.simulate.trace",
+    "read_trace": "planner.simulate.trace", "with_lengths": "planner.simulate.trace",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

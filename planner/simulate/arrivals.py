@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from planner.simulate.limits import DETERMINISTIC_CV, MAX_CV, MAX_REQUEST_TOKENS
 from profiler.errors import InvalidValueError
 
 HOURS_PER_DAY = 24
@@ -148,11 +149,17 @@ def validate_arrival(process: ArrivalProcess) -> None:
     _positive(f"{type(process).__name__}.rate_per_s", process.rate_per_s)
     if isinstance(process, (Gamma, Diurnal)):
         _positive(f"{type(process).__name__}.cv", process.cv)
+        if process.cv > MAX_CV:
+            raise InvalidValueError(f"{type(process).__name__}.cv must be at most {MAX_CV:g} (planner.simulate.limits"
+                                    f".MAX_CV), got {process.cv!r}.")
     if isinstance(process, Diurnal):
         m = process.hourly_multipliers
-        if len(m) != HOURS_PER_DAY or any(not math.isfinite(x) or x < 0 for x in m) or sum(m) <= 0:
+        # max, not sum: 24 values near the float maximum are a valid curve whose sum overflows
+        if len(m) != HOURS_PER_DAY or any(not math.isfinite(x) or x < 0 for x in m) or max(m) <= 0:
             raise InvalidValueError(
                 f"Diurnal.hourly_multipliers needs {HOURS_PER_DAY} numbers >= 0 (not all zero), got {m!r}.")
+        if not 0 <= process.start_hour < HOURS_PER_DAY:
+            raise InvalidValueError(f"Diurnal.start_hour must be in [0, 24), got {process.start_hour!r}.")
 
 
 def validate_lengths(name: str, dist: LengthDist) -> None:
@@ -161,8 +168,9 @@ def validate_lengths(name: str, dist: LengthDist) -> None:
         _positive(f"{name}: Fixed.tokens", dist.tokens)
     elif isinstance(dist, LogNormal):
         _positive(f"{name}: LogNormal.mean", dist.mean)
-        if not math.isfinite(dist.sigma) or dist.sigma < 0:
-            raise InvalidValueError(f"{name}: LogNormal.sigma must be >= 0, got {dist.sigma!r}.")
+        if not math.isfinite(dist.sigma * dist.sigma) or dist.sigma < 0:  # sigma^2 enters mu
+            raise InvalidValueError(f"{name}: LogNormal.sigma must be >= 0 (and its square finite), got "
+                                    f"{dist.sigma!r}.")
         if dist.max_tokens is not None:
             _positive(f"{name}: LogNormal.max_tokens", dist.max_tokens)
     elif isinstance(dist, Uniform):
@@ -182,9 +190,12 @@ def validate_lengths(name: str, dist: LengthDist) -> None:
 
 
 def _renewal_gaps(rng: np.random.Generator, n: int, cv: float) -> np.ndarray:
-    """``n`` inter-arrival gaps of a unit-rate renewal process with the given CV."""
+    """``n`` inter-arrival gaps of a unit-rate renewal process with the given CV (below
+    :data:`~planner.simulate.limits.DETERMINISTIC_CV`: all 1, deterministic arrivals)."""
     if cv == 1.0:
         return rng.standard_exponential(n)
+    if cv < DETERMINISTIC_CV:
+        return np.ones(n)
     shape = 1.0 / (cv * cv)
     return rng.gamma(shape, 1.0 / shape, n)
 
@@ -196,6 +207,7 @@ def _diurnal_knots(p: Diurnal) -> tuple[np.ndarray, np.ndarray]:
     ``k = 1..24`` where ``frac`` is the fractional part of ``start_hour``.
     """
     m = np.asarray(p.hourly_multipliers, dtype=float)
+    m = m / m.max()  # first: the mean of 24 values near the float maximum would overflow
     rates = p.rate_per_s * m / m.mean()  # requests/s in each clock hour
     first = math.floor(p.start_hour)
     frac = p.start_hour - first
@@ -209,7 +221,8 @@ def _diurnal_knots(p: Diurnal) -> tuple[np.ndarray, np.ndarray]:
 def _to_clock(p: ArrivalProcess, ops: np.ndarray) -> np.ndarray:
     """Map unit-rate operational times to clock times [s]: ``t = Λ⁻¹(ops)``."""
     if not isinstance(p, Diurnal):
-        return ops / p.rate_per_s
+        with np.errstate(over="ignore"):  # a rate near the float minimum: arrivals at infinity, after any duration
+            return ops / p.rate_per_s
     lam, edges = _diurnal_knots(p)
     days, rem = np.divmod(ops, lam[-1])
     return days * (HOURS_PER_DAY * SECONDS_PER_HOUR) + np.interp(rem, lam, edges)
@@ -234,9 +247,11 @@ _SAMPLERS: dict[type, Callable[[object, np.random.Generator, int], np.ndarray]] 
 
 
 def sample_lengths(dist: LengthDist, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` token counts drawn from ``dist``, rounded to integers ≥ 1 (int64)."""
-    x = _SAMPLERS[type(dist)](dist, rng, n)
-    return np.maximum(np.rint(x), 1).astype(np.int64)
+    """``n`` token counts drawn from ``dist``, rounded to integers ≥ 1 and at most
+    :data:`~planner.simulate.limits.MAX_REQUEST_TOKENS` (longer than any model takes) (int64)."""
+    with np.errstate(over="ignore"):  # a lognormal tail past the float maximum: clipped below
+        x = _SAMPLERS[type(dist)](dist, rng, n)
+    return np.clip(np.rint(x), 1, MAX_REQUEST_TOKENS).astype(np.int64)
 
 
 def mean_length(dist: LengthDist) -> float:
@@ -255,11 +270,26 @@ def with_rate(process: ArrivalProcess, rate_per_s: float) -> ArrivalProcess:
     return replace(process, rate_per_s=rate_per_s)
 
 
+def expected_arrivals(process: ArrivalProcess, duration_s: float) -> float:
+    """Mean number of arrivals of ``process`` in ``[0, duration_s)``: Λ(duration) (a diurnal curve's hours
+    weighted as they fall from its start hour). Only arithmetic: a check before anything is drawn."""
+    validate_arrival(process)
+    _positive("duration_s", duration_s)
+    if not isinstance(process, Diurnal):
+        return process.rate_per_s * duration_s
+    lam, edges = _diurnal_knots(process)
+    days, rem = divmod(duration_s, HOURS_PER_DAY * SECONDS_PER_HOUR)
+    return days * float(lam[-1]) + float(np.interp(rem, edges, lam))
+
+
 def make_requests(shape: WorkloadShape, *, n_requests: int | None = None, duration_s: float | None = None,
-                  seed: int = 0) -> Requests:
+                  seed: int = 0, max_requests: int | None = None) -> Requests:
     """Draw a request stream of ``n_requests`` requests, or all arrivals within ``duration_s``.
 
-    Exactly one of ``n_requests`` and ``duration_s`` must be given. Same seed, same stream.
+    Exactly one of ``n_requests`` and ``duration_s`` must be given. Same seed, same stream. More than
+    ``max_requests`` (None: no limit; `inferplan simulate` passes :data:`~planner.simulate.limits.MAX_SIM_REQUESTS`)
+    is refused, before drawing when the count or the expected count (:func:`expected_arrivals`) is over, else as
+    soon as the draw is.
     """
     validate_arrival(shape.arrival)
     validate_lengths("input_tokens", shape.input_tokens)
@@ -270,26 +300,45 @@ def make_requests(shape: WorkloadShape, *, n_requests: int | None = None, durati
     if n_requests is not None:
         if n_requests < 1:
             raise InvalidValueError(f"n_requests must be >= 1, got {n_requests}.")
+        if max_requests is not None and n_requests > max_requests:
+            raise InvalidValueError(f"n_requests {n_requests:,} is more than the {max_requests:,} one simulation "
+                                    "takes (planner.simulate.limits.MAX_SIM_REQUESTS).")
         ops = np.cumsum(_renewal_gaps(arr_rng, int(n_requests), _cv(shape.arrival)))
         times = _to_clock(shape.arrival, ops)
     else:
-        _positive("duration_s", duration_s)  # type: ignore[arg-type]
-        times = _times_within(shape.arrival, arr_rng, float(duration_s))  # type: ignore[arg-type]
+        expected = expected_arrivals(shape.arrival, duration_s)  # type: ignore[arg-type]
+        if max_requests is not None and expected > max_requests:
+            raise InvalidValueError(f"{expected:,.0f} requests expected in {duration_s:g} s, more than the "
+                                    f"{max_requests:,} one simulation takes (planner.simulate.limits.MAX_SIM_REQUESTS)"
+                                    "; simulate a shorter duration or a lower rate.")
+        times = _times_within(shape.arrival, arr_rng, float(duration_s), max_requests)  # type: ignore[arg-type]
     n = len(times)
     return Requests(times, sample_lengths(shape.input_tokens, in_rng, n),
                     sample_lengths(shape.output_tokens, out_rng, n))
 
 
-def _times_within(p: ArrivalProcess, rng: np.random.Generator, duration_s: float) -> np.ndarray:
-    """All arrivals before ``duration_s``, drawing unit-rate gaps in chunks until past the end."""
-    chunk = int(p.rate_per_s * duration_s) + 64
-    parts, last = [], 0.0
+def _times_within(p: ArrivalProcess, rng: np.random.Generator, duration_s: float,
+                  max_requests: int | None = None) -> np.ndarray:
+    """All arrivals before ``duration_s``, drawing unit-rate gaps in chunks until past the end; more than
+    ``max_requests`` of them (a burst far above the expected count) is refused as soon as it is drawn."""
+    chunk = int(min(p.rate_per_s * duration_s, max_requests or math.inf)) + 64
+    parts, last, drawn = [], 0.0, 0
     while True:
         ops = last + np.cumsum(_renewal_gaps(rng, chunk, _cv(p)))
         times = _to_clock(p, ops)
         parts.append(times)
         if times[-1] >= duration_s:
             break
+        drawn += len(times)
+        if max_requests is not None and drawn > max_requests:
+            raise InvalidValueError(f"more than {max_requests:,} requests arrive in {duration_s:g} s (a burst "
+                                    "above the mean rate), more than one simulation takes (planner.simulate.limits"
+                                    ".MAX_SIM_REQUESTS); simulate a shorter duration or a lower rate.")
         last = float(ops[-1])
     times = np.concatenate(parts)
-    return times[times < duration_s]
+    times = times[times < duration_s]
+    if max_requests is not None and len(times) > max_requests:
+        raise InvalidValueError(f"{len(times):,} requests arrive in {duration_s:g} s (a burst above the mean "
+                                f"rate), more than the {max_requests:,} one simulation takes (planner.simulate."
+                                "limits.MAX_SIM_REQUESTS); simulate a shorter duration or a lower rate.")
+    return times

@@ -72,7 +72,7 @@ class CapacityCache:
         except OSError as exc:
             self._notice(f"cannot read the capacity cache {self.path} ({exc.strerror or exc}); "
                          "simulating afresh and trying to rebuild it")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             self._notice(f"{self.path} is not a capacity cache this version can read ({exc}); "
                          "ignoring it and rebuilding it (a cache only saves simulation time)")
         return {}
@@ -103,7 +103,8 @@ class CapacityCache:
         doc = {"version": CACHE_VERSION,
                "entries": {k: {"kind": type(v).__name__, **v.to_dict()} for k, v in self._disk.items()}}
         try:
-            atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=True))
+            atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=True),
+                              create_folders=True)
             self.disk_error = None
         except OSError as exc:  # a read-only home: keep working from memory
             reason = exc.strerror or str(exc)  # profiler.schema.OutputPathError already names the file

@@ -134,11 +134,15 @@ def closed_form(b: Book, affine: Affine, step: int, t: float, lim: float, free: 
 
 
 def step_by_step(b: Book, step_time, step: int, t: float, lim: float, free: int, n_dec: int, ctx_a: int,
-                 kv_blocks: int) -> tuple[int, float, int, int, int, bool]:
-    """The same as :func:`closed_form` for any step-time callable, one call per step."""
+                 kv_blocks: int, budget: int | None = None) -> tuple[int, float, int, int, int, bool]:
+    """The same as :func:`closed_form` for any step-time callable, one call per step; it returns early (not
+    blocked) once ``budget`` steps are recorded, for the caller to stop the run (engine._run)."""
     cnt, bs, fin = b.cnt, b.bs, b.fin
     r_step, r_t, r_dt, r_pf, r_nd, r_out, r_w, r_r, r_kv = (a.append for a in b.steps)
+    recorded = b.steps[0]
     while True:
+        if budget is not None and len(recorded) > budget:
+            return step, t, free, n_dec, ctx_a, False
         need = cnt[-step % bs]
         if need > free:
             return step, t, free, n_dec, ctx_a, True

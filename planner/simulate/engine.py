@@ -50,6 +50,7 @@ import pandas as pd
 
 from planner.simulate import decode_run
 from planner.simulate.arrivals import Requests
+from planner.simulate.limits import MAX_ENGINE_ITERATIONS
 from planner.simulate.state import (
     RUN_FIELDS,
     STEP_FIELDS,
@@ -241,15 +242,19 @@ def rejected_mask(requests: Requests, config: EngineConfig) -> np.ndarray:
     return too_long
 
 
-def simulate(requests: Requests, config: EngineConfig, step_time: StepTimeModel) -> EngineRun:
-    """Run ``requests`` through one replica until every accepted request has finished."""
+def simulate(requests: Requests, config: EngineConfig, step_time: StepTimeModel, *,
+             max_iterations: int | None = None) -> EngineRun:
+    """Run ``requests`` through one replica until every accepted request has finished; a run that records more
+    than ``max_iterations`` steps and decode stretches (None: :data:`MAX_ENGINE_ITERATIONS`) is stopped with
+    :class:`InvalidValueError`."""
     if not callable(step_time):
         raise InvalidValueError("step_time must be callable as (prefill_tokens, decode_seqs, context_tokens) "
                                 f"-> seconds, got {step_time!r}.")
     rejected = rejected_mask(requests, config)
     b = Book(requests.input_tokens.tolist(), requests.output_tokens.tolist(), config.block_size,
              no_evict=config.policy == "guaranteed-no-evict", sglang=config.policy == "sglang")
-    _run(b, requests.arrival_s.tolist(), rejected.tolist(), config, step_time)
+    _run(b, requests.arrival_s.tolist(), rejected.tolist(), config, step_time,
+         MAX_ENGINE_ITERATIONS if max_iterations is None else max_iterations)
     return EngineRun(
         requests=requests, config=config,
         first_token_s=np.asarray(b.first, dtype=float), finish_s=np.asarray(b.finish, dtype=float),
@@ -289,12 +294,12 @@ def _next_decode_s(affine: decode_run.Affine, n_dec: int, ctx_a: int, step: int)
 
 
 def _decode_only(b: Book, step_time: StepTimeModel, step: int, t: float, lim: float, free: int, n_dec: int,
-                 ctx_a: int, kv_blocks: int) -> tuple[int, float, int, int, int, bool]:
+                 ctx_a: int, kv_blocks: int, budget: int) -> tuple[int, float, int, int, int, bool]:
     """Decode-only steps until ``lim``: in closed form when the model allows and the stretch is long."""
     affine = getattr(step_time, "decode_affine", None)
     if affine is not None and lim - t > CLOSED_FORM_MIN_STEPS * _next_decode_s(affine, n_dec, ctx_a, step):
         return decode_run.closed_form(b, affine, step, t, lim, free, n_dec, ctx_a, kv_blocks)
-    return decode_run.step_by_step(b, step_time, step, t, lim, free, n_dec, ctx_a, kv_blocks)
+    return decode_run.step_by_step(b, step_time, step, t, lim, free, n_dec, ctx_a, kv_blocks, budget)
 
 
 def _schedule_running(b: Book, step: int, t: float, partial: int, free: int, n_dec: int, ctx_a: int,
@@ -326,12 +331,26 @@ def _schedule_running(b: Book, step: int, t: float, partial: int, free: int, n_d
     return p_chunk, pf_ctx, partial, free, n_dec, ctx_a, preempted
 
 
-def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_time: StepTimeModel) -> None:
+def _over_budget(b: Book, t: float, rej: list[bool], budget: int) -> InvalidValueError:
+    """The error of a run stopped at ``budget`` recorded segments (:data:`MAX_ENGINE_ITERATIONS`)."""
+    done = sum(1 for f in b.finish if f == f)  # not NaN: finished
+    accepted = len(rej) - sum(rej)
+    return InvalidValueError(
+        f"the simulation stopped after {budget:,} engine steps (the most one run takes, about two minutes of "
+        f"simulating; planner.simulate.limits.MAX_ENGINE_ITERATIONS), at {t:,.0f} s of simulated time with {done:,} "
+        f"of {accepted:,} requests finished: simulate fewer requests (a shorter --duration or a lower --rate), "
+        "shorter outputs, or a larger --max-num-seqs / --max-num-batched-tokens (more requests a step).")
+
+
+def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_time: StepTimeModel,
+         budget: int) -> None:
     """The event loop: one iteration per engine step, or per decode-only stretch. Fills ``b``.
 
-    Kept as one flat loop over local variables on purpose: it is the simulator's hot path.
+    Kept as one flat loop over local variables on purpose: it is the simulator's hot path. More than ``budget``
+    recorded segments (steps and closed-form stretches: the loop's work and the run's memory) stop it.
     """
     kv_blocks, max_seqs, max_tokens = config.kv_blocks, config.max_num_seqs, config.max_num_batched_tokens
+    seg_steps, seg_runs = b.steps[0], b.runs[0]
     waiting, running, fin = b.waiting, b.running, b.fin
     r_step, r_t, r_dt, r_pf, r_nd, r_out, r_w, r_r, r_kv = (a.append for a in b.steps)
     n, inf = len(arr), math.inf
@@ -343,6 +362,8 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
     # the totals (step_time module docstring)
     exact = getattr(step_time, "exact_prefill", False)
     while True:
+        if len(seg_steps) + len(seg_runs) > budget:
+            raise _over_budget(b, t, rej, budget)
         while nxt < n and arr[nxt] <= t:
             if not rej[nxt]:
                 waiting.append(nxt)
@@ -355,7 +376,7 @@ def _run(b: Book, arr: list[float], rej: list[bool], config: EngineConfig, step_
         if partial < 0 and not waiting and not blocked:
             s0 = step
             step, t, free, n_dec, ctx_a, blocked = _decode_only(
-                b, step_time, step, t, arr[nxt] if nxt < n else inf, free, n_dec, ctx_a, kv_blocks)
+                b, step_time, step, t, arr[nxt] if nxt < n else inf, free, n_dec, ctx_a, kv_blocks, budget)
             if sgl:  # every step of a decode-only stretch decodes and retracts nothing
                 b.dsteps += step - s0
             continue

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from profiler import userfile
 from profiler.analytic import timing
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import CatalogueError, ProfilerError
@@ -385,17 +386,26 @@ def fit_report(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> dict[str, dict[str, dict]]:
+def _read(path: Path, *, required: bool = False) -> dict[str, dict[str, dict]]:
+    """The `calibrations:` mapping of the file at `path`. An absent file is no calibrations, unless `required` (a file
+    the user named): then an absent, empty or entry-less file is refused rather than read as "uncalibrated"."""
+    what = "a calibration file written by `inferplan calibrate`"
     if not path.exists():
+        if required:
+            raise CatalogueError(f"no such file; give the path of {what}", file=str(path))
         return {}
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CatalogueError(f"not a calibration file ({exc}); delete it or run `inferplan calibrate` again",
-                             file=str(path)) from None
-    entries = doc.get("calibrations", {}) if isinstance(doc, dict) else None
+    doc = userfile.load_yaml(*userfile.read_text(path, what))
+    if doc is None and not required:
+        return {}  # an empty file: nothing to merge into
+    if not isinstance(doc, dict) or "calibrations" not in doc:
+        raise CatalogueError("is not a calibration file: expected 'calibrations: {gpu: {quant: {...}}}' as "
+                             "`inferplan calibrate` writes it", file=str(path))
+    entries = doc["calibrations"]
     if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
         raise CatalogueError("expected 'calibrations: {gpu: {quant: {...}}}'", file=str(path))
+    if required and not entries:
+        raise CatalogueError("holds no calibrations; run `inferplan calibrate MEASURED.csv -o FILE` to fit some",
+                             file=str(path))
     return entries
 
 
@@ -432,13 +442,13 @@ def save_calibration(fits: Mapping[tuple[str, str], Fit], path: str | Path | Non
             "model_band": _nan_to_none(f.model_band), "model_extrapolation": f.model_band_method}
     doc = {"schema_version": FILE_VERSION, "calibrations": entries}
     atomic_write_text(target, "# written by `inferplan calibrate`; analytic profiles of these GPUs use it\n"
-                      + yaml.safe_dump(doc, sort_keys=True))
+                      + yaml.safe_dump(doc, sort_keys=True), create_folders=path is None)  # $INFERPLAN_HOME
     return target
 
 
 def _entry(gpu_id: str, quant_id: str, path: str | Path | None) -> tuple[dict | None, Path]:
     target = calibration_path(path)
-    entry = _read(target).get(gpu_id, {}).get(quant_id)
+    entry = _read(target, required=path is not None).get(gpu_id, {}).get(quant_id)
     if entry is not None and not isinstance(entry, dict):
         raise CatalogueError("each quant maps to its fitted fields", file=str(target), entry=f"{gpu_id}/{quant_id}")
     return entry, target

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.measure import interrupt
 from profiler.measure.device import is_cuda, prepare_process
 from profiler.measure.memory import Census, census
 from profiler.specs import ModelSpec
@@ -60,6 +61,7 @@ def fill_random_(model, seed: int) -> None:
         pools: dict = {}
         offset = seed
         for name, p in model.named_parameters():
+            interrupt.check()  # a safe point: building a large model stops between tensors on Ctrl-C
             if p.ndim < 2:
                 p.fill_(1.0 if "norm" in name else 0.0)
                 continue

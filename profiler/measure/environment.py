@@ -10,6 +10,9 @@
     cpu_spec()                       the CPU as a GpuSpec whose bandwidth and bf16 FLOP/s are MEASURED here
                                      (fastest 64 MiB copy, fastest 512^3 bf16 matmul), since a CPU has no
                                      datasheet row; measured once per process, then reused
+    cpu_spec_again(current)          measure the CPU again and keep the faster of each rate (a step outran the
+                                     record: it was measured on a busy machine, profiler.measure.rates)
+    machine_record(machine)          the record as ProfileMeta.environment["machine_spec"] holds it
 """
 
 from __future__ import annotations
@@ -75,6 +78,20 @@ def cpu_spec() -> GpuSpec:
     )
 
 
+def cpu_spec_again(current: GpuSpec) -> GpuSpec:
+    """`current` with each rate replaced by a fresh measurement when that is faster (rates.faster_record)."""
+    from profiler.measure.rates import faster_record
+
+    fresh = getattr(cpu_spec, "__wrapped__", cpu_spec)()  # past the per-process cache: a new measurement
+    return faster_record(current, fresh, "the faster of each rate of two measurements, the second taken during the "
+                                         f"sweep after a step outran the first; the second {fresh.source}")
+
+
+def machine_record(machine: GpuSpec) -> dict[str, Any]:
+    """The machine record as JSON: every GpuSpec field, an unknown (NaN) TDP as None."""
+    return {**asdict(machine), "tdp_w": None if machine.tdp_w != machine.tdp_w else machine.tdp_w}
+
+
 def detect_gpu_id(name: str) -> str | None:
     """The catalogue id of a device name (see GPU_NAME_PATTERNS), or None when no catalogue row is that card."""
     return next((gid for pattern, gid in GPU_NAME_PATTERNS if re.search(pattern, name, re.IGNORECASE)), None)
@@ -134,8 +151,7 @@ def environment(dev, machine: GpuSpec, nvml=None) -> dict[str, Any]:
         "nvidia-ml-py": _ver("nvidia-ml-py"), "cpu": platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(), "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE", ""),
         "alloc_conf_env": {k: os.environ.get(k, "") for k in ("PYTORCH_ALLOC_CONF", "PYTORCH_CUDA_ALLOC_CONF")},
-        "gpu": machine.id, "machine_spec": {**asdict(machine), "tdp_w": None if machine.tdp_w != machine.tdp_w
-                                            else machine.tdp_w},
+        "gpu": machine.id, "machine_spec": machine_record(machine),
     }
     if is_cuda(dev):
         env.update(_cuda(dev))
@@ -143,4 +159,7 @@ def environment(dev, machine: GpuSpec, nvml=None) -> dict[str, Any]:
         detected = detect_gpu_id(env["gpu_name"])
         if detected and detected != machine.id:
             env["gpu_id_warning"] = f"device reports '{env['gpu_name']}' ({detected}), profile labelled {machine.id}"
+        elif detected is None:  # --gpu named a row for a card the catalogue does not hold (resolve_gpu_id)
+            env["gpu_id_warning"] = (f"device reports '{env['gpu_name']}', which is no catalogue card; profile "
+                                     f"labelled {machine.id}")
     return env

@@ -96,12 +96,12 @@ class Journal:
         key = row_key(row)
         if key in self.rows:
             raise ProfilerError(f"point {key} measured twice in one sweep")
-        self.rows[key], self.details[key] = row, detail or {}
-        self._append({"type": "row", "row": row, "detail": detail or {}})
+        self._append({"type": "row", "row": row, "detail": detail or {}})  # on disk first: a row counted as kept
+        self.rows[key], self.details[key] = row, detail or {}  # (after a hard Ctrl-C too) is one a resume finds
 
     def set_aux(self, name: str, value: Any) -> None:
-        self.aux[name] = value
         self._append({"type": "aux", "name": name, "value": value})
+        self.aux[name] = value
 
 
 def _jsonable(value: Any) -> Any:

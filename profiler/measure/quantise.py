@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from profiler.errors import UnsupportedQuantError
+from profiler.measure import interrupt
 from profiler.measure.device import is_cuda, is_oom
 from profiler.specs import KvDtype, ModelSpec, QuantScheme
 
@@ -121,6 +122,7 @@ def quantise(model, spec: ModelSpec, quant: QuantScheme, dev) -> QuantOutcome:
     skip = set(quant.keep) | {"embedding"}
 
     def linear(module, fqn: str) -> bool:
+        interrupt.check()  # a safe point: torchao asks per module, so Ctrl-C stops between layers
         return isinstance(module, torch.nn.Linear) and tensor_kind(fqn) not in skip
 
     linears = sum(1 for n, m in model.named_modules() if linear(m, n))

@@ -3,14 +3,17 @@
 Per (quant, KV dtype) the model is built once (random weights on the device, :mod:`build`), quantised
 (:mod:`quantise`), and its resident weight bytes (CUDA: allocator delta over build + quantisation; CPU:
 exact tensor census) and KV bytes per token (a static cache at two lengths) are measured and compared
-with the analytic ones (difference in ``note``). Per context the largest batch that fits is searched
-(:mod:`maxbatch`). Per point: prefill latency (``logits_to_keep=1``) or decode step latency (static cache
-of context + 1 slots, CUDA graph on GPU), peak memory, and on CUDA power and energy (NVML). ``mbu`` and
-``mfu`` divide the analytic twin's bytes and FLOPs of the same step (decode attends context + 1 tokens)
-by the measured latency and the machine record (catalogue GPU; on CPU the measured copy and matmul
-rates, see :func:`environment.cpu_spec`). A point that does not fit is a row with ``status="oom"``; a
-level the stack cannot run is ``status="unsupported"`` with the reason. Each finished point is written
-at once and a rerun resumes (:mod:`journal`). The entry point is :func:`sweep.run_measured_profile`.
+with the analytic ones (difference in ``note``). Per context and phase the largest batch that fits is searched
+(:mod:`maxbatch`): a decode point needs its cache, one prefill chunk and one step; a prefill point runs all
+B x T tokens in one forward, so it is probed with the prefill step itself (up to the largest prefill batch
+asked for) and no row at or below its ``max_batch`` runs out of memory. Per point: prefill latency
+(``logits_to_keep=1``) or decode step latency (static cache of context + 1 slots, CUDA graph on GPU), peak
+memory, and on CUDA power and energy (NVML). ``mbu`` and ``mfu`` divide the analytic twin's bytes and FLOPs of
+the same step (decode attends context + 1 tokens) by the measured latency and the machine record (:mod:`rates`:
+catalogue GPU; on CPU the measured copy and matmul rates, measured again when a step outruns them). A point
+that does not fit is a row with ``status="oom"``; a level the stack cannot run is ``status="unsupported"`` with
+the reason. Each finished point is written at once and a rerun resumes (:mod:`journal`); Ctrl-C stops between
+points, probes and timed repetitions (:mod:`interrupt`). The entry point is :func:`sweep.run_measured_profile`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from profiler.analytic import memory as amem
 from profiler.analytic import timing as atiming
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import UnsupportedQuantError
-from profiler.measure import STATIC_CACHE_EXTRA_SLOTS, maxbatch, steps
+from profiler.measure import STATIC_CACHE_EXTRA_SLOTS, interrupt, maxbatch, rates, steps
 from profiler.measure.device import free_memory, is_cuda, is_oom
 from profiler.measure.journal import Journal, row_key
 from profiler.measure.memory import PeakTracker, cache_nbytes
@@ -37,6 +40,11 @@ from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
 DECODE_POLICY = TimerPolicy(warmup=3, min_count=10, min_time_s=1.0)  # >= 1 s: NVML power is a 1 s average
 PREFILL_POLICY = TimerPolicy(warmup=2, min_count=3, min_time_s=0.5)  # prefills of seconds: few repeats
 LOW_MBU = 0.3  # measurement.md §7 item 6: a graphed decode below this is launch/overhead-bound
+# How often a sweep measures the CPU again when a step outruns its record (rates.py): each costs what cpu_spec
+# does (0.5-4 s); one is enough after a busy start (the record then holds an idle measurement), a second covers a
+# start that was busy twice. More would only repeat a matmul that is no peak for this CPU (its rows are flagged).
+CPU_REMEASURES = 2
+CPU_REFERENCE_AUX = "cpu_reference"  # journal aux record: the CPU record the sweep's rows divide by (resumes keep it)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class Level:
     note: str
     budget: maxbatch.Budget
     detail: dict[str, Any]
+    prefill_cap: dict[int, int]  # context -> largest prefill batch asked for: the prefill search's ceiling
 
 
 class Runner:
@@ -73,6 +82,14 @@ class Runner:
         self.cuda = is_cuda(dev)
         self.order: list[tuple] = []
         self.advance: Callable[[str], None] = lambda _desc: None
+        self.bar: Any = None  # the progress bar (sweep._start)
+        self.remeasures = 0 if self.cuda else CPU_REMEASURES
+        saved = journal.aux.get(CPU_REFERENCE_AUX)
+        if saved and not self.cuda:  # a resumed CPU sweep divides by the fastest record any of its runs measured
+            fields = {k: v for k, v in saved.items() if k in GpuSpec.__dataclass_fields__}
+            self._set_machine(rates.faster_record(machine, GpuSpec(**{**fields, "tdp_w": float("nan")}),
+                                                  f"the faster of each rate of this run's and an earlier run's "
+                                                  f"measurements (journal); this run: {machine.source}"))
 
     # ---- output -----------------------------------------------------------------------------------------
     def base(self, p: Point) -> dict[str, Any]:
@@ -93,7 +110,35 @@ class Runner:
     def table(self) -> pd.DataFrame:
         rows, planned = self.journal.rows, set(self.order)
         keys = [k for k in self.order if k in rows] + [k for k in rows if k not in planned]
-        return normalise([rows[k] for k in keys])
+        return normalise([self._rated(rows[k], self.journal.details.get(k) or {}) for k in keys])
+
+    def _rated(self, row: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
+        """A CPU row's MBU/MFU against the record as it stands now (it only gets faster: _outrun), with a note
+        for a ratio still above 1. GPU rows, and rows journaled without their bytes and FLOPs, as written."""
+        r = detail.get("rates")
+        if self.cuda or row.get("status") != "ok" or not r:
+            return row
+        mbu, mfu = rates.utilisation(r["bytes_moved"], r["flops"], r["seconds"], self.machine, r["dtype"])
+        notes = [row.get("note") or "", *rates.over_one_notes(mbu, mfu, self.machine, r["dtype"])]
+        return {**row, "mbu": mbu, "mfu": mfu, "note": "; ".join(n for n in notes if n)}
+
+    def _set_machine(self, machine: GpuSpec) -> None:
+        from profiler.measure.environment import machine_record
+
+        self.machine = machine
+        self.meta = replace(self.meta, environment={**self.meta.environment, "machine_spec": machine_record(machine)})
+
+    def _outrun(self, est, seconds: float, dtype: str) -> None:
+        """CPU: a step faster than the record means the record was measured on a busy machine (rates.py): measure
+        the CPU again (at most CPU_REMEASURES times a sweep) and keep the faster rates for every row (table)."""
+        mbu, mfu = rates.utilisation(est.bytes_moved, est.flops, seconds, self.machine, dtype)
+        if self.cuda or self.remeasures < 1 or (mbu <= 1 and mfu <= 1):
+            return
+        from profiler.measure.environment import cpu_spec_again, machine_record
+
+        self.remeasures -= 1
+        self._set_machine(cpu_spec_again(self.machine))
+        self.journal.set_aux(CPU_REFERENCE_AUX, machine_record(self.machine))
 
     def refuse(self, points: Iterable[Point], status: str, note: str) -> None:
         for p in points:
@@ -116,6 +161,7 @@ class Runner:
         todo = [p for p in points if not self.journal.done(self.key(p))]
         if not todo:
             return
+        interrupt.check()  # a safe point: before a model is built
         reason = self.unsupported_reason(quant, kv)
         if reason:
             return self.refuse(todo, "unsupported", reason)
@@ -125,8 +171,10 @@ class Runner:
         if not todo:
             return
         level, failure = None, None
+        prefill_cap = {c: max(p.batch for p in points if p.phase == "prefill" and p.context == c)
+                       for c in {p.context for p in points if p.phase == "prefill"}}
         try:
-            level = self.build_level(quant, kv)
+            level = self.build_level(quant, kv, prefill_cap)
         except UnsupportedQuantError as exc:
             failure = ("unsupported", str(exc))
         except Exception as exc:  # noqa: BLE001 - weights that do not fit are OOM rows; anything else is a bug
@@ -144,7 +192,7 @@ class Runner:
             level.model = None
             free_memory(self.dev)
 
-    def build_level(self, quant: QuantScheme, kv: KvDtype) -> Level:
+    def build_level(self, quant: QuantScheme, kv: KvDtype, prefill_cap: dict[int, int]) -> Level:
         from profiler.measure.build import build_model
         from profiler.measure.memory import census
         from profiler.measure.quantise import quantise
@@ -170,7 +218,8 @@ class Runner:
             from profiler.measure.memory import device_memory
 
             detail["non_torch_after_build"] = device_memory(self.dev).non_torch
-        return Level(built.model, quant, kv, weights, resident, kv_tok, note, self._budget(resident), detail)
+        return Level(built.model, quant, kv, weights, resident, kv_tok, note, self._budget(resident), detail,
+                     prefill_cap)
 
     def _allocated(self) -> int:
         if not self.cuda:
@@ -203,22 +252,34 @@ class Runner:
         return maxbatch.Budget(resident + maxbatch.CPU_EMULATED_HEADROOM_BYTES, maxbatch.cpu_budget_note(resident))
 
     # ---- max batch --------------------------------------------------------------------------------------
-    def max_batch(self, level: Level, context: int) -> dict[str, Any]:
-        name = f"max_batch/{level.quant.id}/{level.kv.value}/{context}"
-        if name in self.journal.aux:
-            return self.journal.aux[name]
-        per_seq = (context + STATIC_CACHE_EXTRA_SLOTS) * level.kv_bytes_per_token
-        chunk = steps.CHUNK_TOKENS["cuda" if self.cuda else "cpu"]
-        act = amem.activation_bytes(self.spec, 1, chunk_tokens=min(chunk, context), max_num_seqs=1)
+    def max_batch(self, level: Level, context: int, phase: str = "decode", batch: int = 1) -> dict[str, Any]:
+        """The largest batch of `phase` points at `context` that fits (journaled, searched once; a prefill search
+        stops at the largest prefill batch asked for, and is searched again when a later run asks for more)."""
+        name = f"max_batch/{level.quant.id}/{level.kv.value}/{context}" + ("/prefill" if phase == "prefill" else "")
+        known = self.journal.aux.get(name)
+        if known is not None and not (known["capped"] and batch > known["max_batch"] and phase == "prefill"):
+            return known
         available = level.budget.limit_bytes or self._device_room()
-        predicted = maxbatch.predict_max_batch(available, level.resident_bytes, per_seq, act)
-
-        def fits(batch: int) -> bool:
-            probe = lambda: steps.fit_probe(level.model, self.dev, batch, context)  # noqa: E731
-            return maxbatch.probe_fits(probe, self.dev, level.budget, level.resident_bytes,
-                                       level.resident_bytes + batch * per_seq, self.opt["nvml"])[0]
-
         cap = self.opt["max_batch_cap"] or maxbatch.MAX_BATCH_CAP["cuda" if self.cuda else "cpu"]
+        if phase == "prefill":
+            per_seq = context * level.kv_bytes_per_token  # a tight cache of T slots
+            act = amem.activation_bytes(self.spec, 1, chunk_tokens=context, max_num_seqs=1)  # one prompt's forward
+            predicted = maxbatch.predict_max_batch(available, level.resident_bytes, per_seq + act, 0)
+            probe = steps.prefill_probe
+            cap = min(cap, max(level.prefill_cap.get(context, 1), batch))
+        else:
+            per_seq = (context + STATIC_CACHE_EXTRA_SLOTS) * level.kv_bytes_per_token
+            chunk = steps.CHUNK_TOKENS["cuda" if self.cuda else "cpu"]
+            act = amem.activation_bytes(self.spec, 1, chunk_tokens=min(chunk, context), max_num_seqs=1)
+            predicted = maxbatch.predict_max_batch(available, level.resident_bytes, per_seq, act)
+            probe = steps.fit_probe
+
+        def fits(b: int) -> bool:
+            interrupt.check()  # a safe point: between probes
+            run = lambda: probe(level.model, self.dev, b, context)  # noqa: E731
+            return maxbatch.probe_fits(run, self.dev, level.budget, level.resident_bytes,
+                                       level.resident_bytes + b * per_seq, self.opt["nvml"])[0]
+
         res = maxbatch.search_max_batch(fits, predicted, cap)
         value = {"max_batch": res.max_batch, "capped": res.capped, "predicted": predicted,
                  "probes": [list(p) for p in res.probes], "budget": level.budget.description}
@@ -233,11 +294,14 @@ class Runner:
 
     # ---- points -----------------------------------------------------------------------------------------
     def run_point(self, level: Level, p: Point) -> None:
-        mb = self.max_batch(level, p.context)
-        held = mb["max_batch"] * (p.context + STATIC_CACHE_EXTRA_SLOTS)  # KV tokens the largest batch's cache holds
+        interrupt.check()  # a safe point: between points
+        mb = self.max_batch(level, p.context, p.phase, p.batch)
+        slots = p.context + (STATIC_CACHE_EXTRA_SLOTS if p.phase == "decode" else 0)  # prefill: a tight cache
+        held = mb["max_batch"] * slots  # KV tokens the largest batch's cache holds
         fit = {"max_batch": mb["max_batch"], "kv_capacity_tokens": held,
                "weights_bytes": level.weights_bytes, "kv_bytes_per_token": level.kv_bytes_per_token}
-        search = (f"largest batch that fits at context {p.context}: {mb['max_batch']}"
+        what = "batch that fits" if p.phase == "decode" else "prefill batch that fits in one forward"
+        search = (f"largest {what} at context {p.context}: {mb['max_batch']}"
                   f"{' or more (search cap)' if mb['capped'] else ''} ({mb['budget']})")
         if p.batch > mb["max_batch"]:
             return self.emit({**self.base(p), **fit, "status": "oom", "note": search}, {"max_batch_search": mb})
@@ -294,9 +358,9 @@ class Runner:
         else:
             est = atiming.decode_step(self.spec, self.machine, p.quant, p.kv, 1, p.batch, p.context, eff,
                                       attended=step.attended)
-        t = timing.median_s
-        mbu = est.bytes_moved / t / self.machine.hbm_bandwidth_bytes_per_s
-        mfu = est.flops / t / self.machine.peak_flops(atiming.compute_dtype(self.machine, p.quant))
+        t, dtype = timing.median_s, atiming.compute_dtype(self.machine, p.quant)
+        self._outrun(est, t, dtype)
+        mbu, mfu = rates.utilisation(est.bytes_moved, est.flops, t, self.machine, dtype)
         notes = [f"{step.method}, median of {timing.count} ({timing.method})"]
         unstable = unstable_note(t, timing.iqr_s)
         if unstable:
@@ -306,6 +370,9 @@ class Runner:
         if eager is not None:
             notes.append(f"eager {eager.median_s * 1e3:.3f} ms")
         notes += self._flags(p, est, mbu, power)
+        if self.cuda:  # a CPU row's ratios are rated against the final record, in table()
+            notes += rates.over_one_notes(mbu, mfu, self.machine, dtype)
+            notes += filter(None, [rates.label_note(self.machine, self.meta.environment)])
         row = {"status": "ok", "latency_ms": t * 1e3, "latency_ms_spread": timing.iqr_s * 1e3,
                "tokens_per_s": step.tokens / t, "peak_bytes": mem.peak_device, "mbu": mbu, "mfu": mfu,
                "power_w": power.mean_w if power else None,
@@ -315,7 +382,8 @@ class Runner:
                   "memory": {"peak_allocated": mem.peak_allocated, "peak_reserved": mem.peak_reserved,
                              "peak_device": mem.peak_device, "non_torch": mem.non_torch, "nvml_used": mem.nvml_used,
                              "method": mem.method},
-                  "power": asdict(power) if power else None, "analytic": asdict(est), "attended": step.attended}
+                  "power": asdict(power) if power else None, "analytic": asdict(est), "attended": step.attended,
+                  "rates": {"bytes_moved": est.bytes_moved, "flops": est.flops, "seconds": t, "dtype": dtype}}
         return row, detail
 
     def _flags(self, p: Point, est, mbu: float, power) -> list[str]:

@@ -5,7 +5,11 @@
     decode_step(model, dev, B, L, graphs)   one token per sequence at position L of a cache of L + 1 slots,
                                             replayed at the same position (each replay = "decode at L");
                                             captured in a CUDA graph on GPU, eager on CPU
-    fit_probe(model, dev, B, L)             allocate the cache, one prefill chunk, one decode step (max batch)
+    fit_probe(model, dev, B, L)             allocate the cache, one prefill chunk, one decode step (max batch
+                                            of a decode point)
+    prefill_probe(model, dev, B, T)         the prefill point itself, once: B prompts of T tokens in one forward
+                                            (max batch of a prefill point: its activations grow with B x T,
+                                            which a decode point's one-chunk probe never sees)
 
 transformers 5 static layers keep their write position in ``cumulative_length`` and derive the mask's
 query offset from it, so every step first rewinds it (``set_position``); older versions take
@@ -21,7 +25,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from profiler.measure import STATIC_CACHE_EXTRA_SLOTS
+from profiler.measure import STATIC_CACHE_EXTRA_SLOTS, interrupt
 from profiler.measure.device import is_cuda, is_oom, synchronize
 from profiler.measure.memory import cache_nbytes
 
@@ -99,6 +103,7 @@ class Inputs:
 
 def _forward_chunks(model, cache, inputs: Inputs, end: int, chunk: int) -> None:
     for start in range(0, end, chunk):
+        interrupt.check()  # a safe point: a long fill stops between chunks on Ctrl-C
         stop = min(end, start + chunk)
         set_position(cache, start)
         model(**inputs.kwargs(cache, inputs.ids[:, start:stop], inputs.positions[start:stop]))
@@ -216,4 +221,10 @@ def fit_probe(model, dev, batch: int, context: int) -> None:
         set_position(cache, context)
         step = Inputs(model, dev, batch, context, 1)
         model(**step.kwargs(cache)).logits.argmax(-1)
+    synchronize(dev)
+
+
+def prefill_probe(model, dev, batch: int, prompt: int) -> None:
+    """The memory a (batch, prompt) prefill point needs: the point's own step, run once (same cache, same inputs)."""
+    prefill_step(model, dev, batch, prompt).fn()
     synchronize(dev)

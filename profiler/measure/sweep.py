@@ -23,6 +23,7 @@ import pandas as pd
 
 from profiler import catalogue
 from profiler.errors import InvalidValueError
+from profiler.measure import interrupt
 from profiler.schema import PHASES, ProfileMeta, check_profile_path, write_profile
 from profiler.specs import KvDtype, ModelSpec
 
@@ -120,13 +121,10 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
     CPU the default is the resident bytes + maxbatch.CPU_EMULATED_HEADROOM_BYTES).
     `prefill_batches`: batches for the prefill phase (default: `batches`). `timer`: a TimerPolicy for every
     point (default: per device and phase). `on_point(row)` runs after each row is durably written.
+    Ctrl-C (or a KeyboardInterrupt from `on_point`) stops at the next safe point and raises
+    :class:`interrupt.SweepInterrupted` (a KeyboardInterrupt) saying how many points are kept; rerun to resume.
     """
     from profiler.measure.build import check_weights_folder
-    from profiler.measure.device import prepare_process, resolve_device
-    from profiler.measure.environment import machine_spec
-    from profiler.measure.journal import Journal, journal_path
-    from profiler.measure.power import NvmlDevice
-    from profiler.measure.runner import Runner
 
     _check_grid(batches, contexts, quants, phases)
     quant_specs = [catalogue.get_quant(q) for q in quants]
@@ -135,25 +133,45 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
         check_profile_path(out)  # before the sweep: an unwritable -o fails now, not after an hour of measuring
     if weights_path is not None:
         check_weights_folder(model, weights_path)  # before anything is built: a mismatch would mislabel every row
+    out = Path(out) if out is not None else None
+    points = plan_points(quant_specs, kvs, phases, batches, prefill_batches or batches, contexts)
+    options = {"memory_limit_bytes": memory_limit_bytes, "weights_path": weights_path, "seed": seed,
+               "timer": timer, "max_batch_cap": max_batch_cap, "graphs": graphs, "on_point": on_point}
+    runner = None
+    try:
+        with interrupt.stop_on_sigint():  # Ctrl-C: stop at the next safe point (interrupt.py)
+            runner = _start(model, gpu_id, device, force_gpu, command, out, resume, options, points, progress)
+            with runner.bar:
+                for (quant, kv), level_points in itertools.groupby(points, key=lambda p: (p.quant, p.kv)):
+                    runner.run_level(quant, kv, list(level_points))
+    except KeyboardInterrupt:  # a safe-point stop, a second Ctrl-C, or one raised by on_point
+        kept = 0 if runner is None else sum(runner.journal.done(k) for k in runner.order)
+        raise interrupt.SweepInterrupted(kept, len(points), out) from None
+    df = runner.table()
+    if out is not None and len(df):
+        write_profile(df, out, runner.meta)
+    return df, runner.meta
+
+
+def _start(model: ModelSpec, gpu_id: str | None, device: str, force_gpu: bool, command: str, out: Path | None,
+           resume: bool, options: dict[str, Any], points: list, progress: bool):
+    """The device, its machine record, the environment, the journal and a Runner over `points` (with a progress
+    bar as ``runner.bar``)."""
+    from profiler.measure.device import prepare_process, resolve_device
+    from profiler.measure.environment import machine_spec
+    from profiler.measure.journal import Journal, journal_path
+    from profiler.measure.power import NvmlDevice
+    from profiler.measure.runner import Runner
+
     prepare_process()
     dev = resolve_device(device)
     machine = machine_spec(dev, gpu_id, force=force_gpu)
     nvml = NvmlDevice.open(dev) if dev.type == "cuda" else None
     meta = _meta(model, dev, machine, nvml, command)
-    out = Path(out) if out is not None else None
     header = {"model": model.name, "gpu": machine.id, "device": dev.type}
     journal = Journal(journal_path(out) if out else None, header, resume=resume)
-    options = {"memory_limit_bytes": memory_limit_bytes, "weights_path": weights_path, "seed": seed,
-               "timer": timer, "max_batch_cap": max_batch_cap, "graphs": graphs, "on_point": on_point,
-               "nvml": nvml, "nvml_error": NvmlDevice.last_error or "NVML unavailable"}
+    options = {**options, "nvml": nvml, "nvml_error": NvmlDevice.last_error or "NVML unavailable"}
     runner = Runner(model, dev, machine, journal, meta, out, options)
-    points = plan_points(quant_specs, kvs, phases, batches, prefill_batches or batches, contexts)
     runner.order = [runner.key(p) for p in points]
-    bar, runner.advance = _progress(len(points), sum(journal.done(k) for k in runner.order), progress)
-    with bar:
-        for (quant, kv), level_points in itertools.groupby(points, key=lambda p: (p.quant, p.kv)):
-            runner.run_level(quant, kv, list(level_points))
-    df = runner.table()
-    if out is not None and len(df):
-        write_profile(df, out, meta)
-    return df, meta
+    runner.bar, runner.advance = _progress(len(points), sum(journal.done(k) for k in runner.order), progress)
+    return runner

@@ -9,6 +9,9 @@ events; ``scenarios/inference/scenario.py`` stops on a minimum duration and coun
 On CUDA every repetition is bracketed by a pair of CUDA events; the host synchronises once per batch of
 repetitions (never inside the timed region) and reads the events afterwards, so the numbers are device
 time, not enqueue time. On the CPU each repetition is timed with ``time.perf_counter``.
+
+Every warm-up and repetition (CUDA: every batch of them) is a safe point for Ctrl-C (:func:`interrupt.check`):
+a stopped sweep waits for one call of ``fn``, not for the policy's minimum time.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from profiler.measure import interrupt
 
 # A point whose inter-quartile spread exceeds this fraction of its median was timed on a busy machine (or one
 # changing clocks): its note says so and `inferplan profile` warns. The CPU policy already repeats until the spread
@@ -100,6 +105,7 @@ def _time_cpu(fn: Callable[[], object], p: TimerPolicy) -> Timing:
     samples: list[float] = []
     start = time.perf_counter()
     while not _done(samples, time.perf_counter() - start, p):
+        interrupt.check()
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
@@ -113,6 +119,7 @@ def _time_cuda(fn: Callable[[], object], p: TimerPolicy, dev) -> Timing:
     start = time.perf_counter()
     batch = max(1, p.min_count)
     while not _done(samples, time.perf_counter() - start, p):
+        interrupt.check()
         pairs = []
         for _ in range(batch):
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -134,6 +141,7 @@ def time_call(fn: Callable[[], object], device, policy: TimerPolicy | None = Non
 
     p = policy or TimerPolicy()
     for _ in range(p.warmup):
+        interrupt.check()
         fn()
     synchronize(device)
     return _time_cuda(fn, p, device) if is_cuda(device) else _time_cpu(fn, p)

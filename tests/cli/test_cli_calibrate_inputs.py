@@ -71,12 +71,19 @@ def test_a_mixed_file_fits_its_measured_rows_only_and_says_what_it_left_out(tmp_
     assert "left out 2 analytic row(s); only measured rows are fitted" in r.stderr
 
 
-def test_calibrate_warns_when_a_fitted_factor_sits_at_its_clipping_limit(tmp_path):
+def test_calibrate_refuses_to_save_a_fit_at_its_clipping_limit_without_force(tmp_path):
     from profiler.analytic.calibration import ETA_RANGE
 
     # decode 5x faster than the model: it is off by 1/0.2 - 1 = 400 %, and a bandwidth efficiency of
     # 0.8 / 0.2 = 4 would be needed, above the accepted upper limit ETA_RANGE[1] = 2
-    r = cli("calibrate", _sweep(tmp_path, "m.csv", decode_scale=0.2), "-o", tmp_path / "c.yaml")
+    measured = _sweep(tmp_path, "m.csv", decode_scale=0.2)
+    refused = cli("calibrate", measured, "-o", tmp_path / "c.yaml")
+    assert refused.exit_code == 1 and refused.output.count("\n") == 1, refused.output
+    assert refused.output.startswith(f"error: not saved: h100-sxm/bf16: fitted bandwidth efficiency {ETA_RANGE[1]:g} "
+                                     "sits at the clipping limit")
+    assert refused.output.rstrip().endswith("pass --force to save it anyway")
+    assert not (tmp_path / "c.yaml").exists()
+    r = cli("calibrate", measured, "-o", tmp_path / "c.yaml", "--force")
     assert r.exit_code == 0, r.output
     assert "h100-sxm/bf16 fit error (median abs): decode 400.0% -> " in r.output
     warning = next(x for x in r.output.splitlines() if x.startswith("warning:"))
@@ -108,6 +115,7 @@ def test_the_output_path_is_checked_before_fitting(tmp_path, monkeypatch, path, 
 def test_a_calibration_written_elsewhere_says_how_to_use_it(tmp_path, monkeypatch):
     home = _home()
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "t").mkdir()  # an output path's folder must exist (never created silently)
     r = cli("calibrate", _sweep(tmp_path, "m.csv"), "-o", "t/cal.yaml")
     assert r.exit_code == 0, r.output
     saved = r.output.strip().splitlines()[-1]

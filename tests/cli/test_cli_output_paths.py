@@ -43,7 +43,15 @@ def test_a_csv_profile_is_written_with_its_metadata_beside_it(tmp_path, monkeypa
     assert meta["environment"]["gpu"] == "h100-sxm" and set(meta["efficiency"]) == {"bf16", "int4"}
 
 
-def test_a_good_nested_output_path_is_created_and_holds_rows_and_meta(tmp_path):
+def test_a_missing_output_folder_is_refused_not_created(tmp_path):
+    r = cli("profile", "llama-3.1-8b", "--batch", "1", "--context", "1k", "-o", tmp_path / "a" / "b" / "p.json")
+    assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
+    assert f"the folder {tmp_path / 'a' / 'b'} does not exist; create it first" in r.output
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_good_nested_output_path_holds_rows_and_meta(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
     r = cli("profile", "llama-3.1-8b", "--batch", "1", "--context", "1k", "-o", tmp_path / "a" / "b" / "p.json")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["p.json"]  # .json: no .meta.json beside

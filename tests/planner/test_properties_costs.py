@@ -26,8 +26,9 @@ policies = st.builds(RedundancyPolicy, spares=st.integers(0, 4),
                      hot_standby_fraction=st.sampled_from([0, 0.25, 0.5, 1]), zones=st.integers(1, 4),
                      survive_node_loss=st.booleans(),
                      replica_availability=st.sampled_from([0.95, 0.99, 0.999]))
+# requests from 10 a day: at most 1e9 / 10 = 1e8 tokens per request, planner.limits.MAX_REQUEST_TOKENS
 workloads = st.builds(Workload, tokens_in_per_day=st.floats(1e5, 1e9), tokens_out_per_day=st.floats(1e5, 1e9),
-                      requests_per_day=st.floats(1, 1e4), cached_input_fraction=st.floats(0, 1),
+                      requests_per_day=st.floats(10, 1e4), cached_input_fraction=st.floats(0, 1),
                       peak_to_average=st.floats(1, 5), availability=st.sampled_from([0.99, 0.999, 0.9999]),
                       existing_infra=st.booleans())
 

@@ -68,9 +68,11 @@ def test_a_refused_write_reaches_both_kinds_of_handler_with_the_path_named(tmp_p
     assert reason == expected
 
 
-def test_check_writable_accepts_a_new_nested_path_and_creates_nothing(tmp_path):
+def test_check_writable_refuses_a_missing_folder_unless_asked_to_create_it_and_creates_nothing(tmp_path):
     target = tmp_path / "a" / "b" / "x.json"
-    assert check_writable(target) == target
+    with pytest.raises(OutputPathError, match=r"the folder .*/a/b does not exist; create it first \(mkdir -p "):
+        check_writable(target)  # a user's -o never makes folders (a typo would become a tree)
+    assert check_writable(target, create_folders=True) == target  # inferplan's own files under $INFERPLAN_HOME
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "y.csv").write_text("old")
     check_writable(tmp_path / "y.csv")  # an existing file is replaced by the write, so it is fine

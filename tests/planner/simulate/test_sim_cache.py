@@ -68,7 +68,7 @@ def test_another_version_is_ignored_and_replaced(tmp_path):
 
 
 def test_an_unwritable_file_leaves_a_working_memory_cache(tmp_path, monkeypatch, forbid_simulation):
-    def read_only(path, text):
+    def read_only(path, text, **kw):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(cc, "atomic_write_text", read_only)

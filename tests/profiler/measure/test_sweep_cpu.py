@@ -96,24 +96,33 @@ def test_measured_mbu_and_mfu_are_the_hand_counted_bytes_and_flops_at_the_measur
 
 
 def test_the_oom_boundary_is_a_measured_search_recorded_as_rows(swept):
+    """Per context and phase: a decode point needs its cache, one prefill chunk and one step; a prefill point runs
+    all B x T tokens in one forward, so its boundary is searched with the prefill step itself (up to the largest
+    prefill batch asked for, 256). Every row at or below its max_batch fits; every row above is an oom row."""
     df, _, out = swept
     bf16 = df[(df["quant"] == "bf16") & (df["kv_dtype"] == "bf16")]
-    for context, rows in bf16.groupby("context"):
-        mb = int(rows["max_batch"].iloc[0])
+    found = {}
+    for (context, phase), rows in bf16.groupby(["context", "phase"]):
+        mb = found[context, phase] = int(rows["max_batch"].iloc[0])
         # the cache alone bounds it: (LIMIT - resident) // ((context + 1) x 256 B) = 81 at 32, 41 at 64
         room = (LIMIT - TINY_RESIDENT_BYTES) // ((context + STATIC_CACHE_EXTRA_SLOTS) * TINY_KV_BYTES_PER_TOKEN)
         assert room == {32: 81, 64: 41}[context]
         assert 2 <= mb <= room and (rows["max_batch"] == mb).all()
-        assert (rows["kv_capacity_tokens"] == mb * (context + STATIC_CACHE_EXTRA_SLOTS)).all()
+        slots = context + (STATIC_CACHE_EXTRA_SLOTS if phase == "decode" else 0)  # prefill: a tight cache
+        assert (rows["kv_capacity_tokens"] == mb * slots).all()
         assert set(rows[rows["batch"] == 256]["status"]) == {"oom"}
+        assert set(rows[rows["batch"] <= 2]["status"]) == {"ok"}
+        what = "batch that fits" if phase == "decode" else "prefill batch that fits in one forward"
         assert rows[rows["batch"] == 256]["note"].str.startswith(
-            f"largest batch that fits at context {context}: {mb} (injected memory limit of 1 MiB").all()
-        search = next(r["value"] for r in journal_records(out, "aux") if r["name"] == f"max_batch/bf16/bf16/{context}")
+            f"largest {what} at context {context}: {mb} (injected memory limit of 1 MiB").all()
+        name = f"max_batch/bf16/bf16/{context}" + ("/prefill" if phase == "prefill" else "")
+        search = next(r["value"] for r in journal_records(out, "aux") if r["name"] == name)
         probes = dict(map(tuple, search["probes"]))
         assert probes[mb] is True and probes[mb + 1] is False  # the boundary itself was probed
         assert all(fits == (b <= mb) for b, fits in probes.items())
-    longer = bf16.groupby("context")["max_batch"].first()
-    assert longer[64] < longer[32]  # longer contexts fit fewer sequences
+    assert found[64, "decode"] < found[32, "decode"] and found[64, "prefill"] < found[32, "prefill"]  # longer: fewer
+    # a whole prefill's activations outweigh one chunk's: fewer prompts fit in one prefill forward than decode
+    assert found[32, "prefill"] < found[32, "decode"] and found[64, "prefill"] < found[64, "decode"]
 
 
 def test_levels_this_machine_cannot_run_are_unsupported_rows_with_the_reason(swept):
