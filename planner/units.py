@@ -264,7 +264,11 @@ def read_yaml(path: str | Path) -> YamlDoc:
         data, lines = yaml_cache.load(f"planner/catalogues/{p.name}", raw,
                                       lambda: _parse(raw.decode("utf-8"), str(p)))
         return YamlDoc(data, str(p), lines)
-    return parse_yaml(*userfile.read_text(p))
+    doc = parse_yaml(*userfile.read_text(p))
+    if doc.data is None:  # a user file that adds nothing is a mistake (the wrong file), not "no changes"
+        raise CatalogueError("holds no YAML data (it is empty or only comments); give the file you meant",
+                             file=doc.file)
+    return doc
 
 
 __all__ = ["SECONDS_PER_DAY", "HOURS_PER_MONTH", "DAYS_PER_MONTH", "SEED_DAYS_PER_MONTH", "parse_tokens",

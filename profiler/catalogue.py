@@ -168,7 +168,12 @@ def load_file(section: str, path: str | Path) -> dict[str, Any]:
     """The entries of ONE user file in catalogue layout (`section`: models, gpus or quants), checked."""
     if section not in CATALOGUE_FILES:
         raise InvalidValueError(f"unknown catalogue '{section}'; use one of {', '.join(CATALOGUE_FILES)}")
-    return dict(_load_text(section, *_read_user(path), False))
+    text, file = _read_user(path)
+    entries = dict(_load_text(section, text, file, False))
+    if not entries:  # adds nothing: the wrong file, not "no changes"
+        raise CatalogueError(f"holds no {section}; a {section} file maps ids to their fields (as "
+                             f"profiler/catalogues/{CATALOGUE_FILES[section]} does)", file=file)
+    return entries
 
 
 def _load(section: str, extra: str | Path | None) -> dict[str, Any]:

@@ -215,3 +215,12 @@ def test_a_list_option_given_without_a_value_is_refused_not_read_as_all(command,
 
 def test_integer_lists_take_ascii_digits_only():
     assert "--tp: expected comma-separated integers" in cli_error(*PLAN, "--tp", "\u0663")
+
+
+@pytest.mark.parametrize("args", [("compare", "--api-prices"), ("compare", "--workload"), (*PLAN, "--tco"),
+                                  (*PLAN, "--gpu-prices"), ("models", "--models"), ("gpus", "--gpus")],
+                         ids=lambda a: a[-1])
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_an_empty_override_file_is_refused_not_read_as_no_changes(write_file, args, text):
+    out = cli_error(*args, write_file("x.yaml", text))
+    assert "x.yaml: holds no" in out
