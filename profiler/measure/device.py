@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import os
+import warnings
 
 from profiler.errors import InvalidValueError, ProfilerError
 
@@ -33,6 +36,36 @@ def prepare_process() -> None:
     hub = sys.modules.get("huggingface_hub.constants")
     if hub is not None:  # imported before us: its offline flag was read at import time
         hub.HF_HUB_OFFLINE = True
+    try:  # the stack imported once, its import-time chatter held back (quiet_imports); later imports are cached
+        with quiet_imports():
+            import torch  # noqa: F401
+            import transformers.quantizers  # noqa: F401 - imports torchao when it is installed
+    except ImportError:
+        pass  # a missing package is reported where it is needed, naming the extra that installs it
+
+
+# Loggers that talk while the stack imports: torchao's own ("Failed to load .../_C_mxfp8...so" for CUDA kernels a
+# CPU or an older card cannot load, "Detected no triton") and torch's pytree ("<enum ...> is an Enum subclass ...
+# register_constant() is deprecated"), when transformers' quantizers import torchao. None of it changes a
+# measurement (a quant torchao cannot run is recorded as unsupported with its error); printed, it broke the
+# one-line output of `profile --measure` (issue 12).
+_IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+@contextlib.contextmanager
+def quiet_imports():
+    """Import-time log lines (_IMPORT_LOGGERS) and warnings held back while importing torch, transformers, torchao."""
+    loggers = [logging.getLogger(name) for name in _IMPORT_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def resolve_device(name: str):

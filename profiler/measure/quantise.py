@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from profiler.errors import UnsupportedQuantError
 from profiler.measure import interrupt
-from profiler.measure.device import is_cuda, is_oom
+from profiler.measure.device import is_cuda, is_oom, quiet_imports
 from profiler.specs import KvDtype, ModelSpec, QuantScheme
 
 EXPERT_PARAM = re.compile(r"(^|\.)experts\.(gate_up_proj|down_proj|gate_proj|up_proj)$")
@@ -65,8 +65,9 @@ def kv_unsupported_reason(kv: KvDtype) -> str | None:
 
 def _torchao():
     try:
-        import torchao  # noqa: F401 - imported for its version and to register its ops
-        import torchao.quantization as tq
+        with quiet_imports():
+            import torchao  # noqa: F401 - imported for its version and to register its ops
+            import torchao.quantization as tq
     except ImportError as exc:
         raise UnsupportedQuantError(
             f"torchao is not installed ({exc}); install the [gpu] extra (pip install torchao), or on an offline "
