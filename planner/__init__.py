@@ -3,9 +3,14 @@
 Public API (never imports torch)::
 
     plan(PlanRequest) -> Plan                      the main job (planner.api)
+    run_simulation(SimRequest) -> SimResult        one replica, simulated (planner.simulate_api)
+    offline_throughput(ThroughputRequest) -> ThroughputResult   the offline maximum (planner.throughput_api)
     Workload, load_workload, build_workload        what is served (planner.workload)
     load_gpu_prices, load_api_prices               dated price tables (planner.prices)
     search, SearchSpace                            cheapest SLO-meeting configurations (planner.search)
+
+The profiler's entry points (``profile(ProfileRequest)``, ``calibrate``) are in :mod:`profiler.api`;
+docs/python_api.md walks through them all with a worked example.
 
 The names are imported on first use (PEP 562), so that ``import planner.cli`` (the `inferplan` script, whose
 ``--help`` should be instant) does not pay for pandas and the planner's modules until a command needs them.
@@ -22,6 +27,9 @@ from profiler.lazy import lazy_exports
 _EXPORTS = {
     "PlanRequest": "planner.api", "plan": "planner.api",
     "Plan": "planner.plan",
+    "SimRequest": "planner.simulate_api", "SimResult": "planner.simulate_api", "run_simulation": "planner.simulate_api",
+    "ThroughputRequest": "planner.throughput_api", "ThroughputResult": "planner.throughput_api",
+    "offline_throughput": "planner.throughput_api",
     "load_api_prices": "planner.prices", "load_gpu_prices": "planner.prices",
     "SearchSpace": "planner.search", "search": "planner.search",
     "DEFAULT_WORKLOAD": "planner.workload", "Workload": "planner.workload", "build_workload": "planner.workload",

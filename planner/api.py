@@ -1,4 +1,6 @@
-"""Library entry point behind `inferplan plan` and `crossover`: names in, a Plan out. No printing."""
+"""Library entry point behind `inferplan plan` and `crossover`: names in, a Plan out. No printing.
+
+A walk-through with a worked example: docs/python_api.md."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from planner.search import DEFAULT_TPS, SearchSpace
 from planner.workload import DEFAULT_WORKLOAD, Workload
 from profiler import catalogue
 from profiler.errors import InvalidValueError
+from profiler.interop import ServingContext
 from profiler.schema import read_profile
 from profiler.specs import KvDtype
 
@@ -26,6 +29,34 @@ SIZINGS = ("p99", "mean-value")
 
 @dataclass(frozen=True)
 class PlanRequest:
+    """What `inferplan plan` asks for: names and numbers, resolved and checked by :func:`plan`.
+
+    Args:
+        model: a catalogue model id (``inferplan models``), or a local model folder holding config.json, or a
+            config.json path (labelled with the folder's name).
+        workload: what is served (planner.workload.Workload: tokens/day, request lengths, peak-to-average, the
+            p99 TTFT / TPOT targets in seconds, availability as a fraction); build one from human units with
+            ``build_workload({"tokens_in_per_day": "50M", "tpot_p99_s": "50ms"})``. Default: the seed scenario.
+        gpus, quants, tps, kv_dtypes: the search space by id (empty: every catalogue GPU; the model's default
+            quants, bf16/fp8/int8/int4; TP 1, 2, 4, 8); ``kv_dtypes`` is ``bf16`` and/or ``fp8``.
+        pricing: pricing models compared (on-demand, reserved-1y, reserved-3y, spot, buy); ``provider`` and
+            ``region`` keep only those offers.
+        spares, hot_standby, zones, node_loss: redundancy over the availability sizing (N+k spare replicas; a
+            hot-standby fraction 0-1 at every fleet size; survive losing one of N zones; and the fullest node).
+        margin: self-host only when the reference API costs at least this many times the self-host TCO (1-100).
+        sizing: ``p99`` (the tail model's p99 latencies) or ``mean-value`` (mean step time, 80 % load cap);
+            ``simulate``: size the cheapest candidates in the continuous-batching simulator instead.
+        engine: the serving engine planned for: vllm, trtllm or sglang.
+        profile: a measured or calibrated profile CSV/JSON (profiler.schema) used instead of the analytic model.
+        tco, api_prices, gpu_prices, dedicated_prices, models_file, gpus_file, quants_file, risks_file,
+            price_trends_file: YAML files over the packaged catalogues (each the same layout as the packaged one).
+        gpu_memory_utilization: vLLM's share of GPU memory, in (0, 1] (None: 0.9).
+        talent_region, opportunity_hours: price engineer time at a region's compensation; engineer hours a month
+            on inference, shown as an opportunity cost.
+        framework: apply the decision framework's drivers (False: the cost verdict alone).
+        top: alternatives kept in ``Plan.alternatives``.
+    """
+
     model: str = "llama-3.3-70b"
     workload: Workload = DEFAULT_WORKLOAD
     gpus: tuple[str, ...] = ()
@@ -121,7 +152,21 @@ def with_user_catalogues(cat: Catalogues, req: PlanRequest) -> Catalogues:
 
 
 def plan(req: PlanRequest) -> Plan:
-    """Resolve names, check them, search, and assemble the plan."""
+    """Resolve names, check them, search, and assemble the plan.
+
+    Returns:
+        A :class:`planner.plan.Plan`: the chosen ``deployment`` (a dict: gpu, quant, tp, replicas, spare_replicas,
+        gpus_total, usd_per_gpu_hour, monthly_total_cost [USD/month], ...), ``monthly_total_cost`` and
+        ``monthly_gpu_cost`` [USD/month], ``line_items`` (the bill, one row per item), ``api`` (the workload on every
+        API, with crossovers), ``curve`` (monthly cost vs tokens/day, self-hosted and per API), ``alternatives``,
+        ``redundancy``, ``verdict`` and ``launch_args``. docs/python_api.md lists the columns.
+
+    Raises:
+        UnknownNameError: a model, GPU or quant id that is not in the catalogues (the message suggests names).
+        CatalogueError: a malformed YAML file or config.json (file, line, field named).
+        InvalidValueError, WorkloadError: an impossible value. InfeasibleError / NoOfferError: nothing meets the
+        SLOs, or no price row matches. All are :class:`profiler.errors.InferplanError`.
+    """
     model = catalogue.get_model(req.model, models_file=req.models_file)
     cat = with_user_catalogues(load_catalogues(req.gpu_prices, req.api_prices, req.tco), req)
     for g in req.gpus:
@@ -142,7 +187,9 @@ def plan(req: PlanRequest) -> Plan:
     space = SearchSpace(gpus=req.gpus, quants=req.quants, kv_dtypes=tuple(KvDtype(k) for k in req.kv_dtypes),
                         tps=req.tps or DEFAULT_TPS, pricing=req.pricing or ("reserved-1y",), provider=req.provider,
                         region=req.region, redundancy=policy_for(req), existing_infra=req.workload.existing_infra)
-    profile = read_profile(req.profile)[0] if req.profile else None
+    serving = ServingContext.of(model, req.gpus, req.quants, req.kv_dtypes, req.tps, models_file=req.models_file,
+                                gpus_file=req.gpus_file, quants_file=req.quants_file)  # for a vllm/guidellm report
+    profile = read_profile(req.profile, serving)[0] if req.profile else None
     if profile is not None and not (profile["model"] == model.name).any():
         raise InvalidValueError(f"{req.profile} profiles {', '.join(sorted(profile['model'].unique()))}, not "
                                 f"{model.name}: a profile only describes its own model; profile {model.name} "

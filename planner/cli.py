@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -33,9 +33,67 @@ def one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in str(text))
 
 
+MULTI_TABLE = frozenset({"plan"})  # commands that print several tables: --wide, but no --columns
+
+
+def _view_option(ctx, param, value):
+    """--wide / --columns: set the table view (planner.render_rows.View) before the command runs."""
+    from dataclasses import replace
+
+    from planner.render_rows import current_view, set_view
+
+    if param.name == "wide":
+        set_view(replace(current_view(), wide=bool(value)))
+        return value
+    names = None
+    if value is not None:
+        names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+        if not names:
+            raise typer.BadParameter("give column names, comma-separated (those of --format csv)")
+    set_view(replace(current_view(), columns=names))
+    return value
+
+
+def _view_params() -> dict:
+    """The --wide and --columns parameters, built by typer from a signature (typer vendors its own click)."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def view(
+        wide: Annotated[bool, typer.Option(
+            "--wide", callback=_view_option,
+            help="terminal tables: every column at full width (lines may run past the terminal)")] = False,
+        columns: Annotated[str | None, typer.Option(
+            "--columns", metavar="LIST", callback=_view_option,
+            help="terminal table: these columns, comma-separated (any column of --format csv)")] = None,
+    ) -> None:  # pragma: no cover - never run; its parameters are lent to every command
+        pass
+
+    params = {p.name: p for p in typer.main.get_command(probe).params}
+    for p in params.values():
+        p.expose_value = False  # the commands' functions do not take them: the callback sets the view
+    return params
+
+
+def add_view_options(command, columns: bool = True) -> None:
+    """Give `command` the table-view options (once): --wide, and --columns for a single-table command."""
+    if any(p.name == "wide" for p in command.params):
+        return
+    params = _view_params()
+    command.params.append(params["wide"])
+    if columns:
+        command.params.append(params["columns"])
+
+
 class ErrorBoundary(TyperGroup):
     """Turns domain errors into one readable line and an exit code: 1 for input inferplan refuses, 130 for Ctrl-C,
-    70 for an internal error (a bug: one line asking for a report; INFERPLAN_DEBUG=1 shows the traceback)."""
+    70 for an internal error (a bug: one line asking for a report; INFERPLAN_DEBUG=1 shows the traceback).
+    Every command gets the table-view options (--wide, --columns) here, in one place."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, command in self.commands.items():
+            add_view_options(command, columns=name not in MULTI_TABLE)
 
     def invoke(self, ctx: typer.Context):
         try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from profiler.cli import GpuMemOpt, GpusFileOpt, QuantsFileOpt
+from profiler.cli import MODEL_HELP, GpuMemOpt, GpusFileOpt, QuantsFileOpt
 
 if TYPE_CHECKING:  # the commands import what they run when they run (`inferplan plan --help` loads no pandas)
     from planner.workload import Workload
@@ -44,7 +44,7 @@ ApiTier = Annotated[str | None, typer.Option("--api-tier", help="API service tie
 Compliance = Annotated[bool, typer.Option("--compliance-on-api", help="evals, audit logging and guardrails are "
                                           "needed with an API too (a regulated product): bill them on both sides")]
 Margin = Annotated[str | None, typer.Option("--margin", help="self-host only when the API costs at least this many "
-                                            "times the self-host TCO (default 2, the seed's rule)")]
+                                            "times the self-host TCO (default 2, the hidden-cost write-up's rule)")]
 Needs = Annotated[str | None, typer.Option("--needs", help="capabilities an API may not give: fine-tuning, "
                                           "air-gapped, compliance, full-stack-control (comma-separated); one no "
                                           "API meets makes the verdict self-host-for-capability")]
@@ -69,8 +69,8 @@ GpuPrices = Annotated[Path | None, typer.Option("--gpu-prices", help="GPU price 
 KvOpt = Annotated[str, typer.Option("--kv-dtype", help="KV dtype(s): bf16, fp8")]
 Spares = Annotated[int | None, typer.Option(help="explicit N+k spare replicas")]
 HotStandby = Annotated[float | None, typer.Option("--hot-standby", help="hot-standby fraction at every fleet size "
-                                                 "(default: the seed's 0.5 up to 2 replicas, then N+k from the "
-                                                 "availability target)")]
+                                                 "(default: the hidden-cost write-up's 0.5 up to 2 replicas, then N+k "
+                                                 "from the availability target)")]
 Zones = Annotated[int | None, typer.Option(help="spread over this many zones and survive losing one")]
 NodeLoss = Annotated[bool, typer.Option("--node-loss", help="also survive losing the fullest GPU node")]
 RegionOpt = Annotated[str | None, typer.Option(
@@ -207,7 +207,7 @@ def _need(module: str, what: str) -> None:
 
 
 def plan_cmd(
-    model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = DEFAULT_MODEL,
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
     input_tokens: InLen = None, output_tokens: OutLen = None, peak_to_average: Peak = None,
     ttft_p99: Ttft = None, tpot_p99: Tpot = None, availability: Avail = None, cached_input: Cached = None,
@@ -227,7 +227,9 @@ def plan_cmd(
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None,
     api_prices: ApiPrices = None, gpu_prices: GpuPrices = None, dedicated_prices: DedicatedPrices = None,
-    profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile instead of the analytic model")]
+    profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile instead of the analytic model; "
+                                                      "or a `vllm bench serve` / guidellm JSON report (with one "
+                                                      "--gpu and --tp)")]
     = None,
     simulate: Annotated[bool, typer.Option(help="size replicas with the continuous-batching simulator")] = False,
     engine: Annotated[str, typer.Option(help="serving engine to plan for: vllm, trtllm (TensorRT-LLM) or sglang; sets "
@@ -268,19 +270,24 @@ def plan_cmd(
     if top < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--top")
     _check_outputs(output, plot)  # a missing extra or a bad suffix fails before the work, not after
-    result = plan(req)
+    from profiler import progress
+
+    with progress.shown(f"plan {model}"):
+        result = plan(req)
     render.emit_plan(result, fmt)
     if output:
         render.write_plan(result, output)
     if plot:
-        from planner.plots import cost_vs_volume
+        from planner.plots import plan_cost_plot
 
-        cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot,
-                       f"{result.model}: self-hosted vs APIs", volume=result.workload.tokens_per_day)
+        plan_cost_plot(result, plot, f"{result.model}: self-hosted vs APIs")
     if fmt == "table":
         for path in (output, plot):
             if path:
                 render.console().print(f"wrote {path}")
+
+
+COMPARE_TABLE_COLUMNS = ("provider", "model", "monthly_cost", "usd_per_mtok_blended", "tier", "as_of")  # fit 100 cols
 
 
 def compare_cmd(
@@ -296,11 +303,14 @@ def compare_cmd(
     from planner.prices import load_api_prices
 
     df = api_costs(w, load_api_prices(api_prices))
-    render.emit(df, fmt, f"{w.tokens_in_per_day:,.0f} input + {w.tokens_out_per_day:,.0f} output tokens/day")
+    from planner.units import fmt_tokens
+
+    render.emit(df, fmt, f"{fmt_tokens(w.tokens_in_per_day, 3)} input + {fmt_tokens(w.tokens_out_per_day, 3)} output "
+                "tokens/day", columns=COMPARE_TABLE_COLUMNS)
 
 
 def crossover_cmd(
-    model: Annotated[str, typer.Argument(help="catalogue model id")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = DEFAULT_MODEL,
     tokens_per_day_in: In = None, tokens_per_day_out: Out = None, requests_per_day: Reqs = None,
     input_tokens: InLen = None, output_tokens: OutLen = None, ttft_p99: Ttft = None, tpot_p99: Tpot = None,
     availability: Avail = None, peak_to_average: Peak = None, residency: Resid = False,
@@ -329,23 +339,28 @@ def crossover_cmd(
     tps, margin_x = _ints(tp, "--tp"), _margin(margin)  # a bad flag fails before the planner (and pandas) loads
     from planner import render
     from planner.api import PlanRequest, plan
+    from profiler import progress
 
-    result = plan(PlanRequest(model=model, workload=w, gpus=_split(gpu, "--gpu"), quants=_split(quant, "--quant"),
-                              tps=tps, framework=False, margin=margin_x, crossovers="all",
-                              kv_dtypes=_split(kv_dtype, "--kv-dtype"), pricing=_split(pricing, "--pricing"),
-                              provider=provider, region=region, spares=spares,
-                              hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,
-                              api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file,
-                              gpus_file=gpus_file, quants_file=quants_file,
-                              gpu_memory_utilization=gpu_memory_utilization))
+    req = PlanRequest(model=model, workload=w, gpus=_split(gpu, "--gpu"), quants=_split(quant, "--quant"),
+                      tps=tps, framework=False, margin=margin_x, crossovers="all",
+                      kv_dtypes=_split(kv_dtype, "--kv-dtype"), pricing=_split(pricing, "--pricing"),
+                      provider=provider, region=region, spares=spares,
+                      hot_standby=hot_standby, zones=zones, node_loss=node_loss, tco=tco,
+                      api_prices=api_prices, gpu_prices=gpu_prices, models_file=models_file,
+                      gpus_file=gpus_file, quants_file=quants_file,
+                      gpu_memory_utilization=gpu_memory_utilization)
+    with progress.shown(f"crossover {model}"):
+        result = plan(req)
     cols = ["provider", "model", "monthly_cost", "comparison", "crossover_tokens_per_day"]
     render.emit(result.api[[c for c in cols if c in result.api.columns]], fmt,
-                f"{model}: break-even daily volume vs each API (self-hosted on {result.deployment['gpu']})")
+                f"{result.model}: break-even daily volume vs each API (self-hosted on {result.deployment['gpu']})")
+    if fmt == "table":  # the volumes are rounded in the table only; --format csv/json carry them unrounded
+        render.console().print("crossover_tokens_per_day: to 2 significant figures (--format csv or json: unrounded); "
+                               "– = none within 10k-1T tokens/day")
     if plot:
-        from planner.plots import cost_vs_volume
+        from planner.plots import plan_cost_plot
 
-        cost_vs_volume(result.curve, result.api.rename(columns={"label": "api"}), plot, f"{model}: crossover",
-                       volume=result.workload.tokens_per_day)
+        plan_cost_plot(result, plot, f"{result.model}: crossover")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -28,14 +28,22 @@ from planner.simulate.limits import (
     MAX_SIM_REQUESTS,
     MAX_TRACE_ROWS,
 )
-from profiler.cli import GpusFileOpt, ModelsFileOpt, QuantsFileOpt
+from profiler.cli import MODEL_HELP, GpusFileOpt, ModelsFileOpt, QuantsFileOpt
 from profiler.errors import InvalidValueError
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
 
+# The terminal's latency table (fits 100 columns): one row per latency, its mean and percentiles in ms. The samples
+# behind each row (count) show with --wide; --format csv / json carry every metric in its raw unit (seconds).
+TABLE_COLUMNS = ("metric", "mean_ms", "p50_ms", "p90_ms", "p99_ms")
+LATENCIES = (("ttft", "TTFT"), ("tpot", "TPOT"), ("itl", "ITL"), ("e2e", "E2E"), ("queue_wait", "queue wait"))
+# Significant figures shown for simulated numbers: the step-time model behind them is good to a few per cent
+# (the analytic roofline's calibration, profiler/analytic), so a fourth figure would be noise.
+SIG = 3
+
 
 def simulate_cmd(
-    model: Annotated[str, typer.Argument(help="catalogue model id (with --config: a label, default the folder's "
+    model: Annotated[str, typer.Argument(help=f"{MODEL_HELP} (with --config: a label, default the folder's "
                                               "name)")] = "",
     gpu: Annotated[str, typer.Option(help="GPU id")] = "h100-sxm",
     quant: Annotated[str, typer.Option(help="weight quant id (native = the model's checkpoint format)")] = "bf16",
@@ -70,7 +78,8 @@ def simulate_cmd(
              f"spaced; default {DEFAULT_CV:g})")] = None,
     ttft_p99: Annotated[str, typer.Option("--ttft-p99", help="TTFT target for goodput")] = "2s",
     tpot_p99: Annotated[str, typer.Option("--tpot-p99", help="TPOT target for goodput")] = "50ms",
-    profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile to take step times from")] = None,
+    profile: Annotated[Path | None, typer.Option(help="measured/calibrated profile to take step times from, or a "
+                                                      "`vllm bench serve` / guidellm JSON report")] = None,
     seed: Annotated[int, typer.Option(help="random seed (runs are reproducible)")] = 0,
     models_file: ModelsFileOpt = None,
     gpus_file: GpusFileOpt = None,
@@ -127,10 +136,13 @@ def simulate_cmd(
         extra = {"capacity": curve.capacity, "load_sweep": curve.sweep} if curve else {}
         print(render.dumps({"request": result.request, "metrics": result.metrics.to_dict(), "engine": result.engine,
                             "warnings": list(result.warnings), **extra}))
+    elif fmt == "csv":
+        render.emit(result.metrics.to_frame(), fmt)  # every metric, raw units (seconds, req/s, fractions)
     else:
-        render.emit(result.metrics.to_frame(), fmt, f"{model} on {tp}x {gpu} ({quant}), one replica")
-        if fmt == "table":
-            render.emit_record(result.summary(), "table", "Run")
+        m = result.metrics
+        render.emit(latency_frame(m), fmt, f"{model} on {tp}x {gpu} ({quant}), one replica: latency of "
+                                           f"{m.requests_measured:,} requests (ms)", columns=TABLE_COLUMNS)
+        render.emit_record(run_record(result), fmt, "Run")
     _warn(result.warnings, fmt)
     if curve:
         _plot(curve, plot, fmt, f"{model} on {tp}x {gpu} ({quant}), one replica")
@@ -183,3 +195,82 @@ def _plot(curve, path: Path, fmt: str, title: str) -> None:
     if fmt == "table":
         render.console().print(f"SLO capacity: {cap.rate_per_s:.3g} req/s per replica (limited by {cap.limited_by}); "
                                f"wrote {path}")
+
+
+def latency_frame(m):
+    """The terminal's latency table: TTFT, TPOT, ITL, E2E and queue wait, mean and p50/p90/p99 in ms rounded to SIG
+    significant figures (``count``: the samples behind each row)."""
+    import pandas as pd
+
+    from planner.units import round_sig
+
+    rows = []
+    for name, label in LATENCIES:
+        s = getattr(m, name)
+        rows.append({"metric": label, "count": s.count,
+                     **{f"{q}_ms": round_sig(getattr(s, q) * 1e3, SIG) for q in ("mean", "p50", "p90", "p99")}})
+    return pd.DataFrame(rows)
+
+
+def run_record(result) -> dict[str, str]:
+    """The run under the latency table, each value as text with its unit: the engine, the offered and achieved rates
+    (a --diurnal run's window mean beside its daily mean and peak), the SLOs met, the KV cache and the queue."""
+    from planner.units import fmt_ms, fmt_sig
+
+    m, e = result.metrics, result.engine
+    slo = m.slo
+    targets = ", ".join(f"{what} p99 {fmt_sig(v)} s" if v >= 1 else f"{what} p99 {fmt_ms(v)}"
+                        for what, v in (("TTFT", slo.ttft_p99_s), ("TPOT", slo.tpot_p99_s)) if v is not None)
+    rec = {"engine": f"{e['engine']} (scheduling policy {e['policy']}); step times: {e['step_model']}",
+           "limits": f"max_num_seqs {e['max_num_seqs']:,}, max_num_batched_tokens {e['max_num_batched_tokens']:,}, "
+                     f"max_model_len {e['max_model_len']:,}",
+           "arrivals": e["arrivals"],
+           **_arrival_rates(result),
+           "throughput": f"{fmt_sig(m.throughput_rps)} req/s, {fmt_sig(m.output_tokens_per_s)} output tokens/s",
+           "goodput": f"{fmt_sig(m.goodput_rps)} req/s within the SLOs ({targets}): {_pct(m.goodput_fraction)} of "
+                      "arrivals",
+           "requests": f"{m.requests_measured:,} measured, {m.requests_rejected:,} rejected "
+                       f"({_pct(m.rejected_fraction)})",
+           "KV cache": f"{e['kv_tokens']:,} tokens ({e['kv_blocks']:,} blocks of {e['block_size']}); in use "
+                       f"{_pct(m.kv_util_mean)} mean, {_pct(m.kv_util_max)} max",
+           "batch": f"{fmt_sig(m.running_mean)} running on average; {fmt_sig(m.queue_mean)} waiting on average, "
+                    f"{m.queue_max:,} at most",
+           "preemptions": f"{m.preemptions:,}",
+           "window": f"{fmt_sig(m.window_s)} s: t = {fmt_sig(m.window_start_s)}-{fmt_sig(m.window_end_s)} s "
+                     "(earlier arrivals are warm-up, left out)",
+           "stable": "yes" if m.stable else f"no: the queue grew by {fmt_sig(m.queue_growth)} requests"}
+    return rec
+
+
+def _pct(x: float) -> str:
+    """A share as a percentage to SIG significant figures at most (``0.02756`` -> ``2.76%``, ``1.0`` -> ``100%``)."""
+    from planner.units import fmt_sig
+
+    return "–" if x != x else f"{fmt_sig(x * 100)}%"
+
+
+def _arrival_rates(result) -> dict[str, str]:
+    """The arrival rate measured over the window; for a --diurnal run also the daily mean (--rate) and the peak
+    hour's rate, labelled, since a window in the busy hours measures up to the peak, not the mean."""
+    from planner.units import fmt_sig
+
+    m = result.metrics
+    measured = f"{fmt_sig(m.arrival_rate_per_s)} req/s, mean over the measured window"
+    arrival = getattr(getattr(result, "shape", None), "arrival", None)
+    curve = getattr(arrival, "hourly_multipliers", None)
+    if not curve:
+        return {"arrival rate": measured}
+    mean = sum(curve) / len(curve)
+    peak = arrival.rate_per_s * max(curve) / mean
+    start = (arrival.start_hour + m.window_start_s / 3600) % 24
+    end = (arrival.start_hour + m.window_end_s / 3600) % 24
+    when = "the whole day" if m.window_s >= 86_400 else f"clock {_clock(start)}-{_clock(end)}"
+    return {"arrival rate": f"{fmt_sig(m.arrival_rate_per_s)} req/s, mean over the measured window ({when})",
+            "daily mean rate": f"{fmt_sig(arrival.rate_per_s)} req/s (--rate: the mean over the 24-hour curve)",
+            "peak rate": f"{fmt_sig(peak)} req/s, the curve's busiest hour ({fmt_sig(max(curve) / mean)}x the daily "
+                         "mean)"}
+
+
+def _clock(hour: float) -> str:
+    minutes = round(hour * 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

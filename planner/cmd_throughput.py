@@ -19,7 +19,7 @@ from planner.engine_options import (
     PolicyOpt,
     knob_values,
 )
-from profiler.cli import GpusFileOpt, ModelsFileOpt, QuantsFileOpt
+from profiler.cli import MODEL_HELP, GpusFileOpt, ModelsFileOpt, QuantsFileOpt
 from profiler.errors import InvalidValueError
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
@@ -34,7 +34,7 @@ TERMINAL_COLUMNS = {"input_tokens": "ISL", "output_tokens": "OSL", "output_token
 
 
 def throughput_cmd(
-    model: Annotated[str, typer.Argument(help="catalogue model id (with --config: a label, default the folder's "
+    model: Annotated[str, typer.Argument(help=f"{MODEL_HELP} (with --config: a label, default the folder's "
                                               "name)")] = "",
     gpu: Annotated[str, typer.Option(help="GPU id")] = "h100-sxm",
     quant: Annotated[str, typer.Option(help="weight quant id (native = the model's checkpoint format)")] = "bf16",
@@ -190,7 +190,7 @@ def _emit(result, fmt: str, output: Path | None) -> None:
         view = table[shown].assign(mean_kv_util_fraction=[f"{v:.1%}" if v == v else "–"  # formatted before the
                                                           for v in table["mean_kv_util_fraction"]])  # short name
         out = render.console()
-        out.print(escape(title), soft_wrap=True, highlight=False)  # one line: a table title wraps to the table
+        out.print(escape(title), highlight=False)
         render.emit(view.rename(columns=TERMINAL_COLUMNS), "table")
 
         tuned = {int(v) for v in table["max_num_seqs"]} != {e["max_num_seqs"]} or \
@@ -200,13 +200,13 @@ def _emit(result, fmt: str, output: Path | None) -> None:
                   f"max_num_batched_tokens {e['max_num_batched_tokens']:,}")
         out.print(f"engine: {ENGINE_NAMES[e['engine']]}, policy {e['policy']}, {limits}, max_model_len "
                   f"{e['max_model_len']:,}, "
-                  f"KV cache {e['kv_tokens']:,} tokens ({e['block_size']}-token blocks)", soft_wrap=True,
+                  f"KV cache {e['kv_tokens']:,} tokens ({e['block_size']}-token blocks)",
                   highlight=False)
         for note in table.loc[table["status"] != "ok", "note"]:
-            out.print(f"[yellow]note:[/] {escape(str(note))}", soft_wrap=True)
+            out.print(f"[yellow]note:[/] {escape(str(note))}")
     warn = render.console(stderr=fmt != "table")
     for w in result.warnings:
-        warn.print(f"[bold yellow]warning:[/] {escape(w)}", soft_wrap=True, highlight=False)  # one line each
+        warn.print(f"[bold yellow]warning:[/] {escape(w)}", highlight=False)  # one line each when piped
     if output is not None:
         if output.suffix.lower() == ".json":
             output.write_text(render.dumps(_document(result)) + "\n", encoding="utf-8")

@@ -42,6 +42,7 @@ from planner import limits
 from planner.api_costs import current_rows, monthly_usd_per_token_per_day
 from planner.errors import InfeasibleError, PlannerError
 from planner.workload import Workload
+from profiler import progress
 
 CostFn = Callable[[float], "float | tuple[float, int]"]
 MIN_TOKENS_PER_DAY = 1e4
@@ -149,7 +150,8 @@ def crossover_table(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFram
     kw = dict(min_tokens_per_day=min_tokens_per_day, max_tokens_per_day=max_tokens_per_day,
               points_per_decade=points_per_decade)
     rows = []
-    for (_, r), s in zip(api_prices.iterrows(), slopes, strict=True):
+    for i, ((_, r), s) in enumerate(zip(api_prices.iterrows(), slopes, strict=True)):
+        progress.report("break-even volumes", i, len(api_prices))
         v1 = breakeven_tokens_per_day(at_1, s, **kw)
         vm = breakeven_tokens_per_day(at_m, s, margin=margin, **kw)
         rows.append({"provider": r["provider"], "model": r["model"],

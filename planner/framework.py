@@ -31,13 +31,17 @@ from planner.verdict import (
     LOW_VOLUME_TOKENS_PER_DAY,
     MIN_APIS,
     RULE_OF_THUMB,
+    SEARCHED,
     SUSTAINED_VOLUME_TOKENS_PER_DAY,
+    WRITE_UP,
     comparison_set,
+    cost_sides,
+    fmt_times,
 )
 from planner.workload import DEFAULT_WORKLOAD
 
 FIXED_STACK = ("people", "observability", "infrastructure")  # line-item categories that do not scale with GPUs much
-DEFAULT_SOURCE = "the built-in default scenario (the seed's 5M input + 1M output tokens/day)"
+DEFAULT_SOURCE = f"the built-in default scenario (the {WRITE_UP}'s 5M input + 1M output tokens/day)"
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,8 @@ def _step_tco(plan) -> Step:
     mult = RULE_OF_THUMB[existing]
     rule = plan.monthly_gpu_cost * mult
     gap = plan.monthly_total_cost - rule
-    return Step(3, "True TCO: raw GPU x 2.5 (x 3 without existing ML infrastructure) beside the itemised bill", "info",
-                f"raw GPU {fmt_usd(plan.monthly_gpu_cost)} x {mult:g} = {fmt_usd(rule)}/month "
+    return Step(3, "True TCO: raw GPU × 2.5 (× 3 without existing ML infrastructure) beside the itemised bill", "info",
+                f"raw GPU {fmt_usd(plan.monthly_gpu_cost)} × {mult:g} = {fmt_usd(rule)}/month "
                 f"({'with' if existing else 'without'} existing ML infrastructure); itemised bill "
                 f"{fmt_usd(plan.monthly_total_cost)}/month, {fmt_usd(abs(gap))} ({abs(gap) / rule:.0%}) "
                 f"{'above' if gap >= 0 else 'below'} the rule of thumb.",
@@ -109,10 +113,11 @@ def _step_margin(plan) -> Step:
     api = v.api_to_tco_ratio * plan.monthly_total_cost
     need = plan.margin * plan.monthly_total_cost
     ok = v.api_to_tco_ratio >= plan.margin
-    return Step(4, f"Self-host only if the API costs at least {plan.margin:g}x the true TCO", "pass" if ok else "fail",
-                f"{v.reference_api} costs {fmt_usd(api)}/month; {plan.margin:g}x the TCO is {fmt_usd(need)}/month: "
-                f"{'pass, self-hosting clears the margin' if ok else 'fail, the API is cheaper than the margin asks'}"
-                f" ({v.api_to_tco_ratio:.3g}x).",
+    sides = cost_sides(v.reference_api, api, plan.monthly_total_cost)
+    verdict = (f"at least the {fmt_usd(need)}/month ({plan.margin:g}× the bill) that self-hosting needs" if ok else
+               f"Self-hosting pays only when the API costs at least {fmt_usd(need)}/month ({plan.margin:g}× the bill)")
+    return Step(4, f"Self-host only if the API costs at least {plan.margin:g}× the self-hosted bill",
+                "pass" if ok else "fail", f"{sides}{', ' if ok else '. '}{verdict}.",
                 {"reference_api": v.reference_api, "api_monthly_usd": api, "margin": plan.margin,
                  "required_api_monthly_usd": need, "api_to_tco_ratio": v.api_to_tco_ratio})
 
@@ -124,19 +129,19 @@ def _step_residency(plan) -> Step:
                     "data residency not required (--residency prices dedicated offers before self-hosting).", {})
     api = v.api_to_tco_ratio * plan.monthly_total_cost
     ok = v.api_to_tco_ratio >= plan.margin
-    verdict = (f"pass, self-hosting clears the {plan.margin:g}x margin over it" if ok else
-               f"fail, a dedicated deployment costs less than {plan.margin:g}x the self-host TCO")
+    verdict = (f"pass, self-hosting clears the {plan.margin:g}× margin over it" if ok else
+               f"fail, self-hosting pays only when the dedicated offer costs at least {plan.margin:g}× the "
+               "self-hosted bill")
     return Step(5, "Under data residency, dedicated deployments first", "pass" if ok else "fail",
-                f"dedicated offers priced: {', '.join(v.compared)}; the cheapest, {v.reference_api}, costs "
-                f"{fmt_usd(api)}/month against {fmt_usd(plan.monthly_total_cost)} to self-host: {verdict}. "
-                "Azure OpenAI, AWS "
+                f"dedicated offers priced: {', '.join(v.compared)}; the cheapest: "
+                f"{cost_sides(v.reference_api, api, plan.monthly_total_cost)}; {verdict}. Azure OpenAI, AWS "
                 "Bedrock and GCP Vertex provisioned capacity publish no dated price: add quotes with "
                 "--dedicated-prices.",
                 {"offers": list(v.compared), "cheapest": v.reference_api, "cheapest_monthly_usd": api})
 
 
 def middle_ground(plan) -> str:
-    """The seed's worst outcome said plainly (module docstring), or ""."""
+    """The write-up's worst outcome said plainly (module docstring), or ""."""
     w, v = plan.workload, plan.verdict
     ratio = v.api_to_tco_ratio
     band = LOW_VOLUME_TOKENS_PER_DAY <= w.tokens_per_day < SUSTAINED_VOLUME_TOKENS_PER_DAY
@@ -145,15 +150,35 @@ def middle_ground(plan) -> str:
         return ""
     items = plan.line_items
     fixed = float(items.loc[items["category"].isin(FIXED_STACK), "monthly_usd"].sum())
-    why = (f"{fmt_tokens(w.tokens_per_day)} tokens/day is inside the seed's ~{fmt_tokens(LOW_VOLUME_TOKENS_PER_DAY)}-"
-           f"{fmt_tokens(SUSTAINED_VOLUME_TOKENS_PER_DAY)}/day band" if band else
-           f"the API costs {ratio:.2g}x the self-host TCO, inside the {1 / plan.margin:.2g}x-{plan.margin:g}x band "
-           "where neither side clears the hidden-cost margin")
+    low, high = fmt_tokens(LOW_VOLUME_TOKENS_PER_DAY), fmt_tokens(SUSTAINED_VOLUME_TOKENS_PER_DAY)
+    why = (f"{fmt_tokens(w.tokens_per_day)} tokens/day is inside the {WRITE_UP}'s ~{low}-{high}/day band" if band else
+           f"{cost_sides(v.reference_api, ratio * plan.monthly_total_cost, plan.monthly_total_cost)}, within "
+           f"{fmt_times(plan.margin)} of each other, where neither side clears the hidden-cost margin")
     return (f"Middle ground: {why}, and there is no existing ML infrastructure. Self-hosting here carries the whole "
             f"fixed stack (people, platform and observability lines {fmt_usd(fixed)}/month, "
             f"{fixed / plan.monthly_total_cost:.0%} of the bill) for a volume that does not pay for it, the write-up's "
-            "worst outcome. Stay on the API until the volume is sustained above the break-even, or self-host on a "
-            "platform that already exists (--existing-infra prices the marginal bill).")
+            f"worst outcome. {_stay_on_api(plan)}. Otherwise self-host on a platform that already exists "
+            "(--existing-infra prices the marginal bill).")
+
+
+def _stay_on_api(plan) -> str:
+    """Until when to stay on the API, from the reference's break-even volumes (issue 13: "until the volume is above
+    the break-even" beside a crossover that said there is none read as a contradiction)."""
+    ref, api = plan.verdict.reference_api, plan.api
+    rows = api[api["label"] == ref] if "label" in api and "crossover_tokens_per_day" in api else api.iloc[:0]
+    if rows.empty:
+        return "Stay on the API until the volume is sustained above the break-even"
+    v1 = rows["crossover_tokens_per_day"].iloc[0]
+    vm = rows["crossover_margin_tokens_per_day"].iloc[0] if "crossover_margin_tokens_per_day" in rows else math.nan
+    if pd.isna(v1):
+        return (f"Stay on the API: self-hosting never becomes cheaper than {ref} within the volumes searched "
+                f"({SEARCHED})")
+    if pd.isna(vm):
+        return (f"Stay on the API until the volume is sustained well above the break-even with {ref} "
+                f"(~{fmt_tokens(v1, 2)} tokens/day; the {plan.margin:g}× margin is not cleared within the volumes "
+                "searched)")
+    return (f"Stay on the API until the volume is sustained above ~{fmt_tokens(vm, 2)} tokens/day, where self-hosting "
+            f"clears the {plan.margin:g}× margin over {ref}")
 
 
 def build_framework(plan, needs=(), latency: dict | None = None, trends: pd.DataFrame | None = None,

@@ -194,11 +194,12 @@ def _sentences(req: bool, co_located: bool, ttft_p99_s: float, tpot_p99_s: float
     if co_located:
         why = f"The application asks for co-located latency (TTFT p99 {ms}, TPOT p99 {tpot_p99_s * 1e3:,.0f} ms)."
     elif req:
-        why = (f"A TTFT p99 of {ms} is under {DRIVER_TTFT_P99_S * 1e3:.0f} ms: seed §3 says co-located inference is "
-               "needed for sub-100 ms p99, so latency is a driver.")
+        why = (f"A TTFT p99 of {ms} is under {DRIVER_TTFT_P99_S * 1e3:.0f} ms: the hidden-cost write-up (§3) says "
+               "co-located inference is needed for sub-100 ms p99, so latency is a driver.")
     else:
         why = (f"A TTFT p99 of {ms} is not under {DRIVER_TTFT_P99_S * 1e3:.0f} ms and co-location was not asked for: "
-               "latency does not drive the decision (seed §3); the published figures are shown for information.")
+               "latency does not drive the decision (the hidden-cost write-up, §3); the published figures are shown "
+               "for information.")
     out = [why]
     if table.empty:
         out.append("No published latency figure matches these providers: whether an API meets it cannot be said.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from pathlib import Path
 
 from planner.capacity import CHUNK_TOKENS, MAX_MODEL_LEN_STEP, Capacity, launch_max_model_len
 from planner.step_model import Deployment
@@ -33,7 +34,15 @@ def max_model_len(dep: Deployment, longest_request_tokens: float, kv_capacity_to
     return launch_max_model_len(longest_request_tokens, dep.model.max_context, kv_capacity_tokens)
 
 
+CONFIG_SOURCE = "config.json at "  # profiler.catalogue.model_from_config's source prefix for a local model folder
+
+
 def _model_repo(model: ModelSpec) -> str:
+    """What the engine loads: a model read from a local folder is served from that folder (the path the user gave
+    holds its config.json, and the weights beside it); a catalogue model from its Hugging Face repository."""
+    if model.source.startswith(CONFIG_SOURCE):
+        folder = Path(model.source.removeprefix(CONFIG_SOURCE)).parent
+        return str(folder) if folder.is_absolute() or str(folder) == "." else f"./{folder}"  # a path, not a repo id
     return str(model.hf_config.get("hf_repo") or model.hf_config.get("_name_or_path") or model.name)
 
 
@@ -79,6 +88,18 @@ def launch_args(engine: str, dep: Deployment, capacity: Capacity, longest_reques
     """The launch line of `engine` (vllm | trtllm | sglang) for the planned replica."""
     return {"vllm": vllm_args, "trtllm": trtllm_args, "sglang": sglang_args}[engine](dep, capacity,
                                                                                       longest_request_tokens)
+
+
+def startup_log(engine: str, dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
+    """The lines vLLM V1 logs at start-up (on each GPU of the replica) when launched with :func:`launch_args`: the
+    weights it loaded, the KV cache memory and tokens, and the concurrency at max_model_len
+    (profiler.analytic.memory.engine_log_lines, which cites the vLLM files that print them). A user checks the
+    plan against a real server's log in one glance. [] for TensorRT-LLM and SGLang, whose logs say it otherwise."""
+    if engine != "vllm":
+        return []
+    budget = memory.memory_budget(dep.model, dep.gpu, dep.quant, dep.kv_dtype, dep.tp, dep.eff)
+    mml = max_model_len(dep, longest_request_tokens, capacity.kv_capacity_tokens)
+    return memory.engine_log_lines(budget, dep.model, dep.kv_dtype, dep.tp, mml)
 
 
 def launch_notes(engine: str, dep: Deployment) -> list[str]:

@@ -127,7 +127,7 @@ def capability_verdict(verdict: Verdict, results: Iterable[NeedResult], self_hos
     over = self_host_monthly - api_monthly
     ratio = self_host_monthly / api_monthly if api_monthly > 0 else float("inf")
     cost = (f"self-hosting costs {fmt_usd(self_host_monthly)}/month, {fmt_usd(over)}/month more than "
-            f"{verdict.reference_api} ({fmt_usd(api_monthly)}/month; {ratio:,.3g}x)" if over > 0 else
+            f"{verdict.reference_api} ({fmt_usd(api_monthly)}/month; {ratio:,.3g}× as much)" if over > 0 else
             f"self-hosting ({fmt_usd(self_host_monthly)}/month) also costs no more than {verdict.reference_api} "
             f"({fmt_usd(api_monthly)}/month)")
     unmet = [r for r in results if r.api_can_meet == "no"]

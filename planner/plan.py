@@ -30,7 +30,7 @@ from planner import prices as prices_mod
 from planner import verdict as verdict_mod
 from planner.cost_curve import shared_cost
 from planner.errors import InfeasibleError, PlannerError
-from planner.launch import launch_args, launch_notes
+from planner.launch import launch_args, launch_notes, startup_log
 from planner.resize import narrowed, only
 from planner.search import (
     SearchSpace,
@@ -47,6 +47,7 @@ from planner.search import (
 from planner.step_model import Deployment
 from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH, fmt_usd
 from planner.workload import Workload
+from profiler import progress
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.params import param_counts
 from profiler.specs import KvDtype, ModelSpec
@@ -101,6 +102,20 @@ def _read_catalogues(gpu_prices: Path | None, api_prices: Path | None, tco: Path
 
 @dataclass(frozen=True)
 class Plan:
+    """A deployment for a workload, its full monthly bill, the same workload on APIs, and the verdict.
+
+    Returned by :func:`planner.plan` (docs/python_api.md). Money in USD per month unless a name says otherwise;
+    volumes in tokens per day. Tables are DataFrames: ``line_items`` (item, category, monthly_usd, basis, source,
+    id), ``redundancy`` (line, replicas, gpus, used, basis), ``api`` (one row per API price: provider, model,
+    daily_cost, monthly_cost, usd_per_mtok_blended, comparison, crossover_tokens_per_day, ...), ``alternatives``
+    (the cheapest configurations searched) and ``curve`` (cost vs volume, what ``--plot`` draws).
+    ``deployment`` is the chosen configuration (gpu, quant, kv_dtype, tp, replicas, spare_replicas, gpus_total,
+    pricing, usd_per_gpu_hour, batch, tpot_ms, ttft_s, replica_rps, ...); ``verdict.decision`` is one of
+    planner.verdict.DECISIONS (use-api, self-host, dedicated-api-first, hybrid, self-host-for-capability), with
+    ``verdict.reasons`` in words. ``launch_args`` is the engine's launch line and ``startup_log`` what vLLM logs
+    at start-up with it.
+    """
+
     model: str
     workload: Workload
     deployment: dict  # the chosen Candidates row
@@ -132,6 +147,7 @@ class Plan:
     at_gpu_price: Callable | None = field(default=None, repr=False, compare=False)
     # tokens/day -> the compliance lines billed on the API side too (--compliance-on-api), else None
     shared: Callable | None = field(default=None, repr=False, compare=False)
+    startup_log: tuple[str, ...] = ()  # what vLLM logs at start-up with the launch line (planner.launch.startup_log)
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -159,6 +175,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
     simulator's, planner.simulated). `engine` (vllm | trtllm | sglang) sets the p99 model's KV cache and the launch
     line; the search's memory checks are vLLM's (planner.engines)."""
     capacities: dict = {}
+    progress.report("sizing configurations")
     candidates = search(model, workload, space, cat.gpus, cat.quants, cat.gpu_prices, cat.tco_defaults, profile,
                         cat.efficiency, capacity_fn, capacities=capacities)
     summary = refine = None
@@ -174,6 +191,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
 
         # the crossovers and the cost curve read it; shared by plans of this shape (planner.cost_curve)
         cost_fn = shared_cost(capacities, workload, space, cat, refine, ("p99", engine), share=profile is None)
+        progress.report("p99 sizing")
         keys = cost_fn.fn.keys_at(workload)
         mean_value = candidates
         candidates = search(model, workload, narrowed(space, keys), cat.gpus, cat.quants, cat.gpu_prices,
@@ -223,7 +241,9 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         verdict_mod.comparison_set(api, model.name, tier=tier)["label"])
     labels = cat.api_prices["provider"] + " / " + cat.api_prices["model"]
     priced = cat.api_prices[labels.isin(like)] if crossovers == "like-for-like" else cat.api_prices
+    progress.report("break-even volumes", 0, len(priced))
     cross = cross_mod.crossover_table(cost_fn, workload, priced, margin=margin, shared=shared)
+    progress.report("cost curve")
     api = api.merge(cross, on=["provider", "model"], how="left")
     current = set(api_mod.current_rows(api)["label"])
     api["comparison"] = [_comparison(r, model.name, tier, like, current) for _, r in api.iterrows()]
@@ -247,6 +267,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         tco_multiplier=mult, api=api, crossover_tokens_per_day=_crossover_of(api, ref), reference_api=ref,
         curve=curve, verdict=verdict, launch_args=launch_args(engine, dep, sized.capacity, longest),
         launch_notes=tuple(launch_notes(engine, dep)), engine=engine,
+        startup_log=tuple(startup_log(engine, dep, sized.capacity, longest)),
         alternatives=candidates.head(top_n), p99=summary(chosen.to_dict()) if summary else None, margin=margin,
         parity_band=band, warnings=tuple(_warnings(api, chosen, space.region)), tier=tier,
         capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))),

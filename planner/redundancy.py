@@ -280,8 +280,9 @@ def _requirements(replicas_at_peak: int, availability: float, policy: Redundancy
             scope = "" if cap is None else f" (applies up to N = {cap})"
             rows.append((f"hot standby {f * 100:.6g}%", t - n, t, f"ceil({f:g} x {n}) = {t - n}{scope}"))
         else:
-            rows.append((f"hot standby {f * 100:.6g}%", 0, n, f"the seed's {f * 100:.6g}% standby is for fleets of up "
-                         f"to {cap} replicas; at N = {n} the spares come from the availability target (N+k)"))
+            rows.append((f"hot standby {f * 100:.6g}%", 0, n, f"the hidden-cost write-up's {f * 100:.6g}% standby "
+                         f"is for fleets of up to {cap} replicas; at N = {n} the spares come from the availability "
+                         "target (N+k)"))
     if policy.zones >= 2:
         t = zone_loss_total(n, policy.zones)
         rows.append((f"zone loss ({policy.zones} zones)", t - n, t,

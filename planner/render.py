@@ -22,14 +22,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from planner.launch import LAUNCHERS, SEQS_FLAG
-from planner.render_rows import PLAN_SUFFIXES, _fmt, console, dumps, jsonable, table_of
+from planner.render_rows import PLAN_SUFFIXES, _fmt, console, current_view, dumps, jsonable, table_of, view_columns
 from planner.units import DAYS_PER_MONTH, fmt_tokens
 
 
-def rich_table(df: pd.DataFrame, title: str = "", columns: Sequence[str] | None = None) -> Table:
-    cols = [c for c in (columns or df.columns) if c in df.columns]
+def rich_table(df: pd.DataFrame, title: str = "", columns: Sequence[str] | None = None,
+               more: Sequence[str] = ()) -> Table:
+    """A table of `columns` (default all; --wide: all), fitted to the terminal (render_rows.fit_columns); `more`:
+    the other columns the caption names (those --wide would add)."""
+    every = [str(c) for c in df.columns]
+    view = current_view()
+    cols = every if view.wide and not view.columns else [c for c in (columns or every) if c in df.columns]
     numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c])}
-    return table_of(df[cols].astype(object).to_dict(orient="records"), cols, numeric, title)
+    return table_of(df[cols].astype(object).to_dict(orient="records"), cols, numeric, title, more=more)
 
 
 def emit(df: pd.DataFrame, fmt: str, title: str = "", columns: Sequence[str] | None = None,
@@ -40,7 +45,8 @@ def emit(df: pd.DataFrame, fmt: str, title: str = "", columns: Sequence[str] | N
     elif fmt == "csv":
         sys.stdout.write(df.to_csv(index=False))
     else:
-        (out or console()).print(rich_table(df, title, columns))
+        every = [str(c) for c in df.columns]
+        (out or console()).print(rich_table(df, title, view_columns(columns or every, every), more=every))
 
 
 def emit_record(obj: Any, fmt: str, title: str = "", out: Console | None = None) -> None:
@@ -84,9 +90,9 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> None:
             df.to_excel(writer, sheet_name=name[:31], index=False)
 
 
+# The profile's terminal columns (fit 100 columns; --wide shows the rest: kv_bytes_per_token, source, ...).
 PROFILE_TABLE_COLUMNS = ("quant", "kv_dtype", "tp", "phase", "batch", "context", "latency_ms", "tokens_per_s",
-                         "weights_bytes", "kv_bytes_per_token", "peak_bytes", "max_batch", "mbu", "mfu",
-                         "source", "status")
+                         "weights_bytes", "peak_bytes", "max_batch", "mbu", "mfu", "status")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,7 +127,7 @@ def plan_dict(plan: Any) -> dict[str, Any]:
                         "requests_per_s": d["replica_rps"], "limited_by": d["limited_by"],
                         "utilisation_at_mean": d["utilisation"]},
         "redundancy": jsonable(plan.redundancy), "engine": plan.engine, "launch_args": plan.launch_args,
-        "launch_notes": list(plan.launch_notes),
+        "launch_notes": list(plan.launch_notes), "startup_log": list(getattr(plan, "startup_log", ())),
         # the vLLM line under its old key, for scripts that read it (None when planned for another engine)
         "vllm_args": plan.launch_args if plan.engine == "vllm" else None,
         "workload": jsonable(plan.workload), "simulated": plan.simulated, "p99": plan.p99,
@@ -219,7 +225,7 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
             f"utilisation at mean load {d['utilisation']:.0%} of full capacity{guard_text(plan)}")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
-    c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.2f}x the raw GPU cost "
+    c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.3g}× the raw GPU cost "
             f"(${plan.monthly_gpu_cost:,.0f})")
     if capex_line(plan):
         c.print(capex_line(plan))
@@ -272,6 +278,10 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
     c.print(f"{LAUNCHERS[plan.engine]}: " + " ".join(plan.launch_args))
     for note in plan.launch_notes:
         c.print(f"  note: {escape(note)}")
+    if plan.startup_log:
+        c.print("vLLM should log at start-up, on each GPU (check the plan against your server's log):")
+        for line in plan.startup_log:
+            c.print(f"  {escape(line)}", highlight=False)
     alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
 

@@ -9,6 +9,7 @@ import pandas as pd
 from rich.markup import escape
 
 from planner.units import fmt_tokens
+from planner.verdict import WRITE_UP
 
 MARK = {"pass": "[green]pass[/]", "fail": "[red]fail[/]", "info": "info", "skipped": "skipped"}
 
@@ -17,7 +18,7 @@ def framework_lines(plan: Any) -> list[str]:
     fw = getattr(plan, "framework", None)
     if fw is None:
         return []
-    lines = ["[bold]Decision framework[/] (the seed write-up's five steps, seed_cost_model.md §4)"]
+    lines = [f"[bold]Decision framework[/] (the {WRITE_UP}'s five steps, its §4)"]
     for s in fw.steps:
         lines.append(f"  {s.number}. {escape(s.title)} \\[{MARK[s.outcome]}]: {escape(s.text)}")
     lines += _needs_lines(fw) + _latency_lines(fw) + _trend_lines(fw) + _risk_lines(fw)

@@ -61,6 +61,7 @@ from profiler import catalogue
 from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.memory import BLOCK_TOKENS
 from profiler.errors import InvalidValueError
+from profiler.interop import ServingContext
 from profiler.schema import read_profile
 from profiler.specs import KvDtype
 
@@ -76,6 +77,20 @@ DEFAULT_DIURNAL = (0.0,) * 8 + (2.0,) * 12 + (0.0,) * 4
 
 @dataclass(frozen=True)
 class SimRequest:
+    """What `inferplan simulate` asks for: one replica under a request stream (module docstring for the rules).
+
+    Args:
+        model: a catalogue model id, or a local model folder holding config.json, or a config.json path.
+        gpu, quant, tp, kv_dtype: the replica (catalogue ids; ``native`` quant: the checkpoint's format).
+        rate_per_s: arrivals [requests/s] (Poisson; gamma with ``cv``), or ``trace``: a CSV replayed as recorded.
+        duration_s: simulated time [s]; diurnal / start_hour: a 24-hour curve and the clock at t = 0 [h].
+        input_tokens, output_tokens: mean prompt and output lengths [tokens]; sigma: their lognormal spread.
+        ttft_p99_s, tpot_p99_s: the SLO targets [s]. seed: the random stream (the same seed, the same run).
+        profile: a measured profile for the step times instead of the analytic model.
+        engine, capacity_policy, max_num_seqs, max_num_batched_tokens, max_model_len: the engine and its limits
+            (None: the engine's default); gpu_memory_utilization a fraction in (0, 1].
+    """
+
     model: str
     gpu: str = "h100-sxm"
     quant: str = "bf16"
@@ -207,7 +222,8 @@ def deployment(model: str, gpu: str, quant: str, tp: int, kv_dtype: str, *, mode
     from profiler.api import check_gpu_memory_utilization
 
     if not model and config is None:
-        raise InvalidValueError("name a catalogue model (see `inferplan models`) or give --config PATH")
+        raise InvalidValueError("name a catalogue model (see `inferplan models`) or give --config PATH; a "
+                                "model folder or config.json path works as the model too")
     if kv_dtype not in ("bf16", "fp8"):
         raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not '{kv_dtype}'")
     if not (isinstance(tp, int) and tp >= 1):
@@ -431,7 +447,9 @@ def replica(model: str, gpu: str, quant: str, tp: int, kv_dtype: str, knobs: eng
     vllm_share = knobs.gpu_memory_utilization if knobs.engine in ("vllm", "sglang") else None  # SGLang: vLLM's budget
     dep = deployment(model, gpu, quant, tp, kv_dtype, models_file=models_file, gpus_file=gpus_file,
                      quants_file=quants_file, gpu_memory_utilization=vllm_share, config=config)
-    table = read_profile(profile)[0] if profile else None
+    serving = ServingContext(dep.model.name, dep.gpu.id, dep.quant.id, dep.kv_dtype.value, dep.tp, models_file,
+                             gpus_file, quants_file, model_spec=dep.model)  # the replica a vllm/guidellm report ran
+    table = read_profile(profile, serving)[0] if profile else None
     step = keyed_step(dep, ProfileStep(table, dep) if table is not None else AnalyticStep(dep), table)
     engine = engines.engine_config(dep, step, knobs)
     if engine.kv_tokens != step.kv_tokens:  # TensorRT-LLM's cache: key cached results by the capacity simulated
@@ -451,7 +469,13 @@ def run_simulation(req: SimRequest, *, plot: bool = False) -> SimResult:
     """Simulate ``req``. Its size is checked before anything is drawn or run (planner.simulate.limits): at most
     MAX_SIM_REQUESTS requests (MAX_PLOT_TRACE_REQUESTS of a trace when ``plot``: :func:`load_curve` will follow),
     and prompts that fit MAX_ENGINE_ITERATIONS steps; the simulator stops a run that passes MAX_ENGINE_ITERATIONS
-    all the same."""
+    all the same.
+
+    Returns a :class:`SimResult`: ``metrics`` (planner.simulate.SimMetrics: TTFT / TPOT / ITL / E2E latency
+    percentiles [s], throughput [requests/s], KV use, preemptions; ``metrics.to_frame()`` as a table),
+    ``summary()`` (a flat dict), ``request`` (resolved: the model's label, the quant ``native`` stands for) and
+    ``warnings``. Raises UnknownNameError / CatalogueError for names and files, InvalidValueError for a run that
+    is refused (too large, longer than the model's context, conflicting options)."""
     req = resolved(req)
     if req.trace is not None:  # the arrivals first: cheap checks of the size before the model and the engine
         shape, arrivals = _trace(req)

@@ -64,8 +64,9 @@ MAX_REQUESTS = 1_000_000  # beyond this the simulation takes minutes (our limit,
 class ThroughputRequest:
     """What `inferplan throughput` asked for (names, resolved by :func:`offline_throughput`).
 
-    ``cases``: ``(input_tokens, output_tokens)`` pairs; ``requests``: N per case. The engine fields are
-    planner.engines.EngineKnobs' (``None``: the engine's default).
+    ``model``: a catalogue model id, or a local model folder holding config.json, or a config.json path.
+    ``cases``: ``(input_tokens, output_tokens)`` pairs [tokens]; ``requests``: N per case [count]. The engine fields
+    are planner.engines.EngineKnobs' (``None``: the engine's default).
     """
 
     model: str = ""
@@ -205,7 +206,11 @@ def offline_throughput(request: ThroughputRequest, step_time: StepTimeModel | No
                        on_case: Callable[[int, int, tuple[int, int]], None] | None = None) -> ThroughputResult:
     """Every case of ``request`` on one replica (module docstring). ``step_time``: a step-time model to use instead
     of the analytic one (the KV capacity and limits still come from the engine); ``on_case(i, n, (isl, osl))`` is
-    called before case ``i`` of ``n`` (progress)."""
+    called before case ``i`` of ``n`` (progress).
+
+    Returns a :class:`ThroughputResult`; ``.table()`` is one row per case (:data:`TABLE_COLUMNS`, units in the
+    module docstring). Raises UnknownNameError / CatalogueError for names and files, InvalidValueError for bad
+    lengths, counts or engine options."""
     from planner.simulate_api import replica
 
     check_cases(request.cases, request.requests)

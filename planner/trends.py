@@ -194,8 +194,8 @@ def trend_sentence(df: pd.DataFrame, volume_tokens_per_day: float) -> str:
         raise PlannerError("no horizons to describe")
     first, last = df.iloc[0], df.iloc[-1]
     v0, v1, t1 = float(first["crossover_tokens_per_day"]), float(last["crossover_tokens_per_day"]), last["months"]
-    prices = (f"API prices x{last['api_price_factor']:.2g} and GPU-hours x{last['gpu_price_factor']:.2g} "
-              f"after {t1:g} months")
+    prices = (f"API prices at {last['api_price_factor'] * 100:.2g}% of today's and GPU-hours at "
+              f"{last['gpu_price_factor'] * 100:.2g}% after {t1:g} months")
     rises = math.isnan(v1) or (not math.isnan(v0) and v1 > v0 * (1 + UNCHANGED_REL))
     falls = math.isnan(v0) or v1 < v0 / (1 + UNCHANGED_REL)
     if math.isnan(v0) and math.isnan(v1):

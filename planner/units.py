@@ -1,4 +1,5 @@
-"""What people type, turned into numbers: token counts, durations, rates, percentages; YAML with line numbers.
+"""What people type, turned into numbers: token counts, durations, rates, percentages; YAML files read with line
+numbers (profiler.yamldoc, re-exported here with the planner's packaged-catalogue folder).
 
 Every parser accepts a plain number (int/float, already in the base unit) or a string, and raises
 :class:`profiler.errors.InvalidValueError` naming the field and showing accepted forms on anything
@@ -27,15 +28,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from profiler import userfile, yaml_cache
-from profiler.errors import CatalogueError, InvalidValueError
+from profiler import yamldoc
+from profiler.errors import InvalidValueError
+from profiler.yamldoc import YamlDoc, parse_yaml  # re-exported: the planner's loaders take them from here
 
 SECONDS_PER_DAY = 86_400
 HOURS_PER_MONTH = 730  # seed §1: "hourly rate x 730 hours/month" (8,760 h / 12)
@@ -176,6 +175,31 @@ def fmt_tokens(n: float, sig: int = 3) -> str:
     return f"{n:.{sig + 2}g}"
 
 
+def round_sig(x: float, sig: int = 3) -> float:
+    """``x`` rounded to ``sig`` significant figures (NaN and infinities as they are): ``7.4132`` → ``7.41``,
+    ``1923.4`` → ``1920.0``, so a table shows what a simulated or measured number can claim."""
+    if not math.isfinite(x) or x == 0:
+        return float(x)
+    return float(f"{x:.{sig}g}")
+
+
+def fmt_sig(x: float, sig: int = 3) -> str:
+    """``x`` to ``sig`` significant figures with thousands separators, never in exponent form above 1:
+    ``1341.2`` → ``1,340``, ``5.2607`` → ``5.26``, ``0.02856`` → ``0.0286``; NaN → ``–``."""
+    if not math.isfinite(x):
+        return "–"
+    r = round_sig(x, sig)
+    if abs(r) >= 10 ** (sig - 1):
+        return f"{r:,.0f}"
+    return f"{r:.{sig}g}"
+
+
+def fmt_ms(seconds: float, sig: int = 3) -> str:
+    """A latency given in seconds, in milliseconds to ``sig`` significant figures: ``0.00741`` → ``7.41 ms``,
+    ``0.7413`` → ``741 ms``, ``1.92`` → ``1,920 ms``; NaN → ``–``."""
+    return "–" if not math.isfinite(seconds) else f"{fmt_sig(seconds * 1e3, sig)} ms"
+
+
 def fmt_usd(x: float) -> str:
     """``13275`` → ``$13,275``; below $100 two decimals (``$22.50``)."""
     if not math.isfinite(x):
@@ -184,93 +208,23 @@ def fmt_usd(x: float) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# YAML with line numbers (user files and catalogues), so errors can say file:line, entry, field
+# YAML with line numbers: parsed by profiler.yamldoc; here only where the planner's packaged catalogues live
 # ------------------------------------------------------------------------------------------
 
 
 _PACKAGED_DIR = Path(__file__).resolve().parent / "catalogues"  # planner/catalogues: read through the parse cache
 
 
-@dataclass(frozen=True)
-class YamlDoc:
-    """Parsed YAML plus the 1-based line of every mapping key / sequence item, keyed by path tuple."""
-
-    data: Any
-    file: str
-    lines: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def line(self, *path) -> int | None:
-        """Line of the deepest known prefix of `path` (the entry itself when a field is absent)."""
-        for n in range(len(path), -1, -1):
-            if path[:n] in self.lines:
-                return self.lines[path[:n]]
-        return None
-
-    def error(self, message: str, *path, entry: str | None = None, field: str | None = None) -> CatalogueError:
-        return CatalogueError(message, file=self.file, line=self.line(*path), entry=entry, field=field)
-
-
-def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key, val in node.value:
-            k = key.value
-            if k in seen:
-                raise CatalogueError(f"duplicate key '{k}'", file=file, line=key.start_mark.line + 1)
-            seen.add(k)
-            lines[path + (k,)] = key.start_mark.line + 1
-            _index_lines(val, path + (k,), lines, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[path + (i,)] = item.start_mark.line + 1
-            _index_lines(item, path + (i,), lines, file)
-
-
-def _pure_parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
-    """The pure-Python safe loader's node and data; its YAMLError becomes the CatalogueError (file, line) users see."""
-    try:
-        with userfile.no_recursion_error(file):
-            return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise userfile.yaml_error(exc, file, context=False) from None
-
-
-def _parse(text: str, file: str) -> tuple[Any, dict]:
-    """(data, line index) from one parse with libyaml where present; on a YAML error the pure-Python loader parses
-    again, so that messages and lines stay those it has always given."""
-    try:
-        node, data = yaml_cache.compose(text)
-    except yaml.YAMLError:
-        node, data = _pure_parse(text, file)
-    lines: dict = {}
-    if node is not None:
-        userfile.check_tree(node, file)  # depth and alias expansion bounded before the recursive indexer walks it
-        _index_lines(node, (), lines, file)
-    return data, lines
-
-
-def parse_yaml(text: str, file: str = "<string>") -> YamlDoc:
-    """Safe-load `text`; a syntax error or a duplicate key becomes a CatalogueError with file and line."""
-    data, lines = _parse(text, file)
-    return YamlDoc(data, file, lines)
-
-
 def read_yaml(path: str | Path) -> YamlDoc:
-    """Read and parse a YAML file within profiler.userfile's bounds (encoding, size, depth, aliases). A packaged
-    catalogue (planner/catalogues/*.yaml) is parsed once and then read from the cache of profiler.yaml_cache."""
+    """profiler.yamldoc.read_yaml of `path`: a packaged catalogue (planner/catalogues/*.yaml) is parsed once and then
+    read from the cache of profiler.yaml_cache; any other file is a user file, read within profiler.userfile's
+    bounds."""
     p = Path(path)
-    if p.name.endswith(".yaml") and p.resolve().parent == _PACKAGED_DIR:
-        raw = p.read_bytes()
-        data, lines = yaml_cache.load(f"planner/catalogues/{p.name}", raw,
-                                      lambda: _parse(raw.decode("utf-8"), str(p)))
-        return YamlDoc(data, str(p), lines)
-    doc = parse_yaml(*userfile.read_text(p))
-    if doc.data is None:  # a user file that adds nothing is a mistake (the wrong file), not "no changes"
-        raise CatalogueError("holds no YAML data (it is empty or only comments); give the file you meant",
-                             file=doc.file)
-    return doc
+    packaged = p.name.endswith(".yaml") and p.resolve().parent == _PACKAGED_DIR
+    return yamldoc.read_yaml(p, f"planner/catalogues/{p.name}" if packaged else None)
 
 
 __all__ = ["SECONDS_PER_DAY", "HOURS_PER_MONTH", "DAYS_PER_MONTH", "SEED_DAYS_PER_MONTH", "parse_tokens",
            "parse_duration_s",
-           "parse_rate_per_s", "parse_fraction", "fmt_tokens", "fmt_usd", "YamlDoc", "parse_yaml", "read_yaml"]
+           "parse_rate_per_s", "parse_fraction", "fmt_tokens", "fmt_usd", "fmt_sig", "fmt_ms",
+           "round_sig", "YamlDoc", "parse_yaml", "read_yaml"]

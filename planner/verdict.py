@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from planner.api_costs import SAME_WEIGHTS, comparable_rows, current_rows, model_tier, reference_row
+from planner.crossover import MAX_TOKENS_PER_DAY, MIN_TOKENS_PER_DAY
 from planner.dedicated import dedicated_costs, dedicated_reference, load_dedicated_offers
 from planner.defaults import SELF_HOST_MARGIN
 from planner.errors import PlannerError
@@ -46,6 +47,10 @@ SUSTAINED_VOLUME_TOKENS_PER_DAY = 100e6  # seed §4: self-hosting wins "sustaine
 MIN_APIS = 3  # seed §4 step 2: "price it on three API providers"
 RULE_OF_THUMB = {False: 3.0, True: 2.5}  # seed §4 step 3: raw GPU x 3 (x 2.5 with existing ML infrastructure)
 DEDICATED = "Azure OpenAI, AWS Bedrock or GCP Vertex"  # seed §4 step 5
+# what the user reads for "the seed" (shared/reference/seed_cost_model.md, a practitioner's write-up of the costs
+# self-hosting hides); the internal name stays out of the output (issue 13)
+WRITE_UP = "hidden-cost write-up"
+SEARCHED = f"{fmt_tokens(MIN_TOKENS_PER_DAY)}-{fmt_tokens(MAX_TOKENS_PER_DAY)} tokens/day"  # planner.crossover's range
 
 
 @dataclass(frozen=True)
@@ -111,50 +116,106 @@ def _crossover_reason(ref: pd.Series, margin: float) -> str | None:
         return None
     v1, vm = ref["crossover_tokens_per_day"], ref.get("crossover_margin_tokens_per_day", math.nan)
     if pd.isna(v1):
-        return f"Self-hosting never becomes cheaper than {_label(ref)} within the volumes searched."
-    text = f"Self-hosting breaks even with {_label(ref)} at ~{fmt_tokens(v1, 2)} tokens/day"
+        return f"Self-hosting never becomes cheaper than {_ref_label(ref)} within the volumes searched ({SEARCHED})."
+    text = f"Self-hosting breaks even with {_ref_label(ref)} at ~{fmt_tokens(v1, 2)} tokens/day"
     if not pd.isna(vm):
-        text += f" and clears the {margin:g}x margin at ~{fmt_tokens(vm, 2)} tokens/day"
+        text += f" and clears the {margin:g}× margin at ~{fmt_tokens(vm, 2)} tokens/day"
     return text + "."
 
 
-def _volume_reason(w: Workload) -> str:
+def _volume_reasons(w: Workload, ref: pd.Series, ratio: float, margin: float) -> list[str]:
+    """The write-up's volume rule of thumb, then what this plan's own numbers say at this volume, then the
+    break-even: they never read as contradicting each other (issue 13: at 60M tokens/day the rule said
+    "self-hosting can win" beside a crossover that said it never does)."""
     v = w.tokens_per_day
+    cheaper = ratio > 1 and not about_equal(ratio)  # self-hosting costs less than the reference here
+    cross = _crossover_reason(ref, margin)
     if v < LOW_VOLUME_TOKENS_PER_DAY:
-        return (f"At {fmt_tokens(v)} tokens/day the volume is below the ~{fmt_tokens(LOW_VOLUME_TOKENS_PER_DAY)}/day "
-                "under which the seed finds an API almost always cheaper.")
-    return (f"At {fmt_tokens(v)} tokens/day the volume is at or above the ~{fmt_tokens(LOW_VOLUME_TOKENS_PER_DAY)}-"
-            f"{fmt_tokens(SUSTAINED_VOLUME_TOKENS_PER_DAY)}/day where the seed finds self-hosting can win, "
-            "if sustained.")
+        rule = (f"At {fmt_tokens(v)} tokens/day the volume is below the ~{fmt_tokens(LOW_VOLUME_TOKENS_PER_DAY)}/day "
+                f"under which the {WRITE_UP} finds an API almost always cheaper")
+        rule += "; this plan is an exception: self-hosting costs less here." if cheaper else ", and so it is here."
+        return [rule] + ([cross] if cross else [])
+    rule = (f"At {fmt_tokens(v)} tokens/day the volume is at or above the ~{fmt_tokens(LOW_VOLUME_TOKENS_PER_DAY)}-"
+            f"{fmt_tokens(SUSTAINED_VOLUME_TOKENS_PER_DAY)}/day where the {WRITE_UP} finds self-hosting can win, "
+            "if sustained")
+    if cheaper:
+        return [rule + "; here it does."] + ([cross] if cross else [])
+    v1 = ref["crossover_tokens_per_day"] if "crossover_tokens_per_day" in ref.index else None
+    if v1 is None:  # no break-even searched (a dedicated offer)
+        return [rule + f"; here it does not: {_ref_label(ref)} costs less at this volume."]
+    if not pd.isna(v1) and v1 <= v:  # a window: self-hosting broke even lower down, then added replicas
+        return [rule + f"; here it does not: {_ref_label(ref)} costs less at this volume, although self-hosting first "
+                f"breaks even at ~{fmt_tokens(v1, 2)} tokens/day (the replicas added since cost more than it saves)."]
+    if pd.isna(v1):
+        return [rule + f"; here it does not: self-hosting never becomes cheaper than {_ref_label(ref)} within the "
+                f"volumes searched ({SEARCHED})."]
+    return [rule + f"; here it does not yet: {cross[0].lower()}{cross[1:]}"]
+
+
+def _ref_label(ref: pd.Series) -> str:
+    return str(ref["label"]) if "label" in ref.index and ref["label"] else _label(ref)
 
 
 def _tco_reasons(total: float, gpu_monthly: float | None, existing: bool) -> list[str]:
     if gpu_monthly is None or gpu_monthly <= 0:
         return []
     mult, rule = total / gpu_monthly, RULE_OF_THUMB[existing]
-    out = [f"Self-hosting costs {fmt_usd(total)}/month all-in, {mult:.2f}x the {fmt_usd(gpu_monthly)} raw GPU bill; "
-           f"the seed's rule of thumb (raw GPU x {rule:g}) gives {fmt_usd(gpu_monthly * rule)}."]
+    out = [f"Self-hosting costs {fmt_usd(total)}/month all-in, {fmt_times(mult)} the {fmt_usd(gpu_monthly)} raw GPU "
+           f"bill; the {WRITE_UP}'s rule of thumb (raw GPU × {rule:g}) gives {fmt_usd(gpu_monthly * rule)}."]
     if existing:
         out.append(f"Existing ML infrastructure is assumed: shared platform costs are left out, so the multiplier "
-                   f"is {mult:.2f}x (the seed reports 1.3-1.5x with existing infrastructure, 2-3.5x without).")
+                   f"is {fmt_times(mult)} (the {WRITE_UP} reports 1.3-1.5× with existing infrastructure, 2-3.5× "
+                   "without).")
     return out
 
 
-def _decision(ratio: float, margin: float, w: Workload) -> tuple[str, str]:
-    r = f"{ratio:.3g}x" if math.isfinite(ratio) else "n/a"
+def fmt_times(x: float) -> str:
+    """A ratio as people say it: ``398×``, ``40×``, ``6.16×``, ``1.5×`` (3 significant figures below 10, else 2)."""
+    if not math.isfinite(x):
+        return "n/a"
+    if x >= 10:
+        return f"{float(f'{x:.2g}'):,.0f}×"
+    return f"{float(f'{x:.3g}'):g}×"
+
+
+def cost_sides(label: str, api_monthly: float, self_host_monthly: float) -> str:
+    """'<label> costs $31.63/month; self-hosting costs $12,588/month: 398× more' — the dearer side last, so a ratio
+    below 1 is never printed (issue 13)."""
+    api, own = f"{label} costs {fmt_usd(api_monthly)}/month", f"self-hosting costs {fmt_usd(self_host_monthly)}/month"
+    ratio = api_monthly / self_host_monthly
+    if about_equal(ratio):
+        return f"{api} and {own}: about the same"
+    return f"{api}; {own}: {fmt_times(1 / ratio)} more" if ratio < 1 else f"{own}; {api}: {fmt_times(ratio)} more"
+
+
+def about_equal(ratio: float) -> bool:
+    """True when `ratio` (or its inverse) reads as 1× at the precision fmt_times prints."""
+    return ratio > 0 and fmt_times(max(ratio, 1 / ratio)) == "1×"
+
+
+def margin_rule(margin: float, what: str = "the API") -> str:
+    return f"Self-hosting only pays when {what} costs at least {margin:g}× the self-hosted bill."
+
+
+def _decision(ref_monthly: float, self_host_monthly: float, label: str, margin: float,
+              w: Workload) -> tuple[str, str]:
+    ratio = ref_monthly / self_host_monthly
+    sides = cost_sides(label, ref_monthly, self_host_monthly)
     if ratio >= margin:
         extra = " Data residency points the same way." if w.data_residency else ""
-        return "self-host", f"Self-host: the API would cost {r} the true TCO, at least the {margin:g}x margin.{extra}"
+        return "self-host", (f"Self-host: {sides}, at least the {margin:g}× margin self-hosting needs to pay for its "
+                             f"hidden costs.{extra}")
     if w.data_residency:
-        return "dedicated-api-first", (f"Try a dedicated deployment first: data residency is required, and the "
-                                       f"cheapest dedicated offer costs only {r} the self-host TCO (below "
-                                       f"{margin:g}x); a dedicated endpoint or provisioned capacity ({DEDICATED}) "
-                                       "keeps data in-region without running GPUs yourself.")
+        return "dedicated-api-first", (f"Try a dedicated deployment first: data residency is required, and "
+                                       f"{sides}. "
+                                       f"{margin_rule(margin, 'the dedicated offer')} A dedicated endpoint or "
+                                       f"provisioned capacity ({DEDICATED}) keeps data in-region without running "
+                                       "GPUs yourself.")
     if ratio >= 1 and w.existing_infra:
-        return "hybrid", (f"Hybrid: self-hosting is cheaper on paper (the API costs {r} the TCO) but inside the "
-                          f"{margin:g}x hidden-cost margin; keep the API for most traffic and route only the steps "
-                          "that need it (residency, a fine-tuned model) to the existing infrastructure.")
-    return "use-api", f"Use an API: it costs {r} the self-host TCO, below the {margin:g}x needed to self-host."
+        return "hybrid", (f"Hybrid: self-hosting is cheaper on paper ({sides}) but inside the {margin:g}× hidden-cost "
+                          "margin; keep the API for most traffic and route only the steps that need it (residency, a "
+                          "fine-tuned model) to the existing infrastructure.")
+    return "use-api", f"Use an API: {sides}. {margin_rule(margin)}"
 
 
 def decide(self_host_monthly: float, api: pd.DataFrame, workload: Workload, model_name: str, *,
@@ -171,7 +232,7 @@ def decide(self_host_monthly: float, api: pd.DataFrame, workload: Workload, mode
     if not math.isfinite(self_host_monthly) or self_host_monthly <= 0:
         raise PlannerError(f"self-host monthly cost must be a finite number > 0, got {self_host_monthly!r}")
     if margin < 1:
-        raise PlannerError(f"the self-host margin must be >= 1 (the seed uses 2), got {margin!r}")
+        raise PlannerError(f"the self-host margin must be >= 1 (the {WRITE_UP} uses 2), got {margin!r}")
     tier = model_tier(model_name, params_total)
     ref, dedicated = (_residency_choice(workload, model_name, dedicated_offers, dedicated_gpus)
                       if workload.data_residency else (None, pd.DataFrame()))
@@ -180,17 +241,14 @@ def decide(self_host_monthly: float, api: pd.DataFrame, workload: Workload, mode
         ref = reference_row(api, model_name, tier)
     label = ref["label"] if "label" in ref.index else _label(ref)
     ratio = float(ref["monthly_cost"]) / self_host_monthly
-    decision, headline = _decision(ratio, margin, workload)
+    decision, headline = _decision(float(ref["monthly_cost"]), self_host_monthly, label, margin, workload)
     compared = dedicated.head(max(MIN_APIS, 3)) if residency else comparison_set(api, model_name, tier=tier)
     reasons = [headline,
                f"The reference{'' if residency else ' API'}, {label} ({_why_reference(ref, model_name)}), would cost "
                f"{fmt_usd(ref['monthly_cost'])}/month for {fmt_tokens(workload.tokens_per_day)} tokens/day, "
                f"against {fmt_usd(self_host_monthly)}/month to self-host."]
     reasons += _residency_reasons(compared, workload) if residency else _api_reasons(api, compared, model_name, tier)
-    reasons.append(_volume_reason(workload))
-    cross = _crossover_reason(ref, margin)
-    if cross:
-        reasons.append(cross)
+    reasons += _volume_reasons(workload, ref, ratio, margin)
     reasons += _tco_reasons(self_host_monthly, gpu_monthly, workload.existing_infra)
     labels = tuple(compared["label"] if "label" in compared else (_label(r) for _, r in compared.iterrows()))
     comparison = "dedicated offer, billed per unit-hour" if residency else str(ref.get("comparison", ""))

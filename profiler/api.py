@@ -3,14 +3,17 @@
     profile(ProfileRequest) -> (Profile DataFrame, ProfileMeta)   analytic by default, measured on request
     engine_log(model, gpu, quant, ...) -> EngineLog                the vLLM startup lines predicted for one config
     calibrate(measured_file, output, ...) -> Calibration (fit report, calibration file written, warnings)
+
+A walk-through with a worked example: docs/python_api.md; the profile table's columns: docs/profile_schema.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,8 +23,18 @@ from profiler.analytic.efficiency import efficiency_for
 from profiler.analytic.profile import Grid, analytic_profile, require_fit
 from profiler.defaults import DEFAULT_GPU
 from profiler.errors import InvalidValueError, UnsupportedQuantError
-from profiler.schema import ProfileMeta, check_profile_path, check_writable, read_profile, write_profile
+from profiler.schema import (
+    MEASURED_SOURCES,
+    ProfileMeta,
+    check_profile_path,
+    check_writable,
+    read_profile,
+    write_profile,
+)
 from profiler.specs import GpuSpec, KvDtype, ModelSpec, QuantScheme
+
+if TYPE_CHECKING:
+    from profiler.interop import ServingContext
 
 
 def tool_version() -> str:
@@ -34,6 +47,20 @@ def tool_version() -> str:
 @dataclass(frozen=True)
 class ProfileRequest:
     """What `inferplan profile` asked for (names, not specs: resolved by :func:`profile`).
+
+    Args:
+        model: a catalogue model id (``inferplan models``), or a local model folder holding config.json, or a
+            config.json path (the rows are labelled with the folder's name). With ``config``, only a label.
+        gpu: a catalogue GPU id (``inferplan gpus``).
+        quants, kv_dtypes, tps: the grid's quant ids, KV dtypes (KvDtype.BF16 / KvDtype.FP8) and TP degrees.
+        batches: concurrent sequences per step [count]; contexts: tokens of context per sequence [tokens].
+        config: a local Hugging Face config.json or model folder, ``model`` then being the rows' label.
+        models_file: a models YAML (catalogue layout) adding or replacing models.
+        measure: measure on this machine (needs the ``gpu`` extra: torch, transformers) instead of the analytic
+            model; ``device``, ``weights`` and ``force_gpu`` apply to measured profiles only.
+        calibration: a calibration file (``inferplan calibrate``) whose efficiencies replace the defaults.
+        output: also write the table (.csv or .json; a .csv gets its metadata in NAME.meta.json beside it).
+        command: the command line recorded in the metadata ("" from Python).
 
     ``gpu`` None: :data:`DEFAULT_GPU` for an analytic profile, the detected card for a measured one.
     ``force_gpu``: label measured rows with ``gpu`` even when the device reports another catalogue card.
@@ -118,7 +145,22 @@ def _measured(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd
 
 
 def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, ProfileMeta]:
-    """Resolve the request against the catalogues and run the analytic (or measured) profile."""
+    """Resolve the request against the catalogues and run the analytic (or measured) profile.
+
+    Returns:
+        ``(table, meta)``: the profile table, one row per (quant, kv_dtype, tp, phase, batch, context) with
+        ``latency_ms`` [ms per prefill or decode step], ``tokens_per_s``, ``weights_bytes``, ``kv_bytes_per_token``,
+        ``peak_bytes`` [bytes], ``kv_capacity_tokens``, ``max_batch``, ``mbu`` / ``mfu`` [0-1], ``source`` and
+        ``status`` ("ok", "oom", "unsupported"): every column in docs/profile_schema.md; and its
+        :class:`ProfileMeta` (tool version, catalogue hashes, environment, efficiencies used). ``progress``:
+        show a progress bar while measuring.
+
+    Raises:
+        UnknownNameError: an unknown model, GPU or quant id. CatalogueError: a bad models file or config.json.
+        DoesNotFitError: no point fits the GPU (the message names what would). UnsupportedQuantError: the GPU
+        cannot run any quant asked for. InvalidValueError: an impossible option (e.g. ``device`` without
+        ``measure``). ModuleNotFoundError: ``measure=True`` without torch (install ``inferplan[gpu]``).
+    """
     model = catalogue.get_model(req.model, models_file=req.models_file, config_path=req.config)
     if req.output:
         check_profile_path(req.output)  # before the work: a bad -o fails now, not after the sweep
@@ -356,18 +398,32 @@ def clipping_warnings(fits) -> list[str]:
 
 def calibrate(measured_file: Path, output: Path | None = None, models_file: Path | None = None,
               config: Path | None = None, gpus_file: Path | None = None,
-              quants_file: Path | None = None, force: bool = False) -> Calibration:
+              quants_file: Path | None = None, force: bool = False,
+              serving: ServingContext | None = None) -> Calibration:
     """Fit efficiencies to a measured profile and store them in the user calibration file.
+
+    Args: `measured_file` a measured profile (``inferplan profile --measure -o FILE``); `output` the calibration
+    file to write (None: the user file under $INFERPLAN_HOME, used by every later analytic profile). Returns a
+    :class:`Calibration` (its ``report`` DataFrame: the fitted factors and their errors per GPU and quant). Raises
+    InvalidValueError for a profile without measured rows or an unreliable fit, CatalogueError for bad files.
 
     A fit whose factors sit at a clipping limit (:func:`clipping_warnings`: unreliable) is refused, and nothing is
     saved, unless `force`: every later analytic profile of that GPU would use it.
 
     The profile's metadata travels with it: a CPU-measured profile's machine record (gpu 'cpu') is in
     ``meta.environment["machine_spec"]``. `models_file` / `config` describe models outside the catalogue;
-    `gpus_file` GPUs outside it (the GpuSpec a row's gpu id names); `quants_file` quantisation schemes."""
+    `gpus_file` GPUs outside it (the GpuSpec a row's gpu id names); `quants_file` quantisation schemes.
+    `serving` (a :class:`profiler.interop.ServingContext`) names the deployment a ``vllm bench serve`` or guidellm
+    report measured where the report does not; its options are refused for a profile, whose rows name their own."""
+    from profiler import interop
     from profiler.analytic import calibration
 
-    profile_rows, meta = read_profile(measured_file)
+    serving = serving or interop.ServingContext()
+    profile_rows, meta = read_profile(measured_file, replace(serving, models_file=models_file, config=config,
+                                                             gpus_file=gpus_file, quants_file=quants_file))
+    if serving.given() and not interop.is_report_meta(meta):
+        raise InvalidValueError(f"{serving.given()[0]} names the deployment a vllm bench serve or guidellm report "
+                                f"measured; {measured_file} is a profile, whose rows name their own: drop it")
     measured, warnings = measured_rows(profile_rows, measured_file)
     check_writable(calibration.calibration_path(output), create_folders=output is None)  # before the fit
     models = _calibration_models(measured, models_file, config)
@@ -388,8 +444,8 @@ def measured_rows(df: pd.DataFrame, name: str | Path) -> tuple[pd.DataFrame, lis
     an analytic (or calibrated) profile reproduces its own efficiency factors with 0 % error and would label
     every later profile of that GPU "calibrated" without a measurement behind it, so a file without measured rows
     is refused."""
-    measured = df[df["source"] == "measured"].reset_index(drop=True)
-    others = df.loc[df["source"] != "measured", "source"].astype(str)
+    measured = df[df["source"].isin(MEASURED_SOURCES)].reset_index(drop=True)
+    others = df.loc[~df["source"].isin(MEASURED_SOURCES), "source"].astype(str)
     if measured.empty:
         kinds = " and ".join(sorted(set(others))) or "no"
         raise InvalidValueError(f"{name} holds {kinds} rows; calibrate needs a measured profile: "

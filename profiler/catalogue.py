@@ -1,6 +1,7 @@
 """Catalogues: YAML files (and a local config.json) read into frozen specs, checked on the way in.
 
-    load_models(extra) / get_model(name, models_file, config_path) -> ModelSpec   (catalogues/models.yaml)
+    load_models(extra) / get_model(name, models_file, config_path) -> ModelSpec   (catalogues/models.yaml;
+                                                  name may be a model folder or config.json path)
     load_gpus(extra)   / get_gpu(id)                               -> GpuSpec     (catalogues/gpus.yaml)
     load_quants(extra) / get_quant(id)                             -> QuantScheme (catalogues/quants.yaml)
     resolve_quant_id(id, model)                                    -> the quant id `native` stands for
@@ -20,19 +21,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from profiler import userfile, yaml_cache
+from profiler import userfile, yamldoc
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.hf_mapping import Fields, check_fields, located, spec_from_hf_config
 from profiler.specs import COMPUTE_DTYPES, TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
+from profiler.yamldoc import YamlDoc
 
 __all__ = ["load_models", "get_model", "model_from_config", "spec_from_hf_config", "load_gpus", "get_gpu",
            "load_quants", "get_quant", "load_file", "catalogue_hashes", "check_tp_in_node", "CATALOGUE_FILES",
@@ -42,67 +41,7 @@ SCHEMA_VERSION = 1  # the `schema_version:` these loaders read
 CATALOGUE_FILES = {"models": "models.yaml", "gpus": "gpus.yaml", "quants": "quants.yaml"}
 
 
-# ------------------------------------------------------------------------------------------------
-# YAML with line numbers
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Doc:
-    """A parsed YAML file and the line (1-based) of every mapping key, by key path."""
-
-    file: str
-    data: Any
-    lines: Mapping[tuple[str, ...], int]
-
-    def line(self, *path: str) -> int | None:
-        """Line of the deepest key of `path` that exists (the entry's line when its field is absent)."""
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
-
-
-def _index(node: yaml.Node, path: tuple[str, ...], lines: dict, file: str) -> None:
-    if not isinstance(node, yaml.MappingNode):
-        return
-    seen = set()
-    for key_node, value_node in node.value:
-        key = str(key_node.value)
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            raise CatalogueError(f"duplicate key '{key}' (YAML would silently keep only the last one)",
-                                 file=file, line=line)
-        seen.add(key)
-        lines[(*path, key)] = line
-        _index(value_node, (*path, key), lines, file)
-
-
-def _parse(text: str, file: str) -> _Doc:
-    """Safe-load YAML keeping line numbers; malformed YAML is a CatalogueError at the problem's line."""
-    return _Doc(file, *_parse_data(text, file))
-
-
-def _parse_data(text: str, file: str) -> tuple[Any, dict]:
-    """(data, line index) from one parse (libyaml where present, profiler.yaml_cache.compose)."""
-    try:
-        with userfile.no_recursion_error(file):
-            node, data = yaml_cache.compose(text)
-    except yaml.YAMLError as exc:
-        raise userfile.yaml_error(exc, file) from None
-    lines: dict[tuple[str, ...], int] = {}
-    if node is not None:
-        userfile.check_tree(node, file)  # depth and alias expansion bounded before the recursive indexer walks it
-        _index(node, (), lines, file)
-    return (data if node is not None else {}), lines
-
-
-def _packaged_doc(text: str, file: str) -> _Doc:
-    """The packaged catalogue `file` parsed, from the cache under $INFERPLAN_HOME when it holds these bytes."""
-    return _Doc(file, *yaml_cache.load(file, text.encode("utf-8"), lambda: _parse_data(text, file)))
-
-
-def _entries(doc: _Doc, section: str) -> tuple[dict[str, dict], tuple[str, ...]]:
+def _entries(doc: YamlDoc, section: str) -> tuple[dict[str, dict], tuple[str, ...]]:
     """The id -> fields mapping under `section:` (or at the top level), and its key path."""
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
@@ -133,7 +72,7 @@ def _entries(doc: _Doc, section: str) -> tuple[dict[str, dict], tuple[str, ...]]
 Builder = Callable[[str, dict, str], Any]
 
 
-def _build(doc: _Doc, section: str, make: Builder, packaged: bool) -> dict[str, Any]:
+def _build(doc: YamlDoc, section: str, make: Builder, packaged: bool) -> dict[str, Any]:
     entries, prefix = _entries(doc, section)
     out = {}
     for key, fields in entries.items():
@@ -148,7 +87,8 @@ def _build(doc: _Doc, section: str, make: Builder, packaged: bool) -> dict[str, 
 
 @lru_cache(maxsize=32)
 def _load_text(section: str, text: str, file: str, packaged: bool) -> dict[str, Any]:
-    doc = _packaged_doc(text, file) if packaged else _parse(text, file)
+    doc = (yamldoc.load_packaged(file, text.encode("utf-8"), file, detailed=True) if packaged  # through the cache
+           else yamldoc.parse_yaml(text, file, detailed=True))
     return _build(doc, section, _BUILDERS[section], packaged)
 
 
@@ -198,6 +138,10 @@ def get_model(name: str, models_file: str | Path | None = None,
               config_path: str | Path | None = None) -> ModelSpec:
     """A model by catalogue id, or from a local config.json / model folder when `config_path` is given.
 
+    Without `config_path`, a `name` that is no catalogue id but an existing folder holding config.json, or a
+    path to a .json file, is read as that config (label: the folder's name); a catalogue id wins over a folder
+    of the same name in the working directory (write ``./name`` for the folder). No network either way.
+
     With `config_path`, `name` is only the label of the rows (empty: the folder's name). A label that is
     the id of a catalogue model (or of one in `models_file`) must describe the same architecture as the
     config, or every row would carry the wrong model's name: that is a CatalogueError saying what differs.
@@ -209,9 +153,39 @@ def get_model(name: str, models_file: str | Path | None = None,
             _check_same_model(known[name], spec, config_path)
         return spec
     models = load_models(models_file)
-    if name not in models:
-        raise UnknownNameError("model", name, models)
-    return models[name]
+    if name in models:
+        return models[name]
+    local = _local_config(name)
+    if local is None:
+        exc = UnknownNameError("model", name, models)
+        looks_like_path = "/" in name or "\\" in name or name.lower().endswith(".json")
+        missing = "No folder or .json file is at that path either. " if looks_like_path else ""
+        exc.args = (f"{exc} {missing}A local model folder holding config.json, or a config.json path, works too.",)
+        raise exc
+    spec = model_from_config(local)
+    if spec.name in models:  # the folder is named like a catalogue model: its rows would carry that id
+        _check_same_model(models[spec.name], spec, local, hint="rename the folder")
+    return spec
+
+
+def _local_config(name: str) -> Path | None:
+    """The config.json a model argument names when it is an existing folder or file, else None (then it is an
+    unknown catalogue id). A folder without config.json, or a file that is no .json, is a CatalogueError."""
+    if not name or "\0" in name:
+        return None
+    path = Path(name).expanduser()
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+        holds = is_dir and (path / "config.json").is_file()
+    except (OSError, ValueError):  # a name too long for a path, or one the OS refuses: no local model
+        return None
+    if is_dir and not holds:
+        raise CatalogueError(f"the folder {name} holds no config.json; give a Hugging Face model folder (with its "
+                             "config.json), a config.json path, or a catalogue id (inferplan models)")
+    if is_file and path.suffix.lower() != ".json":
+        raise CatalogueError(f"{name} is a file but no config.json; give a Hugging Face config.json, a model folder "
+                             "holding one, or a catalogue id (a models YAML goes with --models FILE)")
+    return path / "config.json" if is_dir else path if is_file else None
 
 
 def _differences(want: Any, got: Any, prefix: str = "") -> list[str]:
@@ -233,15 +207,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _check_same_model(catalogued: ModelSpec, spec: ModelSpec, config_path: str | Path) -> None:
+def _check_same_model(catalogued: ModelSpec, spec: ModelSpec, config_path: str | Path, hint: str = "") -> None:
+    """`hint` "": the label came from --config's model name; else what fixes a folder named like a catalogue id."""
     diffs, name, file = _differences(catalogued, spec), catalogued.name, _config_file(config_path)
     if diffs:
         more = f" and {len(diffs) - 4} more" if len(diffs) > 4 else ""
+        fix = (f"Leave the model name out (the rows are then labelled '{_default_label(file)}') or give a label "
+               f"that is no catalogue id; to profile the catalogue's {name}, drop --config." if not hint else
+               f"To use this config, {hint} (the rows take its name); for the catalogue's model, give the id {name}.")
         raise CatalogueError(
             f"'{name}' is a catalogue model id, but this config describes a different one "
-            f"({'; '.join(diffs[:4])}{more}), so every row would be labelled with the wrong model. "
-            f"Leave the model name out (the rows are then labelled '{_default_label(file)}') or give a "
-            f"label that is no catalogue id; to profile the catalogue's {name}, drop --config.",
+            f"({'; '.join(diffs[:4])}{more}), so every row would be labelled with the wrong model. {fix}",
             file=str(file), entry=name)
 
 
@@ -251,7 +227,9 @@ def _config_file(path: str | Path) -> Path:
 
 
 def _default_label(config_file: Path) -> str:
-    return config_file.parent.name or "model"
+    """The folder's name: ``./mymodel`` and ``mymodel/config.json`` are 'mymodel' (``config.json`` alone: the
+    current folder's name)."""
+    return config_file.parent.name or config_file.absolute().parent.name or "model"
 
 
 def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
@@ -431,3 +409,49 @@ def catalogue_hashes(*extra: str | Path) -> dict[str, str]:
         text, file = _read_user(path)
         out[file] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Source keys: the short codes of the catalogue rows' `source:` texts, in words (catalogues/source_keys.yaml)
+# ------------------------------------------------------------------------------------------------
+
+SOURCE_KEY_FIELDS = ("name", "publisher", "document", "date")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceKey:
+    key: str  # the code as the rows write it, e.g. AIC
+    name: str  # what the code reads as in words, e.g. NVIDIA AIConfigurator
+    publisher: str
+    document: str
+    date: str  # the source's own date ("undated" where it has none)
+
+
+@lru_cache(maxsize=1)
+def load_source_keys() -> dict[str, SourceKey]:
+    """The packaged source keys by code; a malformed entry is a CatalogueError naming it."""
+    file = "profiler/catalogues/source_keys.yaml"
+    raw = resources.files("profiler").joinpath("catalogues", "source_keys.yaml").read_bytes()
+    data = yamldoc.load_packaged(file, raw, file).data or {}
+    out = {}
+    for key, fields in (data.get("source_keys") or {}).items():
+        missing = [f for f in SOURCE_KEY_FIELDS if not isinstance(fields, dict) or not fields.get(f)]
+        if missing:
+            raise CatalogueError(f"source key '{key}' needs {', '.join(missing)}", file=file, entry=str(key))
+        out[str(key)] = SourceKey(str(key), *(str(fields[f]) for f in SOURCE_KEY_FIELDS))
+    return out
+
+
+def source_in_words(text: str, keys: dict[str, SourceKey] | None = None) -> tuple[str, tuple[SourceKey, ...]]:
+    """`text` with every whole-word source key replaced by its name, and the keys it used, in order of first use."""
+    keys = load_source_keys() if keys is None else keys
+    if not keys:
+        return text, ()
+    used: dict[str, SourceKey] = {}
+    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + r")\b")
+
+    def name(match: re.Match) -> str:
+        used.setdefault(match.group(0), keys[match.group(0)])
+        return keys[match.group(0)].name
+
+    return pattern.sub(name, text), tuple(used.values())

@@ -35,6 +35,7 @@ QuantsFileOpt = Annotated[Path | None, typer.Option(
     "--quants", help="extra quant catalogue YAML, quants.yaml's layout (adds schemes or replaces one of the same id)")]
 GpuMemOpt = Annotated[float | None, typer.Option(
     "--gpu-memory-utilization", help="fraction of GPU memory the engine may use, in (0, 1] (vLLM default 0.9)")]
+MODEL_HELP = "catalogue model id (see `inferplan models`), or a local model folder or config.json path"
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="a local Hugging Face config.json or model folder to profile instead of a catalogue entry")]
 # The columns `calibrate` shows on the terminal (json/csv carry every column of calibration.fit_report).
@@ -75,49 +76,84 @@ def command_line() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "inferplan"
 
 
+# The terminal tables' default columns, chosen to fit 100 columns; --wide, --columns or --format csv show the rest.
+MODELS_TABLE_COLUMNS = ("name", "attention", "moe", "params_total", "params_active", "kv_bytes_per_token",
+                        "max_context")
+QUANTS_TABLE_COLUMNS = ("id", "bits_per_weight", "group_size", "compute_dtype", "vllm_quantization", "keep")
+GPUS_TABLE_COLUMNS = ("id", "name", "memory_gib", "hbm_tb_s", "bf16_tflops", "fp8_tflops", "int8_tflops",
+                      "fp4_tflops")
+
+
 @app.command("models")
 def models_cmd(fmt: FormatOpt = "table", models_file: ModelsFileOpt = None) -> None:
     """List catalogue models with exact parameter counts and KV bytes per token."""
-    from planner.render_rows import columns_of, emit_rows
+    from planner.render_rows import emit_rows
     from profiler import catalogue
     from profiler.tables import models_rows
 
     check_format(fmt)
     rows = models_rows(catalogue.load_models(models_file))
-    emit_rows(rows, fmt, "Models", columns=[c for c in columns_of(rows) if c != "source"])
+    if fmt == "table":  # the long source text stays in json/csv
+        rows = [{k: v for k, v in row.items() if k != "source"} for row in rows]
+    emit_rows(rows, fmt, "Models", columns=MODELS_TABLE_COLUMNS)
 
 
 @app.command("quants")
 def quants_cmd(fmt: FormatOpt = "table", quants_file: QuantsFileOpt = None) -> None:
     """List quantisation schemes: bits per weight with scales, groups, tensors and layers kept bf16, compute dtype."""
-    from planner.render_rows import columns_of, emit_rows
+    from planner.render_rows import emit_rows
     from profiler import catalogue
     from profiler.tables import quants_rows
 
     check_format(fmt)
     rows = quants_rows(catalogue.load_quants(quants_file))
-    emit_rows(rows, fmt, "Quantisation schemes (bits at 4,096 inputs)",
-              columns=[c for c in columns_of(rows) if c != "source"])
+    if fmt == "table":  # the source text stays in json/csv
+        rows = [{k: v for k, v in row.items() if k != "source"} for row in rows]
+    emit_rows(rows, fmt, "Quantisation schemes (bits at 4,096 inputs)", columns=QUANTS_TABLE_COLUMNS)
+
+
+SourcesOpt = Annotated[bool, typer.Option(
+    "--sources", help="each row's source in words, then who published each source, which document and its date")]
 
 
 @app.command("gpus")
-def gpus_cmd(fmt: FormatOpt = "table", gpus_file: GpusFileOpt = None) -> None:
-    """List catalogue GPUs with memory, bandwidth, dense TFLOP/s per dtype, interconnect and the source of each row."""
-    from planner.render_rows import columns_of, console, emit_rows
+def gpus_cmd(fmt: FormatOpt = "table", gpus_file: GpusFileOpt = None, sources: SourcesOpt = False) -> None:
+    """List catalogue GPUs with memory, bandwidth, dense TFLOP/s per dtype and interconnect (--sources: where each
+    row's figures come from)."""
+    from planner.render_rows import console, emit_rows
     from profiler import catalogue
     from profiler.tables import gpus_rows, gpus_terminal_rows
 
     check_format(fmt)
     rows = gpus_rows(catalogue.load_gpus(gpus_file))
+    if sources:
+        return _gpu_sources(rows, fmt)
     if fmt != "table":
         return emit_rows(rows, fmt)  # every column, source included, memory_bytes in bytes
-    shown = gpus_terminal_rows(rows)
-    emit_rows(shown, fmt, "GPUs (dense TFLOP/s; – = no such path)",
-              columns=[c for c in columns_of(shown) if c != "source"])
+    shown = [{k: v for k, v in row.items() if k != "source"} for row in gpus_terminal_rows(rows)]  # --sources
+    emit_rows(shown, fmt, "GPUs (dense TFLOP/s; – = no such path)", columns=GPUS_TABLE_COLUMNS)
+    console().print("Where each row's figures come from (publisher, document, date): inferplan gpus --sources")
+
+
+def _gpu_sources(rows: list[dict], fmt: str) -> None:
+    """Each row's source with its keys spelled out (profiler/catalogues/source_keys.yaml), then the keys used."""
+    from planner.render_rows import console, emit_rows
+    from profiler.catalogue import source_in_words
+
+    said = [(str(row["id"]), *source_in_words(str(row["source"]))) for row in rows]
+    if fmt != "table":
+        return emit_rows([{"id": gpu, "source": text, "published_by": "; ".join(
+            f"{k.name}: {k.publisher}, {k.document}, {k.date}" for k in used)} for gpu, text, used in said], fmt)
     out = console()
-    out.print("[bold]sources[/]")
-    for row in rows:
-        out.print(f"  {escape(str(row['id']))}: {escape(str(row['source']))}")
+    out.print("[bold]Where each GPU row's figures come from[/]")
+    for gpu, text, _ in said:
+        out.print(f"  {escape(gpu)}: {escape(text)}")
+    named = {k.key: k for _, _, used in said for k in used}
+    if named:
+        out.print("[bold]Who published those sources, the document and its date[/]")
+        for k in named.values():
+            out.print(f"  {escape(k.name[:1].upper() + k.name[1:])}: {escape(k.publisher)}; {escape(k.document)}; "
+                      f"{escape(k.date)}")
 
 
 GpuOpt = Annotated[str | None, typer.Option(
@@ -129,7 +165,7 @@ ForceGpuOpt = Annotated[bool, typer.Option(
 
 @app.command("profile")
 def profile_cmd(
-    model: Annotated[str, typer.Argument(help="catalogue model id (see `inferplan models`)")] = "",
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "",
     gpu: GpuOpt = None,
     quant: Annotated[str, typer.Option(help="comma-separated quant ids (see `inferplan quants`); native = the "
                                             "model's checkpoint format")] = "bf16",
@@ -178,7 +214,8 @@ def profile_cmd(
 
     check_format(fmt)
     if not model and config is None:
-        raise InvalidValueError("name a catalogue model (see `inferplan models`) or give --config PATH")
+        raise InvalidValueError("name a catalogue model (see `inferplan models`) or give --config PATH; a "
+                                "model folder or config.json path works as the model too")
     grid = dict(  # parsed first: a bad flag fails before the profiler (and pandas) loads
         quants=tuple(parse_list(quant, "quant")),
         kv_dtypes=tuple(KvDtype(k) if k in ("bf16", "fp8") else _bad_kv(k) for k in parse_list(kv_dtype, "kv-dtype")),
@@ -320,23 +357,31 @@ def _render_profile(df: pd.DataFrame, meta, fmt: str, output: Path | None, measu
         render.emit(df, fmt)
     else:
         title = f"{df['model'].iloc[0]} on {df['gpu'].iloc[0]} ({df['source'].iloc[0]})" if len(df) else ""
-        render.emit(df, fmt, escape(title), columns=render.PROFILE_TABLE_COLUMNS)
+        unavailable = ((meta.environment or {}).get("unavailable") or {}) if measured else {}
+        gone = (df["status"] == "unsupported") & df["note"].isin(list(unavailable.values()))
+        if not gone.all() or not len(df):
+            render.emit(df[~gone], fmt, escape(title), columns=render.PROFILE_TABLE_COLUMNS)
     out = render.console(stderr=fmt != "table")  # json/csv: stdout stays machine-readable
     if fmt == "table":
-        for note in df.loc[df["status"] != "ok", "note"].dropna().unique()[:5]:
+        if gone.any():  # the sweep said why in one line before it began (profiler.measure.sweep.unavailable_line)
+            labels = [k for k, v in unavailable.items() if v in set(df.loc[gone, "note"])]
+            named = ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
+            out.print(f"left out of the table: the {int(gone.sum())} rows of {named}, not measurable "
+                      "here (the line before the sweep says why; -o and --format csv/json keep them, status "
+                      "unsupported)")
+        for note in df.loc[(df["status"] != "ok") & ~gone, "note"].dropna().unique()[:5]:
             out.print(f"[yellow]note:[/] {escape(str(note))}")
     unstable = unstable_timings(df)
     if len(unstable):
         worst = unstable["spread_pct"].max()
         out.print(f"[yellow]warning:[/] {len(unstable)} of {int((df['status'] == 'ok').sum())} measured points have "
                   f"unstable timings (spread up to {worst:.0f}% of the median; see their notes): the machine was "
-                  "probably busy; rerun them on an idle machine before trusting or calibrating with them",
-                  soft_wrap=True)
+                  "probably busy; rerun them on an idle machine before trusting or calibrating with them")
     over = df[(df["status"] == "ok") & df["note"].fillna("").str.contains("> 1, not a utilisation", regex=False)]
     if len(over):  # measured rows whose ratio exceeds the machine record (profiler.measure.rates)
         out.print(f"[yellow]warning:[/] {len(over)} of {int((df['status'] == 'ok').sum())} measured points have an MBU "
                   "or MFU above 1, which is not a utilisation: the rate it divides by is no peak for this device "
-                  "(see their notes)", soft_wrap=True)
+                  "(see their notes)")
     if measured:
         out.print(escape(environment_summary(meta.environment)))
     if engine_logs and fmt == "table":
@@ -349,9 +394,26 @@ def _bad_kv(k: str) -> KvDtype:
     raise InvalidValueError(f"--kv-dtype must be bf16 or fp8, not '{k}'")
 
 
+# What a vllm bench serve / guidellm report may not say about the deployment it measured (profiler.interop).
+ReportModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="report only: the catalogue model it served, when its model id names none")]
+ReportGpuOpt = Annotated[str | None, typer.Option("--gpu", help="report only: the GPU id that served it")]
+ReportQuantOpt = Annotated[str | None, typer.Option(
+    "--quant", help="report only: the weight quant served (default: the checkpoint's format)")]
+ReportKvOpt = Annotated[str | None, typer.Option("--kv-dtype", help="report only: the KV dtype (default bf16)")]
+ReportTpOpt = Annotated[int | None, typer.Option("--tp", help="report only: the tensor-parallel degree served")]
+
+
+def _serving(model: str | None, gpu: str | None, quant: str | None, kv_dtype: str | None, tp: int | None):
+    from profiler.interop import ServingContext
+
+    return ServingContext(model=model, gpu=gpu, quant=quant, kv_dtype=kv_dtype, tp=tp)
+
+
 @app.command("calibrate")
 def calibrate_cmd(
-    measured: Annotated[Path, typer.Argument(help="a measured profile (.csv or .json) from `profile --measure`")],
+    measured: Annotated[Path, typer.Argument(help="a measured profile (.csv or .json) from `profile --measure`, or "
+                                                  "a `vllm bench serve` / guidellm JSON report")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="calibration file to write "
                                                 "(default: $INFERPLAN_HOME/calibration.yaml)")] = None,
     fmt: FormatOpt = "table",
@@ -361,14 +423,18 @@ def calibrate_cmd(
     quants_file: QuantsFileOpt = None,
     force: Annotated[bool, typer.Option("--force", help="save a fit even when a factor sits at its clipping limit "
                                         "(an unreliable fit, refused otherwise)")] = False,
+    model: ReportModelOpt = None, gpu: ReportGpuOpt = None, quant: ReportQuantOpt = None,
+    kv_dtype: ReportKvOpt = None, tp: ReportTpOpt = None,
 ) -> None:
     """Fit bandwidth/compute efficiency and per-step overhead per (GPU, quant) to a measured sweep."""
     check_format(fmt)
     from planner import render
-    from profiler import api
+    from profiler import api, progress
 
-    result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file,
-                           quants_file=quants_file, force=force)
+    with progress.shown(f"calibrate {measured.name}"):
+        result = api.calibrate(measured, output, models_file=models_file, config=config, gpus_file=gpus_file,
+                               quants_file=quants_file, force=force,
+                               serving=_serving(model, gpu, quant, kv_dtype, tp))
     if fmt != "table":
         render.emit(result.report, fmt)
     else:
@@ -380,7 +446,7 @@ def calibrate_cmd(
             out.print(escape(_fit_line(r)))
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
-    out.print(escape(_saved_line(result.path)), soft_wrap=True)  # one line: the paths stay copy-pasteable
+    out.print(escape(_saved_line(result.path)))  # wrapped at spaces only (in a terminal): paths stay whole
 
 
 def _saved_line(path: Path) -> str:
@@ -399,8 +465,11 @@ def _fit_line(r) -> str:
     def pct(x: float) -> str:
         return "–" if x != x else f"{x:.1f}%"
 
+    def points(n: int) -> str:
+        return f"{n} point{'' if n == 1 else 's'}"
+
     return (f"{r.gpu}/{r.quant} fit error (median abs): decode {pct(r.decode_err_before_pct)} -> "
-            f"{pct(r.decode_err_after_pct)} ({r.decode_points} points), prefill {pct(r.prefill_err_before_pct)} -> "
-            f"{pct(r.prefill_err_after_pct)} ({r.prefill_points} points); extrapolation ±"
+            f"{pct(r.decode_err_after_pct)} ({points(r.decode_points)}), prefill {pct(r.prefill_err_before_pct)} -> "
+            f"{pct(r.prefill_err_after_pct)} ({points(r.prefill_points)}); extrapolation ±"
             f"{pct(r.extrapolation_band_pct)} to other batches/contexts, ±{pct(r.model_band_pct)} to other models "
             f"of the family ({r.model_extrapolation})")

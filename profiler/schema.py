@@ -1,7 +1,8 @@
 """THE contract between the profiler and the planner: the Profile table and its metadata.
 
 A profile is a pandas DataFrame with exactly the columns of :data:`PROFILE_COLUMNS`, analytic
-(``source == "analytic"``), measured (``"measured"``) or calibrated (``"calibrated"``): the planner
+(``source == "analytic"``), measured (``"measured"``; ``"vllm-bench-serve"`` / ``"guidellm"`` when read from a
+serving benchmark's report by :mod:`profiler.interop`) or calibrated (``"calibrated"``): the planner
 cannot tell them apart and never needs to. Byte and token counts are **per GPU** (a TP shard).
 
 Rows are one (model, gpu, quant, kv_dtype, tp, phase, batch, context) point:
@@ -30,12 +31,15 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from profiler.errors import CatalogueError, ProfilerError
+
+if TYPE_CHECKING:
+    from profiler.interop import ServingContext
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ PROFILE_COLUMNS: tuple[Column, ...] = (
     Column("max_batch", "int64", "sequences", "most sequences of this context that fit"),
     Column("mbu", "float64", "fraction", "bytes moved / latency / datasheet HBM bandwidth"),
     Column("mfu", "float64", "fraction", "FLOPs / latency / datasheet dense FLOP/s"),
-    Column("source", "string", "", "analytic, measured or calibrated"),
+    Column("source", "string", "", "analytic, measured, calibrated, or a serving benchmark read as a profile: "
+           "vllm-bench-serve or guidellm (profiler.interop)"),
     Column("status", "string", "", "ok, oom or unsupported"),
     Column("note", "string", "", "why a point is oom/unsupported; harness details", required=False),
     Column("latency_ms_spread", "float64", "ms", "measured: IQR of repeats; analytic: error band",
@@ -78,7 +83,10 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in PROFILE_COLUMNS)
 KEY_COLUMNS: tuple[str, ...] = ("model", "gpu", "quant", "kv_dtype", "tp", "phase", "batch", "context")
 PHASES = ("prefill", "decode")
 STATUSES = ("ok", "oom", "unsupported")
-SOURCES = ("analytic", "measured", "calibrated")
+# Rows read from a serving benchmark's report (profiler.interop): measured from the server's client, not per step.
+SERVING_SOURCES = ("vllm-bench-serve", "guidellm")
+SOURCES = ("analytic", "measured", "calibrated", *SERVING_SOURCES)
+MEASURED_SOURCES = ("measured", *SERVING_SOURCES)  # rows a calibration may fit
 
 
 class SchemaError(ProfilerError):
@@ -320,29 +328,36 @@ def write_profile(df: pd.DataFrame, path: str | os.PathLike[str], meta: ProfileM
 # 64 MiB: a profile row is ~300 bytes as CSV, so ~200,000 points, ~100x the largest sweep `profile --measure` runs
 # (the default grid is 12 points per quant); pandas reads it in about a second.
 MAX_PROFILE_BYTES = 64 << 20
-_PROFILE_WHAT = "a profile (.csv or .json) written by `inferplan profile`"
+_PROFILE_WHAT = ("a profile (.csv or .json) written by `inferplan profile`, or a `vllm bench serve` or guidellm "
+                 "JSON report")
 
 
-def read_profile(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, ProfileMeta | None]:
+def read_profile(path: str | os.PathLike[str],
+                 serving: ServingContext | None = None) -> tuple[pd.DataFrame, ProfileMeta | None]:
     """Read a profile written by :func:`write_profile` (or any CSV with the schema's columns). Anything else (an
-    empty file, a JSON document without ``rows``, a number that is not finite) is a SchemaError naming the file."""
+    empty file, a JSON document without ``rows``, a number that is not finite) is a SchemaError naming the file.
+
+    A ``vllm bench serve`` result or a guidellm report (JSON) is read as a measured profile by
+    :mod:`profiler.interop`; `serving` (the command's model, GPU, quant, KV dtype, TP) fills what it does not say."""
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: no such profile file")
     try:
-        return _read_profile(path)
+        return _read_profile(path, serving)
     except CatalogueError as exc:  # unreadable bytes, malformed JSON: the file's own problem, said as a profile's
         raise SchemaError(f"{exc} (so not a profile file)") from None
 
 
-def _read_profile(path: Path) -> tuple[pd.DataFrame, ProfileMeta | None]:
-    from profiler import userfile
+def _read_profile(path: Path, serving: ServingContext | None = None) -> tuple[pd.DataFrame, ProfileMeta | None]:
+    from profiler import interop, userfile
 
     text, file = userfile.read_text(path, _PROFILE_WHAT, MAX_PROFILE_BYTES)
     if not text.strip():
         raise SchemaError(f"{file}: the file is empty; give {_PROFILE_WHAT}")
     if path.suffix.lower() == ".json":
-        doc = userfile.parse_json(text, file)
+        doc = interop.parse_json(text, file)
+        if interop.is_report(doc):  # a serving benchmark's report (vllm bench serve, guidellm)
+            return interop.from_report(doc, file, serving)
         rows = doc.get("rows") if isinstance(doc, dict) else None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise SchemaError(f"{file}: not a profile file: a JSON profile is an object whose 'rows' is a list of "

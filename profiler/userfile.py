@@ -13,6 +13,9 @@ memory blow-up:
   refused before the line indexers (recursive) or any loader walks the data. A "billion laughs" file (nine levels
   of nine aliases: 9^9 = 387M nodes) stops after the first million.
 - **JSON.** :func:`parse_json` turns malformed JSON into file:line and too-deep JSON into one line.
+
+YAML itself is parsed in :mod:`profiler.yamldoc`, which uses :func:`check_tree`, :func:`no_recursion_error` and
+:func:`yaml_error` from here.
 """
 
 from __future__ import annotations
@@ -115,17 +118,10 @@ def no_recursion_error(file: str, what: str = "YAML"):
 
 
 def load_yaml(text: str, file: str) -> Any:
-    """Safe-loaded YAML data (None for an empty document) within the depth and expansion bounds, for files that need
-    no line index; a YAML error is a CatalogueError at its line."""
-    from profiler import yaml_cache  # libyaml where PyYAML has it
+    """profiler.yamldoc.load_yaml: the data alone, for files that need no line index (kept here for its callers)."""
+    from profiler import yamldoc  # imported here: yamldoc is built on this module
 
-    try:
-        with no_recursion_error(file):
-            node, data = yaml_cache.compose(text)
-    except yaml.YAMLError as exc:
-        raise yaml_error(exc, file) from None
-    check_tree(node, file)
-    return data
+    return yamldoc.load_yaml(text, file)
 
 
 def yaml_error(exc: yaml.YAMLError, file: str, *, context: bool = True) -> CatalogueError:

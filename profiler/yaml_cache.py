@@ -1,4 +1,4 @@
-"""Parsed YAML: one pass with libyaml, and a disk cache of the packaged catalogues' parses.
+"""Parsed YAML: one pass with libyaml, and a disk cache of the packaged catalogues' parses (for profiler.yamldoc).
 
 :func:`compose` parses a YAML document once, with libyaml's C parser where PyYAML was built with it (else the
 pure-Python one; both are the safe loader), and returns the node tree (for the key path -> line index behind

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from profiler import userfile
+from profiler import progress, userfile
 from profiler.analytic import timing
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import CatalogueError, ProfilerError
@@ -355,7 +355,8 @@ def fit_efficiency(measured: pd.DataFrame, meta: Any = None, models: Mapping[str
         raise ProfilerError("the profile has no ok rows with a latency to calibrate against")
     groups = dict(iter(terms.groupby(["gpu", "quant"])))
     fits: dict[tuple[str, str], Fit] = {}
-    for g, q in sorted(groups, key=lambda k: k[1] not in TIED_QUANTS):  # bf16 first: the others take its eta_kv
+    for i, (g, q) in enumerate(sorted(groups, key=lambda k: k[1] not in TIED_QUANTS)):  # bf16 first: the others
+        progress.report("fitting (GPU, quantisation) groups", i, len(groups))  # take its eta_kv
         tied = next((fits[(g, t)] for t in TIED_QUANTS if (g, t) in fits), None)
         fits[(g, q)] = fit_group(g, q, groups[(g, q)].reset_index(drop=True),
                                  tied.efficiency.kv_bandwidth if tied else None)

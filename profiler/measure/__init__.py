@@ -17,7 +17,8 @@ Entry point: :func:`profiler.measure.sweep.run_measured_profile` (``inferplan pr
     maxbatch     largest batch that fits: analytic bracket, then binary search over real OOMs
     journal      one JSON line per finished point + the profile CSV rewritten atomically; resume by key
     runner       one (quant, KV dtype) level at a time: build, bytes, max batch, each point -> a Profile row
-    sweep        run_measured_profile: the grid, environment, progress bar, output (source="measured")
+    sweep        run_measured_profile: the grid, environment, what cannot run here (one line), progress bar,
+                 output (source="measured")
 """
 
 # An HF StaticCache attends over its whole allocated length (transformers StaticLayer.get_mask_sizes returns

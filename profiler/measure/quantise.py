@@ -2,6 +2,8 @@
 
     quantise(model, spec, quant, dev) -> QuantOutcome    in place; UnsupportedQuantError saying why not; an
                                                          out-of-memory error propagates as itself (an OOM row)
+    unavailable_reason(quant, dev)                       why `quant` cannot run here, known before any model is
+                                                         built (no recipe, CUDA-only kernels, torchao missing)
     kv_unsupported_reason(kv)                            why a KV dtype cannot be measured here (or None)
 
 Recipes (torchao >= 0.15 names; older signatures are tried next):
@@ -59,8 +61,8 @@ def tensor_kind(fqn: str) -> str:
 def kv_unsupported_reason(kv: KvDtype) -> str | None:
     if kv is KvDtype.BF16:
         return None
-    return ("fp8 KV cache: transformers' StaticCache stores K/V in the activation dtype (bf16) and SDPA reads "
-            "bf16; this stack has no fp8 KV path (serving engines use their own fp8 attention kernels)")
+    return ("fp8 KV cache: transformers' StaticCache stores K/V in the activation dtype, bf16, which SDPA reads: "
+            "this stack has no fp8 KV path (serving engines use their own fp8 attention kernels)")
 
 
 def _torchao():
@@ -108,15 +110,34 @@ def _probe(model, dev) -> None:
         model(input_ids=torch.zeros((1, 4), dtype=torch.long, device=dev), use_cache=False, logits_to_keep=1)
 
 
-def quantise(model, spec: ModelSpec, quant: QuantScheme, dev) -> QuantOutcome:
-    """Quantise `model` in place to `quant`; raise UnsupportedQuantError with the reason when it cannot."""
-    if quant.weight_bits >= 16:
-        return QuantOutcome("none (bf16)", 0, 0)
+def _check_runnable(quant: QuantScheme, dev):
+    """torchao's quantization module, once `quant` has a recipe, `dev` has its kernels and torchao imports; else
+    UnsupportedQuantError saying which is missing."""
     if quant.id not in RECIPES:
         raise UnsupportedQuantError(f"{quant.id}: the measured profiler has torchao recipes for "
                                     f"{', '.join(RECIPES)} only; profile it analytically (drop --measure)")
     _check_capability(quant, dev)
-    tq = _torchao()
+    return _torchao()
+
+
+def unavailable_reason(quant: QuantScheme, dev) -> str | None:
+    """Why `quant` cannot be measured on `dev` with the packages installed, from what is known before a model is
+    built (the sweep says it once, up front); None when it may run. :func:`quantise` can still refuse a model
+    (fused MoE experts torchao cannot run): that is found when the level is built."""
+    if quant.weight_bits >= 16:
+        return None
+    try:
+        _check_runnable(quant, dev)
+    except UnsupportedQuantError as exc:
+        return str(exc)
+    return None
+
+
+def quantise(model, spec: ModelSpec, quant: QuantScheme, dev) -> QuantOutcome:
+    """Quantise `model` in place to `quant`; raise UnsupportedQuantError with the reason when it cannot."""
+    if quant.weight_bits >= 16:
+        return QuantOutcome("none (bf16)", 0, 0)
+    tq = _check_runnable(quant, dev)
     import torch
 
     config = _config(quant, tq)

@@ -148,7 +148,14 @@ class Runner:
     def unsupported_reason(self, quant: QuantScheme, kv: KvDtype) -> str | None:
         from profiler.measure.quantise import kv_unsupported_reason
 
-        reason = kv_unsupported_reason(kv)
+        return kv_unsupported_reason(kv) or self.quant_reason(quant)
+
+    def quant_reason(self, quant: QuantScheme) -> str | None:
+        """Why `quant` cannot be measured here, known before a model is built (None: it may run): no torchao
+        recipe, kernels this device lacks, torchao missing (quantise), or a dtype the machine record lacks."""
+        from profiler.measure.quantise import unavailable_reason
+
+        reason = unavailable_reason(quant, self.dev)
         if reason:
             return reason
         try:

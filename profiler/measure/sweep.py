@@ -4,6 +4,12 @@
                          resume=True, memory_limit_bytes=None, weights_path=None, progress=True, ...)
         -> (Profile DataFrame with source="measured", ProfileMeta)
 
+Before the first point, the quantisations and KV dtypes this device and install cannot run (CUDA-only kernels on
+a CPU, torchao missing, no fp8 KV path) are found without building a model: with ``progress`` one line on stderr
+names them and why (:func:`unavailable_line`), and ``ProfileMeta.environment["unavailable"]`` keeps them (level ->
+the note its rows carry), so a terminal table can leave those rows out. The progress bar (stderr, terminals only)
+counts points done of the total and estimates the time left.
+
 What each row holds and how it is measured: :mod:`profiler.measure.runner`. Output and resumption:
 :mod:`profiler.measure.journal` (``out`` = ``.csv`` or ``.json``; the journal sits beside it). On a CPU
 the same code path runs eagerly on small models (``device="cpu"``): memory is a tensor census, the OOM
@@ -16,6 +22,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +103,21 @@ def _meta(model: ModelSpec, dev, machine, nvml, command: str) -> ProfileMeta:
 
 
 def _progress(total: int, done: int, enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A bar on stderr (stdout may be the table, JSON or CSV), only when stderr is a terminal: points done / total,
+    time spent and the time left (rich's estimate from the recent points' pace)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   disable=not (enabled and sys.stderr.isatty()), transient=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points,"),
+                   TimeElapsedColumn(), TextColumn("spent,"), TimeRemainingColumn(), TextColumn("left"),
+                   console=Console(stderr=True), disable=not (enabled and sys.stderr.isatty()), transient=True)
     task = bar.add_task("measuring", total=total, completed=done)
     return bar, lambda desc: bar.update(task, advance=1, description=desc)
 
@@ -173,5 +191,33 @@ def _start(model: ModelSpec, gpu_id: str | None, device: str, force_gpu: bool, c
     options = {**options, "nvml": nvml, "nvml_error": NvmlDevice.last_error or "NVML unavailable"}
     runner = Runner(model, dev, machine, journal, meta, out, options)
     runner.order = [runner.key(p) for p in points]
+    unavailable = unavailable_levels(runner, points)
+    if unavailable:  # in the file's environment too, so the table can leave out the rows the line accounts for
+        runner.meta = replace(runner.meta, environment={**runner.meta.environment, "unavailable": unavailable})
+        if progress:
+            print(unavailable_line(unavailable, dev.type), file=sys.stderr, flush=True)
     runner.bar, runner.advance = _progress(len(points), sum(journal.done(k) for k in runner.order), progress)
     return runner
+
+
+def unavailable_levels(runner, points: list) -> dict[str, str]:
+    """What of the grid cannot be measured here, known before any model is built: quant id or "<kv> KV cache" ->
+    the reason (the note its rows carry)."""
+    from profiler.measure.quantise import kv_unsupported_reason
+
+    kvs = {f"{kv.value} KV cache": kv_unsupported_reason(kv) for kv in dict.fromkeys(p.kv for p in points)}
+    quants = {q.id: runner.quant_reason(q) for q in dict.fromkeys(p.quant for p in points)}
+    return {label: reason for label, reason in {**quants, **kvs}.items() if reason}
+
+
+def unavailable_line(unavailable: dict[str, str], device: str) -> str:
+    """One line naming what will not be measured and why, levels whose reasons differ only in their name together:
+    ``not measurable on cpu, so not measured (their rows say unsupported): int4, fp8 (torchao's int4/fp8 kernels
+    run on CUDA only, not on cpu); fp8 KV cache (transformers' StaticCache ...)``. A reason's leading "<level>: "
+    is dropped: the level is named before it."""
+    slot = "\x00"  # where a level's own name stood in its reason
+    groups: dict[str, list[str]] = {}
+    for label, reason in unavailable.items():
+        groups.setdefault(reason.removeprefix(f"{label}: ").replace(label, slot), []).append(label)
+    parts = [f"{', '.join(labels)} ({why.replace(slot, '/'.join(labels))})" for why, labels in groups.items()]
+    return f"not measurable on {device}, so not measured (their rows say unsupported): {'; '.join(parts)}"

@@ -56,7 +56,7 @@ def test_models_json_lists_every_catalogue_entry_with_exact_counts_and_kv():
 
 
 def test_models_table_shows_billions_kib_and_thousands_separators():
-    r = cli("models")
+    r = cli("models", "--wide")  # every column (the default view is a compact set: tests/cli/test_cli_width.py)
     assert r.exit_code == 0, r.output
     rows = table_rows(r.stdout)
     assert rows["llama-3.1-8b"] == {
@@ -74,7 +74,7 @@ def test_models_table_shows_billions_kib_and_thousands_separators():
 
 
 def test_gpus_table_shows_datasheet_figures_with_units_in_headers():
-    r = cli("gpus")
+    r = cli("gpus", "--wide")
     assert r.exit_code == 0, r.output
     rows = table_rows(r.stdout)
     assert set(rows) == set(yaml.safe_load((CATALOGUES / "gpus.yaml").read_text())["gpus"])
@@ -89,7 +89,7 @@ def test_gpus_table_shows_datasheet_figures_with_units_in_headers():
 
 
 def test_the_gpus_table_header_names_the_unit_it_shows_and_json_keeps_bytes():
-    table = cli("gpus")
+    table = cli("gpus", "--wide")
     assert table.exit_code == 0
     header = next(line for line in table.output.splitlines() if "hbm_tb_s" in line)
     assert "memory_gib" in header and "memory_bytes" not in header and "GiB" not in table.output.split("sources")[0]
@@ -103,6 +103,10 @@ def test_gpus_show_the_source_of_every_row_and_int8_fp4_rates():
     assert all(g["source"] for g in rows.values())
     assert rows["b200"]["fp4_tflops"] == 9000 and rows["h100-sxm"]["int8_tflops"] == 1978
     assert rows["h100-sxm"]["fp4_tflops"] is None  # no fp4 path: empty, never a zero
-    table = cli("gpus").stdout
+    table = cli("gpus", "--wide").stdout
     assert "int8_tflops" in table and "fp4_tflops" in table and "sources" in table
-    assert "h100-sxm: AIC h100_sxm.yaml" in table
+    assert "inferplan gpus --sources" in table
+    assert "AIC" not in table  # issue 13: the source codes stay out of the default view
+    sources = cli("gpus", "--sources").stdout  # the same row in words: gpus.yaml's AIC, EPC and TT spelled out
+    assert "h100-sxm: NVIDIA AIConfigurator h100_sxm.yaml" in " ".join(sources.split())
+    assert "the Epoch AI hardware database, PyTorch torchtitan agree" in " ".join(sources.split())

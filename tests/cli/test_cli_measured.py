@@ -76,14 +76,14 @@ def test_a_measured_cpu_sweep_writes_its_rows_and_the_real_command(measured, mod
 
 
 def test_notes_keep_their_bracketed_text(models_file, tmp_path, monkeypatch):
-    """A note with "[gpu]" in it (torchao missing, whether or not it is installed here) reaches the terminal as
-    written: rich markup used to eat "[gpu]"."""
+    """A reason with "[gpu]" in it (torchao missing, whether or not it is installed here) reaches the terminal as
+    written: rich markup used to eat "[gpu]". It is said once, before the sweep (profiler.measure.sweep)."""
     hide_torchao(monkeypatch)
     monkeypatch.setenv("INFERPLAN_HOME", str(tmp_path))
     result = cli("profile", "tiny-llama", "--measure", "--device", "cpu", "--quant", "int8", "--batch", "1",
                  "--context", "16", "--models", models_file)  # refused before any point is measured
     assert result.exit_code == 0, result.output
-    assert "note: torchao is not installed" in result.output and "install the [gpu] extra" in result.output
+    assert "int8 (torchao is not installed" in result.output and "install the [gpu] extra" in result.output
     assert "install the  extra" not in result.output
 
 

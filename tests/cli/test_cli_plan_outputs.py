@@ -109,9 +109,9 @@ def test_the_cost_plot_draws_the_planned_bill_at_the_planned_volume(tmp_path, mo
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (ax,) = figures[0].axes
     lines = {ln.get_label(): ln for ln in ax.lines}
-    planned = lines["planned volume (6,000,000/day)"]
+    planned = lines["planned volume: 6M tokens/day"]
     assert set(planned.get_xdata()) == {6e6}
-    curve = lines["self-hosted (full TCO)"]
+    curve = lines["self-hosted (full monthly bill)"]
     x, y = curve.get_xdata(), curve.get_ydata()
     at = max(i for i in range(len(x)) if x[i] <= 6e6)  # a post-step: the value holds from x[i] on
     # the curve is billed by the fast path at a nearby volume: within the logging line's few cents
@@ -119,6 +119,8 @@ def test_the_cost_plot_draws_the_planned_bill_at_the_planned_volume(tmp_path, mo
         _total(gpu_month))
     # the APIs drawn are the ones compared like for like: the same weights hosted (DeepInfra's 8B Turbo at $0.02
     # in / $0.03 out: 5/6 x 0.02 + 1/6 x 0.03 = $0.021667/M tokens) x 30.42 days
-    same = lines["deepinfra / Meta-Llama-3.1-8B-Instruct-Turbo"]
+    ref = "deepinfra / Meta-Llama-3.1-8B-Instruct-Turbo"
+    same = lines[f"{ref}\n(the API the verdict compares with)"]  # issue 13: the verdict's reference, highlighted
+    assert same.get_linewidth() == 3.0 and d["crossover_reference_api"] == ref
     assert same.get_ydata() == pytest.approx(same.get_xdata() * (0.02 * 5 + 0.03) / 6 * 730 / 24 / 1e6)
     assert "openai / gpt-4o" not in lines  # another quality tier: not compared, not drawn

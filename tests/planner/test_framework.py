@@ -42,7 +42,7 @@ def test_a_need_no_api_meets_flips_the_verdict_and_says_what_it_costs_over_the_a
     need = NeedResult("air-gapped", "no", "run offline", "every API is reached over a network")
     v = capability_verdict(_verdict(), [need], self_host_monthly=12_000.0, api_monthly=2_000.0)
     assert v.decision == "self-host-for-capability"
-    assert "'air-gapped'" in v.reasons[0] and "$10,000/month more than x / y ($2,000/month; 6x)" in v.reasons[0]
+    assert "'air-gapped'" in v.reasons[0] and "$10,000/month more than x / y ($2,000/month; 6× as much)" in v.reasons[0]
     assert "On cost alone the verdict would be use-api" in v.reasons[0]
     assert v.reasons[-2:] == _verdict().reasons  # the cost reasons are kept after the capability ones
 
@@ -146,7 +146,7 @@ def test_near_parity_is_the_middle_ground_at_any_volume(cost_plan):
     from planner.framework import middle_ground
 
     near = replace(cost_plan, verdict=replace(cost_plan.verdict, api_to_tco_ratio=1.2))
-    assert "inside the 0.5x-2x band" in middle_ground(near)
+    assert "1.2× more, within 2× of each other" in middle_ground(near)  # API / self-host = 1.2
     assert middle_ground(replace(near, verdict=replace(near.verdict, api_to_tco_ratio=2.0))) == ""
 
 

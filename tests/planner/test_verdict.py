@@ -31,9 +31,9 @@ def test_seed_scenario_says_use_an_api(prices):
     # 6 x (5/6 x 0.13 + 1/6 x 0.39) = $1.04/day x 30.42 (the 730-hour month) = $31.63
     assert v.api_to_tco_ratio == pytest.approx(1.04 * 730 / 24 / 13_275)
     text = " ".join(v.reasons)
-    assert "$13,275/month" in text and "$31.63/month" in text and "2.60x the $5,100 raw GPU bill" in text
+    assert "$13,275/month" in text and "$31.63/month" in text and "2.6× the $5,100 raw GPU bill" in text
     assert "below the ~50M/day" in text and "6M tokens/day" in text
-    assert "raw GPU x 3" in text and "$15,300" in text  # the seed's rule of thumb, as a cross-check
+    assert "raw GPU × 3" in text and "$15,300" in text  # the seed's rule of thumb, as a cross-check
     assert len(v.compared) >= 3
 
 
@@ -82,8 +82,8 @@ def test_inside_the_margin(prices):
     assert decide(ref / 1.5, api, w, LLAMA).decision == "use-api"
     existing = replace(w, existing_infra=True)
     v = decide(ref / 1.5, api, existing, LLAMA, gpu_monthly=12_000)
-    assert v.decision == "hybrid" and "1.5x" in v.reasons[0]
-    assert any("Existing ML infrastructure" in r and "1.3-1.5x" in r for r in v.reasons)
+    assert v.decision == "hybrid" and "1.5× more" in v.reasons[0]
+    assert any("Existing ML infrastructure" in r and "1.3-1.5×" in r for r in v.reasons)
     assert decide(ref / 1.5, api, w, LLAMA, margin=1.4).decision == "self-host"
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import planner.units as units
-from profiler import catalogue, yaml_cache
+from profiler import catalogue, yaml_cache, yamldoc
 from profiler.errors import CatalogueError
 
 PLANNER_FILES = sorted((Path(units.__file__).resolve().parent / "catalogues").glob("*.yaml"))
@@ -22,19 +22,20 @@ def _pure_planner(path: Path) -> tuple[object, dict]:
     """What the pure-Python safe loader makes of a planner catalogue: data and line index."""
     text = path.read_text(encoding="utf-8")
     lines: dict = {}
-    units._index_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines, str(path))
+    yamldoc.index_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines, str(path))
     return yaml.load(text, Loader=yaml.SafeLoader), lines
 
 
 def _pure_profiler(section: str) -> tuple[object, dict]:
     text, file = catalogue._packaged_text(section)
     lines: dict = {}
-    catalogue._index(yaml.compose(text, Loader=yaml.SafeLoader), (), lines, file)
+    yamldoc.index_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines, file)
     return yaml.load(text, Loader=yaml.SafeLoader), lines
 
 
-def _profiler_doc(section: str) -> catalogue._Doc:
-    return catalogue._packaged_doc(*catalogue._packaged_text(section))
+def _profiler_doc(section: str) -> yamldoc.YamlDoc:
+    text, file = catalogue._packaged_text(section)
+    return yamldoc.load_packaged(file, text.encode("utf-8"), file, detailed=True)
 
 
 def _cache_dir() -> Path:
@@ -64,7 +65,7 @@ def no_parse(monkeypatch):
 
     def arm() -> None:
         monkeypatch.setattr(yaml_cache, "compose", boom)
-        monkeypatch.setattr(units, "_pure_parse", boom)
+        monkeypatch.setattr(yamldoc, "_pure_parse", boom)
 
     return arm
 
@@ -176,7 +177,7 @@ def test_changed_bytes_are_parsed_again_not_served_from_the_old_entry():
     calls = []
 
     def parser(text: str):
-        return lambda: calls.append(text) or units._parse(text, name)
+        return lambda: calls.append(text) or yamldoc._parse(text, name)
 
     old, new = "a: 1\n", "a: 2\n"
     assert yaml_cache.load(name, old.encode(), parser(old))[0] == {"a": 1}
@@ -189,7 +190,7 @@ def test_a_parse_error_is_raised_and_never_cached():
     name = "planner/catalogues/broken.yaml"
     for _ in range(2):
         with pytest.raises(CatalogueError, match=r"broken\.yaml:2: duplicate key 'a'"):
-            yaml_cache.load(name, b"a: 1\na: 2\n", lambda: units._parse("a: 1\na: 2\n", name))
+            yaml_cache.load(name, b"a: 1\na: 2\n", lambda: yamldoc._parse("a: 1\na: 2\n", name))
     assert not yaml_cache.cache_path(name).exists()
 
 
@@ -238,7 +239,7 @@ def test_a_user_file_keeps_its_line_index():
     assert doc.data == {"a": 1, "items": [{"x": 2, "y": 3}, {"z": 4}]}
     assert doc.lines == {("a",): 1, ("items",): 2, ("items", 0): 3, ("items", 0, "x"): 3, ("items", 0, "y"): 4,
                          ("items", 1): 5, ("items", 1, "z"): 5}
-    assert units.parse_yaml("", "f.yaml").data is None and catalogue._parse("", "f.yaml").data == {}
+    assert units.parse_yaml("", "f.yaml").data is None and yamldoc.parse_yaml("", "f.yaml", detailed=True).data is None
 
 
 @pytest.mark.parametrize("text, message", [
@@ -248,5 +249,5 @@ def test_a_user_file_keeps_its_line_index():
 ])
 def test_profiler_user_file_errors_keep_their_message_and_line(text, message):
     with pytest.raises(CatalogueError) as err:
-        catalogue._parse(text, "f.yaml")
+        yamldoc.parse_yaml(text, "f.yaml", detailed=True)
     assert str(err.value) == message
