@@ -116,12 +116,13 @@ def test_a_sigint_stops_the_library_sweep_at_the_next_safe_point(tiny, tmp_path)
     on_point = sigint_after(2)
     grid = dict(model=tiny, gpu_id=None, quants=["bf16"], kv_dtypes=["bf16"], batches=[1, 2], contexts=[16, 32],
                 device="cpu", out=out, progress=False, timer=TimerPolicy.quick(), max_batch_cap=4)
+    before = signal.getsignal(signal.SIGINT)  # Python's default_int_handler, or SIG_IGN in a background job
     with one_torch_thread(), pytest.raises(interrupt.SweepInterrupted) as stopped:
         run_measured_profile(**grid, on_point=on_point)
     assert (stopped.value.kept, stopped.value.planned, stopped.value.out) == (2, 8, out)
     assert len(on_point.seen) == 2  # the handler only asked; the next safe point (before the third point) stopped it
     assert isinstance(stopped.value, KeyboardInterrupt)  # a caller that does not catch it stops as on any Ctrl-C
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the sweep's handler is gone again
+    assert signal.getsignal(signal.SIGINT) is before  # the sweep's handler is gone again, the caller's restored
     assert not interrupt.requested()
     with one_torch_thread():
         df, _ = run_measured_profile(**grid)  # resumes: the other six
