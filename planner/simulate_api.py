@@ -195,13 +195,6 @@ class SimResult:
     labels: dict[str, object] = field(default_factory=dict, repr=False)
     warnings: tuple[str, ...] = ()  # planner.simulate.checks.run_warnings: what the table alone would hide
 
-    def summary(self) -> dict[str, Any]:
-        m = self.metrics
-        return {**self.engine, "requests_measured": m.requests_measured, "requests_rejected": m.requests_rejected,
-                "rejected_fraction": m.rejected_fraction, "throughput_rps": m.throughput_rps,
-                "goodput_fraction": m.goodput_fraction, "kv_util_mean": m.kv_util_mean,
-                "preemptions": m.preemptions, "queue_max": m.queue_max, "stable": m.stable}
-
 
 @dataclass(frozen=True)
 class LoadCurve:

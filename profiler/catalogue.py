@@ -157,11 +157,10 @@ def get_model(name: str, models_file: str | Path | None = None,
         return models[name]
     local = _local_config(name)
     if local is None:
-        exc = UnknownNameError("model", name, models)
         looks_like_path = "/" in name or "\\" in name or name.lower().endswith(".json")
         missing = "No folder or .json file is at that path either. " if looks_like_path else ""
-        exc.args = (f"{exc} {missing}A local model folder holding config.json, or a config.json path, works too.",)
-        raise exc
+        raise UnknownNameError("model", name, models, extra=f"{missing}A local model folder holding config.json, "
+                               "or a config.json path, works too.")
     spec = model_from_config(local)
     if spec.name in models:  # the folder is named like a catalogue model: its rows would carry that id
         _check_same_model(models[spec.name], spec, local, hint="rename the folder")

@@ -39,14 +39,15 @@ class CatalogueError(ProfilerError):
 class UnknownNameError(ProfilerError):
     """A model, GPU or quant id that is not in the catalogue; suggests the closest names."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    def __init__(self, kind: str, name: str, known: Iterable[str], extra: str = ""):
+        """`extra`: a sentence appended to the message (what else the argument may be)."""
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
         if not close:
             close = [k for k in known if name.lower() in k.lower() or k.lower() in name.lower()][:3]
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         listing = f" Known {kind}s: {', '.join(known)}." if len(known) <= 40 else ""
-        super().__init__(f"Unknown {kind} '{name}'.{hint}{listing}")
+        super().__init__(f"Unknown {kind} '{name}'.{hint}{listing}{' ' + extra if extra else ''}")
         self.kind, self.name, self.suggestions = kind, name, close
 
 

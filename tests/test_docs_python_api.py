@@ -34,7 +34,7 @@ def ns(tmp_path_factory) -> dict:
     """The namespace after running every block, in a fresh working directory (the files they write land there)."""
     import os
 
-    matplotlib = pytest.importorskip("matplotlib")  # the [report] extra; the page plots with it
+    matplotlib = pytest.importorskip("matplotlib", reason="the page plots with matplotlib (the report and dev extras)")
 
     matplotlib.use("Agg")
     cwd, here = tmp_path_factory.mktemp("python-api-doc"), os.getcwd()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="drawing cost.png needs matplotlib (the report and dev extras install it)")
 
 from planner.plots import REFERENCE_COLOUR, REFERENCE_SAYS, VOLUME_COLOUR, cost_figure, plan_cost_plot  # noqa: E402
 
