@@ -92,6 +92,15 @@ class PlanRequest:
     framework: bool = True  # apply the framework's drivers (planner.decision); False: the cost verdict alone
     risks_file: Path | None = None  # rows over catalogues/risks.yaml (planner.risks)
     price_trends_file: Path | None = None  # a price-trend catalogue replacing catalogues/price_trends.yaml
+    # what-if factors (planner.sensitivity varies them; planner.price_factors applies them to the catalogues):
+    gpu_price_factor: float = 1.0  # every GPU-hour price x this
+    api_price_factor: float = 1.0  # every API token price x this
+    people_cost_factor: float = 1.0  # the engineer cost (and the people lines that scale with it) x this
+    # budget views (issue 14), each a planner.views.View in Plan.views:
+    hybrid: bool = False  # self-host the base load, send the rest to the reference API (planner.hybrid)
+    growth_per_month: float | None = None  # volume growth per month, e.g. 0.08 (planner.growth); None: no view
+    months: int = 24  # months the growth view covers
+    owned: tuple[tuple[str, int], ...] = ()  # GPUs already owned, (gpu id, count): a cap and a sunk cost
 
 
 def policy_for(req: PlanRequest) -> RedundancyPolicy:
@@ -169,6 +178,14 @@ def plan(req: PlanRequest) -> Plan:
     """
     model = catalogue.get_model(req.model, models_file=req.models_file)
     cat = with_user_catalogues(load_catalogues(req.gpu_prices, req.api_prices, req.tco), req)
+    if (req.gpu_price_factor, req.api_price_factor, req.people_cost_factor) != (1.0, 1.0, 1.0):
+        from planner.price_factors import scaled_catalogues
+
+        cat = scaled_catalogues(cat, req.gpu_price_factor, req.api_price_factor, req.people_cost_factor)
+    if req.owned:  # owned GPUs: offers billed at their running costs only (planner.owned)
+        from planner.owned import owned_catalogues
+
+        cat, req = owned_catalogues(cat, req)
     for g in req.gpus:
         catalogue.get_gpu(g, req.gpus_file)  # unknown ids fail here with close-name suggestions
     req = replace(req, quants=tuple(dict.fromkeys(catalogue.resolve_quant_id(q, model) for q in req.quants)))
@@ -203,6 +220,10 @@ def plan(req: PlanRequest) -> Plan:
     if not (isinstance(req.margin, (int, float)) and math.isfinite(req.margin) and 1 <= req.margin <= 100):
         raise InvalidValueError(f"--margin must be a number from 1 to 100 (the seed's rule is 2: the API costs at "
                                 f"least twice the self-host TCO), got {req.margin!r}")
+    if req.growth_per_month is not None:  # fail before the planning, not after it
+        from planner.growth import check_growth
+
+        check_growth(req.growth_per_month, req.months)
     result = make_plan(model, req.workload, space, cat, profile, top_n=req.top, sizing=req.sizing, engine=req.engine,
                        margin=float(req.margin), crossovers=req.crossovers)
     if req.simulate:
@@ -215,4 +236,31 @@ def plan(req: PlanRequest) -> Plan:
         result = with_framework(result, opportunity_hours=req.opportunity_hours, talent_region=req.talent_region,
                                 risks_file=req.risks_file, price_trends_file=req.price_trends_file,
                                 tco=cat.tco_defaults)
-    return result
+    return replace(result, views=_views(result, req, model, cat, space))
+
+
+def _views(result: Plan, req: PlanRequest, model, cat: Catalogues, space: SearchSpace) -> tuple:
+    """The budget views the request asks for (planner.views), in a fixed order; capex whenever GPUs are bought."""
+    from planner.fleet import fleet_of
+
+    if not (req.owned or req.hybrid or req.growth_per_month is not None or result.capex):
+        return ()
+    fleet = fleet_of(result, model, cat, space)
+    views = []
+    if req.owned:
+        from planner.owned import owned_view
+
+        views.append(owned_view(result, req, fleet, cat))
+    if req.hybrid:
+        from planner.hybrid import hybrid_view
+
+        views.append(hybrid_view(result, req, fleet, cat))
+    if req.growth_per_month is not None:
+        from planner.growth import growth_view
+
+        views.append(growth_view(result, req, fleet, cat))
+    if result.capex:
+        from planner.growth import capex_view
+
+        views.append(capex_view(result, fleet))
+    return tuple(views)

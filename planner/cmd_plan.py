@@ -50,8 +50,17 @@ Needs = Annotated[str | None, typer.Option("--needs", help="capabilities an API 
                                           "API meets makes the verdict self-host-for-capability")]
 CoLocated = Annotated[bool, typer.Option("--co-located", help="the application needs the model beside it (latency): "
                                          "published API latencies are checked against the SLOs")]
-UsageLog = Annotated[Path | None, typer.Option("--usage-log", help="CSV request log (timestamp,input_tokens,"
-                                              "output_tokens): the measured volume, peak and length spread")]
+UsageLog = Annotated[Path | None, typer.Option("--usage", "--usage-log", help="your traffic: a CSV of timestamp,"
+                                              "input_tokens,output_tokens (the simulate --trace format): the measured "
+                                              "volume, in/out mix, peak, length spread and diurnal curve")]
+Hybrid = Annotated[bool, typer.Option("--hybrid", help="self-host the base load and send the peaks to an API: the "
+                                      "cost-optimal split beside self-host-only and API-only; with a --workload file "
+                                      "of routes, each route where it is cheapest")]
+Growth = Annotated[str | None, typer.Option("--growth", help="volume growth per month, e.g. 8%/month: month-by-month "
+                                            "replicas, cost and API cost, commitment risk")]
+Months = Annotated[int | None, typer.Option("--months", help="months the --growth view covers (default 24)")]
+Owned = Annotated[str | None, typer.Option("--owned", help="GPUs you already own, e.g. h100-sxm:8 (comma-separated): "
+                                           "a cap and a sunk cost; power, hosting and people still billed")]
 TalentRegion = Annotated[str | None, typer.Option("--talent-region", help="price engineer time at this region's "
                                                   "market compensation (planner/catalogues/risks.yaml)")]
 OpportunityHours = Annotated[str | None, typer.Option("--opportunity-hours", help="engineer hours a month spent on "
@@ -149,6 +158,63 @@ def _hours(text: str | None) -> float | None:
     return value
 
 
+def _no_flags_with_routes(path: Path, given: dict[str, Any]) -> None:
+    """A routes file sets each route's workload and search: the plan flags that would be ignored are refused."""
+    from profiler.errors import InvalidValueError
+
+    named = [flag for flag, value in given.items() if value is not None and value is not False]
+    if named:
+        raise InvalidValueError(f"{path} lists routes, which set their own workload and search: set "
+                                f"{', '.join(named)} in the file (at the top for every route, or per route), not "
+                                "as flags")
+
+
+def _growth(text: str | None) -> float | None:
+    """--growth: volume growth per month as a fraction: 8%/month, 8%, 0.08 (-50% to +100% a month)."""
+    import math
+
+    from profiler.errors import InvalidValueError
+
+    if text is None:
+        return None
+    t = text.strip().lower().replace(" ", "").removesuffix("/month").removesuffix("/mo")
+    try:
+        value = float(t.removesuffix("%")) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not -0.5 <= value <= 1.0:
+        raise InvalidValueError(f"--growth: expected volume growth per month such as 8%/month or 0.08, from -50% "
+                                f"to +100%, got {text!r}")
+    return value
+
+
+def _months(months: int | None, growth: str | None) -> int:
+    """--months (with --growth): 1 to 120; default 24."""
+    from profiler.errors import InvalidValueError
+
+    if months is not None and growth is None:
+        raise InvalidValueError("--months sets the span of the --growth view: give --growth too, e.g. --growth 8%")
+    if months is not None and not 1 <= months <= 120:
+        raise InvalidValueError(f"--months: expected 1 to 120 months, got {months}")
+    return 24 if months is None else months
+
+
+def _owned(text: str | None) -> tuple[tuple[str, int], ...]:
+    """--owned gpu:count[,gpu:count]: GPUs already owned (ids checked by the planner)."""
+    from profiler.errors import InvalidValueError
+
+    out = []
+    for part in _split(text, "--owned"):
+        gpu, sep, count = part.partition(":")
+        if not sep or not gpu.strip() or not (count.strip().isascii() and count.strip().isdigit()) \
+                or int(count) < 1:
+            raise InvalidValueError(f"--owned: expected gpu:count such as h100-sxm:8 (comma-separated), got {part!r}")
+        out.append((gpu.strip(), int(count)))
+    if len({g for g, _ in out}) < len(out):
+        raise InvalidValueError(f"--owned: each GPU once, got {text!r}")
+    return tuple(out)
+
+
 def _split(text: str | None, flag: str | None = None) -> tuple[str, ...]:
     """The comma-separated values of an option; one given with no value in it (`--gpu ,`) is refused when `flag`
     names it, rather than read as "not given" (every GPU)."""
@@ -180,7 +246,26 @@ def _check_outputs(output: Path | None, plot: Path | None) -> None:
         raise InvalidValueError(f"{output}: plan files are {', '.join(PLAN_SUFFIXES)}")
     if output is not None and output.suffix == ".xlsx":
         _need("openpyxl", "writing .xlsx needs")
+    if output is not None:  # a missing folder fails in a second, not after the plan
+        from profiler.schema import check_writable
+
+        check_writable(output)
     check_plot_path(plot)
+
+
+def check_output_file(output: Path | None, suffixes: tuple[str, ...], what: str) -> None:
+    """An -o path of a command other than plan: one of `suffixes` (`what` names the files, e.g. "seed report
+    files"), openpyxl for .xlsx, and a folder that exists and takes files; checked before the work, not after."""
+    from profiler.errors import InvalidValueError
+    from profiler.schema import check_writable
+
+    if output is None:
+        return
+    if output.suffix.lower() not in suffixes:
+        raise InvalidValueError(f"-o {output}: {what} are {', '.join(suffixes)}")
+    if output.suffix.lower() == ".xlsx":
+        _need("openpyxl", "writing .xlsx needs")
+    check_writable(output)
 
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -213,7 +298,8 @@ def plan_cmd(
     ttft_p99: Ttft = None, tpot_p99: Tpot = None, availability: Avail = None, cached_input: Cached = None,
     residency: Resid = False, existing_infra: Infra = False, guardrails: Guard = None, margin: Margin = None,
     api_tier: ApiTier = None, compliance_on_api: Compliance = False, needs: Needs = None,
-    co_located: CoLocated = False, usage_log: UsageLog = None, talent_region: TalentRegion = None,
+    co_located: CoLocated = False, usage_log: UsageLog = None, hybrid: Hybrid = False, growth: Growth = None,
+    months: Months = None, owned: Owned = None, talent_region: TalentRegion = None,
     opportunity_hours: OpportunityHours = None, risks: RisksFile = None, price_trends: TrendsFile = None,
     workload: WorkloadFile = None,
     gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
@@ -247,6 +333,24 @@ def plan_cmd(
 
     With no arguments: the built-in default scenario (llama-3.3-70b, 5M in + 1M out tokens/day, 99.9%).
     """
+    growth_x, months_n, owned_gpus = _growth(growth), _months(months, growth), _owned(owned)
+    if workload is not None and hybrid:
+        from planner.routes import has_routes
+
+        if has_routes(workload):  # a file of routes: each route where it is cheapest (planner.routes)
+            from planner.cmd_routes import routes_cmd
+
+            _no_flags_with_routes(workload, {
+                "--tokens-per-day-in": tokens_per_day_in, "--tokens-per-day-out": tokens_per_day_out,
+                "--requests-per-day": requests_per_day, "--input-tokens": input_tokens,
+                "--output-tokens": output_tokens, "--peak-to-average": peak_to_average, "--ttft-p99": ttft_p99,
+                "--tpot-p99": tpot_p99, "--availability": availability, "--cached-input": cached_input,
+                "--residency": residency, "--existing-infra": existing_infra, "--gpu": gpu, "--quant": quant,
+                "--tp": tp, "--pricing": pricing if pricing != "reserved-1y" else None, "--usage": usage_log,
+                "--growth": growth, "--owned": owned, "--profile": profile, "--simulate": simulate, "--plot": plot,
+                "--provider": provider, "--region": region})
+            return routes_cmd(workload, model, output, fmt, api_prices=api_prices, gpu_prices=gpu_prices, tco=tco,
+                              models_file=models_file)
     w = workload_from(workload, _flags(tokens_per_day_in, tokens_per_day_out, requests_per_day, input_tokens,
                                        output_tokens, peak_to_average, ttft_p99, tpot_p99, availability,
                                        cached_input, residency, existing_infra, guardrails, api_tier,
@@ -266,7 +370,8 @@ def plan_cmd(
                       dedicated_prices=dedicated_prices,
                       profile=profile, simulate=simulate, engine=engine, sizing=sizing, models_file=models_file,
                       top=top, gpus_file=gpus_file, quants_file=quants_file,
-                      gpu_memory_utilization=gpu_memory_utilization)
+                      gpu_memory_utilization=gpu_memory_utilization, hybrid=hybrid,
+                      growth_per_month=growth_x, months=months_n, owned=owned_gpus)
     if top < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--top")
     _check_outputs(output, plot)  # a missing extra or a bad suffix fails before the work, not after
@@ -372,4 +477,9 @@ def register_all(app: typer.Typer) -> None:
     app.command("crossover")(crossover_cmd)
     app.command("simulate")(simulate_cmd)
     app.command("throughput")(throughput_cmd)
+    from planner.cmd_budget import scenarios_cmd, seed_cmd, sensitivity_cmd
+
+    app.command("seed")(seed_cmd)
+    app.command("sensitivity")(sensitivity_cmd)
+    app.command("scenarios")(scenarios_cmd)
 

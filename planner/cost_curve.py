@@ -32,6 +32,10 @@ apart from its volume, search space and price tables. Its volumes are scaled fro
 (CANONICAL_TOKENS_PER_DAY, the mix to 12 significant digits), so a plan's crossovers and curve do not depend on
 the volume it was made at, nor on which plan of a sweep came first; a sweep over volumes (growth, sensitivity)
 prices the curve once.
+
+An offer row with ``max_gpus`` (GPUs already owned, planner.owned) prices no deployment needing more GPUs than that:
+S(v) is infinite from the volume whose shortlisted deployments all need more (the plan's own search is not capped:
+planner.owned refuses a plan needing more GPUs than owned, with what the rest would cost).
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ class SelfHostCurve:
         self.offers: dict = {} if _offers is None else _offers  # offer rows by GPU count (planner.search.offer_for)
         self.usd_min: dict[str, float] = {}  # GPU id -> lowest $/GPU-h x gpu_factor (lowest_usd)
         self.priced: dict[tuple, list] = {}  # (GPU id, TP, replicas) -> options (options_of)
-        self.terms: dict[int, tuple[float, int]] = {}  # id(offer row) -> ($/GPU-h x gpu_factor, GPUs per instance)
+        self.terms: dict[int, tuple] = {}  # id(offer row) -> ($/GPU-h x gpu_factor, GPUs per instance, most GPUs)
         self.fixed: dict = {}  # (GPUs, replicas, spares, TP, $/GPU-h, id(offer), GPU) -> deployment lines [USD/month]
         configs = list(capacities.values())
         if refine is None:  # mean-value sizing: every candidate the search found feasible
@@ -167,8 +171,8 @@ class SelfHostCurve:
             if not isinstance(offer, PlannerError):
                 if id(offer) not in self.terms:  # read once per offer row (pandas access is slow)
                     self.terms[id(offer)] = (float(offer["usd_per_gpu_hour"]) * self.gpu_factor,
-                                             prices_mod.instance_size(offer))
-                usd, size = self.terms[id(offer)]
+                                             prices_mod.instance_size(offer), _max_gpus(offer))
+                usd, size, _ = self.terms[id(offer)]
                 out.append((math.ceil(gpus / size) * size * usd, gpus, n, k, dep.tp, usd, offer))
         self.priced[key] = out
         return out
@@ -200,6 +204,8 @@ class SelfHostCurve:
                     break
         else:
             cands, shortlist = self._sized_shortlist(w)
+        # an offer with a fixed number of GPUs (owned ones, planner.owned) prices no deployment needing more
+        shortlist = [o for o in shortlist if o[1] <= self.terms[id(o[7])][2]]
         if not shortlist:
             return math.inf, 0
         return min((self.total(o, cands.configs[o[2]][0], w), o[3] + o[4]) for o in shortlist)
@@ -300,6 +306,12 @@ def shared_cost(capacities: dict, workload: Workload, space: SearchSpace, cat, r
     while len(_SHARED) > _SHARED_SIZE:
         _SHARED.popitem(last=False)
     return curve.memo()
+
+
+def _max_gpus(offer) -> float:
+    """The most GPUs an offer row can supply: its ``max_gpus`` (GPUs already owned, planner.owned), else no limit."""
+    most = offer.get("max_gpus")
+    return math.inf if most is None or most != most else float(most)  # most != most: NaN (a rented row)
 
 
 def _replicas(cap, peak_rps: float) -> int:

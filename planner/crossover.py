@@ -113,7 +113,7 @@ def breakeven_tokens_per_day(cost: Callable[[float], tuple[float, int | None]], 
         elif len(after):  # budget spent: the next grid volume; a crossing before it is found by bisection
             g = float(after[0])
             if ok(g):
-                return _bisect(ok, v, g, rel_tol)
+                return bisect_volume(ok, v, g, rel_tol)
             v = g
         else:
             return None
@@ -121,7 +121,7 @@ def breakeven_tokens_per_day(cost: Callable[[float], tuple[float, int | None]], 
 
 
 
-def _bisect(ok: Callable[[float], bool], lo: float, hi: float, rel_tol: float) -> float:
+def bisect_volume(ok: Callable[[float], bool], lo: float, hi: float, rel_tol: float) -> float:
     """Geometric bisection of [lo (fails), hi (meets)] to a relative width of rel_tol; the upper end."""
     while hi / lo > 1 + rel_tol:
         mid = math.sqrt(lo * hi)
@@ -131,11 +131,14 @@ def _bisect(ok: Callable[[float], bool], lo: float, hi: float, rel_tol: float) -
 
 def less_shared(memo: MemoCost, shared: Callable[[float], float] | None, margin: float = 1.0):
     """The self-host cost a break-even at `margin` compares with when both sides pay `shared(v)` (compliance lines
-    billed with an API too): ``s v + E >= m S  <=>  s v >= m (S - E / m)``. S - E/m never falls (S holds E in full
-    and m >= 1), so the break-even search stays exact. `memo` itself when nothing is shared."""
+    billed with an API too): ``s v + E >= m S  <=>  s v >= m max(0, S - E / m)`` (s v >= 0, so where E/m exceeds S
+    the condition holds either way). E is priced on the planned GPU and offer, S on the cheapest deployment at v, so
+    at volumes far from the plan E/m can exceed S (a restricted search at 1T tokens/day): the floor at 0 keeps the
+    condition exact there. Where S holds E in full, S - E/m never falls (m >= 1), so the break-even search stays exact.
+    `memo` itself when nothing is shared."""
     if shared is None:
         return memo
-    return MemoCost(lambda v: (memo(v)[0] - shared(v) / margin, memo(v)[1]))
+    return MemoCost(lambda v: (max(0.0, memo(v)[0] - shared(v) / margin), memo(v)[1]))
 
 
 def crossover_table(cost_fn: CostFn, workload: Workload, api_prices: pd.DataFrame, *, margin: float = 2.0,
@@ -246,6 +249,5 @@ def step_volumes(curve: pd.DataFrame) -> pd.DataFrame:
                          "replicas_after": steps["self_host_replicas"]}).reset_index(drop=True)
 
 
-__all__ = ["CostFn", "MemoCost", "log_grid", "breakeven_tokens_per_day", "crossover_table", "cost_curve", "parity_band",
-           "PARITY_BAND",
-           "step_volumes"]
+__all__ = ["CostFn", "MemoCost", "log_grid", "bisect_volume", "breakeven_tokens_per_day", "crossover_table",
+           "cost_curve", "parity_band", "PARITY_BAND", "step_volumes"]

@@ -148,6 +148,10 @@ class Plan:
     # tokens/day -> the compliance lines billed on the API side too (--compliance-on-api), else None
     shared: Callable | None = field(default=None, repr=False, compare=False)
     startup_log: tuple[str, ...] = ()  # what vLLM logs at start-up with the launch line (planner.launch.startup_log)
+    # the TCO defaults the bill was priced with (user --tco file, talent region, price factors applied): the finance
+    # workbook writes each line as a formula of them (planner.workbook); not part of the record
+    tco_defaults: object = field(default=None, repr=False, compare=False)
+    views: tuple = ()  # budget views asked for (planner.views.View: hybrid, growth, owned, capex), in that order
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -272,7 +276,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         parity_band=band, warnings=tuple(_warnings(api, chosen, space.region)), tier=tier,
         capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))),
         guard=_guard(cat, dep, workload, sized.redundancy.spare_replicas > 0), at_gpu_price=at_gpu_price,
-        shared=shared)
+        shared=shared, tco_defaults=cat.tco_defaults)
 
 
 def _like_for_like_notes(api: pd.DataFrame, ref: str, workload: Workload, quant: str, model: ModelSpec) -> list[str]:

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from planner.launch import LAUNCHERS, SEQS_FLAG
 from planner.render_rows import PLAN_SUFFIXES, _fmt, console, current_view, dumps, jsonable, table_of, view_columns
-from planner.units import DAYS_PER_MONTH, fmt_tokens
+from planner.units import DAYS_PER_MONTH, MONTHS_PER_YEAR, fmt_tokens
 
 
 def rich_table(df: pd.DataFrame, title: str = "", columns: Sequence[str] | None = None,
@@ -111,7 +111,8 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "replicas": int(d["replicas"]), "spare_replicas": int(d["spare_replicas"]),
         "gpus_total": int(d["gpus_total"]), "pricing": d["pricing"], "provider": d.get("provider"),
         "usd_per_gpu_hour": d["usd_per_gpu_hour"], "monthly_gpu_cost": plan.monthly_gpu_cost,
-        "monthly_total_cost": plan.monthly_total_cost, "tco_multiplier": plan.tco_multiplier,
+        "monthly_total_cost": plan.monthly_total_cost, "annual_total_cost": plan.monthly_total_cost * MONTHS_PER_YEAR,
+        "tco_multiplier": plan.tco_multiplier,
         "usd_per_mtok_self_host": plan.usd_per_mtok_self_host,
         "gpus_billed": int(d.get("gpus_billed", d["gpus_total"])), "region": d.get("region"), "as_of": d.get("as_of"),
         "capex": getattr(plan, "capex", None), "guard": getattr(plan, "guard", None),
@@ -133,7 +134,27 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "workload": jsonable(plan.workload), "simulated": plan.simulated, "p99": plan.p99,
         "alternatives": jsonable(_int_columns(plan.alternatives)),
         "framework": jsonable(_framework(plan)),
+        "views": views_dict(getattr(plan, "views", ())),
     }
+
+
+def views_dict(views: Sequence[Any]) -> dict[str, Any]:
+    """Budget views (planner.views.View) as plain JSON: name -> {title, record, tables, lines}."""
+    return {v.name: {"title": v.title, "record": jsonable(dict(v.record)),
+                     "tables": {k: jsonable(df) for k, df in v.tables.items()}, "lines": list(v.lines)}
+            for v in views}
+
+
+def views_markdown(views: Sequence[Any], level: int = 2) -> list[str]:
+    """Budget views as Markdown parts: a heading (of `level`) per view, a sub-heading and table per table, then its
+    sentences as a list."""
+    parts = []
+    for v in views:
+        parts.append(f"\n{'#' * level} {v.title}\n")
+        for name, df in v.tables.items():
+            parts += [f"\n{'#' * (level + 1)} {name.replace('_', ' ')}\n", markdown_table(df)]
+        parts += [f"- {line}" for line in v.lines]
+    return parts
 
 
 def _framework_tables(plan: Any) -> dict[str, pd.DataFrame]:
@@ -208,7 +229,7 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
         print(dumps(plan_dict(plan)))
         return
     if fmt == "csv":
-        sys.stdout.write(bill_csv(plan))
+        sys.stdout.write(plan_csv(plan))
         return
     c = out or console()
     w = plan.workload
@@ -224,9 +245,10 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
             f"{_rate_basis(plan)}; "
             f"utilisation at mean load {d['utilisation']:.0%} of full capacity{guard_text(plan)}")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
-    c.print(rich_table(plan.line_items, "Monthly bill", ["item", "category", "monthly_usd", "basis"]))
-    c.print(f"Total ${plan.monthly_total_cost:,.0f}/month = {plan.tco_multiplier:.3g}× the raw GPU cost "
-            f"(${plan.monthly_gpu_cost:,.0f})")
+    items = plan.line_items.assign(annual_usd=plan.line_items["monthly_usd"] * MONTHS_PER_YEAR)
+    c.print(rich_table(items, "Monthly bill", ["item", "category", "monthly_usd", "annual_usd", "basis"]))
+    c.print(f"Total ${plan.monthly_total_cost:,.0f}/month, ${plan.monthly_total_cost * MONTHS_PER_YEAR:,.0f}/year = "
+            f"{plan.tco_multiplier:.3g}× the raw GPU cost (${plan.monthly_gpu_cost:,.0f}/month)")
     if capex_line(plan):
         c.print(capex_line(plan))
     cols = ["provider", "model", "monthly_cost", "usd_per_mtok_blended", "comparison", "crossover_tokens_per_day"]
@@ -284,6 +306,19 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
             c.print(f"  {escape(line)}", highlight=False)
     alt = ["gpu", "quant", "tp", "pricing", "replicas", "spare_replicas", "gpus_total", "monthly_total_cost"]
     c.print(rich_table(plan.alternatives[plan.alternatives["feasible"]], "Alternatives (cheapest first)", alt))
+    emit_views(getattr(plan, "views", ()), c)
+
+
+def emit_views(views: Sequence[Any], c: Console) -> None:
+    """Each budget view (planner.views.View): its title, its tables (default columns), then its sentences."""
+    for v in views:
+        c.print(f"[bold]{escape(v.title)}[/]")
+        for name, df in v.tables.items():
+            every = [str(col) for col in df.columns]
+            cols = view_columns(v.columns.get(name) or every, every)
+            c.print(rich_table(df, name.replace("_", " ").capitalize(), cols, more=every))
+        for line in v.lines:
+            c.print(escape(line))
 
 
 def like_for_like(api: pd.DataFrame) -> pd.Series:
@@ -353,6 +388,21 @@ def bill_csv(plan: Any) -> str:
     return pd.concat([plan.line_items, pd.DataFrame([total])], ignore_index=True).to_csv(index=False)
 
 
+def plan_csv(plan: Any) -> str:
+    """--format csv of a plan: the bill (bill_csv); with one budget view, that view's main table; CSV holds one
+    table, so several views are refused (JSON and -o plan.xlsx hold them all)."""
+    views = [v for v in getattr(plan, "views", ()) if v.main is not None and v.name != "capex"]
+    if not views:
+        return bill_csv(plan)
+    if len(views) > 1:
+        from profiler.errors import InvalidValueError
+
+        raise InvalidValueError(f"--format csv holds one table and this plan has {len(views)} views "
+                                f"({', '.join(v.name for v in views)}): ask for one, or use --format json or "
+                                "-o plan.xlsx")
+    return views[0].main.to_csv(index=False)
+
+
 def write_plan(plan: Any, path: str | Path) -> None:
     """A plan file: .json (everything), .csv (line items), .xlsx (one sheet per table) or .md (a report)."""
     from profiler.schema import atomic_write_text
@@ -363,10 +413,11 @@ def write_plan(plan: Any, path: str | Path) -> None:
     if path.suffix == ".json":
         atomic_write_text(path, dumps(plan_dict(plan)))
     elif path.suffix == ".csv":
-        atomic_write_text(path, bill_csv(plan))
+        atomic_write_text(path, plan_csv(plan))
     elif path.suffix == ".xlsx":
-        summary = pd.DataFrame([{k: v for k, v in plan_dict(plan).items() if not isinstance(v, (list, dict))}])
-        write_xlsx(path, {"summary": summary, **tables})
+        from planner.workbook import write_plan_workbook
+
+        write_plan_workbook(plan, path, tables)
     elif path.suffix == ".md":
         atomic_write_text(path, plan_markdown(plan, tables))
     else:
@@ -384,5 +435,6 @@ def plan_markdown(plan: Any, tables: Mapping[str, pd.DataFrame]) -> str:
     for name, df in tables.items():
         if name != "cost_curve":
             parts += [f"\n## {name.replace('_', ' ')}\n", markdown_table(df)]
+    parts += views_markdown(getattr(plan, "views", ()))
     parts.append("\n```\n" + " ".join(plan.launch_args) + "\n```\n")
     return "\n".join(parts)

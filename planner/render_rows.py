@@ -145,12 +145,13 @@ def _fmt(col: str, v: Any) -> str:
         return f"{v / 1024:,.1f} KiB"
     if col.endswith("_bytes"):
         return f"{v / GIB:,.2f} GiB"
-    if col in ("mbu", "mfu", "utilisation", "utilization") or col.endswith("_fraction") or col.endswith("_pct"):
+    if col in ("mbu", "mfu", "utilisation", "utilization") or col.endswith(("_fraction", "_share", "_pct")):
         return f"{v:.1%}" if not col.endswith("_pct") else f"{v:.1f}%"
     if col.startswith("params"):
         return f"{v / 1e9:,.3f} B"
     if col.endswith(("_usd", "_cost")) or col.startswith(("monthly", "daily", "usd")):
-        return f"${v:,.2f}" if abs(v) < 100 else f"${v:,.0f}"  # cents below $100, whole dollars above (fmt_usd)
+        sign, v = ("-", -v) if v < 0 else ("", v + 0.0)  # -$27,857, not $-27,857 (+ 0.0: no -0.00)
+        return f"{sign}${v:,.2f}" if v < 100 else f"{sign}${v:,.0f}"  # cents below $100, whole dollars (fmt_usd)
     if col.startswith("crossover") and col.endswith("tokens_per_day"):
         from planner.units import fmt_tokens
 

@@ -214,6 +214,8 @@ def _commitment(f: PlanFacts, rk: Risks, engineer: float):
     share = f.gpu_monthly_usd / f.self_host_monthly_usd if f.self_host_monthly_usd > 0 else math.nan
     means = {"on-demand": f"on-demand commits $0: the {f.gpus} GPUs can be released any hour, at the top hourly rate.",
              "spot": f"spot commits $0, but the provider can take the {f.gpus} GPUs back at any time (spot row).",
+             "owned": f"owned GPUs commit nothing new: the purchase is sunk; the {f.gpus} GPUs' running costs "
+                      f"({fmt_usd(f.gpu_monthly_usd)}/month) stop when they are retired or sold.",
              "buy": f"buying commits the {f.gpus} GPUs for {months:g} months, their depreciation life: stopping early "
                     f"leaves up to {fmt_usd(usd)} ({bill}; energy and hosting included, an upper bound) unrecovered "
                     "beyond resale."}.get(f.pricing, f"{f.pricing} commits {fmt_usd(usd)} ({bill}; the GPUs are "

@@ -39,6 +39,7 @@ from profiler.yamldoc import YamlDoc, parse_yaml  # re-exported: the planner's l
 SECONDS_PER_DAY = 86_400
 HOURS_PER_MONTH = 730  # seed §1: "hourly rate x 730 hours/month" (8,760 h / 12)
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24  # 30.4167: the GPU month in days (module docstring)
+MONTHS_PER_YEAR = 12  # annual = 12 x monthly (8,760 h = 12 x 730 h)
 SEED_DAYS_PER_MONTH = 30  # seed §2: "monthly = 30 x daily" (the write-up's own API month)
 
 _MULTIPLIERS = {"": 1.0, "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6,
@@ -204,7 +205,8 @@ def fmt_usd(x: float) -> str:
     """``13275`` → ``$13,275``; below $100 two decimals (``$22.50``)."""
     if not math.isfinite(x):
         return "n/a"
-    return f"${x:,.2f}" if abs(x) < 100 else f"${x:,.0f}"
+    sign, x = ("-", -x) if x < 0 else ("", x + 0.0)  # -$1,234, not $-1,234 (+ 0.0: no -0.00)
+    return f"{sign}${x:,.2f}" if x < 100 else f"{sign}${x:,.0f}"
 
 
 # ------------------------------------------------------------------------------------------

@@ -100,6 +100,10 @@ class Workload:
     # (24 h / 12 h); a stated rationale, not a measurement. An `hourly_profile` replaces it (its max/mean).
     peak_to_average: float | None = None
     hourly_profile: tuple[float, ...] | None = None  # 24 relative rates, hour 0 first; normalised to mean 1
+    # The mean day's load shape, 24 hourly multipliers (hour 0 first, normalised to mean 1), measured from a usage
+    # log (planner.usage_log): the load curve the hybrid split reads (planner.hybrid). Sizing keeps peak_to_average
+    # (a log's busiest single hour, at least this curve's max). None: no measured shape.
+    daily_curve: tuple[float, ...] | None = None
     # TTFT 2 s: seed §3 "interactive users notice delays above 1-2 s".
     ttft_p99_s: float = 2.0
     # TPOT 50 ms = 20 tokens/s ≈ 15 words/s (0.75 words/token), ~4x silent reading speed (238 words/min,
@@ -158,6 +162,7 @@ class Workload:
         if self.api_tier not in API_TIERS:
             raise WorkloadError(f"api_tier must be one of {', '.join(API_TIERS)}, got {self.api_tier!r}")
         object.__setattr__(self, "hourly_profile", _normalised_profile(self.hourly_profile))
+        object.__setattr__(self, "daily_curve", _normalised_profile(self.daily_curve))
         object.__setattr__(self, "peak_to_average", self._resolve_peak())
 
     def _resolve_peak(self) -> float:
@@ -218,6 +223,12 @@ class Workload:
         return (self.input_dist.quantile(self.mean_input_tokens, LONGEST_QUANTILE)
                 + self.output_dist.quantile(self.mean_output_tokens, LONGEST_QUANTILE))
 
+    @property
+    def load_curve(self) -> tuple[float, ...] | None:
+        """The day's shape, 24 hourly multipliers of the mean rate: the hourly profile, else the measured daily
+        curve, else None (only a peak-to-average is known)."""
+        return self.hourly_profile or self.daily_curve
+
     def scaled_to(self, tokens_per_day: float) -> Workload:
         """Same request lengths, mix and shape at another total (input + output) daily volume."""
         if not math.isfinite(tokens_per_day) or tokens_per_day <= 0:
@@ -265,6 +276,7 @@ _SIMPLE = {
     "volume_source": lambda v, k: str(v),
     "name": lambda v, k: str(v),
     "hourly_profile": lambda v, k: _profile(v, k),
+    "daily_curve": lambda v, k: _profile(v, k),
     "input_dist": lambda v, k: _length_dist(v, k),
     "output_dist": lambda v, k: _length_dist(v, k),
 }

@@ -51,8 +51,21 @@ def ns(tmp_path_factory) -> dict:
 
 def test_the_page_has_the_example_and_one_block_that_needs_a_gpu():
     run, skipped = blocks()
-    assert len(run) == 7
+    assert len(run) == 11
     assert len(skipped) == 1 and "measure=True" in skipped[0] and "calibrate(" in skipped[0]
+
+
+def test_the_budget_views_are_the_clis(ns):
+    assert (ns["seed"].monthly_total_usd, ns["seed"].raw_gpu_monthly_usd) == (13_275, 5_100)
+    cli = cli_json("plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--pricing", "buy", "--growth", "8%",
+                   "--months", "24")
+    months = pd.DataFrame(cli["views"]["growth"]["tables"]["growth"])
+    growth = ns["growth"].main
+    assert list(growth["replicas"]) == list(months["replicas"])
+    assert list(growth["self_host_usd"]) == pytest.approx(list(months["self_host_usd"]), rel=1e-12)
+    split = ns["hybrid"].tables["hybrid"].set_index("option")["monthly_usd"]
+    assert split["best split"] < min(split["API only"], split["self-host only"])  # the page's peaky day: a real split
+    assert ns["hybrid"].record["best_replicas"] > 0
 
 
 def test_the_profile_is_the_clis(ns):

@@ -8,6 +8,8 @@ of a wrapped text cell: a number folded mid-digit ('1,5' / '72.0') or an id spli
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rich.cells import cell_len
 from typer.testing import CliRunner
@@ -29,6 +31,12 @@ COMMANDS = {
     "simulate": ["simulate", "llama-3.1-8b", "--rate", "2/s", "--duration", "1m"],
     "throughput": ["throughput", "llama-3.1-8b", "--input-tokens", "1000", "--output-tokens", "200"],
     "calibrate": ["calibrate"],  # the measured file and -o are added below
+    "seed": ["seed"],
+    "sensitivity": ["sensitivity", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--inputs",
+                    "gpu-price,volume,standby"],
+    "scenarios": ["scenarios", str(Path(__file__).resolve().parents[2] / "examples" / "scenarios.yaml")],
+    "plan-views": ["plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--pricing", "buy", "--hybrid",
+                   "--growth", "8%", "--months", "6"],  # the budget views under the plan
 }
 
 

@@ -24,12 +24,17 @@ BASE = {
     "gpus": ["gpus"],
     "profile": ["profile", "llama-3.1-8b", "--batch", "1", "--context", "1k"],
     "calibrate": ["calibrate", "measured.csv"],
+    "seed": ["seed"],
+    "sensitivity": ["sensitivity", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "bf16", "--inputs", "gpu-price"],
+    "scenarios": ["scenarios", "scenarios.yaml"],
 }
-BASE_FILES = {"calibrate": {"measured.csv": files.profile_csv("measured")}}
+BASE_FILES = {"calibrate": {"measured.csv": files.profile_csv("measured")},
+              "scenarios": {"scenarios.yaml": "scenarios:\n  - name: a\n    model: llama-3.1-8b\n    gpu: h100-sxm\n"
+                                              "    quant: bf16\n"}}
 
 # Options that name a file to read (or, for --output and --plot, to write).
 READ_FILE_OPTIONS = {"--workload", "--tco", "--api-prices", "--gpu-prices", "--dedicated-prices", "--profile",
-                     "--models", "--gpus", "--quants", "--usage-log", "--risks", "--price-trends", "--trace",
+                     "--models", "--gpus", "--quants", "--usage", "--usage-log", "--risks", "--price-trends", "--trace",
                      "--diurnal", "--config", "--calibration"}
 WRITE_FILE_OPTIONS = {"--output", "--plot"}
 SKIPPED = {"--measure", "--weights", "--device", "--force-gpu", "--help"}  # the measured path: its own tests

@@ -168,3 +168,18 @@ def test_cost_curve_defaults_and_errors():
         cost_curve(lambda v: 1.0, DEFAULT_WORKLOAD, load_api_prices(), apis=["nobody / nothing"])
     with pytest.raises(PlannerError, match="volumes > 0"):
         cost_curve(lambda v: 1.0, DEFAULT_WORKLOAD, load_api_prices(), tokens_per_day=[0, 1])
+
+
+def test_shared_lines_above_the_self_host_cost_floor_at_zero_not_an_error():
+    """--compliance-on-api: E(v) is priced on the planned GPU and offer, S(v) on the cheapest deployment at v, so far
+    from the plan E/m can exceed S (llama-3.1-8b on H100 at 1T tokens/day once raised 'the self-host cost function
+    returned -78076'). s v + E >= m S holds there whatever s v is, and the floor at 0 keeps exactly that."""
+    from planner.crossover import MemoCost, breakeven_tokens_per_day, less_shared
+
+    memo = MemoCost(lambda v: (1_000.0 + 1e-6 * v, 1))  # S(v)
+    shared = lambda v: 5e-6 * v  # noqa: E731  E(v): outgrows S above 2.5e8 tokens/day at margin 2
+    cost = less_shared(memo, shared, margin=2.0)
+    assert cost(1e12)[0] == 0.0 and cost(1e6)[0] == pytest.approx(1_000.0 + 1.0 - 2.5)
+    slope = 1e-9  # s: tiny, so only the floor makes the condition hold
+    v = breakeven_tokens_per_day(cost, slope, margin=2.0)
+    assert v is not None and 2.5e8 <= v and slope * v + shared(v) >= 2.0 * memo(v)[0] * (1 - 1e-3)

@@ -119,3 +119,11 @@ def test_a_bare_number_between_one_and_ten_is_ambiguous():
         parse_fraction("1.5", "--cached-input")
     assert parse_fraction("1.5%") == pytest.approx(0.015)
     assert parse_fraction(1) == 1 and parse_fraction("99.9") == pytest.approx(0.999)
+
+
+def test_negative_money_puts_the_sign_before_the_dollar():
+    from planner.render_rows import _fmt
+    from planner.units import fmt_usd
+
+    assert (fmt_usd(-27_857.3), fmt_usd(-5.5), fmt_usd(-0.0)) == ("-$27,857", "-$5.50", "$0.00")
+    assert (_fmt("vs_on_demand_usd", -27_857.3), _fmt("x_usd", -0.0)) == ("-$27,857", "$0.00")
