@@ -106,7 +106,7 @@ def workload_from(workload_file: Path | None, flags: dict[str, Any], usage_log: 
     if usage_log is not None and volume:
         from profiler.errors import InvalidValueError
 
-        raise InvalidValueError(f"--usage-log measures the volume; drop {', '.join(volume)} (or the log)")
+        raise InvalidValueError(f"--usage (--usage-log) measures the volume; drop {', '.join(volume)} (or the log)")
     source = (f"flags ({', '.join(volume)})" if volume else f"workload file {workload_file}" if workload_file
               else "")
     w = build_workload({**given, "volume_source": source}, base=base) if given or source else base
@@ -326,7 +326,8 @@ def plan_cmd(
     gpus_file: GpusFileOpt = None, quants_file: QuantsFileOpt = None, gpu_memory_utilization: GpuMemOpt = None,
     top: Annotated[int, typer.Option(help="alternatives to list")] = 8,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write .json, .csv, .xlsx or .md")] = None,
-    plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day with API lines")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG: monthly cost vs tokens/day with API lines (with --growth "
+                                                  "or --hybrid also NAME-growth.png, NAME-hybrid.png)")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Plan serving MODEL: GPUs, replicas, redundancy, the full monthly bill, APIs, crossover and verdict.
@@ -382,12 +383,18 @@ def plan_cmd(
     render.emit_plan(result, fmt)
     if output:
         render.write_plan(result, output)
+    pictures = []
     if plot:
+        from planner.plot_views import view_plot, view_plot_paths
         from planner.plots import plan_cost_plot
 
         plan_cost_plot(result, plot, f"{result.model}: self-hosted vs APIs")
+        views = {v.name: v for v in result.views}
+        for name, path in view_plot_paths(plot, result.views).items():  # --growth, --hybrid: a picture each
+            view_plot(views[name], path, result.model)
+            pictures.append(path)
     if fmt == "table":
-        for path in (output, plot):
+        for path in (output, plot, *pictures):
             if path:
                 render.console().print(f"wrote {path}")
 

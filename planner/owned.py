@@ -14,8 +14,9 @@ The support contract is counted as a running cost (design choice): it is renewed
 price a year, gpu_prices.yaml support_fraction_per_year), billed apart from the purchase (planner.buy bills it
 monthly beside the capital), and the plan's availability target counts on failed parts being replaced. If yours
 was prepaid with the hardware, it is sunk too: set ``support_fraction_per_year: 0`` with --gpu-prices FILE.
-The people, infrastructure and other lines of the bill are billed as for any self-hosted plan. --provider and
---region pick rented offers, so an owned plan drops them (the owned GPUs are where they are).
+The people, infrastructure and other lines of the bill are billed as for any self-hosted plan. --pricing,
+--provider and --region pick rented or bought offers, so an owned plan refuses them (the owned GPUs are where they
+are, at one price).
 
 :func:`owned_view` (View ``owned``) tells owned vs used vs idle, what is still billed, the sunk purchase and what
 renting the same GPUs would cost instead. Idle owned GPUs are taken as powered down (design choice: servers that
@@ -133,6 +134,12 @@ def owned_catalogues(cat, req):
         return cat, req
     for gpu in owned:
         catalogue.get_gpu(gpu, req.gpus_file)
+    ignored = [flag for flag, given in (("--pricing", tuple(req.pricing) not in (("reserved-1y",), (OWNED,))),
+                                        ("--provider", req.provider is not None),
+                                        ("--region", req.region is not None)) if given]
+    if ignored:  # they pick rented or bought offers; owned GPUs have one price, their running costs
+        raise InvalidValueError(f"--owned bills the GPUs you own at their running costs: {', '.join(ignored)} "
+                                "would not apply; drop it, or plan without --owned to compare rented offers")
     # max_gpus: the cost curve (break-even volumes, the cost plot) never plans more of them than you own
     rows = pd.DataFrame([{**_owned_row(g, running_costs(cat, g, req)), "max_gpus": n} for g, n in owned.items()])
     keep = cat.gpu_prices[cat.gpu_prices["pricing"] != OWNED]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import cli, cli_error, cli_json
 
 SMALL = ("plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8")
@@ -32,3 +34,9 @@ def test_malformed_or_unknown_owned_gpus_fail_in_one_line():
 def test_needing_more_gpus_than_owned_fails_in_one_line_with_the_cost_of_the_rest():
     out = cli_error("plan", "llama-3.3-70b", "--gpu", "h100-sxm", "--quant", "fp8", "--owned", "h100-sxm:1")
     assert "you own 1" in out and "more would cost" in out and "/month" in out
+
+
+@pytest.mark.parametrize("flag", [["--pricing", "buy"], ["--provider", "aws"], ["--region", "us"]])
+def test_offer_flags_that_would_not_apply_are_refused(flag):
+    out = cli_error("plan", "llama-3.1-8b", "--owned", "h100-sxm:8", *flag)
+    assert "--owned bills the GPUs you own at their running costs" in out and flag[0] in out

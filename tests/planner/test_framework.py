@@ -183,7 +183,7 @@ def test_a_usage_log_lognormal_spread_is_the_std_of_log_lengths(write_file):
 def test_usage_log_and_volume_flags_together_are_refused(write_file):
     path = write_file("log.csv", "timestamp,input_tokens,output_tokens\n0,10,10\n")
     out = cli_error("plan", "--usage-log", path, "--tokens-per-day-in", "5M")
-    assert "--usage-log measures the volume; drop --tokens-per-day-in" in out
+    assert "--usage (--usage-log) measures the volume; drop --tokens-per-day-in" in out
 
 
 def test_step_one_names_flags_and_files():

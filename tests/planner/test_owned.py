@@ -131,8 +131,7 @@ def test_owned_catalogues_narrows_the_request_to_the_owned_gpus(catalogues):
     from planner.api import PlanRequest
     from planner.owned import owned_catalogues
 
-    cat, req = owned_catalogues(catalogues, PlanRequest(owned=((GPU, 8), ("a100-80gb", 4)), gpus=(GPU, "l40s"),
-                                                        provider="aws"))
+    cat, req = owned_catalogues(catalogues, PlanRequest(owned=((GPU, 8), ("a100-80gb", 4)), gpus=(GPU, "l40s")))
     assert req.gpus == (GPU,) and req.pricing == ("owned",) and req.provider is None
     owned = cat.gpu_prices[cat.gpu_prices["pricing"] == "owned"]
     assert sorted(owned["gpu"]) == ["a100-80gb", GPU] and set(owned["provider"]) == {"owned"}
