@@ -4,7 +4,6 @@ A walk-through with a worked example: docs/python_api.md."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from planner.redundancy import SEED_POLICY, RedundancyPolicy
 from planner.search import DEFAULT_TPS, SearchSpace
 from planner.workload import DEFAULT_WORKLOAD, Workload
 from profiler import catalogue
-from profiler.errors import InvalidValueError
+from profiler.errors import InvalidValueError, did_you_mean
 from profiler.interop import ServingContext
 from profiler.schema import read_profile
 from profiler.specs import KvDtype
@@ -121,13 +120,11 @@ def _check_offers(req: PlanRequest, cat) -> None:
     known = sorted(set(cat.gpu_prices["pricing"]))
     bad = [p for p in req.pricing if p not in known]
     if bad:
-        close = difflib.get_close_matches(bad[0], known, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(bad[0], known)
         raise InvalidValueError(f"unknown pricing model '{bad[0]}'{hint}; choose from {', '.join(known)}")
     providers = sorted(set(cat.gpu_prices["provider"]))
     if req.provider is not None and req.provider not in providers:
-        close = difflib.get_close_matches(req.provider, providers, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(req.provider, providers)
         raise InvalidValueError(f"no GPU offers from provider '{req.provider}'{hint}; providers: "
                                 f"{', '.join(providers)}")
 
@@ -214,8 +211,7 @@ def plan(req: PlanRequest) -> Plan:
     if req.sizing not in SIZINGS:
         raise InvalidValueError(f"--sizing must be one of {', '.join(SIZINGS)}, not {req.sizing!r}")
     if req.engine not in ENGINES:
-        close = difflib.get_close_matches(req.engine, ENGINES, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(req.engine, ENGINES)
         raise InvalidValueError(f"--engine must be one of {', '.join(ENGINES)}, not {req.engine!r}{hint}")
     if not (isinstance(req.margin, (int, float)) and math.isfinite(req.margin) and 1 <= req.margin <= 100):
         raise InvalidValueError(f"--margin must be a number from 1 to 100 (the seed's rule is 2: the API costs at "

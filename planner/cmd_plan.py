@@ -484,7 +484,9 @@ def register_all(app: typer.Typer) -> None:
     app.command("crossover")(crossover_cmd)
     app.command("simulate")(simulate_cmd)
     app.command("throughput")(throughput_cmd)
-    from planner.cmd_budget import scenarios_cmd, seed_cmd, sensitivity_cmd
+    from planner.cmd_scenarios import scenarios_cmd
+    from planner.cmd_seed import seed_cmd
+    from planner.cmd_sensitivity import sensitivity_cmd
 
     app.command("seed")(seed_cmd)
     app.command("sensitivity")(sensitivity_cmd)

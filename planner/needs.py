@@ -18,7 +18,6 @@ and the hosted offers that meet part of it. A latency requirement no API meets (
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -30,7 +29,7 @@ from planner.errors import PlannerError
 from planner.prices import CATALOGUE_DIR
 from planner.units import fmt_usd, read_yaml
 from planner.verdict import Verdict
-from profiler.errors import CatalogueError, InvalidValueError
+from profiler.errors import CatalogueError, InvalidValueError, did_you_mean
 
 NEEDS_FILE: Path = CATALOGUE_DIR / "needs.yaml"
 CAN_MEET = ("no", "partly")
@@ -77,8 +76,7 @@ def parse_needs(text: str | Iterable[str] | None, known: Iterable[str] | None = 
     known = tuple(known if known is not None else load_needs())
     for n in names:
         if n not in known:
-            close = difflib.get_close_matches(n, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(n, known)
             raise InvalidValueError(f"unknown need '{n}'{hint}; needs: {', '.join(known)}")
     return names
 

@@ -64,7 +64,7 @@ from planner.prices import TIERS
 from planner.units import YamlDoc, read_yaml
 from planner.views import View
 from planner.workload import DEFAULT_WORKLOAD, KNOWN_KEYS, Workload, build_workload
-from profiler.errors import CatalogueError, InferplanError, InvalidValueError
+from profiler.errors import CatalogueError, InferplanError, InvalidValueError, did_you_mean
 
 DEFAULT_MODEL = "llama-3.3-70b"  # the plan command's default MODEL (planner.cmd_plan.DEFAULT_MODEL)
 SETTINGS = ("models", "tier", "apis", "gpu", "quant", "pricing")  # route settings (module docstring)
@@ -153,8 +153,7 @@ def _check_keys(doc: YamlDoc, data: Mapping, own: tuple[str, ...], path: tuple) 
     allowed = (*own, *KNOWN_KEYS)
     for key in data:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(str(key), allowed)
             where = "a route" if path else "a routes file"
             raise doc.error(f"unknown key '{key}'{hint}; {where} takes {', '.join(own)} and the workload keys "
                             "of planner.workload.KNOWN_KEYS", *path, key, field=str(key))
@@ -231,8 +230,7 @@ class _Known:
 
             self._pricing = sorted(set(load_catalogues(gpu_prices=self.gpu_prices).gpu_prices["pricing"]))
         if name not in self._pricing:
-            close = difflib.get_close_matches(name, self._pricing, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(name, self._pricing)
             raise self.doc.error(f"unknown pricing model '{name}'{hint}; choose from {', '.join(self._pricing)}",
                                  *path, field="pricing")
 
@@ -272,8 +270,7 @@ def _settings(doc: YamlDoc, data: Mapping, path: tuple, known: _Known, inherited
     if "tier" in data:
         tier = str(data["tier"]).strip().lower()
         if tier not in TIERS:
-            close = difflib.get_close_matches(tier, TIERS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(tier, TIERS)
             raise doc.error(f"unknown tier '{data['tier']}'{hint}; tiers: {', '.join(TIERS)}", *path, "tier",
                             field="tier")
         out["tier"] = tier

@@ -7,7 +7,6 @@ The names follow `inferplan plan`'s flags (``--gpu`` -> ``gpu``, ``--growth`` ->
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from planner import limits
 from planner.units import parse_fraction
-from profiler.errors import InvalidValueError
+from profiler.errors import InvalidValueError, did_you_mean
 
 MARGIN_RANGE = (1.0, 100.0)  # planner.api.plan's --margin check (1-100), refused here at the file's line instead
 GROWTH_RANGE = (-0.5, 1.0)  # cmd_plan._growth's bounds: -50% to +100% a month
@@ -104,8 +103,7 @@ def pricing(v: Any, key: str, _base: Path | None = None) -> tuple[str, ...]:
     out = names(v, key)
     for p in out:
         if p not in known:
-            close = difflib.get_close_matches(p, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(p, known)
             raise InvalidValueError(f"unknown pricing model '{p}'{hint}; choose from {', '.join(known)}")
     return out
 
@@ -115,8 +113,7 @@ def engine(v: Any, key: str, _base: Path | None = None) -> str:
 
     e = text(v, key)
     if e not in ENGINES:
-        close = difflib.get_close_matches(e, ENGINES, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(e, ENGINES)
         raise InvalidValueError(f"engine must be one of {', '.join(ENGINES)}, not {e!r}{hint}")
     return e
 

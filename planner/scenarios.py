@@ -50,7 +50,6 @@ A row with no plan fills only scenario, model, tokens_per_day, pricing, verdict 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +64,7 @@ from planner.scenario_keys import PLAN_KEYS, path, text, volume_factor
 from planner.units import MONTHS_PER_YEAR, read_yaml
 from planner.workload import DEFAULT_WORKLOAD, KNOWN_KEYS, Workload, build_workload, load_workload
 from profiler import catalogue, progress
-from profiler.errors import CatalogueError, InferplanError, InvalidValueError
+from profiler.errors import CatalogueError, InferplanError, InvalidValueError, did_you_mean
 from profiler.yamldoc import YamlDoc
 
 COLUMNS = ("scenario", "model", "tokens_per_day", "gpu", "quant", "tp", "replicas", "spare_replicas", "gpus_total",
@@ -113,7 +112,7 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
         raise doc.error("a scenarios file is a mapping with a `scenarios:` list (and optional `defaults:`)")
     for key in data:
         if key not in TOP_KEYS:
-            raise doc.error(f"unknown top-level key '{key}'{_hint(key, TOP_KEYS)}; a scenarios file holds "
+            raise doc.error(f"unknown top-level key '{key}'{did_you_mean(key, TOP_KEYS)}; a scenarios file holds "
                             "`defaults:` (optional) and `scenarios:`", key)
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, Mapping):
@@ -143,11 +142,6 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
     return tuple(out)
 
 
-def _hint(key: Any, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(key), known, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _field(doc: YamlDoc, parse, value: Any, key: str, where: tuple, entry: str, base_dir: Path) -> Any:
     try:
         return parse(value, key, base_dir)
@@ -160,7 +154,7 @@ def _scenario(doc: YamlDoc, raw: Mapping[str, Any], origin: Mapping[str, tuple],
     """One scenario's keys (defaults merged) -> a checked PlanRequest."""
     for key in raw:
         if key not in SCENARIO_KEYS:
-            raise doc.error(f"unknown key '{key}'{_hint(key, SCENARIO_KEYS)}; a scenario's keys: "
+            raise doc.error(f"unknown key '{key}'{did_you_mean(key, SCENARIO_KEYS)}; a scenario's keys: "
                             f"{', '.join(SCENARIO_KEYS)}", *origin[key], entry=name)
     kw = {f: _field(doc, parse, raw[k], k, origin[k], name, base_dir) for k, (f, parse) in PLAN_KEYS.items()
           if k in raw and raw[k] is not None}

@@ -41,7 +41,7 @@ from planner.units import (
     parse_tokens,
     read_yaml,
 )
-from profiler.errors import CatalogueError, InvalidValueError
+from profiler.errors import CatalogueError, InvalidValueError, did_you_mean
 
 HOURS_PER_DAY = 24
 LENGTH_KINDS = ("fixed", "lognormal")
@@ -156,8 +156,7 @@ class Workload:
             raise WorkloadError(f"availability must lie strictly between 0 and 1 (e.g. 0.999), got "
                                 f"{self.availability!r}; 100% cannot be planned for")
         if self.guardrails not in GUARD_SCOPES:
-            close = difflib.get_close_matches(str(self.guardrails), GUARD_SCOPES, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(str(self.guardrails), GUARD_SCOPES)
             raise WorkloadError(f"guardrails must be one of {', '.join(GUARD_SCOPES)}, got {self.guardrails!r}{hint}")
         if self.api_tier not in API_TIERS:
             raise WorkloadError(f"api_tier must be one of {', '.join(API_TIERS)}, got {self.api_tier!r}")

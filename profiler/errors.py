@@ -61,3 +61,9 @@ class UnsupportedQuantError(ProfilerError):
 
 class InvalidValueError(InferplanError):
     """An impossible number (negative batch, zero context, availability above 100%...)."""
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of `known` to `name` (difflib's default cutoff), else ""."""
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
