@@ -171,11 +171,23 @@ def _checkpoint_notes(engine: str, dep: Deployment) -> list[str]:
     return []
 
 
+# llama.cpp GGUF schemes: vLLM serves one GGUF file (a local path, or `repo_id:QUANT` from the hub) with the base
+# model's tokenizer, and needs the vllm-gguf-plugin (docs.vllm.ai features/quantization/gguf, read 2026-12-03:
+# "vllm serve ./Qwen3-0.6B-Q4_K_M.gguf --tokenizer Qwen/Qwen3-0.6B"; "GGUF support has migrated to OOT
+# vllm-gguf-plugin"; "highly experimental and under-optimized"). The file's quant type names the format: no flag.
+GGUF = "gguf"
+
+
+def _gguf_file(dep: Deployment) -> str:
+    return f"./{_repo(dep).rsplit('/', 1)[-1]}-{dep.quant.id.upper()}.gguf"
+
+
 def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float) -> list[str]:
     """Flags for `vllm serve MODEL ...` reproducing the planned configuration."""
     repo = _repo(dep)
+    gguf = dep.quant.vllm_quantization == GGUF
     args = [
-        "vllm", "serve", str(repo),
+        "vllm", "serve", _gguf_file(dep) if gguf else str(repo), *(["--tokenizer", str(repo)] if gguf else []),
         "--tensor-parallel-size", str(dep.tp),
         "--max-num-seqs", str(_seqs(capacity)),
         "--max-model-len", str(max_model_len(dep, longest_request_tokens, capacity.kv_capacity_tokens)),
@@ -183,7 +195,7 @@ def vllm_args(dep: Deployment, capacity: Capacity, longest_request_tokens: float
         "--max-num-batched-tokens", str(CHUNK_TOKENS),
         "--enable-chunked-prefill",
     ]
-    if _quant_flag(dep):
+    if _quant_flag(dep) and not gguf:
         args += ["--quantization", _quant_flag(dep)]
     if dep.kv_dtype.value == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
@@ -202,6 +214,11 @@ PREQUANTISED = {
 def vllm_notes(dep: Deployment) -> list[str]:
     """What the launch line assumes that the flags cannot say."""
     repo = _repo(dep)
+    if dep.quant.vllm_quantization == GGUF:
+        return [f"{_gguf_file(dep)} is a llama.cpp {dep.quant.id.upper()} file of {repo} (convert it with llama.cpp's "
+                "convert_hf_to_gguf.py and llama-quantize, or download a published one; `REPO:"
+                f"{dep.quant.id.upper()}` loads it from the hub); vLLM needs `pip install vllm-gguf-plugin` and calls "
+                "its GGUF support experimental and under-optimised (docs.vllm.ai, quantization/gguf)"]
     need = PREQUANTISED.get(dep.quant.id)
     if need is None or is_native(dep):
         return []

@@ -39,6 +39,7 @@ from planner.search import (
     closest_to_slos,
     default_quants,
     infeasible_summary,
+    not_for_production,
     offer_for,
     search,
     size,
@@ -152,6 +153,8 @@ class Plan:
     # workbook writes each line as a formula of them (planner.workbook); not part of the record
     tco_defaults: object = field(default=None, repr=False, compare=False)
     views: tuple = ()  # budget views asked for (planner.views.View: hybrid, growth, owned, capex), in that order
+    # why the chosen GPU is not for production (a GeForce or Apple-silicon GPU, named with --gpu), else None
+    not_for_production: str | None = None
 
     @property
     def usd_per_mtok_self_host(self) -> float:
@@ -168,6 +171,26 @@ def _deployment(model: ModelSpec, chosen: pd.Series, cat) -> Deployment:
 SPOT_CAVEAT = ("Spot capacity can be reclaimed at short notice, and the availability sizing assumes each replica "
                "is up 99% of the time: keep the spares on-demand or reserved, or price with --pricing reserved-1y, "
                "before relying on spot for a 99.9% target.")
+
+
+def _marks_named_gpus(fn: Callable) -> Callable:
+    """A plan that fails on GPUs named with --gpu keeps the not-for-production marking in its error message."""
+    from functools import wraps
+
+    @wraps(fn)
+    def wrapped(model, workload, space, cat, *args, **kwargs):
+        try:
+            return fn(model, workload, space, cat, *args, **kwargs)
+        except InfeasibleError as exc:
+            notes = [n for g in space.gpus if g in cat.gpus and (n := not_for_production(cat.gpus[g]))]
+            if not notes:
+                raise
+            raise InfeasibleError(f"{exc} Not for production: {'; '.join(notes)}.") from None
+
+    return wrapped
+
+
+@_marks_named_gpus
 def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, profile: pd.DataFrame | None = None,
               top_n: int = 10, capacity_fn=None, sizing: str = "p99", engine: str = "vllm",
               margin: float = verdict_mod.SELF_HOST_MARGIN, crossovers: str = "like-for-like") -> Plan:
@@ -276,7 +299,7 @@ def make_plan(model: ModelSpec, workload: Workload, space: SearchSpace, cat, pro
         parity_band=band, warnings=tuple(_warnings(api, chosen, space.region)), tier=tier,
         capex=_capex(offer, int(chosen.get("gpus_billed", chosen["gpus_total"]))),
         guard=_guard(cat, dep, workload, sized.redundancy.spare_replicas > 0), at_gpu_price=at_gpu_price,
-        shared=shared, tco_defaults=cat.tco_defaults)
+        shared=shared, tco_defaults=cat.tco_defaults, not_for_production=not_for_production(dep.gpu))
 
 
 def _like_for_like_notes(api: pd.DataFrame, ref: str, workload: Workload, quant: str, model: ModelSpec) -> list[str]:

@@ -124,6 +124,7 @@ def plan_dict(plan: Any) -> dict[str, Any]:
         "comparison": getattr(plan.verdict, "comparison", ""), "tier": getattr(plan, "tier", ""),
         "margin": getattr(plan, "margin", 2.0), "parity_band_tokens_per_day": list(getattr(plan, "parity_band", ())),
         "warnings": list(getattr(plan, "warnings", ())),
+        "not_for_production": getattr(plan, "not_for_production", None),  # a GeForce / Apple-silicon GPU: why
         "per_replica": {"batch": int(d["batch"]), "tpot_ms": d["tpot_ms"], "ttft_s": d["ttft_s"],
                         "requests_per_s": d["replica_rps"], "limited_by": d["limited_by"],
                         "utilisation_at_mean": d["utilisation"]},
@@ -244,6 +245,8 @@ def emit_plan(plan: Any, fmt: str, out: Console | None = None) -> None:
             f"{d['replica_rps']:.2f} req/s at most"
             f"{_rate_basis(plan)}; "
             f"utilisation at mean load {d['utilisation']:.0%} of full capacity{guard_text(plan)}")
+    if getattr(plan, "not_for_production", None):
+        c.print(f"[bold red]Not for production:[/] {escape(plan.not_for_production)}")
     c.print(rich_table(plan.redundancy, "Redundancy", ["line", "replicas", "gpus", "used", "basis"]))
     items = plan.line_items.assign(annual_usd=plan.line_items["monthly_usd"] * MONTHS_PER_YEAR)
     c.print(rich_table(items, "Monthly bill", ["item", "category", "monthly_usd", "annual_usd", "basis"]))

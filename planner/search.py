@@ -64,13 +64,31 @@ def default_quants(model: ModelSpec) -> tuple[str, ...]:
     return (model.checkpoint_quant,) if model.checkpoint_quant else DEFAULT_QUANTS
 
 
+# GPU classes a plan considers only when named (--gpu), and marks not for production (Plan.not_for_production,
+# planner.plan): GeForce cards (driver licence) and Apple silicon (a desktop/laptop part).
+NAMED_ONLY_CLASSES = ("consumer", "local")
+NOT_FOR_PRODUCTION = {
+    "consumer": "a GeForce card: NVIDIA's GeForce driver licence (nvidia.com/drivers/geforce-license, in force "
+                "since 2017-11-30) section 2.1.3 bars datacenter deployment (gpus.yaml `class`)",
+    "local": "Apple silicon, a laptop/desktop part: unified memory without ECC, one chip per machine, no "
+             "datacenter support or SLA (design choice: for development estimates, not production sizing)",
+}
+
+
+def not_for_production(gpu: GpuSpec) -> str | None:
+    """Why a plan on this GPU is not a production plan (consumer and local classes), else None."""
+    reason = NOT_FOR_PRODUCTION.get(gpu.gpu_class)
+    return f"{gpu.id}: {reason}" if reason else None
+
+
 def offered_gpus(gpus: Mapping[str, GpuSpec], named: tuple[str, ...]) -> dict[str, GpuSpec]:
     """The GPUs a plan considers: those named (--gpu), or else every datacenter GPU. Consumer (GeForce) cards
     only when named: NVIDIA's GeForce driver licence does not cover datacenter deployment (gpus.yaml `class`),
-    and every plan has an availability target. Spot offers likewise only when asked for (--pricing spot)."""
+    and every plan has an availability target; Apple silicon (class local) likewise, a desktop/laptop part. Spot
+    offers likewise only when asked for (--pricing spot)."""
     if named:
         return {k: v for k, v in gpus.items() if k in named}
-    return {k: v for k, v in gpus.items() if v.gpu_class != "consumer"}
+    return {k: v for k, v in gpus.items() if v.gpu_class not in NAMED_ONLY_CLASSES}
 
 
 @dataclass(frozen=True)

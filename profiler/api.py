@@ -9,7 +9,7 @@ A walk-through with a worked example: docs/python_api.md; the profile table's co
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -112,11 +112,12 @@ def check_gpu_memory_utilization(value: float | None) -> float | None:
 
 def _check_measure_request(req: ProfileRequest) -> None:
     """Refuse the options a measured run cannot honour, instead of silently producing other rows."""
-    if any(tp != 1 for tp in req.tps):
-        raise InvalidValueError(
-            f"--tp {','.join(map(str, req.tps))} with --measure: the measured profiler runs on one GPU; multi-GPU "
-            "tensor parallelism is not implemented. Measure at --tp 1 (and calibrate with that sweep); "
-            "profile TP > 1 analytically (drop --measure)")
+    if len(req.tps) > 1:
+        raise InvalidValueError(f"--tp {','.join(map(str, req.tps))} with --measure: one TP degree per measured run "
+                                "(each is its own group of processes); run once per degree")
+    if req.tps[0] > 1 and req.weights is not None:
+        raise InvalidValueError("--weights with --tp: a measured TP run builds each rank's shard with random "
+                                "weights (the numbers depend on shapes, not values); drop --weights")
     if req.calibration:
         raise InvalidValueError("--calibration applies to analytic profiles; a measured profile uses no efficiency "
                                 "factors. Fit them from it with `inferplan calibrate MEASURED.csv`")
@@ -137,11 +138,31 @@ def _measured(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd
     from profiler.measure.sweep import run_measured_profile  # torch lives only there
 
     _check_measure_request(req)
+    if req.tps[0] > 1:
+        return _measured_tp(req, model, progress)
     return run_measured_profile(
         model, req.gpu, [catalogue.resolve_quant_id(q, model) for q in req.quants], list(req.kv_dtypes),
         list(req.batches), list(req.contexts),
         device=req.device or "cuda", out=req.output, resume=True, weights_path=req.weights, progress=progress,
         command=req.command, force_gpu=req.force_gpu)
+
+
+def _measured_tp(req: ProfileRequest, model: ModelSpec, progress: bool) -> tuple[pd.DataFrame, ProfileMeta]:
+    """A measured TP sweep: this process is one rank when torchrun started it, else it starts torchrun
+    (profiler.measure.tp_launch, tp_run)."""
+    from profiler.measure import tp_launch, tp_run  # torch lives only there
+    from profiler.measure.tp_shard import check_shardable
+
+    tp = req.tps[0]
+    check_shardable(model, tp)  # before any process starts: one line, not one per rank
+    quants = [catalogue.resolve_quant_id(q, model) for q in req.quants]
+    run = dict(model=model, gpu_id=req.gpu, quants=quants, kv_dtypes=list(req.kv_dtypes), batches=list(req.batches),
+               contexts=list(req.contexts), device=req.device or "cuda", out=req.output, tp=tp,
+               command=req.command, force_gpu=req.force_gpu)
+    if tp_run.world() is not None:
+        return tp_run.run_tp_profile(**run)
+    points = len(quants) * len(req.kv_dtypes) * 2 * len(req.batches) * len(req.contexts)
+    return tp_launch.measure_tp({**run, "points": points}, progress)
 
 
 def profile(req: ProfileRequest, progress: bool = False) -> tuple[pd.DataFrame, ProfileMeta]:
@@ -355,11 +376,14 @@ def engine_logs(req: ProfileRequest, max_model_len: int | None = None, max_num_b
 @dataclass(frozen=True)
 class Calibration:
     """What `inferplan calibrate` did: the fit report (profiler.analytic.calibration.fit_report columns), the
-    calibration file written, and warnings about fits not to trust (a factor at its clipping limit)."""
+    calibration file written, warnings about fits not to trust (a factor at its clipping limit, TP rows without
+    all-reduce timings), and the TP all-reduce fits (profiler.analytic.collective_fit.collective_report columns:
+    one row per (gpu, tp); empty without measured TP rows)."""
 
     report: pd.DataFrame
     path: Path
     warnings: tuple[str, ...]
+    collectives: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _calibration_models(measured: pd.DataFrame, models_file: Path | None,
@@ -407,6 +431,10 @@ def calibrate(measured_file: Path, output: Path | None = None, models_file: Path
     :class:`Calibration` (its ``report`` DataFrame: the fitted factors and their errors per GPU and quant). Raises
     InvalidValueError for a profile without measured rows or an unreliable fit, CatalogueError for bad files.
 
+    Measured TP rows carrying ``allreduce_bytes`` / ``allreduce_ms`` also fit each (gpu, tp)'s all-reduce line
+    (:mod:`profiler.analytic.collective_fit`), stored beside the efficiencies and used by later analytic profiles
+    at that GPU and TP; the efficiency fit prices those rows' all-reduces on it.
+
     A fit whose factors sit at a clipping limit (:func:`clipping_warnings`: unreliable) is refused, and nothing is
     saved, unless `force`: every later analytic profile of that GPU would use it.
 
@@ -416,7 +444,7 @@ def calibrate(measured_file: Path, output: Path | None = None, models_file: Path
     `serving` (a :class:`profiler.interop.ServingContext`) names the deployment a ``vllm bench serve`` or guidellm
     report measured where the report does not; its options are refused for a profile, whose rows name their own."""
     from profiler import interop
-    from profiler.analytic import calibration
+    from profiler.analytic import calibration, collective_fit
 
     serving = serving or interop.ServingContext()
     profile_rows, meta = read_profile(measured_file, replace(serving, models_file=models_file, config=config,
@@ -429,14 +457,18 @@ def calibrate(measured_file: Path, output: Path | None = None, models_file: Path
     models = _calibration_models(measured, models_file, config)
     gpus = catalogue.load_gpus(gpus_file) if gpus_file is not None else None
     quants = catalogue.load_quants(quants_file) if quants_file is not None else None
-    fits = calibration.fit_efficiency(measured, meta, models=models, gpus=gpus, quants=quants)
+    lines, notes = collective_fit.fit_collectives(measured, gpus or catalogue.load_gpus())
+    fits = calibration.fit_efficiency(measured, meta, models=models, gpus=gpus, quants=quants,
+                                      collectives=collective_fit.lines_by_gpu(lines))
     unreliable = clipping_warnings(fits)
     if unreliable and not force:
         more = f" (and {len(unreliable) - 1} more)" if len(unreliable) > 1 else ""
         raise InvalidValueError(f"not saved: {unreliable[0]}{more}; measure more points, or pass --force to save it "
                                 "anyway")
-    path = calibration.save_calibration(fits, output, source_file=str(measured_file))
-    return Calibration(calibration.fit_report(fits), path, (*warnings, *unreliable))
+    path = calibration.save_calibration(fits, output, source_file=str(measured_file), collectives=lines)
+    return Calibration(calibration.fit_report(fits), path,
+                       (*warnings, *(f"{measured_file}: {n}" for n in notes), *unreliable),
+                       collective_fit.collective_report(lines))
 
 
 def measured_rows(df: pd.DataFrame, name: str | Path) -> tuple[pd.DataFrame, list[str]]:

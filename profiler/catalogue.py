@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from profiler import userfile, yamldoc
+from profiler import quant_formats, userfile, yamldoc
 from profiler.errors import CatalogueError, InvalidValueError, UnknownNameError
 from profiler.hf_mapping import Fields, check_fields, located, spec_from_hf_config
 from profiler.specs import COMPUTE_DTYPES, TENSOR_KINDS, GpuSpec, ModelSpec, QuantScheme
@@ -75,13 +75,17 @@ Builder = Callable[[str, dict, str], Any]
 def _build(doc: YamlDoc, section: str, make: Builder, packaged: bool) -> dict[str, Any]:
     entries, prefix = _entries(doc, section)
     out = {}
+    if section == "quants":  # an entry may name another (fallback, tensor_formats): built when first named
+        make = _quant_maker(doc, entries, packaged)
     for key, fields in entries.items():
         try:
             if packaged and not fields.get("source"):
                 raise Fields(key, fields).error("source", "every catalogue entry names its source")
             out[key] = make(key, fields, fields.get("source") or f"user file {doc.file}")
-        except CatalogueError as exc:
-            raise located(exc, doc.file, doc.line(*prefix, key, *(exc.field or "").split(".")[:2])) from None
+        except CatalogueError as exc:  # an entry built because another named it reports its own line
+            where = exc.entry if exc.entry in entries else key
+            path = [int(p) if p.isdigit() else p for p in (exc.field or "").split(".")[:2]]  # list items by index
+            raise located(exc, doc.file, doc.line(*prefix, where, *path)) from None
     return out
 
 
@@ -252,7 +256,7 @@ def model_from_config(path: str | Path, name: str = "") -> ModelSpec:
 
 _GPU_FIELDS = ("name", "memory_gb", "memory_gib", "memory_mib", "hbm_bandwidth_tb_s", "tflops", "interconnect",
                "interconnect_gb_s", "tdp_w", "gpus_per_node", "vendor", "class", "source")
-GPU_CLASSES = ("datacenter", "consumer")  # gpus.yaml `class` (default datacenter): GpuSpec.gpu_class
+GPU_CLASSES = ("datacenter", "consumer", "local")  # gpus.yaml `class` (default datacenter): GpuSpec.gpu_class
 
 
 def _gpu_class(f: Fields) -> str | None:
@@ -292,7 +296,7 @@ def _gpu(gpu_id: str, data: dict, source: str) -> GpuSpec:
 
 _QUANT_FIELDS = ("weight_bits", "group_size", "scale_bits", "zero_bits", "keep", "unquantised_bits",
                  "compute_dtype", "requires", "vllm_quantization", "keep_layers", "block_rows", "tensor_scale_bits",
-                 "source")
+                 "fallback", "tensor_formats", "source")
 
 
 def _quant_dtypes(f: Fields) -> dict[str, str]:
@@ -308,7 +312,17 @@ def _quant_dtypes(f: Fields) -> dict[str, str]:
     return {k: v for k, v in (("compute_dtype", compute), ("requires", requires)) if v is not None}
 
 
-def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
+def _quant_maker(doc: YamlDoc, entries: dict[str, dict], packaged: bool) -> Builder:
+    """The quants builder of one file: entries resolve names of one another, then of the packaged catalogue."""
+    def build(key: str, fields: dict, resolve: quant_formats.Resolve) -> QuantScheme:
+        return _quant(key, fields, fields.get("source") or f"user file {doc.file}", resolve)
+
+    resolver = quant_formats.QuantResolver(build, entries, None if packaged else lambda: _load_text(
+        "quants", *_packaged_text("quants"), True))
+    return lambda key, fields, source: resolver.entry(key)
+
+
+def _quant(quant_id: str, data: dict, source: str, resolve: quant_formats.Resolve | None = None) -> QuantScheme:
     f = Fields(quant_id, data)
     f.only(_QUANT_FIELDS)
     keep = f.strs("keep", [])
@@ -330,8 +344,16 @@ def _quant(quant_id: str, data: dict, source: str) -> QuantScheme:
     if optional.get("block_rows") and not optional.get("group_size"):
         raise f.error("block_rows", "2-D block scales need group_size too (the block's width in inputs)")
     keep_layers = tuple(f.ints("keep_layers", []))  # range checked against each model when applied (weights.py)
+    resolve = resolve or _no_references
+    fallback = quant_formats.parse_fallback(data.get("fallback"), optional.get("group_size", 0), quant_id, resolve,
+                                            source)
+    formats = quant_formats.parse_tensor_formats(data.get("tensor_formats"), quant_id, resolve, source)
     return QuantScheme(id=quant_id, weight_bits=bits, keep=frozenset(keep), keep_layers=keep_layers, source=source,
-                       **optional, **_quant_dtypes(f))
+                       fallback=fallback, tensor_formats=formats, **optional, **_quant_dtypes(f))
+
+
+def _no_references(ref: str, entry: str, field: str) -> QuantScheme:
+    raise CatalogueError(f"names quant '{ref}', but this entry is read alone", entry=entry, field=field)
 
 
 def _model(name: str, data: dict, source: str) -> ModelSpec:

@@ -79,7 +79,8 @@ def command_line() -> str:
 # The terminal tables' default columns, chosen to fit 100 columns; --wide, --columns or --format csv show the rest.
 MODELS_TABLE_COLUMNS = ("name", "attention", "moe", "params_total", "params_active", "kv_bytes_per_token",
                         "max_context")
-QUANTS_TABLE_COLUMNS = ("id", "bits_per_weight", "group_size", "compute_dtype", "vllm_quantization", "keep")
+QUANTS_TABLE_COLUMNS = ("id", "bits_per_weight", "group_size", "compute_dtype", "vllm_quantization",
+                        "tensor_formats", "keep")
 GPUS_TABLE_COLUMNS = ("id", "name", "memory_gib", "hbm_tb_s", "bf16_tflops", "fp8_tflops", "int8_tflops",
                       "fp4_tflops")
 
@@ -109,7 +110,8 @@ def quants_cmd(fmt: FormatOpt = "table", quants_file: QuantsFileOpt = None) -> N
     rows = quants_rows(catalogue.load_quants(quants_file))
     if fmt == "table":  # the source text stays in json/csv
         rows = [{k: v for k, v in row.items() if k != "source"} for row in rows]
-    emit_rows(rows, fmt, "Quantisation schemes (bits at 4,096 inputs)", columns=QUANTS_TABLE_COLUMNS)
+    emit_rows(rows, fmt, "Quantisation schemes (base format's bits at 4,096 inputs; tensor_formats: rules that "
+                         "store some tensors in another format)", columns=QUANTS_TABLE_COLUMNS)
 
 
 SourcesOpt = Annotated[bool, typer.Option(
@@ -171,15 +173,17 @@ def profile_cmd(
                                             "model's checkpoint format")] = "bf16",
     batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,8,64",
     context: Annotated[str, typer.Option(help="comma-separated context lengths (tokens; 8k = 8192)")] = "1024,8192",
-    tp: Annotated[str, typer.Option(help="tensor-parallel degree(s), comma-separated (analytic only; --measure "
-                                         "runs on one GPU)")] = "1",
+    tp: Annotated[str, typer.Option(help="tensor-parallel degree(s), comma-separated; with --measure one degree, "
+                                         "run as that many processes under torchrun (NCCL on cuda, gloo on "
+                                         "cpu)")] = "1",
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV-cache dtype(s): bf16, fp8")] = "bf16",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the profile (.csv or .json)")] = None,
     fmt: FormatOpt = "table",
     models_file: ModelsFileOpt = None,
     config: ConfigOpt = None,
     measure: Annotated[bool, typer.Option(help="measure on this machine instead of the analytic model")] = False,
-    device: Annotated[str | None, typer.Option(help="with --measure: cuda (default), cuda:N or cpu")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="with --measure: cuda (default), cuda:N, mps (a Mac's Apple-silicon GPU) or cpu")] = None,
     weights: Annotated[Path | None, typer.Option(
         help="with --measure: real weights from this local folder (its config.json must match the model)")] = None,
     calibration: Annotated[Path | None, typer.Option(
@@ -436,7 +440,7 @@ def calibrate_cmd(
                                quants_file=quants_file, force=force,
                                serving=_serving(model, gpu, quant, kv_dtype, tp))
     if fmt != "table":
-        render.emit(result.report, fmt)
+        _emit_calibration(result, fmt)
     else:
         render.emit(result.report, fmt, "Calibration fit (error before -> after)",
                     columns=CALIBRATION_TABLE_COLUMNS)
@@ -444,9 +448,39 @@ def calibrate_cmd(
     if fmt == "table":
         for r in result.report.itertuples(index=False):
             out.print(escape(_fit_line(r)))
+        if len(result.collectives):
+            render.emit(result.collectives, fmt, "TP all-reduce fit: latency + 2(tp-1)/tp x bytes / busbw "
+                        "(error before -> after)")
+            for r in result.collectives.itertuples(index=False):
+                out.print(escape(_collective_line(r)))
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(escape(_saved_line(result.path)))  # wrapped at spaces only (in a terminal): paths stay whole
+
+
+def _emit_calibration(result, fmt: str) -> None:
+    """json/csv: the efficiency rows, then the TP all-reduce rows, told apart by their `fit` column."""
+    import pandas as pd
+
+    from planner import render
+
+    tables = [result.report.assign(fit="efficiency")]
+    if len(result.collectives):
+        tables.append(result.collectives.assign(fit="collective"))
+    if fmt == "json":  # each row with its own table's fields only
+        print(render.dumps([row for t in tables for row in render.jsonable(t)]))
+    else:
+        render.emit(pd.concat(tables, ignore_index=True), fmt)
+
+
+def _collective_line(r) -> str:
+    def pct(x: float) -> str:
+        return "n/a" if x != x else f"{x:.1f}%"
+
+    return (f"{r.gpu} tp {r.tp} all-reduce: {r.latency_us:.3g} us + 2(tp-1)/tp x bytes / {r.busbw_gb_s:.4g} GB/s "
+            f"({r.points} points, {r.sizes} sizes); error (median abs) {pct(r.err_before_pct)} -> "
+            f"{pct(r.err_after_pct)}, max {pct(r.err_before_max_pct)} -> {pct(r.err_after_max_pct)} (before: the "
+            "catalogue's time for the GPU's interconnect; n/a off the catalogue)")
 
 
 def _saved_line(path: Path) -> str:

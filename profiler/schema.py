@@ -77,6 +77,10 @@ PROFILE_COLUMNS: tuple[Column, ...] = (
            required=False),
     Column("power_w", "float64", "W", "mean board power while measuring (NVML)", required=False),
     Column("energy_j_per_token", "float64", "J/token", "energy / tokens produced", required=False),
+    Column("allreduce_bytes", "int64", "B", "TP > 1: bytes of one of this step's all-reduces (tokens x hidden, "
+           "bf16), per GPU", required=False),
+    Column("allreduce_ms", "float64", "ms", "TP > 1, measured: median time of one all-reduce of allreduce_bytes "
+           "over the TP group, timed alone on it", required=False),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in PROFILE_COLUMNS)

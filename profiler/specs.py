@@ -156,8 +156,9 @@ class GpuSpec:
     gpus_per_node: int = 8
     vendor: str = "nvidia"
     source: str = ""
-    # "consumer" (GeForce: the driver licence bars datacenter use, gpus.yaml `class`) or "datacenter"; a plan
-    # considers consumer cards only when the user names them (planner.search)
+    # "consumer" (GeForce: the driver licence bars datacenter use, gpus.yaml `class`), "local" (Apple silicon
+    # laptops/desktops: no ECC, no datacenter support) or "datacenter"; a plan considers consumer and local GPUs
+    # only when the user names them (planner.search), and marks such a plan not for production
     gpu_class: str = "datacenter"
 
     def peak_flops(self, dtype: str) -> float:
@@ -190,6 +191,12 @@ class QuantScheme:
     per group of ``group_size`` values along the input dimension (``0`` = one group per row,
     i.e. per-channel), ``scale_bits`` and ``zero_bits``. Tensors whose kind is in ``keep`` stay
     in ``unquantised_bits`` (bf16). ``compute_dtype`` is the GEMM dtype used for the FLOP roofline.
+
+    A llama.cpp GGUF type stores whole blocks only: with ``fallback`` set, a row whose ``cols`` is not a multiple
+    of ``group_size`` is stored in the fallback format (ggml-org/llama.cpp src/llama-quant.cpp
+    tensor_type_fallback: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0). ``tensor_formats`` is a llama.cpp mix
+    (Q4_K_M): named tensors in selected layers stored in another format (:class:`TensorFormat`, applied by
+    profiler.analytic.weights).
     """
 
     id: str
@@ -210,12 +217,25 @@ class QuantScheme:
     # 0 = a scale (and zero point) per row per group, as before.
     block_rows: int = 0
     tensor_scale_bits: int = 0  # one more scale per whole matrix (NVFP4's fp32 per-tensor scale: 32)
+    # Whole blocks only (llama.cpp): rows whose width is not a multiple of group_size use this format instead.
+    fallback: QuantScheme | None = None
+    # Per-tensor, per-layer overrides in order, a later one winning (llama.cpp's Q4_K_M / Q5_K_M mixes).
+    tensor_formats: tuple[TensorFormat, ...] = ()
+
+    def stored_as(self, cols: int) -> QuantScheme:
+        """The format a row of ``cols`` inputs is stored in: this one, or its ``fallback`` (followed on) when the row
+        does not fill whole blocks of ``group_size``."""
+        if self.fallback is not None and self.group_size and cols % self.group_size:
+            return self.fallback.stored_as(cols)
+        return self
 
     def bits_per_weight(self, cols: int) -> Fraction:
         """Average stored bits per value of a quantised row of ``cols`` inputs, metadata included.
 
         For 2-D block scales (``block_rows`` > 0) this is the asymptotic figure of a matrix whose rows fill whole
         blocks; :meth:`tensor_bits` gives the exact total of one matrix."""
+        if self.stored_as(cols) is not self:
+            return self.stored_as(cols).bits_per_weight(cols)
         if self.weight_bits >= self.unquantised_bits:
             return Fraction(self.weight_bits)
         group = self.group_size or cols
@@ -226,6 +246,8 @@ class QuantScheme:
     def tensor_bits(self, rows: int, cols: int) -> Fraction:
         """Exact stored bits of one quantised ``rows x cols`` matrix: values plus a scale (and zero point) per
         group of ``group_size`` inputs in each row, or per ``block_rows x group_size`` block (ceil at the edges)."""
+        if self.stored_as(cols) is not self:
+            return self.stored_as(cols).tensor_bits(rows, cols)
         if self.weight_bits >= self.unquantised_bits:
             return Fraction(rows * cols * self.weight_bits)
         if not self.block_rows:
@@ -233,6 +255,37 @@ class QuantScheme:
         blocks = -(-rows // self.block_rows) * -(-cols // (self.group_size or cols))  # ceil x ceil
         return Fraction(rows * cols * self.weight_bits + blocks * (self.scale_bits + self.zero_bits)
                         + self.tensor_scale_bits)
+
+
+# quants.yaml tensor_formats: the layer selections (`layers:`) and the model fields a `when:` may test.
+# llama.cpp-use-more-bits: src/llama-quant.cpp llama_tensor_get_type_impl's use_more_bits(i_layer, n_layers):
+# i < n/8 or i >= 7n/8 or (i - n/8) % 3 == 2 (integer division), the layers whose attn_v / ffn_down Q4_K_M and
+# Q5_K_M store in Q6_K; llama.cpp-first-eighth: i < n/8 (Q4_K_S's ffn_down in Q5_K).
+LAYER_SELECTIONS = ("all", "llama.cpp-use-more-bits", "llama.cpp-first-eighth")
+WHEN_FIELDS = ("model_type", "num_layers", "num_experts", "tie_word_embeddings")
+# Names a tensor_formats entry may list: the linear weights profiler.analytic.params.tensor_inventory emits
+# (TensorGroup.name; tests/profiler/analytic/test_gguf_sizes.py checks the list against every catalogue model).
+LINEAR_TENSOR_NAMES = (
+    "embed_tokens.weight", "lm_head.weight",
+    *(f"layers.self_attn.{p}.weight" for p in ("q_proj", "k_proj", "v_proj", "o_proj", "q_a_proj", "q_b_proj",
+                                                "kv_a_proj_with_mqa", "kv_b_proj")),
+    *(f"layers.mlp.{m}{p}.weight" for m in ("", "experts.", "shared_experts.")
+      for p in ("gate_proj", "up_proj", "down_proj")),
+    "layers.mlp.gate.weight", "layers.mlp.shared_expert_gate.weight",
+)
+
+
+@dataclass(frozen=True)
+class TensorFormat:
+    """One quants.yaml ``tensor_formats`` entry: the tensors named (TensorGroup names) in the selected decoder
+    layers are stored in ``format`` when the model matches every ``when`` condition ((field, allowed values)
+    pairs, fields from WHEN_FIELDS). ``layers``: a LAYER_SELECTIONS name or explicit layer indices (-1 = the last);
+    tensors outside the decoder layers (embedding, lm_head) match "all" only."""
+
+    tensors: tuple[str, ...]
+    format: QuantScheme
+    layers: str | tuple[int, ...] = "all"
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +306,8 @@ class Efficiency:
     step_overhead_s: float  # fixed time per engine step (launch, sampling, scheduler)
     # The defaults below stand for profiler.analytic.efficiency's (the GPU family's bandwidth ceiling,
     # LAYER_OVERHEAD_S, sources there); default_efficiency always sets them. TP all-reduce time is
-    # profiler.analytic.kernel_efficiency.allreduce_time_s per interconnect, not an efficiency factor.
+    # profiler.analytic.kernel_efficiency.allreduce_time_s per interconnect, not an efficiency factor, unless a
+    # calibration fitted a line for this GPU (`allreduce` below).
     kv_bandwidth: float = 0.8  # achieved / datasheet HBM bandwidth streaming the KV cache (attention kernels)
     layer_overhead_s: float = 8.52e-6  # per-layer floor of the small kernels (LAYER_OVERHEAD_S); calibration keeps it
     # Calibrated only (None otherwise): p90 relative latency error of the fit away from its points, to other
@@ -264,6 +318,10 @@ class Efficiency:
     calibrated_models: tuple[str, ...] = ()
     gpu_memory_utilization: float = 0.9  # vLLM default --gpu-memory-utilization
     source: str = ""
+    # Calibrated TP all-reduce lines of this GPU, (tp, latency_s, busbw_bytes_per_s) each, from `inferplan calibrate`
+    # (profiler.analytic.collective_fit); a step at tp uses the line of the largest fitted tp <= tp, and the
+    # catalogue's per-interconnect time (kernel_efficiency.allreduce_time_s) when none is fitted. () = catalogue.
+    allreduce: tuple[tuple[int, float, float], ...] = ()
 
     def band_for(self, model: str) -> float | None:
         """The latency band that applies to `model`: the point band for a measured model, else the larger of

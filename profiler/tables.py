@@ -7,10 +7,12 @@ layers, hidden, params_total, params_active (experts at top-k, embeddings includ
 kv_bytes_per_token (bf16 KV, all layers, one token inside every window, TP=1, as vLLM pages it), max_context, source.
 gpus_rows columns: id, name, memory_bytes, hbm_tb_s, bf16_tflops, fp8_tflops, int8_tflops, fp4_tflops (dense
 datasheet TFLOP/s; empty where the GPU has no such path), interconnect, interconnect_gb_s, tdp_w, class
-(datacenter | consumer: GeForce cards a plan considers only when named), source.
+(datacenter | consumer: GeForce cards | local: Apple silicon laptops/desktops; a plan considers consumer and local
+GPUs only when named), source.
 gpus_terminal_rows(rows): the gpus rows as the terminal shows them (memory_gib in GiB instead of memory_bytes).
-quants_rows columns: id, bits_per_weight (at 4,096 inputs, scales included), group_size, block_rows, keep,
-keep_layers, compute_dtype, requires, vllm_quantization, source.
+quants_rows columns: id, bits_per_weight (at 4,096 inputs, scales included; the base format's), group_size,
+block_rows, keep, keep_layers, compute_dtype, requires, vllm_quantization, tensor_formats (how many per-tensor
+override rules the scheme has, llama.cpp's _M mixes: `profile` counts each tensor in its own format), source.
 unstable_timings(df): the measured ok rows of a profile whose latency spread exceeds UNSTABLE_REL_SPREAD of it.
 environment_summary(env): one line naming what a measured profile ran on (ProfileMeta.environment).
 """
@@ -67,7 +69,7 @@ def quants_rows(quants: Mapping[str, QuantScheme]) -> list[dict[str, Any]]:
         "id": q.id, "bits_per_weight": round(float(q.bits_per_weight(4096)), 4), "group_size": q.group_size,
         "block_rows": q.block_rows, "keep": ",".join(sorted(q.keep)), "keep_layers": ",".join(map(str, q.keep_layers)),
         "compute_dtype": q.compute_dtype, "requires": q.requires, "vllm_quantization": q.vllm_quantization,
-        "source": q.source,
+        "tensor_formats": len(q.tensor_formats), "source": q.source,
     } for q in quants.values()]
 
 

@@ -44,7 +44,8 @@ import pandas as pd
 import yaml
 
 from profiler import progress, userfile
-from profiler.analytic import timing
+from profiler.analytic import collective_store, timing
+from profiler.analytic.collective_fit import CollectiveFit
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import CatalogueError, ProfilerError
 from profiler.home import inferplan_home
@@ -119,9 +120,12 @@ def _machine(gpu_id: str, gpus: Mapping[str, GpuSpec], meta: Any) -> GpuSpec:
 def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | None = None,
                    gpus: Mapping[str, GpuSpec] | None = None, meta: Any = None,
                    attended_extra: int = STATIC_CACHE_EXTRA_SLOTS,
-                   quants: Mapping[str, QuantScheme] | None = None) -> pd.DataFrame:
+                   quants: Mapping[str, QuantScheme] | None = None,
+                   collectives: Mapping[str, tuple[tuple[int, float, float], ...]] | None = None) -> pd.DataFrame:
     """Per ok row: gpu, quant, phase, batch, context, m (weights), k (KV), c (arrays over the step's kernels,
-    analytic s at unit efficiency), comm (fixed s: launch floors and all-reduces), t (measured s)."""
+    analytic s at unit efficiency), comm (fixed s: launch floors and all-reduces), t (measured s). `collectives`
+    ({gpu: Efficiency.allreduce lines}, collective_fit.lines_by_gpu) prices a GPU's all-reduces on its fitted
+    line instead of the catalogue's."""
     from profiler import catalogue
 
     models = models if models is not None else catalogue.load_models()
@@ -136,8 +140,9 @@ def analytic_terms(measured: pd.DataFrame, models: Mapping[str, ModelSpec] | Non
         if r.quant not in quants:
             raise ProfilerError(f"quant '{r.quant}' of the measured profile is not in the catalogue; pass its "
                                 "catalogue file (--quants) so the analytic twin can be computed")
+        unit = replace(UNIT, allreduce=collectives[r.gpu]) if collectives and r.gpu in collectives else UNIT
         args = (models[r.model], _machine(r.gpu, gpus, meta), quants[r.quant], KvDtype(r.kv_dtype), int(r.tp),
-                int(r.batch), int(r.context), UNIT)
+                int(r.batch), int(r.context), unit)
         if r.phase == "prefill":
             est = timing.prefill(*args)
         else:
@@ -346,11 +351,14 @@ def fit_group(gpu: str, quant: str, terms: pd.DataFrame, kv_bandwidth: float | N
 def fit_efficiency(measured: pd.DataFrame, meta: Any = None, models: Mapping[str, ModelSpec] | None = None,
                    gpus: Mapping[str, GpuSpec] | None = None,
                    attended_extra: int = STATIC_CACHE_EXTRA_SLOTS,
-                   quants: Mapping[str, QuantScheme] | None = None) -> dict[tuple[str, str], Fit]:
-    """One Fit per (gpu, quant) of a measured profile's ok rows. `meta` (ProfileMeta or its environment dict)
-    describes a non-catalogue machine such as a CPU run; `models`, `gpus`, `quants` add entries outside the
-    catalogue."""
-    terms = analytic_terms(measured, models, gpus, meta, attended_extra, quants)
+                   quants: Mapping[str, QuantScheme] | None = None,
+                   collectives: Mapping[str, tuple[tuple[int, float, float], ...]] | None = None
+                   ) -> dict[tuple[str, str], Fit]:
+    """One Fit per (gpu, quant) of a measured profile's ok rows, at any TP. `meta` (ProfileMeta or its
+    environment dict) describes a non-catalogue machine such as a CPU run; `models`, `gpus`, `quants` add entries
+    outside the catalogue; `collectives` ({gpu: fitted all-reduce lines}) replaces the catalogue's all-reduce
+    time of TP rows (before and after alike: the comm term is fixed, not fitted here)."""
+    terms = analytic_terms(measured, models, gpus, meta, attended_extra, quants, collectives)
     if terms.empty:
         raise ProfilerError("the profile has no ok rows with a latency to calibrate against")
     groups = dict(iter(terms.groupby(["gpu", "quant"])))
@@ -387,27 +395,29 @@ def fit_report(fits: Mapping[tuple[str, str], Fit]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
-def _read(path: Path, *, required: bool = False) -> dict[str, dict[str, dict]]:
-    """The `calibrations:` mapping of the file at `path`. An absent file is no calibrations, unless `required` (a file
-    the user named): then an absent, empty or entry-less file is refused rather than read as "uncalibrated"."""
+def _read(path: Path, *, required: bool = False) -> dict[str, dict]:
+    """{"calibrations": {gpu: {quant: ...}}, "collectives": {gpu: {tp: ...}}} of the file at `path`. An absent file
+    is no calibrations, unless `required` (a file the user named): then an absent, empty or entry-less file is
+    refused rather than read as "uncalibrated"."""
     what = "a calibration file written by `inferplan calibrate`"
     if not path.exists():
         if required:
             raise CatalogueError(f"no such file; give the path of {what}", file=str(path))
-        return {}
+        return {"calibrations": {}, "collectives": {}}
     doc = userfile.load_yaml(*userfile.read_text(path, what))
     if doc is None and not required:
-        return {}  # an empty file: nothing to merge into
+        return {"calibrations": {}, "collectives": {}}  # an empty file: nothing to merge into
     if not isinstance(doc, dict) or "calibrations" not in doc:
         raise CatalogueError("is not a calibration file: expected 'calibrations: {gpu: {quant: {...}}}' as "
                              "`inferplan calibrate` writes it", file=str(path))
     entries = doc["calibrations"]
     if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
         raise CatalogueError("expected 'calibrations: {gpu: {quant: {...}}}'", file=str(path))
-    if required and not entries:
+    collectives = collective_store.check_section(doc.get(collective_store.SECTION), path)
+    if required and not entries and not collectives:
         raise CatalogueError("holds no calibrations; run `inferplan calibrate MEASURED.csv -o FILE` to fit some",
                              file=str(path))
-    return entries
+    return {"calibrations": entries, "collectives": collectives}
 
 
 def _number(entry: dict, key: str, path: Path, gpu: str, quant: str, low: float, high: float) -> float:
@@ -423,10 +433,12 @@ def _nan_to_none(x: float) -> float | None:
 
 
 def save_calibration(fits: Mapping[tuple[str, str], Fit], path: str | Path | None = None,
-                     source_file: str = "") -> Path:
-    """Merge `fits` into the calibration file (other GPUs and quants kept), atomically; return its path."""
+                     source_file: str = "", collectives: Mapping[tuple[str, int], CollectiveFit] | None = None) -> Path:
+    """Merge `fits` and the all-reduce `collectives` into the calibration file (other GPUs, quants and TP sizes
+    kept), atomically; return its path."""
     target = calibration_path(path)
-    entries = _read(target)
+    doc = _read(target)
+    entries, lines = doc["calibrations"], doc["collectives"]
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for (gpu, quant), f in fits.items():
         entries.setdefault(gpu, {})[quant] = {
@@ -441,23 +453,35 @@ def save_calibration(fits: Mapping[tuple[str, str], Fit], path: str | Path | Non
                             "prefill_max": _nan_to_none(f.prefill_error_max_after)},
             "extrapolation_band": _nan_to_none(f.extrapolation_band), "extrapolation": f.extrapolation_method,
             "model_band": _nan_to_none(f.model_band), "model_extrapolation": f.model_band_method}
+    for (gpu, tp), c in (collectives or {}).items():
+        lines.setdefault(gpu, {})[int(tp)] = collective_store.entry(c, stamp, source_file)
     doc = {"schema_version": FILE_VERSION, "calibrations": entries}
+    if lines:
+        doc[collective_store.SECTION] = lines
     atomic_write_text(target, "# written by `inferplan calibrate`; analytic profiles of these GPUs use it\n"
                       + yaml.safe_dump(doc, sort_keys=True), create_folders=path is None)  # $INFERPLAN_HOME
     return target
 
 
-def _entry(gpu_id: str, quant_id: str, path: str | Path | None) -> tuple[dict | None, Path]:
+def _entry(gpu_id: str, quant_id: str, path: str | Path | None) -> tuple[dict | None, Path, dict]:
     target = calibration_path(path)
-    entry = _read(target, required=path is not None).get(gpu_id, {}).get(quant_id)
+    doc = _read(target, required=path is not None)
+    entry = doc["calibrations"].get(gpu_id, {}).get(quant_id)
     if entry is not None and not isinstance(entry, dict):
         raise CatalogueError("each quant maps to its fitted fields", file=str(target), entry=f"{gpu_id}/{quant_id}")
-    return entry, target
+    return entry, target, doc["collectives"]
+
+
+def calibrated_collectives(eff: Efficiency, gpu_id: str, path: str | Path | None = None) -> Efficiency:
+    """`eff` with the calibration file's all-reduce lines for `gpu_id` (unchanged when it has none)."""
+    target = calibration_path(path)
+    return collective_store.apply(eff, gpu_id, _read(target, required=path is not None)["collectives"], target)
 
 
 def load_calibration(gpu_id: str, quant_id: str, path: str | Path | None = None) -> Efficiency | None:
-    """The calibrated Efficiency for (gpu, quant) from the user file, or None when it has none."""
-    entry, target = _entry(gpu_id, quant_id, path)
+    """The calibrated Efficiency for (gpu, quant) from the user file, or None when it has none; with the file's
+    all-reduce lines for the GPU when it has them."""
+    entry, target, collectives = _entry(gpu_id, quant_id, path)
     if entry is None:
         return None
     bw = _number(entry, "bandwidth", target, gpu_id, quant_id, *ETA_RANGE)
@@ -469,9 +493,10 @@ def load_calibration(gpu_id: str, quant_id: str, path: str | Path | None = None)
     band = entry.get("extrapolation_band")
     band_text = f", extrapolation ±{100 * band:.1f}%" if isinstance(band, (int, float)) else ""
     mband = entry.get("model_band")
-    return replace(base, bandwidth=bw, compute=fl, step_overhead_s=ov, kv_bandwidth=kv,
-                   latency_band=float(band) if isinstance(band, (int, float)) else None,
-                   model_band=float(mband) if isinstance(mband, (int, float)) else None,
-                   calibrated_models=tuple(str(m) for m in entry.get("models") or ()),
-                   source=f"calibrated {target} ({entry.get('fitted_at', '?')} from "
-                          f"{entry.get('source_file') or 'a measured profile'}{band_text})")
+    eff = replace(base, bandwidth=bw, compute=fl, step_overhead_s=ov, kv_bandwidth=kv,
+                  latency_band=float(band) if isinstance(band, (int, float)) else None,
+                  model_band=float(mband) if isinstance(mband, (int, float)) else None,
+                  calibrated_models=tuple(str(m) for m in entry.get("models") or ()),
+                  source=f"calibrated {target} ({entry.get('fitted_at', '?')} from "
+                         f"{entry.get('source_file') or 'a measured profile'}{band_text})")
+    return collective_store.apply(eff, gpu_id, collectives, target)

@@ -34,6 +34,12 @@ BANDWIDTH_RATIO: dict[str, tuple[float, str]] = {
     "mxfp4": (0.808, "no published figure found; assumed equal to int4 weight-only until calibrated"),
     "nvfp4": (0.808, "no published figure found; assumed equal to int4 weight-only until calibrated"),
     "w8a8": (0.85, "assumed equal to fp8 (an int8 GEMM with per-token activation scales, no dequantisation)"),
+    # llama.cpp GGUF block formats (kernel families below), relative to the family's fp16 streaming: fitted on
+    # Apple silicon (benchmarks/llamacpp_check.py --fit, M1/M2 rows only), taken as the format's kernel ratio on
+    # any GPU until a calibration replaces it.
+    "gguf-q8": (1.05, "fitted: `python benchmarks/llamacpp_check.py --fit` (Q8_0 tg rows, M1/M2, llama.cpp #4167)"),
+    "gguf-q4": (0.967, "fitted: `python benchmarks/llamacpp_check.py --fit` (Q4_0 and Q4_K_M tg rows, M1/M2, "
+                       "llama.cpp #4167 and XiongjieDai@00dd2bde)"),
 }
 
 # Compute ceiling of a quantised GEMM relative to the bf16 one at the quant's compute dtype: fp8 has its own
@@ -48,11 +54,23 @@ COMPUTE_RATIO: dict[str, tuple[float, str]] = {
     "nvfp4": (1.0, "native fp4 tensor cores: kernel_efficiency fp4 fit (vLLM nvfp4 GEMMs, B200) where the family "
                    "has one, else the bf16 family's efficiency at the fp4 peak (assumed)"),
     "w8a8": (1.0, "native int8 tensor cores at the bf16 family's efficiency (assumed)"),
+    "gguf-q8": (0.911, "fitted: `python benchmarks/llamacpp_check.py --fit` (Q8_0 pp512 rows, M1/M2)"),
+    "gguf-q4": (0.869, "fitted: `python benchmarks/llamacpp_check.py --fit` (Q4_0 and Q4_K_M pp512 rows, M1/M2)"),
 }
+
+# llama.cpp GGUF ids -> kernel family. q8_0 alone; the 4-6 bit block formats share one family: llama.cpp's Metal
+# K-quant GEMVs stream at about Q4_0's bytes/s (ggml-org/llama.cpp PR #1778 commit notes, M2 Max 30-core: Q4_K
+# 28.1 ms/token vs Q4_0 27 ms; "Q6_K ... 28.3 ms / token ... 290 GB/s"), so q4_k_m / q5_k_m / q6_k take the
+# ratios fitted on Q4_0 and Q4_K_M rows (q5_k_m, q6_k: assumed, no rows of their own).
+GGUF_FAMILY = {"q8_0": "gguf-q8", "q4_0": "gguf-q4", "q4_k_s": "gguf-q4", "q4_k_m": "gguf-q4", "q5_k_m": "gguf-q4",
+               "q6_k": "gguf-q4"}
 
 
 def kernel_family(quant_id: str) -> str:
-    """The kernel family of a quant id: int4-g64 -> int4, fp8-fbgemm / fp8-block -> fp8, w8a8-int8 -> w8a8."""
+    """The kernel family of a quant id: int4-g64 -> int4, fp8-fbgemm / fp8-block -> fp8, w8a8-int8 -> w8a8,
+    q4_k_m -> gguf-q4, q8_0 -> gguf-q8."""
+    if quant_id.lower() in GGUF_FAMILY:
+        return GGUF_FAMILY[quant_id.lower()]
     head = quant_id.split("-")[0].lower()
     return head if head in BANDWIDTH_RATIO else "bf16"
 
@@ -71,6 +89,20 @@ LAYER_OVERHEAD_S = (4 * 2.13e-6, "4 small kernels x 2.13 us: the median latency 
 
 # vLLM default --gpu-memory-utilization.
 GPU_MEMORY_UTILIZATION = (0.90, "vLLM EngineArgs default gpu_memory_utilization=0.9 (anchors.md §2.10)")
+# Apple silicon keeps it too: llama.cpp has no memory fraction (it allocates weights, KV context and compute buffers
+# within Metal's recommendedMaxWorkingSetSize, which the Apple rows' memory already is), but the memory accounting
+# is vLLM's (context and activations in the 10% headroom, memory.py), and llama.cpp's compute buffers are not
+# modelled: keeping 0.9 leaves them that room (design choice, conservative: "will it fit" errs towards no).
+
+
+def _overheads(gpu_id: str) -> tuple[float, float]:
+    """(step, per-layer) fixed times: a serving engine's in CUDA graphs, or llama.cpp on Metal for Apple silicon
+    (no CUDA graphs; the whole fixed cost fitted per layer, kernel_efficiency.APPLE_LAYER_OVERHEAD_S, step 0)."""
+    from profiler.analytic import kernel_efficiency as ke
+
+    if ke.family(gpu_id) == "apple":
+        return 0.0, ke.APPLE_LAYER_OVERHEAD_S
+    return STEP_OVERHEAD_S[0], LAYER_OVERHEAD_S[0]
 
 
 def default_efficiency(gpu_id: str, quant_id: str, compute_dtype: str = "") -> Efficiency:
@@ -83,25 +115,28 @@ def default_efficiency(gpu_id: str, quant_id: str, compute_dtype: str = "") -> E
     c_ratio, c_src = COMPUTE_RATIO[fam]
     dtype = compute_dtype or ("fp8" if fam == "fp8" else "bf16")
     ceiling_bw = ke.gemm_bandwidth_ceiling(gpu_id)
+    step_s, layer_s = _overheads(gpu_id)
     return Efficiency(
         bandwidth=ceiling_bw * bw_ratio,
         compute=ke.gemm_compute_ceiling(dtype, gpu_id) * c_ratio,
-        step_overhead_s=STEP_OVERHEAD_S[0],
+        step_overhead_s=step_s,
         kv_bandwidth=ceiling_bw,
-        layer_overhead_s=LAYER_OVERHEAD_S[0],
+        layer_overhead_s=layer_s,
         gpu_memory_utilization=GPU_MEMORY_UTILIZATION[0],
         source=f"defaults ({gpu_id}/{quant_id}): {ke.family(gpu_id)} kernel ceilings (kernel_efficiency); "
                f"bandwidth x {bw_ratio} ({bw_src}); compute x {c_ratio} ({c_src}); per-layer floor: "
-               f"{LAYER_OVERHEAD_S[1]}",
+               f"{ke.APPLE_SOURCE if ke.family(gpu_id) == 'apple' else LAYER_OVERHEAD_S[1]}",
     )
 
 
 def efficiency_for(gpu_id: str, quant_id: str, calibration_path: str | Path | None = None,
                    gpu_memory_utilization: float | None = None) -> Efficiency:
-    """Calibrated factors when a calibration file has this (gpu, quant), else the defaults."""
-    from profiler.analytic.calibration import load_calibration  # pure numpy/yaml, no torch
+    """Calibrated factors when a calibration file has this (gpu, quant), else the defaults; either way with the
+    file's calibrated TP all-reduce lines for the GPU when it has them (Efficiency.allreduce)."""
+    from profiler.analytic.calibration import calibrated_collectives, load_calibration  # numpy/yaml, no torch
 
-    eff = load_calibration(gpu_id, quant_id, calibration_path) or default_efficiency(gpu_id, quant_id)
+    eff = (load_calibration(gpu_id, quant_id, calibration_path)
+           or calibrated_collectives(default_efficiency(gpu_id, quant_id), gpu_id, calibration_path))
     if gpu_memory_utilization is not None:
         eff = replace(eff, gpu_memory_utilization=gpu_memory_utilization)
     return eff

@@ -13,6 +13,7 @@ Unknown GPU ids fall back to the H100 SXM (Hopper) fits, stated per function.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 AIC = "ai-dynamo/aiconfigurator@095f58a5:aic-core/src/aiconfigurator_core/systems/data"
@@ -25,10 +26,26 @@ FAMILY: dict[str, str] = {
     "rtx-5090": "blackwell-gddr", "rtx-pro-6000": "blackwell-gddr",
 }
 DEFAULT_FAMILY = "h100"  # GPUs with no measured data (MI300X, MI250X, ...) use the H100 SXM fits
+# Apple silicon (gpus.yaml class local): ids m<generation>-... (m3-pro, m4-max-128gb, a --gpus file's m1-max, ...)
+APPLE_ID = re.compile(r"^m\d+(-|$)")
 
 
 def family(gpu_id: str) -> str:
-    return FAMILY.get(gpu_id.lower(), DEFAULT_FAMILY)
+    gid = gpu_id.lower()
+    return "apple" if APPLE_ID.match(gid) else FAMILY.get(gid, DEFAULT_FAMILY)
+
+
+# ---- 0. Apple silicon under llama.cpp's Metal backend -------------------------------------------------------
+# No kernel-level tables are public, so the family is fitted end to end: `python benchmarks/llamacpp_check.py
+# --fit` on the FITTING split (M1 / M2 chips) of benchmarks/data/llamacpp_published.yaml (llama.cpp discussion
+# #4167 llama-bench rows, LLaMA-2 7B; XiongjieDai/GPU-Benchmarks-on-LLM-Inference@00dd2bde LLaMA 3 8B rows),
+# never on the M3 / M4 VALIDATION rows. Shapes are flat (no per-kernel size curve: every GEMM and the KV read
+# stream at the family's fraction, design choice for want of data); fp16 here, the GGUF ratios in efficiency.py.
+APPLE_BANDWIDTH = 0.847  # fitted: achieved / datasheet bandwidth of fp16 weight and KV streaming at batch 1 (TG)
+APPLE_COMPUTE = 0.69  # fitted: achieved / dense fp16 peak of the fp16 prompt GEMMs (PP512)
+APPLE_LAYER_OVERHEAD_S = 1.76e-04  # fitted: fixed time per decoder layer per step (Metal: no CUDA graphs)
+APPLE_SOURCE = ("fitted by benchmarks/llamacpp_check.py --fit on the M1/M2 rows of "
+                "benchmarks/data/llamacpp_published.yaml (llama.cpp discussion #4167; XiongjieDai@00dd2bde)")
 
 
 # ---- 1. memory-bound bf16 GEMM (M <= 16): t = t0 + bytes / (BW x eta_max) --------------------------------
@@ -47,6 +64,8 @@ GEMM_BW_FIT: dict[str, tuple[float, float, float, str]] = {
     "ada": (2.13e-6, 0.783, 0.864e12, f"{AIC}/l40s/gemm/vllm/0.24.0/gemm_perf.parquet"),
     "blackwell-gddr": (2.05e-6, 0.823, 1.792e12,
                        f"{AIC}/rtx_pro_6000_server/gemm/vllm/0.24.0/gemm_perf.parquet; n=3168; 2.2%, p90 6.6%"),
+    # t0 = 0: the fixed per-kernel time is in APPLE_LAYER_OVERHEAD_S (fitted per layer), so the curve is flat.
+    "apple": (0.0, APPLE_BANDWIDTH, 0.4e12, APPLE_SOURCE),
 }
 
 
@@ -86,6 +105,7 @@ GEMM_COMPUTE_FIT: dict[tuple[str, str], tuple[float, float, float, float, str]] 
     ("b200", "fp4"): (0.561, 130, 1625, 651, f"{AIC}/b200_sxm/gemm/vllm/0.24.0 nvfp4; n=2710; 7.0%, p90 16%"),
     ("ada", "bf16"): (0.659, 0, 168, 169, f"{AIC}/l40s/gemm/vllm/0.24.0; n=5823; 9.0%, p90 19%"),
     ("ada", "fp8"): (0.579, 0, 844, 650, f"{AIC}/l40s/gemm/vllm/0.24.0 fp8 Cutlass; n=4433; 5.7%, p90 14%"),
+    ("apple", "bf16"): (APPLE_COMPUTE, 0, 0, 0, APPLE_SOURCE),  # flat in shape (see section 0)
 }
 # Families without their own fit borrow one: GB200 = B200, RTX PRO 6000/5090 = B200 (both sm_100/120 tensor cores
 # assumed alike), Ampere fp8 -> not supported in hardware (bf16 used).
@@ -257,9 +277,13 @@ def allreduce_time_s(message_bytes: float, tp: int, interconnect: str) -> float:
 ATTENTION_DECODE = (0.92, 27e6, f"{AIC}/h100_sxm/attention/vllm/0.24.0/generation_attention_perf.parquet")
 
 
+# Apple: the KV read streams at the family's fitted fraction, no size curve (design choice, section 0).
+ATTENTION_DECODE_FAMILY = {"apple": (APPLE_BANDWIDTH, 0.0, APPLE_SOURCE)}
+
+
 def attention_decode_bandwidth_efficiency(kv_bytes_per_seq_layer: float, batch: int, gpu_id: str) -> float:
     """Achieved / datasheet BW of one decode attention kernel reading `batch` x `kv_bytes_per_seq_layer` [B]."""
-    eta_max, b_half, _ = ATTENTION_DECODE
+    eta_max, b_half, _ = ATTENTION_DECODE_FAMILY.get(family(gpu_id), ATTENTION_DECODE)
     b = max(float(kv_bytes_per_seq_layer) * batch, 0.0)
     return eta_max * b / (b + b_half) if b > 0 else 0.0
 
@@ -269,7 +293,8 @@ def attention_decode_bandwidth_efficiency(kv_bytes_per_seq_layer: float, batch: 
 # FlashAttention-2 (Dao, arXiv 2307.08691, Fig. 4: A100 causal hdim 128 ~ 190 of 312 TFLOP/s = 0.61) for Ampere
 # and Ada (vLLM runs FA2 there); FlashAttention-3 (Shah et al., arXiv 2407.08608, Fig. 5: H100 causal hdim 128
 # BF16 ~ 640 of 989 TFLOP/s = 0.65) for Hopper; Blackwell: no published vLLM figure, the Hopper value assumed.
-ATTENTION_PREFILL: dict[str, float] = {"ampere": 0.61, "ada": 0.61, "h100": 0.65, "h200": 0.65}
+ATTENTION_PREFILL: dict[str, float] = {"ampere": 0.61, "ada": 0.61, "h100": 0.65, "h200": 0.65,
+                                       "apple": APPLE_COMPUTE}  # apple: assumed = its GEMM fraction (no data)
 ATTENTION_PREFILL_DEFAULT = 0.65  # other families (assumed, see above)
 
 

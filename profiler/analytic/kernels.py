@@ -9,7 +9,8 @@ sequences. Per decoder layer a serving engine launches (vLLM ``vllm/model_execut
                    q_b, kv_b) GEMMs
     attention      FlashAttention / paged decode attention   KV read + new KV written           pairs x per-pair
     o_proj         RowParallelLinear GEMM                    as qkv                             as qkv
-    allreduce      after attention and after the MLP (TP)    ring: kernel_efficiency            -
+    allreduce      after attention and after the MLP (TP)    ring: kernel_efficiency or a       -
+                                                             calibrated line (collective_fit)
     gate_up, down  MergedColumnParallel / RowParallel GEMMs  as qkv                             as qkv
     router         MoE gate GEMM + top-k                     as qkv                             as qkv
     experts        fused-MoE grouped GEMMs (w13, w2) over    touched experts' W + activations   2 x tokens x k x N_e
@@ -31,6 +32,7 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from profiler.analytic import collective_fit
 from profiler.analytic import kernel_efficiency as ke
 from profiler.analytic.memory import kv_bytes_per_token_layer
 from profiler.analytic.params import TensorGroup, tensor_inventory
@@ -143,7 +145,13 @@ def attention_compute_scale(gpu: GpuSpec) -> float:
     return ke.attention_prefill_compute_efficiency(gpu.id) / ke.gemm_compute_ceiling("bf16", gpu.id)
 
 
-def allreduce_time_s(message_bytes: float, tp: int, gpu: GpuSpec) -> float:
+def allreduce_time_s(message_bytes: float, tp: int, gpu: GpuSpec,
+                     lines: tuple[tuple[int, float, float], ...] = ()) -> float:
+    """One all-reduce [s]: on the calibrated line of the largest fitted tp <= `tp` (`lines`: Efficiency.allreduce,
+    collective_fit.ring_time_s), else the catalogue's time for the GPU's interconnect."""
+    line = collective_fit.line_for(lines, tp) if tp > 1 else None
+    if line is not None:
+        return collective_fit.ring_time_s(message_bytes, tp, line[1], line[2])
     return ke.allreduce_time_s(message_bytes, tp, gpu.interconnect)
 
 
@@ -309,12 +317,14 @@ def vector_bytes(model: ModelSpec, quant: QuantScheme, tp: int) -> int:
     return sum(sum(group_bytes(g, model, quant, tp, kept)) for g in tensor_inventory(model) if op_of(g) is None)
 
 
-def allreduce_kernel(model: ModelSpec, gpu: GpuSpec, tp: int, tokens: int) -> Kernel | None:
-    """Two all-reduces per layer of tokens x hidden bf16 activations (after attention, after the MLP)."""
+def allreduce_kernel(model: ModelSpec, gpu: GpuSpec, tp: int, tokens: int,
+                     lines: tuple[tuple[int, float, float], ...] = ()) -> Kernel | None:
+    """Two all-reduces per layer of tokens x hidden bf16 activations (after attention, after the MLP); `lines`:
+    the calibrated all-reduce lines (Efficiency.allreduce), () for the catalogue's time."""
     if tp == 1:
         return None
     msg = tokens * model.hidden_size * ACTIVATION_BYTES
-    one = allreduce_time_s(msg, tp, gpu)
+    one = allreduce_time_s(msg, tp, gpu, lines)
     return Kernel("allreduce", 2 * model.num_layers, comm_s=2 * model.num_layers * one)
 
 
@@ -324,16 +334,16 @@ def allreduce_kernel(model: ModelSpec, gpu: GpuSpec, tp: int, tokens: int) -> Ke
 
 
 def token_kernels(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, tp: int, tokens: int, seqs: int,
-                  dtype: str = "bf16") -> tuple[Kernel, ...]:
+                  dtype: str = "bf16", allreduce: tuple[tuple[int, float, float], ...] = ()) -> tuple[Kernel, ...]:
     """Every kernel of a step but attention, `dtype` the GEMMs' compute dtype: they depend only on the query
-    tokens and the sequences."""
+    tokens and the sequences. `allreduce`: calibrated all-reduce lines (Efficiency.allreduce)."""
     by_op = {w.op: w for w in gemm_weights(model, quant, tp)}
     out = [_gemm_kernel(by_op[op], model, gpu, tokens, dtype)
            for op in ("qkv", "o_proj", "gate_up", "down", "router", "shared_expert") if op in by_op]
     if "experts" in by_op:
         out.append(_experts_kernel(by_op["experts"], model, gpu, tokens))
     out.append(misc_kernel(model, quant, tp, tokens))
-    ar = allreduce_kernel(model, gpu, tp, tokens)
+    ar = allreduce_kernel(model, gpu, tp, tokens, allreduce)
     if ar is not None:
         out.append(ar)
     head = by_op.get("lm_head") or (by_op.get("embedding") if model.tie_word_embeddings else None)
@@ -344,10 +354,11 @@ def token_kernels(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, tp: int, t
 
 
 def step_kernels(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int,
-                 shape: StepShape, dtype: str = "bf16") -> tuple[Kernel, ...]:
+                 shape: StepShape, dtype: str = "bf16",
+                 allreduce: tuple[tuple[int, float, float], ...] = ()) -> tuple[Kernel, ...]:
     """Every kernel of one step: attention, then the token kernels (GEMMs, elementwise, all-reduce, lm_head)."""
     return (*attention_kernels(model, gpu, kv_dtype, tp, shape),
-            *token_kernels(model, gpu, quant, tp, shape.tokens, shape.seqs, dtype))
+            *token_kernels(model, gpu, quant, tp, shape.tokens, shape.seqs, dtype, allreduce))
 
 
 def _embedding_kernel(model: ModelSpec, tp: int, tokens: int) -> Kernel:

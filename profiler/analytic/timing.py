@@ -133,7 +133,8 @@ def _token_times(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, tp: int, ef
     """The timed kernels that depend only on the step's tokens and sequences (memoised: a simulation asks for
     the same few token counts at many contexts)."""
     dtype = compute_dtype(gpu, quant)
-    return tuple(kernel_time(k, gpu, dtype, eff) for k in token_kernels(model, gpu, quant, tp, tokens, seqs, dtype))
+    return tuple(kernel_time(k, gpu, dtype, eff)
+                 for k in token_kernels(model, gpu, quant, tp, tokens, seqs, dtype, eff.allreduce))
 
 
 def _estimate(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, kv_dtype: KvDtype, tp: int, eff: Efficiency,

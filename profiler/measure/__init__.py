@@ -3,9 +3,11 @@
 Every heavy import is inside a function, so ``import profiler.measure`` (and any module below) is cheap.
 
 Entry point: :func:`profiler.measure.sweep.run_measured_profile` (``inferplan profile MODEL --measure
-[--device cpu|cuda]``). Modules, in the order a sweep uses them:
+[--device cpu|cuda|mps]``); with ``--tp N``, :func:`profiler.measure.tp_launch.measure_tp`. Modules, in the order a
+sweep uses them:
 
     device       which device, offline hub, OOM detection, freeing memory
+    apple        Apple silicon (--device mps): the chip's catalogue row, MPS availability, unified-memory limits
     environment  versions, driver, clocks -> ProfileMeta.environment; the CPU's measured "datasheet"
     hf_config    ModelSpec -> transformers config (helper H1)
     build        config -> model on the device in bf16, random weights, no downloads; or local safetensors
@@ -19,6 +21,9 @@ Entry point: :func:`profiler.measure.sweep.run_measured_profile` (``inferplan pr
     runner       one (quant, KV dtype) level at a time: build, bytes, max batch, each point -> a Profile row
     sweep        run_measured_profile: the grid, environment, what cannot run here (one line), progress bar,
                  output (source="measured")
+    tp_shard     tensor parallelism: one rank's shapes, vocab-parallel embedding, all-reduces, logits all-gather
+    tp_run       one rank of a TP sweep under torchrun (a Runner whose ranks agree on every step; NCCL or gloo)
+    tp_launch    starts torchrun from `profile --measure --tp N`, follows rank 0's journal, names a failed rank
 """
 
 # An HF StaticCache attends over its whole allocated length (transformers StaticLayer.get_mask_sizes returns

@@ -3,10 +3,14 @@
     environment(dev, machine, nvml)  versions (python, torch, transformers, torchao, nvidia-ml-py), device
                                      name, memory, capability, SMs, L2, driver, CUDA, clocks, power limit,
                                      allocator settings, offline flags, and the machine record used
+                                     (MPS: macOS, chip, GPU cores, unified and usable memory, MPS allocator
+                                     limit and variables, why power is empty: apple.mps_environment)
     detect_gpu_id(name)              torch device name -> catalogue GPU id (None: no catalogue row is that card)
     resolve_gpu_id(name, gpu_id)     the id rows are labelled with; an explicit id that contradicts the
                                      detected card is refused unless forced
-    machine_spec(dev, gpu_id, force) CUDA: the catalogue GpuSpec (resolve_gpu_id); CPU: cpu_spec()
+    machine_spec(dev, gpu_id, force) CUDA: the catalogue GpuSpec (resolve_gpu_id); MPS: the catalogue row of the
+                                     Apple chip (apple.chip_gpu_id; --gpu must be an Apple row unless forced);
+                                     CPU: cpu_spec()
     cpu_spec()                       the CPU as a GpuSpec whose bandwidth and bf16 FLOP/s are MEASURED here
                                      (fastest 64 MiB copy, fastest 512^3 bf16 matmul), since a CPU has no
                                      datasheet row; measured once per process, then reused
@@ -26,7 +30,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from profiler.errors import ProfilerError
-from profiler.measure import CPU_GPU_ID
+from profiler.measure import CPU_GPU_ID, apple
 from profiler.specs import GpuSpec
 
 # torch device names -> catalogue ids: the first regular expression that matches wins (case-insensitive, word
@@ -97,15 +101,17 @@ def detect_gpu_id(name: str) -> str | None:
     return next((gid for pattern, gid in GPU_NAME_PATTERNS if re.search(pattern, name, re.IGNORECASE)), None)
 
 
-def resolve_gpu_id(device_name: str, gpu_id: str | None, force: bool = False) -> str:
+def resolve_gpu_id(device_name: str, gpu_id: str | None, force: bool = False, detect=None, unknown=None) -> str:
     """The catalogue id measured rows are labelled with: the detected card, or `gpu_id` when it agrees with the
     detection (or the card is not in the catalogue, or `force`). A disagreement is refused: rows labelled with
-    another card's name would divide MBU/MFU by the wrong datasheet and calibrate the wrong GPU."""
-    detected = detect_gpu_id(device_name)
+    another card's name would divide MBU/MFU by the wrong datasheet and calibrate the wrong GPU. `detect`: name ->
+    id (default detect_gpu_id; apple.chip_gpu_id on MPS); `unknown`: name -> the line when nothing is detected."""
+    detected = (detect or detect_gpu_id)(device_name)
     if gpu_id is None:
         if detected is None:
-            raise ProfilerError(f"cannot tell which catalogue GPU '{device_name}' is; pass --gpu with the id of "
-                                "the row that describes it (see `inferplan gpus`)")
+            raise ProfilerError(unknown(device_name) if unknown else (
+                f"cannot tell which catalogue GPU '{device_name}' is; pass --gpu with the id of the row that "
+                "describes it (see `inferplan gpus`)"))
         return detected
     if detected is not None and detected != gpu_id and not force:
         raise ProfilerError(f"--gpu {gpu_id} does not match this device: '{device_name}' is {detected}. Drop --gpu "
@@ -116,13 +122,40 @@ def resolve_gpu_id(device_name: str, gpu_id: str | None, force: bool = False) ->
 def machine_spec(dev, gpu_id: str | None, force: bool = False) -> GpuSpec:
     """The record MBU/MFU divide by: the catalogue GPU on CUDA (:func:`resolve_gpu_id`), the measured CPU otherwise."""
     from profiler import catalogue
-    from profiler.measure.device import is_cuda
+    from profiler.measure.device import is_cuda, is_mps
 
+    if is_mps(dev):
+        return apple_machine_spec(apple.chip_name(), gpu_id, force)
     if not is_cuda(dev):
         return cpu_spec()
     import torch
 
     return catalogue.get_gpu(resolve_gpu_id(torch.cuda.get_device_name(dev), gpu_id, force))
+
+
+def apple_machine_spec(chip: str, gpu_id: str | None, force: bool = False) -> GpuSpec:
+    """The catalogue row of Apple chip `chip` ('Apple M3 Pro'); `gpu_id` as on CUDA (resolve_gpu_id), and, unless
+    `force`, an Apple row: an MPS step divided by a datacenter card's datasheet is no utilisation of anything."""
+    from profiler import catalogue
+
+    detected = apple.chip_gpu_id(chip)
+    same = gpu_id is not None and detected is not None and apple.same_chip(gpu_id, detected)  # m3-max-128gb
+    gid = resolve_gpu_id(chip, gpu_id, force or same, detect=apple.chip_gpu_id, unknown=apple.unknown_chip_line)
+    spec = catalogue.get_gpu(gid)
+    if spec.vendor != "apple" and not force:
+        raise ProfilerError(f"--gpu {gid} is a {spec.vendor} card and this is an MPS device ('{chip}'): label the "
+                            "rows with an Apple row (see `inferplan gpus`), or add --force-gpu to label them "
+                            f"{gid} anyway")
+    return spec
+
+
+def _warning(name: str, detected: str | None, label: str) -> str | None:
+    """gpu_id_warning: the rows' label is not the device (forced, or a device the catalogue does not hold)."""
+    if detected and detected != label:
+        return f"device reports '{name}' ({detected}), profile labelled {label}"
+    if detected is None:  # --gpu named a row for a device the catalogue does not hold (resolve_gpu_id)
+        return f"device reports '{name}', which is no catalogue card; profile labelled {label}"
+    return None
 
 
 def _cuda(dev) -> dict[str, Any]:
@@ -143,7 +176,7 @@ def environment(dev, machine: GpuSpec, nvml=None) -> dict[str, Any]:
     """Everything a reader needs to reproduce or discount the numbers."""
     import torch
 
-    from profiler.measure.device import is_cuda
+    from profiler.measure.device import is_cuda, is_mps
 
     env: dict[str, Any] = {
         "device": str(dev), "python": platform.python_version(), "platform": platform.platform(),
@@ -156,10 +189,15 @@ def environment(dev, machine: GpuSpec, nvml=None) -> dict[str, Any]:
     if is_cuda(dev):
         env.update(_cuda(dev))
         env["nvml"] = nvml.static_info() if nvml is not None else "unavailable"
-        detected = detect_gpu_id(env["gpu_name"])
-        if detected and detected != machine.id:
-            env["gpu_id_warning"] = f"device reports '{env['gpu_name']}' ({detected}), profile labelled {machine.id}"
-        elif detected is None:  # --gpu named a row for a card the catalogue does not hold (resolve_gpu_id)
-            env["gpu_id_warning"] = (f"device reports '{env['gpu_name']}', which is no catalogue card; profile "
-                                     f"labelled {machine.id}")
+        warning = _warning(env["gpu_name"], detect_gpu_id(env["gpu_name"]), machine.id)
+    elif is_mps(dev):
+        from profiler.measure.power import MPS_UNSUPPORTED
+
+        env.update(apple.mps_environment())
+        env["power"] = MPS_UNSUPPORTED
+        warning = apple.label_warning(env["gpu_name"], env["gpu_cores"], machine.id, machine.name)
+    else:
+        warning = None
+    if warning:
+        env["gpu_id_warning"] = warning
     return env

@@ -4,7 +4,9 @@
     census(model)            exact bytes of parameters and buffers, shared storage counted once
     cache_nbytes(cache)      bytes of a transformers cache's K/V tensors
     device_memory(dev)       CUDA: allocated, reserved, device used (total - free), NVML used, non-torch
-    PeakTracker(dev, base)   peak bytes of a region: CUDA allocator peaks; CPU: a live-tensor census
+    mps_memory()             MPS: tensor bytes, Metal driver bytes, the recommended working set
+    PeakTracker(dev, base)   peak bytes of a region: CUDA allocator peaks; CPU: a live-tensor census; MPS: both
+                             the census and the Metal driver's bytes after the region
     LiveTensorCensus         a TorchDispatchMode counting the bytes of tensors created inside it
 
 On CUDA the numbers are the caching allocator's (``max_memory_allocated``/``reserved``, vLLM's choice of
@@ -13,6 +15,13 @@ snapshot (vLLM ``MemorySnapshot``): the CUDA context, cuBLAS workspaces and anyt
 The CPU has no allocator statistics in torch, so a CPU region's peak is a census of the tensors it
 creates (every op's outputs with fresh storage, released when the last tensor on that storage dies) plus
 the bytes already resident (``base``: weights and cache); temporaries inside a single kernel are not seen.
+
+MPS has no peak counter (torch.mps offers current_allocated_memory, driver_allocated_memory and
+recommended_max_memory only: torch/mps/__init__.py). A region's peak there is the larger of two lower bounds of
+the true peak: the CPU's live-tensor census over the region (+ resident bytes), and the Metal driver's bytes right
+after it, the cache having been emptied at entry (freed temporaries stay cached until emptied, so this is the
+most the allocator held, as CUDA's max reserved, unless it released buffers under memory pressure mid-region; it
+also holds MPSGraph's own buffers). The row's note and the journal say which bound it was.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from profiler.measure.device import is_cuda
+from profiler.measure.device import is_cuda, is_mps
 
 
 def _plain(t) -> bool:
@@ -131,6 +140,39 @@ def device_memory(dev, nvml=None) -> DeviceMemory:
                         used, torch.cuda.max_memory_allocated(dev), torch.cuda.max_memory_reserved(dev))
 
 
+@dataclass(frozen=True)
+class MpsMemory:
+    """One MPS snapshot, bytes (torch.mps): live tensors, everything Metal allocated for the process (the
+    allocator's cached buffers and MPSGraph's included), and macOS's recommended GPU working set."""
+
+    current_allocated: int
+    driver_allocated: int
+    recommended_max: int
+
+    @property
+    def non_tensor(self) -> int:
+        """Metal bytes that are no live tensor: cached buffers, heap slack, MPS/MPSGraph framework allocations."""
+        return self.driver_allocated - self.current_allocated
+
+
+def mps_memory() -> MpsMemory:
+    import torch
+
+    return MpsMemory(torch.mps.current_allocated_memory(), torch.mps.driver_allocated_memory(),
+                     torch.mps.recommended_max_memory())
+
+
+def mps_peak(base: int, census_peak: int, driver_after: int) -> tuple[int, str]:
+    """The peak an MPS region is credited with (module docstring): the larger of the tensor census (resident bytes
+    + the most bytes of tensors created in it alive at once) and the Metal driver's bytes after it; and which."""
+    tensors = base + census_peak
+    if driver_after > tensors:
+        return driver_after, ("mps: Metal driver bytes after the step, cache emptied before (torch has no MPS peak "
+                              f"counter; tensor census {tensors:,} B)")
+    return tensors, ("mps: tensor census (resident + live tensors created in the step; torch has no MPS peak "
+                     f"counter; Metal driver bytes after the step {driver_after:,} B)")
+
+
 class LiveTensorCensus:
     """Counts bytes of tensors created while active; ``peak`` is the most alive at once (CPU regions)."""
 
@@ -207,8 +249,14 @@ class PeakTracker:
             torch.cuda.synchronize(self.dev)
             torch.cuda.reset_peak_memory_stats(self.dev)
             self.non_torch = device_memory(self.dev).non_torch
-        else:
-            self._census = LiveTensorCensus().__enter__()
+            return self
+        if is_mps(self.dev):
+            import torch
+
+            torch.mps.synchronize()
+            torch.mps.empty_cache()  # the driver's bytes after the region then hold what the region allocated
+            self.non_torch = mps_memory().non_tensor
+        self._census = LiveTensorCensus().__enter__()
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -221,6 +269,14 @@ class PeakTracker:
             self.peak_device = self.non_torch + snap.max_reserved
             self.nvml_used = snap.nvml_used
             self.method = "cuda allocator peak (non-torch + max reserved)"
+        elif is_mps(self.dev):
+            import torch
+
+            self._census.__exit__(*exc)
+            torch.mps.synchronize()
+            self.peak_allocated = self.base + self._census.peak
+            self.peak_reserved = torch.mps.driver_allocated_memory()
+            self.peak_device, self.method = mps_peak(self.base, self._census.peak, self.peak_reserved)
         else:
             self._census.__exit__(*exc)
             self.peak_allocated = self.peak_reserved = self.peak_device = self.base + self._census.peak

@@ -18,6 +18,13 @@ from typing import Any
 
 SAMPLE_INTERVAL_S = 0.025  # measurement.md §5.3: sample every 20-50 ms
 
+# MPS (Apple silicon): NVML is NVIDIA's; the GPU's power on a Mac is reported by `powermetrics --samplers gpu_power`,
+# which must be invoked as root (powermetrics(1), https://www.unix.com/man-page/osx/1/powermetrics/; Mozilla's
+# guide runs it with sudo: https://firefox-source-docs.mozilla.org/performance/powermetrics.html, read 2025). A
+# profile is never run as root, so MPS rows leave power_w and energy_j_per_token empty and say why.
+MPS_UNSUPPORTED = ("unsupported on MPS: NVML is NVIDIA-only, and Apple silicon's GPU power comes from powermetrics, "
+                   "which needs sudo")
+
 
 @dataclass(frozen=True)
 class PowerReading:

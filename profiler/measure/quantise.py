@@ -113,6 +113,10 @@ def _probe(model, dev) -> None:
 def _check_runnable(quant: QuantScheme, dev):
     """torchao's quantization module, once `quant` has a recipe, `dev` has its kernels and torchao imports; else
     UnsupportedQuantError saying which is missing."""
+    if quant.vllm_quantization == "gguf":  # llama.cpp block formats (quants.yaml q4_k_m, q8_0, ...)
+        raise UnsupportedQuantError(f"{quant.id} is a llama.cpp GGUF format: its kernels are ggml's (CUDA, Metal, "
+                                    "CPU), not torch's, so the measured profiler cannot run it; measure it with "
+                                    "llama.cpp's llama-bench, or profile it analytically (drop --measure)")
     if quant.id not in RECIPES:
         raise UnsupportedQuantError(f"{quant.id}: the measured profiler has torchao recipes for "
                                     f"{', '.join(RECIPES)} only; profile it analytically (drop --measure)")

@@ -30,7 +30,7 @@ from profiler.analytic import timing as atiming
 from profiler.analytic.efficiency import default_efficiency
 from profiler.errors import UnsupportedQuantError
 from profiler.measure import STATIC_CACHE_EXTRA_SLOTS, interrupt, maxbatch, rates, steps
-from profiler.measure.device import free_memory, is_cuda, is_oom
+from profiler.measure.device import device_kind, free_memory, is_cuda, is_oom, mps_unsupported_op
 from profiler.measure.journal import Journal, row_key
 from profiler.measure.memory import PeakTracker, cache_nbytes
 from profiler.measure.timers import TimerPolicy, time_call, unstable_note
@@ -80,12 +80,15 @@ class Runner:
         self.spec, self.dev, self.machine, self.journal, self.meta, self.out = spec, dev, machine, journal, meta, out
         self.opt = options
         self.cuda = is_cuda(dev)
+        self.kind = device_kind(dev)  # "cuda", "mps" or "cpu"
+        self.cpu = self.kind == "cpu"  # rows divide by the CPU's measured record (rates.py), not a catalogue row
         self.order: list[tuple] = []
         self.advance: Callable[[str], None] = lambda _desc: None
         self.bar: Any = None  # the progress bar (sweep._start)
-        self.remeasures = 0 if self.cuda else CPU_REMEASURES
+        self.remeasures = CPU_REMEASURES if self.cpu else 0
+        self.tp = 1  # tensor-parallel degree of the rows (tp_run.TpRunner: each rank runs one shard)
         saved = journal.aux.get(CPU_REFERENCE_AUX)
-        if saved and not self.cuda:  # a resumed CPU sweep divides by the fastest record any of its runs measured
+        if saved and self.cpu:  # a resumed CPU sweep divides by the fastest record any of its runs measured
             fields = {k: v for k, v in saved.items() if k in GpuSpec.__dataclass_fields__}
             self._set_machine(rates.faster_record(machine, GpuSpec(**{**fields, "tdp_w": float("nan")}),
                                                   f"the faster of each rate of this run's and an earlier run's "
@@ -94,7 +97,7 @@ class Runner:
     # ---- output -----------------------------------------------------------------------------------------
     def base(self, p: Point) -> dict[str, Any]:
         return {"model": self.spec.name, "gpu": self.machine.id, "quant": p.quant.id, "kv_dtype": p.kv.value,
-                "tp": 1, "phase": p.phase, "batch": p.batch, "context": p.context, "source": "measured"}
+                "tp": self.tp, "phase": p.phase, "batch": p.batch, "context": p.context, "source": "measured"}
 
     def key(self, p: Point) -> tuple:
         return row_key(self.base(p))
@@ -116,7 +119,7 @@ class Runner:
         """A CPU row's MBU/MFU against the record as it stands now (it only gets faster: _outrun), with a note
         for a ratio still above 1. GPU rows, and rows journaled without their bytes and FLOPs, as written."""
         r = detail.get("rates")
-        if self.cuda or row.get("status") != "ok" or not r:
+        if not self.cpu or row.get("status") != "ok" or not r:
             return row
         mbu, mfu = rates.utilisation(r["bytes_moved"], r["flops"], r["seconds"], self.machine, r["dtype"])
         notes = [row.get("note") or "", *rates.over_one_notes(mbu, mfu, self.machine, r["dtype"])]
@@ -132,7 +135,7 @@ class Runner:
         """CPU: a step faster than the record means the record was measured on a busy machine (rates.py): measure
         the CPU again (at most CPU_REMEASURES times a sweep) and keep the faster rates for every row (table)."""
         mbu, mfu = rates.utilisation(est.bytes_moved, est.flops, seconds, self.machine, dtype)
-        if self.cuda or self.remeasures < 1 or (mbu <= 1 and mfu <= 1):
+        if not self.cpu or self.remeasures < 1 or (mbu <= 1 and mfu <= 1):
             return
         from profiler.measure.environment import cpu_spec_again, machine_record
 
@@ -185,10 +188,13 @@ class Runner:
         except UnsupportedQuantError as exc:
             failure = ("unsupported", str(exc))
         except Exception as exc:  # noqa: BLE001 - weights that do not fit are OOM rows; anything else is a bug
-            if not is_oom(exc):
+            if mps_unsupported_op(exc):
+                failure = ("unsupported", mps_unsupported_op(exc))
+            elif not is_oom(exc):
                 raise
-            failure = ("oom", f"out of memory building or quantising the weights: they do not fit "
-                              f"({type(exc).__name__}: {str(exc)[:160]})")
+            else:
+                failure = ("oom", f"out of memory building or quantising the weights: they do not fit "
+                                  f"({type(exc).__name__}: {str(exc)[:160]})")
         if failure:
             free_memory(self.dev)  # outside the except block, so its traceback no longer pins tensors
             return self.refuse(todo, *failure)
@@ -225,6 +231,10 @@ class Runner:
             from profiler.measure.memory import device_memory
 
             detail["non_torch_after_build"] = device_memory(self.dev).non_torch
+        elif self.kind == "mps":  # the allocator's view beside the census (rounded to Metal heap buffers)
+            from profiler.measure.memory import mps_memory
+
+            detail["mps_memory_after_build"] = asdict(mps_memory())
         return Level(built.model, quant, kv, weights, resident, kv_tok, note, self._budget(resident), detail,
                      prefill_cap)
 
@@ -237,7 +247,7 @@ class Runner:
         return torch.cuda.memory_allocated(self.dev)
 
     def _level_note(self, quant, kv, weights: int, census_bytes: int, kv_tok: int, source: str) -> str:
-        want_w, want_kv = amem.weight_bytes(self.spec, quant, 1), amem.kv_bytes_per_token(self.spec, kv, 1)
+        want_w, want_kv = amem.weight_bytes(self.spec, quant, self.tp), amem.kv_bytes_per_token(self.spec, kv, self.tp)
         how = "allocator delta" if self.cuda else "tensor census"
         parts = [f"weights {weights:,} B ({how}) vs analytic {want_w:,} ({weights / want_w - 1:+.2%})",
                  f"KV {kv_tok:,} B/token vs analytic {want_kv:,} ({kv_tok / want_kv - 1:+.2%})"]
@@ -256,6 +266,12 @@ class Runner:
                                                "(run_measured_profile(memory_limit_bytes=...))")
         if self.cuda:
             return maxbatch.Budget(None, "the GPU's own memory")
+        if self.kind == "mps":  # unified memory: the usable part is macOS's recommended GPU working set
+            from profiler.measure.memory import mps_memory
+
+            limit = mps_memory().recommended_max
+            return maxbatch.Budget(limit, f"this Mac's GPU working set, {limit / 2**30:,.1f} GiB (torch.mps."
+                                          "recommended_max_memory: macOS recommendedMaxWorkingSetSize)")
         return maxbatch.Budget(resident + maxbatch.CPU_EMULATED_HEADROOM_BYTES, maxbatch.cpu_budget_note(resident))
 
     # ---- max batch --------------------------------------------------------------------------------------
@@ -270,28 +286,32 @@ class Runner:
         cap = self.opt["max_batch_cap"] or maxbatch.MAX_BATCH_CAP["cuda" if self.cuda else "cpu"]
         if phase == "prefill":
             per_seq = context * level.kv_bytes_per_token  # a tight cache of T slots
-            act = amem.activation_bytes(self.spec, 1, chunk_tokens=context, max_num_seqs=1)  # one prompt's forward
+            act = amem.activation_bytes(self.spec, self.tp, chunk_tokens=context, max_num_seqs=1)  # one prompt
             predicted = maxbatch.predict_max_batch(available, level.resident_bytes, per_seq + act, 0)
             probe = steps.prefill_probe
             cap = min(cap, max(level.prefill_cap.get(context, 1), batch))
         else:
             per_seq = (context + STATIC_CACHE_EXTRA_SLOTS) * level.kv_bytes_per_token
             chunk = steps.CHUNK_TOKENS["cuda" if self.cuda else "cpu"]
-            act = amem.activation_bytes(self.spec, 1, chunk_tokens=min(chunk, context), max_num_seqs=1)
+            act = amem.activation_bytes(self.spec, self.tp, chunk_tokens=min(chunk, context), max_num_seqs=1)
             predicted = maxbatch.predict_max_batch(available, level.resident_bytes, per_seq, act)
             probe = steps.fit_probe
 
         def fits(b: int) -> bool:
             interrupt.check()  # a safe point: between probes
             run = lambda: probe(level.model, self.dev, b, context)  # noqa: E731
-            return maxbatch.probe_fits(run, self.dev, level.budget, level.resident_bytes,
-                                       level.resident_bytes + b * per_seq, self.opt["nvml"])[0]
+            return self._fits(run, level, level.resident_bytes + b * per_seq)
 
         res = maxbatch.search_max_batch(fits, predicted, cap)
         value = {"max_batch": res.max_batch, "capped": res.capped, "predicted": predicted,
                  "probes": [list(p) for p in res.probes], "budget": level.budget.description}
         self.journal.set_aux(name, value)
         return value
+
+    def _fits(self, run: Callable[[], None], level: Level, predicted_bytes: int) -> bool:
+        """One max-batch probe: does `run` fit the level's budget (maxbatch.probe_fits)?"""
+        return maxbatch.probe_fits(run, self.dev, level.budget, level.resident_bytes, predicted_bytes,
+                                   self.opt["nvml"])[0]
 
     def _device_room(self) -> int:
         from profiler.measure.memory import device_memory
@@ -302,7 +322,12 @@ class Runner:
     # ---- points -----------------------------------------------------------------------------------------
     def run_point(self, level: Level, p: Point) -> None:
         interrupt.check()  # a safe point: between points
-        mb = self.max_batch(level, p.context, p.phase, p.batch)
+        try:
+            mb = self.max_batch(level, p.context, p.phase, p.batch)
+        except NotImplementedError as exc:  # MPS lacks an op only a larger shape reaches: the row says which
+            if not mps_unsupported_op(exc):
+                raise
+            return self.emit({**self.base(p), "status": "unsupported", "note": mps_unsupported_op(exc)})
         slots = p.context + (STATIC_CACHE_EXTRA_SLOTS if p.phase == "decode" else 0)  # prefill: a tight cache
         held = mb["max_batch"] * slots  # KV tokens the largest batch's cache holds
         fit = {"max_batch": mb["max_batch"], "kv_capacity_tokens": held,
@@ -316,12 +341,16 @@ class Runner:
         try:
             row, detail = self.measure(level, p)
         except Exception as exc:  # noqa: BLE001 - an OOM is a boundary row; anything else is a bug: re-raise
-            if not is_oom(exc):
+            if mps_unsupported_op(exc):
+                failure = ("unsupported", mps_unsupported_op(exc))
+            elif not is_oom(exc):
                 raise
-            failure = f"out of memory while measuring ({type(exc).__name__}: {str(exc)[:160]}); {search}"
+            else:
+                failure = ("oom", f"out of memory while measuring ({type(exc).__name__}: {str(exc)[:160]}); {search}")
         free_memory(self.dev)
         if failure:
-            return self.emit({**self.base(p), **fit, "status": "oom", "note": failure}, {"max_batch_search": mb})
+            return self.emit({**self.base(p), **fit, "status": failure[0], "note": failure[1]},
+                             {"max_batch_search": mb})
         self.emit({**self.base(p), **fit, **row, "note": f"{row['note']}; {search}; {level.note}"},
                   {**detail, "max_batch_search": mb, "level": level.detail})
 
@@ -339,7 +368,7 @@ class Runner:
             step.fn()
         level.budget.check(mem.peak_device, "measured peak")
         policy = self.opt["timer"] or (PREFILL_POLICY if p.phase == "prefill" else DECODE_POLICY)
-        if not self.cuda:
+        if self.cpu:
             policy = self.opt["timer"] or TimerPolicy.cpu()
         policy = replace(policy, warmup=max(0, policy.warmup - 1))  # the tracked call above was the first
         timing, power = self._timed(step.fn, policy)
@@ -361,9 +390,9 @@ class Runner:
     def _row(self, level: Level, p: Point, step, timing, power, mem, eager) -> tuple[dict, dict]:
         eff = default_efficiency(self.machine.id, p.quant.id)  # bytes and FLOPs do not depend on it
         if p.phase == "prefill":
-            est = atiming.prefill(self.spec, self.machine, p.quant, p.kv, 1, p.batch, p.context, eff)
+            est = atiming.prefill(self.spec, self.machine, p.quant, p.kv, self.tp, p.batch, p.context, eff)
         else:
-            est = atiming.decode_step(self.spec, self.machine, p.quant, p.kv, 1, p.batch, p.context, eff,
+            est = atiming.decode_step(self.spec, self.machine, p.quant, p.kv, self.tp, p.batch, p.context, eff,
                                       attended=step.attended)
         t, dtype = timing.median_s, atiming.compute_dtype(self.machine, p.quant)
         self._outrun(est, t, dtype)
@@ -377,7 +406,7 @@ class Runner:
         if eager is not None:
             notes.append(f"eager {eager.median_s * 1e3:.3f} ms")
         notes += self._flags(p, est, mbu, power)
-        if self.cuda:  # a CPU row's ratios are rated against the final record, in table()
+        if not self.cpu:  # a CPU row's ratios are rated against the final record, in table()
             notes += rates.over_one_notes(mbu, mfu, self.machine, dtype)
             notes += filter(None, [rates.label_note(self.machine, self.meta.environment)])
         row = {"status": "ok", "latency_ms": t * 1e3, "latency_ms_spread": timing.iqr_s * 1e3,
@@ -406,6 +435,10 @@ class Runner:
             flags.append(f"power: {power.energy_source}")
         if power is not None and power.throttle_reasons:
             flags.append(f"clock events: {','.join(power.throttle_reasons)}")
-        if not self.cuda:
+        if self.cpu:
             flags.append("power: unsupported on CPU (NVML is GPU-only)")
+        elif self.kind == "mps":
+            from profiler.measure.power import MPS_UNSUPPORTED
+
+            flags.append(f"power: {MPS_UNSUPPORTED}")
         return flags

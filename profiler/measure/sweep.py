@@ -14,7 +14,11 @@ What each row holds and how it is measured: :mod:`profiler.measure.runner`. Outp
 :mod:`profiler.measure.journal` (``out`` = ``.csv`` or ``.json``; the journal sits beside it). On a CPU
 the same code path runs eagerly on small models (``device="cpu"``): memory is a tensor census, the OOM
 search runs against an emulated budget, power is unsupported, and MBU/MFU divide by the CPU's measured
-copy bandwidth and matmul rate (stated in ``ProfileMeta.environment["machine_spec"]``).
+copy bandwidth and matmul rate (stated in ``ProfileMeta.environment["machine_spec"]``). On a Mac (``device="mps"``,
+torch's Metal backend) rows are labelled with the chip's catalogue row (m3-pro...; profiler.measure.apple), steps
+run eagerly with torch.mps.synchronize() around each timed repetition, weights and KV are a tensor census, the peak
+and the OOM boundary come from torch.mps (memory.py; the budget is macOS's recommended GPU working set), and
+power is empty with the reason in ``ProfileMeta.environment["power"]``.
 """
 
 from __future__ import annotations
@@ -132,8 +136,9 @@ def run_measured_profile(model: ModelSpec, gpu_id: str | None, quants: list[str]
                          command: str = "", force_gpu: bool = False) -> tuple[pd.DataFrame, ProfileMeta]:
     """Measure `model` over the grid on `device`; write each point to `out` at once; resume from it.
 
-    `gpu_id`: catalogue GPU the rows are labelled with and MBU/MFU divide by (CUDA; detected from the device
-    name when None; one that differs from the detected card is refused unless `force_gpu`; ignored on CPU).
+    `gpu_id`: catalogue GPU the rows are labelled with and MBU/MFU divide by (CUDA and MPS; detected from the device
+    or chip name when None; one that differs from the detected card, or a non-Apple row on MPS, is refused unless
+    `force_gpu`; ignored on CPU). `device`: "cuda", "cuda:N", "mps" or "cpu".
     `weights_path`: a local folder of real weights, whose config.json must describe `model` (refused otherwise).
     `memory_limit_bytes`: a byte budget the OOM search and every point are held to (emulates a smaller card; on
     CPU the default is the resident bytes + maxbatch.CPU_EMULATED_HEADROOM_BYTES).

@@ -10,6 +10,14 @@ On CUDA every repetition is bracketed by a pair of CUDA events; the host synchro
 repetitions (never inside the timed region) and reads the events afterwards, so the numbers are device
 time, not enqueue time. On the CPU each repetition is timed with ``time.perf_counter``.
 
+On MPS each repetition is timed with ``time.perf_counter`` from the end of the previous synchronisation to the end of
+``torch.mps.synchronize()`` after the step: the step's GPU work, its launch and one host wait, as a decode loop that
+reads its token back pays them. torch.mps.Event(enable_timing=True) exists (torch >= 2.1, torch/mps/event.py) but
+is no device clock: its completion time is a host timestamp taken in a Metal shared-event listener callback, and
+``elapsed_time`` itself commits and waits on the stream (pytorch/pytorch@0aafd810d15fe1943f9badd40228f29e25a5014f:
+aten/src/ATen/mps/MPSEvent.mm, MPSEvent::recordLocked, MPSEventPool::elapsedTime), so it adds a callback's
+latency to a synchronised wall clock without removing the synchronisation. There are no CUDA graphs on MPS.
+
 Every warm-up and repetition (CUDA: every batch of them) is a safe point for Ctrl-C (:func:`interrupt.check`):
 a stopped sweep waits for one call of ``fn``, not for the policy's minimum time.
 """
@@ -74,7 +82,7 @@ class Timing:
     max_s: float
     count: int
     total_s: float
-    method: str  # "cuda-events" or "perf_counter"
+    method: str  # "cuda-events", "perf_counter" or "perf_counter, mps-synchronized"
 
     @property
     def iqr_s(self) -> float:
@@ -102,33 +110,48 @@ def _done(samples: list[float], wall_s: float, p: TimerPolicy) -> bool:
 
 
 def _time_cpu(fn: Callable[[], object], p: TimerPolicy) -> Timing:
+    return _time_synced(fn, p, lambda: None, "perf_counter")
+
+
+MPS_TIMER = "perf_counter, mps-synchronized"
+
+
+def _time_synced(fn: Callable[[], object], p: TimerPolicy, sync: Callable[[], None], method: str) -> Timing:
+    """Each repetition from the last sync to the end of `sync()` after `fn` (the caller synced before the first)."""
     samples: list[float] = []
     start = time.perf_counter()
     while not _done(samples, time.perf_counter() - start, p):
         interrupt.check()
         t0 = time.perf_counter()
         fn()
+        sync()
         samples.append(time.perf_counter() - t0)
-    return Timing.from_samples(samples, "perf_counter")
+    return Timing.from_samples(samples, method)
+
+
+def cuda_event_samples(fn: Callable[[], object], count: int, dev) -> list[float]:
+    """`count` repetitions of `fn`, each bracketed by a pair of CUDA events; one host sync after the last, outside
+    every timed region. Seconds per repetition."""
+    import torch
+
+    pairs = []
+    for _ in range(count):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        pairs.append((a, b))
+    torch.cuda.synchronize(dev)
+    return [a.elapsed_time(b) / 1e3 for a, b in pairs]  # ms -> s
 
 
 def _time_cuda(fn: Callable[[], object], p: TimerPolicy, dev) -> Timing:
-    import torch
-
     samples: list[float] = []
     start = time.perf_counter()
     batch = max(1, p.min_count)
     while not _done(samples, time.perf_counter() - start, p):
         interrupt.check()
-        pairs = []
-        for _ in range(batch):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            pairs.append((a, b))
-        torch.cuda.synchronize(dev)  # outside every timed region
-        samples += [a.elapsed_time(b) / 1e3 for a, b in pairs]  # ms -> s
+        samples += cuda_event_samples(fn, batch, dev)
         mean = sum(samples) / len(samples)
         left = max(p.min_time_s - sum(samples), 0.0)
         batch = int(min(max(left / max(mean, 1e-9), 1), 1000, p.max_count - len(samples)) or 1)
@@ -136,12 +159,14 @@ def _time_cuda(fn: Callable[[], object], p: TimerPolicy, dev) -> Timing:
 
 
 def time_call(fn: Callable[[], object], device, policy: TimerPolicy | None = None) -> Timing:
-    """Time `fn` on `device` (a torch.device or "cpu"/"cuda[:N]") under `policy`."""
-    from profiler.measure.device import is_cuda, synchronize
+    """Time `fn` on `device` (a torch.device or "cpu"/"cuda[:N]"/"mps") under `policy`."""
+    from profiler.measure.device import is_cuda, is_mps, synchronize
 
     p = policy or TimerPolicy()
     for _ in range(p.warmup):
         interrupt.check()
         fn()
     synchronize(device)
+    if is_mps(device):
+        return _time_synced(fn, p, lambda: synchronize(device), MPS_TIMER)
     return _time_cuda(fn, p, device) if is_cuda(device) else _time_cpu(fn, p)

@@ -44,7 +44,7 @@ def table_rows(output: str) -> dict[str, dict[str, str]]:
 def test_models_json_lists_every_catalogue_entry_with_exact_counts_and_kv():
     rows = {m["name"]: m for m in cli_json("models")}
     listed_in_yaml = set(yaml.safe_load((CATALOGUES / "models.yaml").read_text())["models"])
-    assert set(rows) == listed_in_yaml and len(rows) == 18  # README: "18 catalogue models"
+    assert set(rows) == listed_in_yaml and len(rows) == 19  # README: "19 catalogue models"
     for name, params, kv in (("llama-3.1-8b", LLAMA_8B_PARAMS, LLAMA_8B_KV),
                              ("llama-3.3-70b", LLAMA_70B_PARAMS, LLAMA_70B_KV)):
         assert (rows[name]["params_total"], rows[name]["params_active"], rows[name]["kv_bytes_per_token"]) == (

@@ -24,8 +24,8 @@ def _capture_sweep(monkeypatch) -> dict:
 
 
 @pytest.mark.parametrize("args, says", [
-    (("--tp", "2"), "multi-GPU tensor parallelism is not implemented"),
-    (("--tp", "1,4"), "runs on one GPU"),
+    (("--tp", "1,4"), "one TP degree per measured run"),
+    (("--tp", "2", "--weights", "/tmp"), "--weights with --tp"),
     (("--calibration", "c.yaml"), "--calibration applies to analytic profiles"),
     (("--device", "cpu", "--gpu", "h100-sxm"), "drop --gpu"),
     (("--force-gpu",), "--force-gpu needs --gpu"),

@@ -37,6 +37,8 @@ COMMANDS = {
     "scenarios": ["scenarios", str(Path(__file__).resolve().parents[2] / "examples" / "scenarios.yaml")],
     "plan-views": ["plan", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--pricing", "buy", "--hybrid",
                    "--growth", "8%", "--months", "6"],  # the budget views under the plan
+    "profile-laptop": ["profile", "llama-3.1-8b", "--gpu", "m3-pro", "--quant", "q4_k_m,q8_0", "--batch", "1"],
+    "plan-consumer": ["plan", "llama-3.1-8b", "--gpu", "rtx-4090", "--quant", "q4_k_m", "--pricing", "on-demand"],
 }
 
 

@@ -24,7 +24,9 @@ from profiler.analytic.params import param_counts
 from profiler.catalogue import load_models
 from profiler.errors import CatalogueError
 
-NOT_HOSTED = {"tinyllama-1.1b", "smollm2-135m"}  # no hosted offer in litellm's 2026-07-24 price list
+# no hosted offer in litellm's 2026-07-24 price list (api_prices.yaml has no row serving them)
+NOT_HOSTED_TINY = {"tinyllama-1.1b", "smollm2-135m"}
+NOT_HOSTED = NOT_HOSTED_TINY | {"llama-2-7b"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,14 @@ def test_every_hosted_catalogue_model_is_compared_with_its_own_weights(api, name
     assert ref["as_of"] and ref["source"]
 
 
-@pytest.mark.parametrize("name", sorted(NOT_HOSTED))
+def test_llama_2_7b_is_compared_within_the_small_tier(api):
+    ref = reference_row(api, "llama-2-7b")
+    assert ref["comparison"] == "same quality tier (small), different model"
+    assert (comparable_rows(api, "llama-2-7b")["tier"] == "small").all()
+    assert ref["serves"] != "llama-2-7b"
+
+
+@pytest.mark.parametrize("name", sorted(NOT_HOSTED_TINY))
 def test_an_unhosted_catalogue_model_is_compared_within_its_tier(api, name):
     ref = reference_row(api, name)
     assert ref["comparison"] == "same quality tier (tiny), different model"

@@ -59,7 +59,7 @@ def _row(df: pd.DataFrame, gpu: str, quant: str, tp: float | None = None) -> pd.
 
 def test_default_search_covers_the_catalogue_and_ranks_feasible_rows_cheapest_first(seed, catalogues):
     # GeForce cards only when named (issue 11 item 10: planner.search.offered_gpus)
-    assert set(seed["gpu"]) == {k for k, g in catalogues.gpus.items() if g.gpu_class != "consumer"}
+    assert set(seed["gpu"]) == {k for k, g in catalogues.gpus.items() if g.gpu_class not in ("consumer", "local")}
     assert set(seed["quant"]) == set(DEFAULT_QUANTS)
     assert set(seed["tp"].dropna().astype(int)) <= set(DEFAULT_TPS)
     ok = seed["feasible"].to_numpy()

@@ -7,8 +7,8 @@ checks it equals the packaged catalogue, so a model added there without being ad
 from __future__ import annotations
 
 CATALOGUE_IDS = (
-    "deepseek-v3", "gemma-2-27b", "gemma-2-9b", "gpt-oss-120b", "gpt-oss-20b", "llama-3.1-405b", "llama-3.1-8b",
-    "llama-3.2-1b", "llama-3.3-70b", "mistral-7b-v0.3", "mixtral-8x7b", "phi-3-mini-4k", "qwen2.5-72b",
+    "deepseek-v3", "gemma-2-27b", "gemma-2-9b", "gpt-oss-120b", "gpt-oss-20b", "llama-2-7b", "llama-3.1-405b",
+    "llama-3.1-8b", "llama-3.2-1b", "llama-3.3-70b", "mistral-7b-v0.3", "mixtral-8x7b", "phi-3-mini-4k", "qwen2.5-72b",
     "qwen2.5-7b", "qwen3-30b-a3b", "qwen3-8b", "smollm2-135m", "tinyllama-1.1b",
 )
 

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # ------------------------------------------------------------------------------------------------
 
 
-def test_packaged_catalogue_has_the_eighteen_models_each_with_a_source():
+def test_packaged_catalogue_has_the_nineteen_models_each_with_a_source():
     models = catalogue.load_models()
     # CATALOGUE_IDS, the static list tests parametrise over, names every packaged model (sorted, no others)
-    assert tuple(sorted(models)) == CATALOGUE_IDS and len(CATALOGUE_IDS) == 18
+    assert tuple(sorted(models)) == CATALOGUE_IDS and len(CATALOGUE_IDS) == 19  # llama-2-7b added (issue 15)
     for name, m in models.items():
         assert m.name == name and m.source and m.hf_config["model_type"] == m.model_type
         assert "source" not in m.hf_config and m.hf_config.get("hf_repo")
