@@ -57,12 +57,13 @@ def world() -> tuple[int, int, int] | None:
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _agree_max(values: list[float]) -> list[float]:
-    """Every rank's list replaced by the element-wise maximum over ranks."""
+def _agree_max(values: list[float], dev) -> list[float]:
+    """Every rank's list replaced by the element-wise maximum over ranks (on `dev`: NCCL reduces CUDA tensors
+    only, gloo CPU ones)."""
     import torch
     import torch.distributed as dist
 
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=dev)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t.tolist()
 
@@ -76,10 +77,10 @@ def agreed_time(fn, dev, policy: TimerPolicy) -> Timing:
     for _ in range(policy.warmup):
         fn()
     synchronize(dev)
-    pilot = _agree_max([_samples(fn, dev, 1)[0]])[0]
+    pilot = _agree_max([_samples(fn, dev, 1)[0]], dev)[0]
     count = max(policy.min_count, math.ceil(policy.min_time_s / max(pilot, 1e-9)))
     count = int(min(count, policy.max_count, max(policy.min_count, policy.max_time_s / max(pilot, 1e-9))))
-    samples = _agree_max(_samples(fn, dev, count))
+    samples = _agree_max(_samples(fn, dev, count), dev)
     return Timing.from_samples(samples, ("cuda-events" if is_cuda(dev) else "perf_counter")
                                + ", slowest rank per repetition")
 
@@ -160,7 +161,7 @@ class TpRunner(Runner):
 
     def _fits(self, run, level: Level, predicted_bytes: int) -> bool:
         mine = super()._fits(run, level, predicted_bytes)
-        return _agree_max([0.0 if mine else 1.0])[0] == 0.0  # fits only where it fits on every rank
+        return _agree_max([0.0 if mine else 1.0], self.dev)[0] == 0.0  # fits only where it fits on every rank
 
     def _timed(self, fn, policy: TimerPolicy):
         return agreed_time(fn, self.dev, policy), None  # power: NVML reads one GPU; left out of TP rows

@@ -53,7 +53,7 @@ def tiny_tp2(tmp_path_factory):
     config.write_text(__import__("json").dumps(TINY))
     out = folder / "tp2.csv"
     req = api.ProfileRequest(model="", config=config, measure=True, device="cpu", tps=(2,), batches=(1, 4),
-                             contexts=(16, 256), output=out, command="inferplan profile --measure --tp 2")
+                             contexts=(16, 512), output=out, command="inferplan profile --measure --tp 2")
     df, meta = api.profile(req)
     return req, df, meta, out
 
@@ -85,6 +85,8 @@ def test_a_rerun_resumes_from_rank_zeros_journal_and_measures_nothing_again(tiny
 
 
 def test_calibrate_fits_a_collective_line_to_the_measured_all_reduces(tiny_tp2, tmp_path):
+    # messages of 128 B to 256 KiB (decode batch 1 to prefill 4 x 512 tokens x 64 x 2 B): the largest takes a
+    # measurable share longer than gloo's ~0.5 ms latency, so the line has a positive slope to find
     req, df, _, out = tiny_tp2
     fit = api.calibrate(out, tmp_path / "cal.yaml", config=req.config, force=True)  # a toy: efficiencies clip
     row = fit.collectives.set_index(["gpu", "tp"]).loc[("cpu", 2)]
