@@ -88,6 +88,11 @@ RegionOpt = Annotated[str | None, typer.Option(
 TcoOpt = Annotated[Path | None, typer.Option("--tco", help="TCO line-item YAML overriding the defaults")]
 QuantIdsOpt = Annotated[str | None, typer.Option(
     help="quant id(s) (default: bf16,fp8,int8,int4; see `inferplan quants`; native = the model's checkpoint)")]
+GpuIdsOpt = Annotated[str | None, typer.Option("--gpu", help="GPU id(s) to consider, comma-separated (default: all)")]
+TpIdsOpt = Annotated[str | None, typer.Option("--tp", help="TP degrees to consider (default: 1,2,4,8)")]
+PricingOpt = Annotated[str, typer.Option(
+    "--pricing", help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot, buy")]
+ProviderOpt = Annotated[str | None, typer.Option("--provider", help="only this GPU provider's prices")]
 
 
 VOLUME_FLAGS = {"tokens_in_per_day": "--tokens-per-day-in", "tokens_out_per_day": "--tokens-per-day-out",
@@ -302,13 +307,12 @@ def plan_cmd(
     months: Months = None, owned: Owned = None, talent_region: TalentRegion = None,
     opportunity_hours: OpportunityHours = None, risks: RisksFile = None, price_trends: TrendsFile = None,
     workload: WorkloadFile = None,
-    gpu: Annotated[str | None, typer.Option(help="GPU id(s) to consider, comma-separated (default: all)")] = None,
+    gpu: GpuIdsOpt = None,
     quant: QuantIdsOpt = None,
-    tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
+    tp: TpIdsOpt = None,
     kv_dtype: KvOpt = "bf16",
-    pricing: Annotated[str, typer.Option(help="pricing model(s): on-demand, reserved-1y, reserved-3y, spot, buy")]
-    = "reserved-1y",
-    provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
+    pricing: PricingOpt = "reserved-1y",
+    provider: ProviderOpt = None,
     region: RegionOpt = None,
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None,
@@ -428,12 +432,12 @@ def crossover_cmd(
     availability: Avail = None, peak_to_average: Peak = None, residency: Resid = False,
     existing_infra: Infra = False, guardrails: Guard = None, margin: Margin = None,
     api_tier: ApiTier = None, compliance_on_api: Compliance = False, workload: WorkloadFile = None,
-    gpu: Annotated[str | None, typer.Option(help="GPU id(s) (default: all)")] = None,
+    gpu: GpuIdsOpt = None,
     quant: QuantIdsOpt = None,
-    tp: Annotated[str | None, typer.Option(help="TP degrees to consider (default: 1,2,4,8)")] = None,
+    tp: TpIdsOpt = None,
     kv_dtype: KvOpt = "bf16",
-    pricing: Annotated[str, typer.Option(help="pricing model(s)")] = "reserved-1y",
-    provider: Annotated[str | None, typer.Option(help="only this GPU provider's prices")] = None,
+    pricing: PricingOpt = "reserved-1y",
+    provider: ProviderOpt = None,
     region: RegionOpt = None,
     spares: Spares = None, hot_standby: HotStandby = None, zones: Zones = None, node_loss: NodeLoss = False,
     tco: TcoOpt = None, api_prices: ApiPrices = None, gpu_prices: GpuPrices = None,
