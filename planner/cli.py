@@ -19,7 +19,7 @@ from profiler.errors import InferplanError
 
 # Packages of the extras (pyproject.toml) that commands import only when asked to measure, plot or write .xlsx.
 OPTIONAL_MODULES = {"torch": "gpu", "transformers": "gpu", "pynvml": "gpu", "torchao": "gpu",
-                    "matplotlib": "report", "openpyxl": "report"}
+                    "matplotlib": "report", "openpyxl": "report", "aiohttp": "endpoint"}
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C

@@ -507,3 +507,12 @@ def _fit_line(r) -> str:
             f"{pct(r.prefill_err_after_pct)} ({points(r.prefill_points)}); extrapolation ±"
             f"{pct(r.extrapolation_band_pct)} to other batches/contexts, ±{pct(r.model_band_pct)} to other models "
             f"of the family ({r.model_extrapolation})")
+
+
+def _register_endpoint() -> None:
+    from profiler.cmd_endpoint import endpoint_cmd
+
+    app.command("endpoint")(endpoint_cmd)
+
+
+_register_endpoint()

@@ -2,7 +2,8 @@
 
 A profile is a pandas DataFrame with exactly the columns of :data:`PROFILE_COLUMNS`, analytic
 (``source == "analytic"``), measured (``"measured"``; ``"vllm-bench-serve"`` / ``"guidellm"`` when read from a
-serving benchmark's report by :mod:`profiler.interop`) or calibrated (``"calibrated"``): the planner
+serving benchmark's report by :mod:`profiler.interop`, ``"endpoint"`` when ``inferplan endpoint`` measured a running
+server) or calibrated (``"calibrated"``): the planner
 cannot tell them apart and never needs to. Byte and token counts are **per GPU** (a TP shard).
 
 Rows are one (model, gpu, quant, kv_dtype, tp, phase, batch, context) point:
@@ -70,7 +71,7 @@ PROFILE_COLUMNS: tuple[Column, ...] = (
     Column("mbu", "float64", "fraction", "bytes moved / latency / datasheet HBM bandwidth"),
     Column("mfu", "float64", "fraction", "FLOPs / latency / datasheet dense FLOP/s"),
     Column("source", "string", "", "analytic, measured, calibrated, or a serving benchmark read as a profile: "
-           "vllm-bench-serve or guidellm (profiler.interop)"),
+           "vllm-bench-serve, guidellm or endpoint (a running server measured by `inferplan endpoint`)"),
     Column("status", "string", "", "ok, oom or unsupported"),
     Column("note", "string", "", "why a point is oom/unsupported; harness details", required=False),
     Column("latency_ms_spread", "float64", "ms", "measured: IQR of repeats; analytic: error band",
@@ -88,7 +89,7 @@ KEY_COLUMNS: tuple[str, ...] = ("model", "gpu", "quant", "kv_dtype", "tp", "phas
 PHASES = ("prefill", "decode")
 STATUSES = ("ok", "oom", "unsupported")
 # Rows read from a serving benchmark's report (profiler.interop): measured from the server's client, not per step.
-SERVING_SOURCES = ("vllm-bench-serve", "guidellm")
+SERVING_SOURCES = ("vllm-bench-serve", "guidellm", "endpoint")
 SOURCES = ("analytic", "measured", "calibrated", *SERVING_SOURCES)
 MEASURED_SOURCES = ("measured", *SERVING_SOURCES)  # rows a calibration may fit
 

@@ -1,9 +1,11 @@
-"""Serving benchmark reports read as measured profiles: ``vllm bench serve`` results and guidellm reports.
+"""Serving benchmark reports read as measured profiles: ``vllm bench serve`` results, guidellm reports and
+``inferplan endpoint --format json`` documents.
 
 ``inferplan plan --profile``, ``simulate --profile`` and ``calibrate`` take these JSON files where they take a
 profile: :func:`profiler.schema.read_profile` recognises them (:func:`is_report`) and hands them here. How a load
-point becomes profile rows is :mod:`profiler.interop.serving`; the two formats are read by
-:mod:`profiler.interop.vllm_bench` and :mod:`profiler.interop.guidellm`, whose docstrings cite the tools' source.
+point becomes profile rows is :mod:`profiler.interop.serving`; the formats are read by
+:mod:`profiler.interop.vllm_bench`, :mod:`profiler.interop.guidellm` and :mod:`profiler.interop.endpoint_doc`,
+whose docstrings cite the tools' source.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pandas as pd
 
 from profiler import userfile
 from profiler.errors import CatalogueError
-from profiler.interop import guidellm, vllm_bench
+from profiler.interop import endpoint_doc, guidellm, vllm_bench
 from profiler.interop.serving import ReportError, ServingContext, catalogue_model_id, report_profile
 from profiler.schema import ProfileMeta
 
@@ -52,15 +54,18 @@ def parse_json(text: str, file: str) -> Any:
 
 
 def is_report(doc: Any) -> bool:
-    """Whether a parsed JSON document is a guidellm report (``benchmarks``) or vLLM result(s)
-    (``request_throughput`` / ``mean_ttft_ms``) rather than an inferplan profile (``rows``)."""
+    """Whether a parsed JSON document is a guidellm report (``benchmarks``), vLLM result(s)
+    (``request_throughput`` / ``mean_ttft_ms``) or an ``inferplan endpoint`` document (``inferplan_endpoint``)
+    rather than an inferplan profile (``rows``)."""
     if isinstance(doc, list):
         return bool(doc) and all(vllm_bench.is_result(d) for d in doc)
-    return guidellm.is_report(doc) or vllm_bench.is_result(doc)
+    return guidellm.is_report(doc) or vllm_bench.is_result(doc) or endpoint_doc.is_document(doc)
 
 
 def read_report(doc: Any, file: str):
     """The parsed report as a :class:`profiler.interop.serving.Report` (points and what the file says)."""
+    if endpoint_doc.is_document(doc):
+        return endpoint_doc.read(doc, file)
     return guidellm.read(doc, file) if guidellm.is_report(doc) else vllm_bench.read(doc, file)
 
 

@@ -132,7 +132,12 @@ def test_calibrate_json_has_the_fit_errors_of_both_phases(measured, models_file,
     assert set(rows) == QUANTS_RUN
     row = rows["bf16"]
     assert (row["gpu"], row["decode_points"], row["prefill_points"]) == ("cpu", 4, 4)
-    assert row["decode_err_after_pct"] <= row["decode_err_before_pct"]
+    # both phases' errors are reported, the max at least the median; whether a phase's median falls is not promised
+    # on a CPU's noisy timings (the fit minimises the squared relative error of both phases together, so one
+    # phase's median may rise while the total falls: tests/profiler/analytic/test_calibration.py checks the fit)
+    for phase in ("decode", "prefill"):
+        assert 0 <= row[f"{phase}_err_after_pct"] <= row[f"{phase}_err_max_after_pct"] < float("inf")
+        assert row[f"{phase}_err_before_pct"] >= 0
     saved = yaml.safe_load((tmp_path / "c.yaml").read_text())["calibrations"]["cpu"]["bf16"]
     assert row["bandwidth"] == pytest.approx(saved["bandwidth"], rel=1e-3)  # the file holds the fit reported
 

@@ -39,6 +39,9 @@ COMMANDS = {
                    "--growth", "8%", "--months", "6"],  # the budget views under the plan
     "profile-laptop": ["profile", "llama-3.1-8b", "--gpu", "m3-pro", "--quant", "q4_k_m,q8_0", "--batch", "1"],
     "plan-consumer": ["plan", "llama-3.1-8b", "--gpu", "rtx-4090", "--quant", "q4_k_m", "--pricing", "on-demand"],
+    # URL added by the test: the fake OpenAI server (tests/endpoint/fake_server.py), with /metrics for the 2nd table
+    "endpoint": ["endpoint", "--input-tokens", "40", "--output-tokens", "8", "--requests", "8", "--concurrency",
+                 "1,4", "--ttft-p99", "500", "--tpot-p99", "50"],
 }
 
 
@@ -72,7 +75,14 @@ def _whole(text: str, lines: list[str]) -> bool:
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_default_output_fits_100_columns_and_never_breaks_a_number_or_an_id(name, tmp_path, monkeypatch):
-    out, tables = _run(_args(name, tmp_path), monkeypatch)
+    if name == "endpoint":
+        from tests.endpoint.fake_server import serve_in_thread
+
+        with serve_in_thread(ttft_ms=200, itl_ms=20) as url:  # long enough for a /metrics scrape in each point
+            args = COMMANDS[name]
+            out, tables = _run([args[0], url, *args[1:]], monkeypatch)
+    else:
+        out, tables = _run(_args(name, tmp_path), monkeypatch)
     lines = out.splitlines()
     too_long = [line for line in lines if cell_len(line.rstrip()) > WIDTH]
     assert not too_long, f"{len(too_long)} lines over {WIDTH} columns, e.g. {too_long[0]!r}"

@@ -27,6 +27,8 @@ BASE = {
     "seed": ["seed"],
     "sensitivity": ["sensitivity", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "bf16", "--inputs", "gpu-price"],
     "scenarios": ["scenarios", "scenarios.yaml"],
+    # port 9 (discard) has no listener here: every accepted combination ends in one "cannot reach" line
+    "endpoint": ["endpoint", "http://127.0.0.1:9", "--concurrency", "1", "--requests", "2"],
 }
 BASE_FILES = {"calibrate": {"measured.csv": files.profile_csv("measured")},
               "scenarios": {"scenarios.yaml": "scenarios:\n  - name: a\n    model: llama-3.1-8b\n    gpu: h100-sxm\n"

@@ -89,10 +89,13 @@ def test_measured_mbu_and_mfu_are_the_hand_counted_bytes_and_flops_at_the_measur
         t = r.latency_ms / 1e3
         assert r.mbu == pytest.approx(nbytes / t / bandwidth, rel=1e-9)
         assert r.mfu == pytest.approx(flops / t / flops_per_s, rel=1e-9)
-        # Fractions of what this CPU was measured doing (its fastest 64 MiB copy and 512^3 bf16 matmul), so at most
-        # 1: the tiny model's step is a few dozen eager ops, milliseconds of dispatch for ~0.2 MB and 0.2 to 5
-        # MFLOP, orders of magnitude below both rates. Above 1, the machine record would be wrong, not the step.
-        assert 0 < r.mbu <= 1 and 0 < r.mfu <= 1
+        # Fractions of what this CPU was measured doing (its fastest 64 MiB copy and 512^3 bf16 matmul): usually
+        # far below 1 (a few dozen eager ops, ~0.2 MB and 0.2 to 5 MFLOP). On a CPU without native bf16 a small
+        # cache-resident matmul can outrun the 512^3 one (seen: prefill MFU 1.23 at 1.5 GFLOP/s measured); the sweep
+        # then measures the CPU again, and a ratio still above 1 carries the note that says it is no utilisation.
+        assert r.mbu > 0 and r.mfu > 0
+        for name, value in (("mbu", r.mbu), ("mfu", r.mfu)):
+            assert value <= 1 or f"{name} {value:.2f} > 1, not a utilisation" in r.note, r.note
 
 
 def test_the_oom_boundary_is_a_measured_search_recorded_as_rows(swept):
@@ -139,8 +142,17 @@ def test_levels_this_machine_cannot_run_are_unsupported_rows_with_the_reason(swe
 def test_the_environment_names_the_machine_and_its_measured_rates(swept):
     env = swept[1].environment
     assert (env["device"], env["gpu"], env["torch"]) == ("cpu", "cpu", torch.__version__)
-    # the record MBU/MFU divided by is this process's measured CPU (test_measured_rates.py: its arithmetic)
-    assert env["machine_spec"] == {**asdict(cpu_spec()), "tdp_w": None}
+    # the record MBU/MFU divided by is this process's measured CPU (test_measured_rates.py: its arithmetic), or, when
+    # a step outran it, the faster of each rate of that and a second measurement taken during the sweep
+    first = {**asdict(cpu_spec()), "tdp_w": None}
+    spec = env["machine_spec"]
+    if spec != first:
+        assert spec["source"].startswith("the faster of each rate of two measurements")
+        assert spec["hbm_bandwidth_bytes_per_s"] >= first["hbm_bandwidth_bytes_per_s"]
+        assert spec["tflops"]["bf16"] >= first["tflops"]["bf16"]
+        spec = {**spec, "source": first["source"], "hbm_bandwidth_bytes_per_s": first["hbm_bandwidth_bytes_per_s"],
+                "tflops": first["tflops"]}
+    assert spec == first
     assert env["cpu_threads"] == torch.get_num_threads() and env["hf_hub_offline"] == "1"
 
 
