@@ -20,7 +20,6 @@ finished is kept, and the run is marked interrupted.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import Sequence
@@ -151,7 +150,3 @@ async def _workers(one, n: int, concurrency: int, deadline: float, stop: asyncio
             await one(i)
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
-
-
-def offered_rate(point: LoadPoint) -> float:
-    return point.rate if point.kind == "rate" and point.rate else math.nan

@@ -14,7 +14,7 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,8 @@ from profiler.endpoint.client import Endpoint, RequestRecord, open_session, send
 from profiler.endpoint.load import LoadPoint, PointRun, run_point
 from profiler.endpoint.stats import Slo, failure_lines, saturation, summary
 from profiler.errors import InvalidValueError
+from profiler.interop.endpoint_doc import MARKER as DOC_MARKER  # the key that marks this module's document
 
-DOC_MARKER = "inferplan_endpoint"  # the key that marks a document of this module (value: its format version)
 DOC_VERSION = 1
 MAX_REQUESTS = 100_000  # per point: a run of more is no load test but a soak (and holds every record in memory)
 MAX_DURATION_S = 24 * 3600.0
@@ -304,4 +304,4 @@ def check_request(req: EndpointRequest) -> EndpointRequest:
             raise InvalidValueError(f"{name} must be a positive number of ms, got {value:g}")
     if req.output_tokens < 2:
         raise InvalidValueError("--output-tokens must be 2 or more: inter-token latency needs two tokens")
-    return replace(req)
+    return req

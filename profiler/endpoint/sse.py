@@ -62,8 +62,7 @@ class SseDecoder:
     def close(self) -> list[str]:
         """Events left when the stream ends: a last ``data:`` line without its blank line still counts (servers
         that end the body straight after ``data: [DONE]``)."""
-        tail = self.feed(b"\n\n") if self._buffer or self._data else []
-        return tail
+        return self.feed(b"\n\n") if self._buffer or self._data else []
 
 
 @dataclass(frozen=True)

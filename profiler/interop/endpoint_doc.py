@@ -18,7 +18,7 @@ from typing import Any
 from profiler.interop.serving import Report, ReportError, ServingPoint, checked_points, number
 
 SOURCE, TOOL = "endpoint", "inferplan endpoint"
-MARKER = "inferplan_endpoint"  # profiler.endpoint.run.DOC_MARKER (not imported: interop needs no aiohttp)
+MARKER = "inferplan_endpoint"  # the key that marks the document profiler.endpoint.run writes (value: its version)
 _STATS = ("ttft", "itl", "tpot", "e2e")
 
 
